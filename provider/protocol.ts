@@ -1,0 +1,196 @@
+// TypeScript mirror of provider/helper/PROTOCOL.md (ipvs-helper protocol version 1). Field names and shapes follow that
+// file exactly; keep the two in step.
+
+export const PROTOCOL_VERSION = 1;
+
+export type Family = "ipv4" | "ipv6";
+export type TransportProtocol = "tcp" | "udp" | "sctp";
+
+/** A service's identity: address/port/protocol, or a firewall mark. */
+export type ServiceKey =
+  | { family: Family; protocol: TransportProtocol; address: string; port: number }
+  | { family: Family; fwmark: number };
+
+export type SchedulerFlag = "sh-fallback" | "sh-port" | "mh-fallback" | "mh-port" | "flag-1" | "flag-2" | "flag-3";
+
+export interface Persistence {
+  timeout: number;
+  /** Dotted netmask for IPv4, prefix length as a string ("128") for IPv6. */
+  netmask: string;
+}
+
+/** Service settings; absent = keep the current value (or the ipvsadm default for a new service). */
+export interface ServiceSettings {
+  scheduler?: string;
+  schedulerFlags?: SchedulerFlag[];
+  /** null = not persistent. */
+  persistence?: Persistence | null;
+  /** "" = none. */
+  persistenceEngine?: string;
+  onePacket?: boolean;
+}
+
+export type ServiceSpec = ServiceKey & ServiceSettings;
+
+export type Forwarding = "nat" | "dr" | "tunnel" | "local" | "bypass";
+
+export interface Tunnel {
+  type: "ipip" | "gue" | "gre";
+  port: number;
+  checksum: "nocsum" | "csum" | "remcsum";
+}
+
+/** A real server's identity within its service (family derived from the address). */
+export interface DestKey {
+  address: string;
+  port: number;
+}
+
+/** Real server settings; absent = keep the current value (or the default for a new dest). */
+export interface DestSettings {
+  forwarding?: Forwarding;
+  weight?: number;
+  upperThreshold?: number;
+  lowerThreshold?: number;
+  /** null/absent with non-tunnel forwarding. */
+  tunnel?: Tunnel | null;
+}
+
+export type DestSpec = DestKey & DestSettings;
+
+/** Kernel counters; 64-bit values beyond 2^53 lose precision (display only). */
+export interface Stats {
+  conns: number;
+  inPkts: number;
+  outPkts: number;
+  inBytes: number;
+  outBytes: number;
+  cps: number;
+  inPps: number;
+  outPps: number;
+  inBps: number;
+  outBps: number;
+}
+
+/** A dest as read back from the kernel: identity, settings, runtime data. */
+export type Dest = DestKey &
+  Required<Omit<DestSettings, "tunnel">> & {
+    tunnel?: Tunnel | null;
+    activeConns: number;
+    inactiveConns: number;
+    persistentConns: number;
+    stats: Stats;
+  };
+
+/** A service as read back from the kernel; `dests` only when asked for (getService withDests, dump). */
+export type Service = ServiceKey &
+  Required<ServiceSettings> & {
+    stats: Stats;
+    dests?: Dest[];
+  };
+
+export interface Timeouts {
+  tcp: number;
+  tcpfin: number;
+  udp: number;
+}
+
+export interface Daemon {
+  state: "master" | "backup";
+  interface: string;
+  syncId: number;
+  maxLen?: number;
+  group?: string;
+  port?: number;
+  ttl?: number;
+}
+
+export type OnExisting = "update" | "fail";
+
+export type Op =
+  | { op: "ensureService"; service: ServiceSpec; onExisting?: OnExisting }
+  | { op: "deleteService"; service: ServiceKey }
+  | { op: "getService"; service: ServiceKey; withDests: boolean }
+  | { op: "ensureDest"; service: ServiceKey; dest: DestSpec; onExisting?: OnExisting }
+  | { op: "deleteDest"; service: ServiceKey; dest: DestKey }
+  | { op: "getDest"; service: ServiceKey; dest: DestKey }
+  | { op: "dump" }
+  | { op: "setTimeouts"; tcp?: number; tcpfin?: number; udp?: number }
+  | { op: "getTimeouts" }
+  | { op: "ensureDaemon"; daemon: Daemon }
+  | { op: "deleteDaemon"; state: Daemon["state"] }
+  | { op: "getDaemons" }
+  | { op: "info" }
+  | { op: "zero"; service?: ServiceKey }
+  | { op: "flush" };
+
+export type OpName = Op["op"];
+
+/** The success fields of each op's result (without `ok`). */
+export interface OpResults {
+  ensureService: { changed: boolean; created: boolean; service: Service };
+  deleteService: { changed: boolean };
+  getService: { service: Service | null };
+  ensureDest: { changed: boolean; created: boolean; dest: Dest };
+  deleteDest: { changed: boolean };
+  getDest: { dest: Dest | null };
+  dump: { services: Service[] };
+  setTimeouts: { changed: boolean; timeouts: Timeouts };
+  getTimeouts: { timeouts: Timeouts };
+  ensureDaemon: { changed: boolean };
+  deleteDaemon: { changed: boolean };
+  getDaemons: { daemons: Daemon[] };
+  info: { info: { version: string; connTableSize: number } };
+  zero: { changed: true };
+  flush: { changed: boolean };
+}
+
+export type ResultOf<O extends Op> = OpResults[O["op"]];
+
+export type HelperErrorCode =
+  | "BAD_REQUEST"
+  | "EXISTS"
+  | "SERVICE_NOT_FOUND"
+  | "NOT_FOUND"
+  | "SCHEDULER_UNAVAILABLE"
+  | "IPVS_UNAVAILABLE"
+  | "OUT_OF_RANGE"
+  | "INVALID"
+  | "UNSUPPORTED_KERNEL"
+  | "PERMISSION"
+  | "INTERNAL";
+
+export interface WireError {
+  code: HelperErrorCode;
+  errno?: number;
+  message: string;
+}
+
+export type WireResult = ({ ok: true } & Record<string, unknown>) | { ok: false; error: WireError };
+
+export interface Request {
+  v: typeof PROTOCOL_VERSION;
+  ops: Op[];
+}
+
+export interface Response {
+  v: number;
+  results: WireResult[];
+  /** Set when the whole request was refused (e.g. wrong protocol version). */
+  error?: WireError;
+}
+
+/** One operation the helper refused; `message` names the director and the entry. */
+export class HelperError extends Error {
+  override readonly name = "HelperError";
+  constructor(
+    /** The director's key (host:port). */
+    readonly director: string,
+    readonly code: HelperErrorCode,
+    /** The helper's own sentence, without the director prefix. */
+    readonly helperMessage: string,
+    readonly errno?: number,
+  ) {
+    super(`ipvs-helper on ${director}: ${helperMessage}`);
+  }
+}

@@ -1,0 +1,119 @@
+// The one error type of the director session, and the rules that decide whether a failure is worth retrying.
+// Messages name the director as user@host:port and say what to do; they never carry a secret (see redact()).
+
+export type DirectorErrorKind =
+  /** Bad connection settings (unreadable key file, agent socket missing, …): fix the program. */
+  | "config"
+  /** The host key was not the expected one, or no host key policy was given. */
+  | "hostKey"
+  /** The server refused every credential we offered. */
+  | "auth"
+  /** sudo -n wanted a password. */
+  | "sudoPassword"
+  /** Network trouble: refused, reset, timed out, dropped. Retried with backoff. */
+  | "unreachable"
+  /** A command on the director failed. */
+  | "command"
+  /** The helper process exited or its channel closed. */
+  | "helper";
+
+export class DirectorError extends Error {
+  override readonly name = "DirectorError";
+  constructor(
+    readonly kind: DirectorErrorKind,
+    /** user@host:port of the director (or of the bastion hop that failed). */
+    readonly target: string,
+    message: string,
+  ) {
+    super(message);
+  }
+
+  get retryable(): boolean {
+    return this.kind === "unreachable";
+  }
+}
+
+const TRANSIENT_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EPIPE",
+  "EAI_AGAIN",
+  "ECONNABORTED",
+]);
+
+/** What ssh2 and net hand us: an Error with optional `level` (ssh2) and `code` (errno name) fields. */
+interface SshLikeError {
+  message?: unknown;
+  level?: unknown;
+  code?: unknown;
+  reason?: unknown;
+}
+
+/**
+ * Turns a failure while dialling one hop into a DirectorError. `hostKeyRejection` is the message our host key
+ * verifier left behind when it refused the key (ssh2 itself only says "Host denied").
+ */
+export function classifyConnectError(
+  err: unknown,
+  target: string,
+  hostKeyRejection: string | undefined,
+  secrets: readonly string[],
+): DirectorError {
+  if (err instanceof DirectorError) return err;
+  if (hostKeyRejection !== undefined) return new DirectorError("hostKey", target, hostKeyRejection);
+  const e = (err ?? {}) as SshLikeError;
+  const raw = redact(String(e.message ?? err), secrets);
+  const code = typeof e.code === "string" ? e.code : undefined;
+  if (e.level === "client-authentication") {
+    return new DirectorError(
+      "auth",
+      target,
+      `SSH authentication failed for ${target}: the server refused every credential offered (${raw}). ` +
+        `Check privateKey/privateKeyPath/password/agent for this user.`,
+    );
+  }
+  if (e.level === "agent") {
+    return new DirectorError("config", target, `SSH agent failed while connecting to ${target}: ${raw}. Check the agent socket.`);
+  }
+  if (e.level === "client-timeout" || (code !== undefined && TRANSIENT_CODES.has(code)) || /No response from server/.test(raw)) {
+    return new DirectorError("unreachable", target, `cannot reach ${target}: ${raw}${code && !raw.includes(code) ? ` (${code})` : ""}.`);
+  }
+  // A bastion that could not open the next hop (sshd there down or restarting) says so with a channel open failure.
+  if (typeof e.reason === "number" || /Connection refused|connect failed|Channel open failure/i.test(raw)) {
+    return new DirectorError("unreachable", target, `cannot reach ${target} through its jump host: ${raw}.`);
+  }
+  if (/passphrase|privateKey|Cannot parse/i.test(raw)) {
+    return new DirectorError("config", target, `cannot use the private key for ${target}: ${raw}. Check privateKey/privateKeyPassphrase.`);
+  }
+  if (e.level === "client-dns" || code === "ENOTFOUND") {
+    return new DirectorError("config", target, `cannot resolve the host of ${target}: ${raw}. Check the host name.`);
+  }
+  return new DirectorError("config", target, `SSH connection to ${target} failed: ${raw}.`);
+}
+
+/** Replaces every secret (and each of its lines, for multi-line keys) in `text` with "[redacted]". */
+export function redact(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const secret of secrets) {
+    const pieces = [secret, ...secret.split(/\r?\n/)].map((s) => s.trim()).filter((s) => s.length >= 4);
+    for (const piece of pieces) out = out.split(piece).join("[redacted]");
+  }
+  return out;
+}
+
+/** sudo -n's ways of saying it would need a password (or a terminal to ask for one). */
+export function sudoWantsPassword(stderr: string): boolean {
+  return /a password is required|a terminal is required|no tty present/i.test(stderr);
+}
+
+export function sudoPasswordError(target: string, user: string): DirectorError {
+  return new DirectorError(
+    "sudoPassword",
+    target,
+    `sudo on ${target} requires a password; configure NOPASSWD sudo for ${user} (e.g. "${user} ALL=(root) NOPASSWD: ALL" ` +
+      `in /etc/sudoers.d/) or connect as root with sudo: false.`,
+  );
+}

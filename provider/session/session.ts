@@ -1,0 +1,174 @@
+// One director session: a lazily dialled, shared SSH connection (through its jump hosts) on which commands run as root
+// (via `sudo -n` when the director says so). Concurrent callers share one dial; a dropped connection is forgotten and
+// re-dialled with backoff on the next use; an idle connection is closed so the plugin process can exit.
+
+import type { Director } from "../director";
+import { dial, endpointLabel, endpointSecrets, type Connection, type SshChannel } from "./connect";
+import { DirectorError, redact, sudoPasswordError, sudoWantsPassword } from "./errors";
+import { retryPolicyFor, withRetry } from "./retry";
+
+/** Counters for tests and measurements. */
+export interface SessionStats {
+  /** TCP+SSH dial attempts (each hop chain counts once). */
+  dialAttempts: number;
+  /** Successful connections. */
+  connections: number;
+  /** exec channels opened (commands and helper processes). */
+  channels: number;
+}
+
+export interface ExecResult {
+  stdout: Buffer;
+  stderr: string;
+  code: number | null;
+  signal?: string;
+}
+
+export const IDLE_CLOSE_MS = 10_000;
+
+export function shQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+export class DirectorSession {
+  /** user@host:port, for every message about this director. */
+  readonly target: string;
+  readonly stats: SessionStats = { dialAttempts: 0, connections: 0, channels: 0 };
+  private readonly secrets: string[];
+  private connection?: Promise<Connection>;
+  /** The settled connection, so close() can act synchronously (it runs from the process "exit" hook). */
+  private live?: Connection;
+  private busy = 0;
+  private idleTimer?: NodeJS.Timeout;
+
+  constructor(readonly director: Director) {
+    this.target = endpointLabel(director);
+    this.secrets = endpointSecrets(director);
+  }
+
+  /** Removes every secret of this director's hops from `text`. */
+  scrub(text: string): string {
+    return redact(text, this.secrets);
+  }
+
+  /** Marks the session in use until the returned function is called; an idle session closes after IDLE_CLOSE_MS. */
+  hold(): () => void {
+    this.busy++;
+    clearTimeout(this.idleTimer);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      if (--this.busy === 0) this.idleTimer = setTimeout(() => this.close(), IDLE_CLOSE_MS).unref();
+    };
+  }
+
+  /** Closes the connection now (pending channels see it drop); the next use dials again. */
+  close(): void {
+    const pending = this.connection;
+    this.connection = undefined;
+    clearTimeout(this.idleTimer);
+    this.live?.close();
+    this.live = undefined;
+    // A dial still in flight is closed as soon as it lands.
+    pending?.then((c) => c.close(), () => undefined);
+  }
+
+  private connect(): Promise<Connection> {
+    if (!this.connection) {
+      const attempt = withRetry(async () => {
+        this.stats.dialAttempts++;
+        return dial(this.director, this.secrets);
+      }, retryPolicyFor(this.director.connectTimeoutSeconds));
+      this.connection = attempt;
+      attempt.then(
+        (conn) => {
+          this.stats.connections++;
+          if (this.connection === attempt) this.live = conn;
+          conn.onClose(() => {
+            if (this.connection === attempt) this.connection = undefined;
+            if (this.live === conn) this.live = undefined;
+          });
+        },
+        () => {
+          if (this.connection === attempt) this.connection = undefined;
+        },
+      );
+    }
+    return this.connection;
+  }
+
+  /** The command line that runs `script` as root on this director. */
+  private rootCommand(script: string): string {
+    return this.director.sudo ? `sudo -n -- sh -c ${shQuote(script)}` : `sh -c ${shQuote(script)}`;
+  }
+
+  /**
+   * Opens an exec channel running `script` as root. A connection found dead when opening is re-dialled once; what
+   * happens after the channel is open is the caller's to handle.
+   */
+  async openChannel(script: string): Promise<SshChannel> {
+    for (let attempt = 1; ; attempt++) {
+      const conn = await this.connect();
+      try {
+        return await new Promise<SshChannel>((resolve, reject) => {
+          conn.client.exec(this.rootCommand(script), (err, channel) => (err ? reject(err) : resolve(channel)));
+        }).then((ch) => {
+          this.stats.channels++;
+          return ch;
+        });
+      } catch (err) {
+        conn.close();
+        if (attempt >= 2) {
+          throw new DirectorError("unreachable", this.target, `cannot open a channel on ${this.target}: ${this.scrub(String((err as Error).message))}.`);
+        }
+      }
+    }
+  }
+
+  /**
+   * Runs an idempotent `script` as root and collects its output. If the connection drops before the command reports
+   * its exit status, it is re-dialled and the script run once more (callers only pass idempotent scripts).
+   */
+  async exec(script: string, stdin?: Buffer): Promise<ExecResult> {
+    const release = this.hold();
+    try {
+      for (let attempt = 1; ; attempt++) {
+        const channel = await this.openChannel(script);
+        const result = await collect(channel, stdin);
+        if (result.code === null && result.signal === undefined && attempt < 2) continue;
+        return result;
+      }
+    } finally {
+      release();
+    }
+  }
+
+  /** The error for a command (or the helper) that failed: sudo wanting a password is named as such. */
+  failure(what: string, result: Pick<ExecResult, "code" | "signal" | "stderr">): DirectorError {
+    if (this.director.sudo && sudoWantsPassword(result.stderr)) return sudoPasswordError(this.target, this.director.user);
+    if (this.director.sudo && /sudo: (command )?not found/.test(result.stderr)) {
+      return new DirectorError("command", this.target, `sudo is not installed on ${this.target}; install it or connect as root with sudo: false.`);
+    }
+    const how = result.code === null ? (result.signal ? `was killed by ${result.signal}` : "lost its connection") : `exited with code ${result.code}`;
+    const stderr = this.scrub(result.stderr.trim()).slice(-2000);
+    return new DirectorError("command", this.target, `${what} on ${this.target} ${how}${stderr ? `: ${stderr}` : ""}`);
+  }
+}
+
+function collect(channel: SshChannel, stdin: Buffer | undefined): Promise<ExecResult> {
+  return new Promise((resolve) => {
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let code: number | null = null;
+    let signal: string | undefined;
+    channel.on("data", (b: Buffer) => out.push(b));
+    channel.stderr.on("data", (b: Buffer) => err.push(b));
+    channel.on("exit", (c, s) => {
+      code = c;
+      signal = s;
+    });
+    channel.on("close", () => resolve({ stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString("utf8"), code, signal }));
+    channel.end(stdin);
+  });
+}
