@@ -153,6 +153,7 @@ export function installScript(bins: HelperBinaries, arch: Arch): string {
   const dir = path.posix.dirname(file);
   return [
     "set -e",
+    "umask 022",
     SAFE_FN,
     `mkdir -p ${shQuote(dir)}`,
     `chown 0:0 ${shQuote(INSTALL_ROOT)} ${shQuote(dir)}`,
