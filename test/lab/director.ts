@@ -1,0 +1,97 @@
+// The API tests use to get a real IPVS director: a qemu VM with a Debian kernel, reachable over SSH on a loopback port.
+import * as fs from "node:fs";
+import { ensureImage, type LabImage } from "./image";
+import { sshRun, type ExecResult } from "./ssh";
+import { bootVm, consoleTail, killVm, readVm, sshTargetOf, type VmRecord } from "./vm";
+
+export interface LabDirector {
+  name: string;
+  host: string;
+  port: number;
+  /** Login user for the code under test ("ops"), which reaches root with `sudo -n`. */
+  user: string;
+  privateKeyPath: string;
+  /** The director's OpenSSH public host key line. */
+  hostKey: string;
+  sudoUser: string;
+  /** Runs a shell command as root; by default throws (with stderr) on a non-zero exit. */
+  exec(command: string, opts?: { check?: boolean; timeoutMs?: number; stdin?: string }): Promise<ExecResult>;
+  /** Copies a local file to the director as root, atomically, with `mode` (default 0644). */
+  copyTo(localPath: string, remotePath: string, mode?: number): Promise<void>;
+  /** The last lines of the VM's serial console. */
+  consoleTail(lines?: number): string;
+  stop(): Promise<void>;
+}
+
+/** Env var set by test/lab/globalSetup.ts: the prebuilt image dir, so workers skip resolving the image key. */
+export const IMAGE_ENV = "PULUMI_IPVS_LAB_IMAGE";
+/** Env var set by test/lab/globalSetup.ts: directors started under it are killed at the run's teardown. */
+export const RUN_ENV = "PULUMI_IPVS_LAB_RUN";
+
+async function labImage(): Promise<LabImage> {
+  const dir = process.env[IMAGE_ENV];
+  if (!dir) return ensureImage();
+  const hostKeyFile = `${dir}/host_ed25519_key.pub`;
+  if (!fs.existsSync(hostKeyFile)) throw new Error(`${IMAGE_ENV}=${dir} is not a built lab image (no ${hostKeyFile})`);
+  return {
+    dir,
+    vmlinuz: `${dir}/vmlinuz`,
+    initrd: `${dir}/initrd.gz`,
+    privateKeyPath: `${dir}/id_ed25519`,
+    hostKey: fs.readFileSync(hostKeyFile, "utf8").trim(),
+  };
+}
+
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+function directorOf(rec: VmRecord): LabDirector {
+  const root = sshTargetOf(rec, "root");
+  const where = `lab director "${rec.name}" (127.0.0.1:${rec.port})`;
+  const exec: LabDirector["exec"] = async (command, opts = {}) => {
+    const res = await sshRun(root, command, { stdin: opts.stdin, timeoutMs: opts.timeoutMs });
+    if ((opts.check ?? true) && res.code !== 0) {
+      throw new Error(`${where}: \`${command}\` exited ${res.code}: ${res.stderr.trim() || res.stdout.trim()}`);
+    }
+    return res;
+  };
+  return {
+    name: rec.name,
+    host: rec.host,
+    port: rec.port,
+    user: "ops",
+    privateKeyPath: rec.privateKeyPath,
+    hostKey: rec.hostKey,
+    sudoUser: "ops",
+    exec,
+    async copyTo(localPath, remotePath, mode = 0o644) {
+      const tmp = `${remotePath}.lab-copy-${process.pid}`;
+      const res = await sshRun(
+        root,
+        `cat > ${shellQuote(tmp)} && chmod ${mode.toString(8)} ${shellQuote(tmp)} && mv -f ${shellQuote(tmp)} ${shellQuote(remotePath)}`,
+        { stdin: fs.readFileSync(localPath) },
+      );
+      if (res.code !== 0) throw new Error(`${where}: copy ${localPath} -> ${remotePath} failed: ${res.stderr.trim()}`);
+    },
+    consoleTail: (lines) => consoleTail(rec.runDir, lines),
+    stop: () => killVm(rec),
+  };
+}
+
+let counter = 0;
+
+/** Boots a new director. Without a name it gets a unique one, so test files can run in parallel. */
+export async function startDirector(opts: { name?: string; memoryMiB?: number } = {}): Promise<LabDirector> {
+  const image = await labImage();
+  const name = opts.name ?? `t${process.pid}-${++counter}`;
+  const rec = await bootVm(name, image, opts.memoryMiB ?? 768, process.env[RUN_ENV]);
+  return directorOf(rec);
+}
+
+/** A director started earlier (e.g. by `npm run lab -- up`). */
+export async function attachDirector(name: string): Promise<LabDirector> {
+  const rec = readVm(name);
+  if (!rec) throw new Error(`no running lab director named "${name}" (start one with: npm run lab -- up --name ${name})`);
+  return directorOf(rec);
+}
