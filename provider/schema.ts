@@ -333,6 +333,8 @@ const vsObject = z.strictObject({
   adopt: u(bool("adopt")).default(false),
 });
 type VsParsed = z.output<typeof vsObject>;
+/** The input property names of a VirtualService (old outputs may carry more, e.g. read-back data). */
+export const VIRTUAL_SERVICE_KEYS = Object.keys(vsObject.shape) as (keyof VsParsed)[];
 
 /** Cross-field rules of a virtual service; each one skips itself while one of its fields is unknown. */
 function virtualServiceRules(v: VsParsed, ctx: z.RefinementCtx) {
@@ -487,6 +489,8 @@ const rsObject = z.strictObject({
   adopt: u(bool("adopt")).default(false),
 });
 type RsParsed = z.output<typeof rsObject>;
+/** The input property names of a RealServer. */
+export const REAL_SERVER_KEYS = Object.keys(rsObject.shape) as (keyof RsParsed)[];
 
 function realServerRules(r: RsParsed, ctx: z.RefinementCtx) {
   const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: "custom", path, message });

@@ -1,0 +1,99 @@
+// diff for both resources: which property changes replace the kernel entry and which update it in place.
+//
+// The engine hands us OLD OUTPUTS (state) and NEW CHECKED INPUTS. Both are normalised through the same schema before
+// comparing, so a different spelling of the same value (IPv6 case, flag order, a default written out) is no change.
+//
+// Decisions:
+// - Replace only when the kernel identity changes: service (family, protocol, address, port | family, fwmark), and for a
+//   real server its service identity plus its own address and port. The kernel cannot SET an identity.
+// - Directors are NOT identity. Adding or removing a director is an in-place update: update creates the entry on added
+//   directors and deletes it from removed ones; the entry on directors kept in both is untouched. Replacing instead would
+//   create the same identity on the kept directors before deleting it (EEXIST) and would need delete-before-replace,
+//   i.e. an outage on every director for a change that concerns one.
+// - Hence deleteBeforeReplace is never needed: a replacement always has a different kernel identity than the entry it
+//   replaces, so old and new never collide on any director and create-before-delete is safe (zero downtime). With an
+//   unknown identity at preview the same holds: if it resolves equal there is no replacement at all.
+// - Credential-only changes (keys, passwords, agent, host key policy, jump hosts, sudo, timeouts) are in-place changes
+//   that never touch the kernel. They must still be reported (changes: true): delete and later updates run with the
+//   OUTPUTS in state, so state has to learn the new credentials, or a destroy after a key rotation would use the old key.
+// - Unknown at preview: an unknown identity field counts as a replacement (conservative), an unknown setting as a change.
+import type * as dynamic from "@pulumi/pulumi/dynamic";
+import { directorKey } from "./director";
+import {
+  REAL_SERVER_KEYS,
+  VIRTUAL_SERVICE_KEYS,
+  checkRealServer,
+  checkVirtualService,
+  isUnknown,
+  UNKNOWN,
+  type CheckResult,
+} from "./schema";
+
+type Props = Record<string, unknown>;
+
+/** Normalise through the schema; when that fails (e.g. state from an older version) compare the raw values. */
+function normalise(check: (o: unknown, n: unknown) => CheckResult<unknown>, keys: readonly string[], v: unknown): Props {
+  const raw: Props = {};
+  for (const k of keys) if (v && typeof v === "object" && k in v) raw[k] = (v as Props)[k];
+  const r = check(undefined, raw);
+  return r.failures.length === 0 && r.inputs && typeof r.inputs === "object" ? (r.inputs as Props) : raw;
+}
+
+/** Stable JSON: object keys sorted, undefined dropped. */
+function canonical(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) =>
+    x && typeof x === "object" && !Array.isArray(x)
+      ? Object.fromEntries(Object.entries(x as Props).filter(([, y]) => y !== undefined).sort(([a], [b]) => (a < b ? -1 : 1)))
+      : x,
+  );
+}
+
+const same = (a: unknown, b: unknown) => canonical(a) === canonical(b);
+
+/** Directors compared as a set keyed by host:port, so listing them in another order is no change. */
+function sameDirectors(a: unknown, b: unknown): boolean {
+  const byKey = (ds: unknown) => {
+    if (!Array.isArray(ds)) return ds;
+    const known = ds.every((d) => d && typeof d === "object" && !isUnknown(d.host) && !isUnknown(d.port));
+    return known ? [...ds].sort((x, y) => (directorKey(x) < directorKey(y) ? -1 : 1)) : ds;
+  };
+  return same(byKey(a), byKey(b));
+}
+
+/** An identity field changed, or is not known yet (then it may change: report it as replacing). */
+function identityChanged(o: unknown, n: unknown): boolean {
+  return isUnknown(n) || !same(o, n);
+}
+
+const SERVICE_IDENTITY = ["family", "protocol", "address", "port", "fwmark"] as const;
+
+function result(replaces: string[], changed: boolean): dynamic.DiffResult {
+  return { changes: replaces.length > 0 || changed, replaces, deleteBeforeReplace: false };
+}
+
+export function diffVirtualService(_id: string, olds: unknown, news: unknown): dynamic.DiffResult {
+  const o = normalise(checkVirtualService, VIRTUAL_SERVICE_KEYS, olds);
+  const n = normalise(checkVirtualService, VIRTUAL_SERVICE_KEYS, news);
+  const replaces = SERVICE_IDENTITY.filter((k) => identityChanged(o[k], n[k]));
+  const settings = ["scheduler", "schedulerFlags", "persistence", "onePacket", "adopt"];
+  const changed = !sameDirectors(o.directors, n.directors) || settings.some((k) => !same(o[k], n[k]));
+  return result(replaces, changed);
+}
+
+export function diffRealServer(_id: string, olds: unknown, news: unknown): dynamic.DiffResult {
+  const o = normalise(checkRealServer, REAL_SERVER_KEYS, olds);
+  const n = normalise(checkRealServer, REAL_SERVER_KEYS, news);
+  const os = (o.service ?? {}) as Props;
+  const ns = n.service as Props | string | undefined;
+  const replaces: string[] = [];
+  // The service's kernel identity; its directors follow the VirtualService in place like the service's own.
+  if (isUnknown(ns) || !ns || typeof ns !== "object" || SERVICE_IDENTITY.some((k) => identityChanged(os[k], ns[k])))
+    replaces.push("service");
+  if (identityChanged(o.address, n.address)) replaces.push("address");
+  // A checked port is absent only while the service port it defaults to is unknown: then it is unknown too.
+  if (identityChanged(o.port, n.port === undefined ? UNKNOWN : n.port)) replaces.push("port");
+  const settings = ["forwarding", "weight", "upperThreshold", "lowerThreshold", "tunnel", "drain", "adopt"];
+  const directorsChanged = typeof ns === "object" && ns !== null && !sameDirectors(os.directors, ns.directors);
+  const changed = directorsChanged || settings.some((k) => !same(o[k], n[k]));
+  return result(replaces, changed);
+}
