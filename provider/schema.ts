@@ -443,8 +443,29 @@ export const virtualServiceSchema = vsObject.superRefine(virtualServiceRules).tr
  * The service a real server belongs to, as the RealServer resource passes it: the VirtualService's resolved `directors`
  * and its identity (`family` + `protocol`/`address`/`port`, or `family` + `fwmark`), all taken from its outputs.
  * These come from another resource, so at preview any of them may be unknown or even absent: check() lets that
- * pass; parseRealServer() requires them.
+ * pass; parseRealServer() requires them. `RealServerInputs` is the whole input shape the RealServer resource sends.
  */
+export interface RealServerInputs {
+  /** From the VirtualService's outputs. */
+  service: {
+    directors: unknown[];
+    family: Family;
+    protocol?: TransportProtocol;
+    address?: string;
+    port?: number;
+    fwmark?: number;
+  };
+  address: string;
+  port?: number;
+  forwarding?: UserForwarding;
+  weight?: number;
+  upperThreshold?: number;
+  lowerThreshold?: number;
+  tunnel?: { type?: "ipip" | "gue" | "gre"; port?: number; checksum?: "nocsum" | "csum" | "remcsum" };
+  drain?: { timeoutSeconds?: number };
+  adopt?: boolean;
+}
+
 const serviceRefSchema = z.strictObject({
   directors: u(directorsSchema).optional(),
   family: u(oneOf("family", FAMILIES)).optional(),
