@@ -1,0 +1,120 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ipvs"
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/protocol"
+)
+
+// Engine executes batches on one kernel connection.
+type Engine struct {
+	k        Kernel
+	kv       ipvs.KernelVersion
+	modprobe Modprober // nil when modprobe is not installed
+	v        *view
+}
+
+// New makes an engine for a kernel connection, the running kernel's version and a module loader (may be nil).
+func New(k Kernel, kv ipvs.KernelVersion, modprobe Modprober) *Engine {
+	return &Engine{k: k, kv: kv, modprobe: modprobe}
+}
+
+// fullDumpThreshold: a batch touching more services than this reads them with one dump instead of a GET each.
+const fullDumpThreshold = 8
+
+// Run executes a request's operations in order; each one succeeds or fails on its own.
+func (e *Engine) Run(req protocol.Request) protocol.Response {
+	resp := protocol.Response{V: protocol.Version, Results: make([]protocol.Result, len(req.Ops))}
+	if req.V != protocol.Version {
+		err := &protocol.Error{Code: protocol.CodeBadRequest, Message: fmt.Sprintf("protocol version %d is not supported; this helper speaks version %d", req.V, protocol.Version)}
+		resp.Error = err
+		for i := range resp.Results {
+			resp.Results[i] = protocol.Fail(err)
+		}
+		return resp
+	}
+	ops := make([]*protocol.Op, len(req.Ops))
+	errs := make([]*protocol.Error, len(req.Ops))
+	touched := map[ipvs.ServiceKey]bool{}
+	for i, raw := range req.Ops {
+		ops[i], errs[i] = protocol.DecodeOp(raw)
+		if ops[i] != nil && ops[i].Name != "zero" && (ops[i].Service.AF != 0) {
+			touched[ops[i].Service] = true
+		}
+	}
+	e.v = newView(e.k)
+	if len(touched) > fullDumpThreshold {
+		// A failed dump is not fatal: the view falls back to reading services one by one.
+		_ = e.v.loadAll()
+	}
+	for i, op := range ops {
+		if errs[i] != nil {
+			resp.Results[i] = protocol.Fail(errs[i])
+			continue
+		}
+		res, err := e.runOp(op)
+		if err != nil {
+			resp.Results[i] = protocol.Fail(err)
+		} else {
+			resp.Results[i] = protocol.OK(res)
+		}
+	}
+	e.v = nil
+	return resp
+}
+
+// RunJSON decodes one request document and runs it. A document that is not a request is answered with a
+// top-level BAD_REQUEST error and no results.
+func (e *Engine) RunJSON(doc []byte) protocol.Response {
+	var req protocol.Request
+	if err := json.Unmarshal(doc, &req); err != nil {
+		return protocol.Response{V: protocol.Version, Results: []protocol.Result{}, Error: &protocol.Error{Code: protocol.CodeBadRequest, Message: fmt.Sprintf("the request is not valid JSON of the form {\"v\":1,\"ops\":[...]}: %v", err)}}
+	}
+	return e.Run(req)
+}
+
+func (e *Engine) runOp(op *protocol.Op) (protocol.Result, *protocol.Error) {
+	switch op.Name {
+	case "ensureService":
+		return e.ensureService(op, true)
+	case "deleteService":
+		return e.deleteService(op)
+	case "getService":
+		return e.getService(op)
+	case "ensureDest":
+		return e.ensureDest(op, true)
+	case "deleteDest":
+		return e.deleteDest(op)
+	case "getDest":
+		return e.getDest(op)
+	case "dump":
+		return e.dump()
+	case "setTimeouts":
+		return e.setTimeouts(op)
+	case "getTimeouts":
+		t, err := e.k.Timeouts()
+		if err != nil {
+			return nil, kernelError("reading the connection timeouts", err, false)
+		}
+		return protocol.Result{"timeouts": timeoutsJSON(t)}, nil
+	case "ensureDaemon":
+		return e.ensureDaemon(op)
+	case "deleteDaemon":
+		return e.deleteDaemon(op)
+	case "getDaemons":
+		return e.getDaemons()
+	case "info":
+		i, err := e.k.Info()
+		if err != nil {
+			return nil, kernelError("reading IPVS info", err, false)
+		}
+		return protocol.Result{"info": map[string]any{"version": i.VersionString(), "connTableSize": i.ConnTabSize}}, nil
+	case "zero":
+		return e.zero(op)
+	case "flush":
+		return e.flush()
+	}
+	return nil, &protocol.Error{Code: protocol.CodeInternal, Message: "operation " + op.Name + " has no handler"}
+}

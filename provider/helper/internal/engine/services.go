@@ -1,0 +1,159 @@
+package engine
+
+import (
+	"fmt"
+	"syscall"
+
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ipvs"
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/protocol"
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/savefmt"
+)
+
+// ensureService creates the service, SETs the merged entry when a given field differs, or does nothing.
+// retry: a kernel answer that contradicts the view (someone else changed the table) re-reads it once.
+func (e *Engine) ensureService(op *protocol.Op, retry bool) (protocol.Result, *protocol.Error) {
+	key := op.Service
+	sv, err := e.v.service(key)
+	if err != nil {
+		return nil, kernelError("reading "+key.String(), err, false)
+	}
+	var cur *ipvs.Service
+	doing := "creating " + key.String()
+	if sv != nil {
+		cur = &sv.svc
+		doing = "updating " + key.String()
+		if op.FailIfExists {
+			return nil, &protocol.Error{Code: protocol.CodeExists, Errno: int(syscall.EEXIST),
+				Message: fmt.Sprintf("%s already exists (now: %s).", key, savefmt.ServiceLine(*cur))}
+		}
+	}
+	want, err := mergeService(cur, key, op.Svc)
+	if err == nil {
+		err = ipvs.ValidateService(want, e.kv)
+	}
+	if err != nil {
+		return nil, kernelError(doing, err, false)
+	}
+	if cur != nil && sameService(*cur, want) {
+		return protocol.Result{"changed": false, "created": false, "service": protocol.ServiceJSON(*cur, nil)}, nil
+	}
+	err = e.withModules(want, func() error {
+		if cur == nil {
+			return e.k.NewService(want)
+		}
+		return e.k.SetService(want)
+	})
+	if err != nil {
+		if errno := ipvs.Errno(err); retry && (errno == syscall.EEXIST || errno == syscall.ESRCH) {
+			e.v.forget(key)
+			return e.ensureService(op, false)
+		}
+		if pe, ok := err.(*protocol.Error); ok {
+			pe.Message = doing + " failed: " + pe.Message
+			return nil, pe
+		}
+		return nil, kernelError(doing, err, false)
+	}
+	if cur != nil {
+		want.Stats = cur.Stats
+	}
+	e.v.put(want, cur == nil)
+	return protocol.Result{"changed": true, "created": cur == nil, "service": protocol.ServiceJSON(want, nil)}, nil
+}
+
+func (e *Engine) deleteService(op *protocol.Op) (protocol.Result, *protocol.Error) {
+	err := e.k.DelService(op.Service)
+	if err != nil {
+		if ipvs.Errno(err) == syscall.ESRCH {
+			e.v.remove(op.Service)
+			return protocol.Result{"changed": false}, nil
+		}
+		return nil, kernelError("deleting "+op.Service.String(), err, false)
+	}
+	e.v.remove(op.Service)
+	return protocol.Result{"changed": true}, nil
+}
+
+func (e *Engine) getService(op *protocol.Op) (protocol.Result, *protocol.Error) {
+	sv, err := e.v.service(op.Service)
+	if err != nil {
+		return nil, kernelError("reading "+op.Service.String(), err, false)
+	}
+	if sv == nil {
+		return protocol.Result{"service": nil}, nil
+	}
+	var dests []ipvs.Dest
+	if op.WithDests {
+		// Counters must be current: read the dests fresh rather than from the batch's view.
+		if dests, err = e.k.Dests(op.Service); err != nil {
+			return nil, kernelError("reading the real servers of "+op.Service.String(), err, false)
+		}
+		ipvs.MergeSort(dests, ipvs.CmpDests)
+		if dests == nil {
+			dests = []ipvs.Dest{}
+		}
+	}
+	return protocol.Result{"service": protocol.ServiceJSON(sv.svc, dests)}, nil
+}
+
+// ReadTable dumps every service and its dests, in ipvsadm's order.
+func ReadTable(k Kernel) ([]ipvs.ServiceDests, error) {
+	svcs, err := k.Services()
+	if err != nil {
+		return nil, err
+	}
+	tbl := make([]ipvs.ServiceDests, len(svcs))
+	for i, s := range svcs {
+		d, err := k.Dests(s.ServiceKey)
+		if err != nil {
+			return nil, err
+		}
+		tbl[i] = ipvs.ServiceDests{Service: s, Dests: d}
+	}
+	savefmt.Sort(tbl)
+	return tbl, nil
+}
+
+func (e *Engine) dump() (protocol.Result, *protocol.Error) {
+	tbl, err := ReadTable(e.k)
+	if err != nil {
+		return nil, kernelError("reading the IPVS table", err, false)
+	}
+	out := make([]map[string]any, len(tbl))
+	for i, sd := range tbl {
+		if sd.Dests == nil {
+			sd.Dests = []ipvs.Dest{}
+		}
+		out[i] = protocol.ServiceJSON(sd.Service, sd.Dests)
+	}
+	return protocol.Result{"services": out}, nil
+}
+
+func (e *Engine) zero(op *protocol.Op) (protocol.Result, *protocol.Error) {
+	var key *ipvs.ServiceKey
+	what := "zeroing all counters"
+	if op.Service.AF != 0 {
+		key = &op.Service
+		what = "zeroing the counters of " + key.String()
+	}
+	if err := e.k.Zero(key); err != nil {
+		return nil, kernelError(what, err, false)
+	}
+	return protocol.Result{"changed": true}, nil
+}
+
+func (e *Engine) flush() (protocol.Result, *protocol.Error) {
+	svcs, err := e.k.Services()
+	if err != nil {
+		return nil, kernelError("reading the IPVS table before flushing", err, false)
+	}
+	if len(svcs) == 0 {
+		return protocol.Result{"changed": false}, nil
+	}
+	if err := e.k.Flush(); err != nil {
+		return nil, kernelError("flushing the IPVS table", err, false)
+	}
+	e.v = newView(e.k)
+	e.v.full = true
+	return protocol.Result{"changed": true}, nil
+}

@@ -1,0 +1,442 @@
+package protocol
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/netip"
+	"sort"
+	"strings"
+
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ipvs"
+)
+
+// Op is one decoded, range-checked operation. Rules that need the merged entry (ipvsadm's cross-field rules)
+// are checked by the engine with ipvs.ValidateService / ValidateDest before anything is sent.
+type Op struct {
+	Name         string
+	Service      ipvs.ServiceKey
+	Svc          ServiceSettings
+	Dest         ipvs.DestKey
+	DestPort     bool // the dest gave a port (else: the service port, as ipvsadm does)
+	Dst          DestSettings
+	FailIfExists bool
+	WithDests    bool
+	Timeouts     ipvs.Timeouts
+	Daemon       ipvs.Daemon
+	State        uint32
+}
+
+// ServiceSettings are the optional settings of ensureService; nil/unset = keep (or default when creating).
+type ServiceSettings struct {
+	Scheduler   *string
+	Flags       []string
+	HasFlags    bool
+	Persistence Opt[Persistence]
+	PE          *string
+	OnePacket   *bool
+}
+
+// Persistence is {timeout, netmask}; absent timeout = 360 (ipvsadm's -p default), absent netmask = no grouping.
+type Persistence struct {
+	Timeout *int64  `json:"timeout"`
+	Netmask *string `json:"netmask"`
+}
+
+// DestSettings are the optional settings of ensureDest.
+type DestSettings struct {
+	Fwd     *uint32
+	Weight  *uint32
+	UThresh *uint32
+	LThresh *uint32
+	Tunnel  Opt[Tunnel]
+}
+
+// Tunnel is the tunnel encapsulation of a tunnel-forwarded dest.
+type Tunnel struct {
+	Type     string `json:"type"`
+	Port     *int64 `json:"port"`
+	Checksum string `json:"checksum"`
+}
+
+type wireService struct {
+	Family            string           `json:"family"`
+	Protocol          *string          `json:"protocol"`
+	Address           *string          `json:"address"`
+	Port              *int64           `json:"port"`
+	FWMark            *int64           `json:"fwmark"`
+	Scheduler         *string          `json:"scheduler"`
+	SchedulerFlags    *[]string        `json:"schedulerFlags"`
+	Persistence       Opt[Persistence] `json:"persistence"`
+	PersistenceEngine *string          `json:"persistenceEngine"`
+	OnePacket         *bool            `json:"onePacket"`
+}
+
+type wireDest struct {
+	Address        string      `json:"address"`
+	Port           *int64      `json:"port"`
+	Forwarding     *string     `json:"forwarding"`
+	Weight         *int64      `json:"weight"`
+	UpperThreshold *int64      `json:"upperThreshold"`
+	LowerThreshold *int64      `json:"lowerThreshold"`
+	Tunnel         Opt[Tunnel] `json:"tunnel"`
+}
+
+type wireDaemon struct {
+	State     string  `json:"state"`
+	Interface string  `json:"interface"`
+	SyncID    *int64  `json:"syncId"`
+	MaxLen    *int64  `json:"maxLen"`
+	Group     *string `json:"group"`
+	Port      *int64  `json:"port"`
+	TTL       *int64  `json:"ttl"`
+}
+
+type wireOp struct {
+	Op         string       `json:"op"`
+	Service    *wireService `json:"service"`
+	Dest       *wireDest    `json:"dest"`
+	OnExisting *string      `json:"onExisting"`
+	WithDests  *bool        `json:"withDests"`
+	TCP        *int64       `json:"tcp"`
+	TCPFin     *int64       `json:"tcpfin"`
+	UDP        *int64       `json:"udp"`
+	Daemon     *wireDaemon  `json:"daemon"`
+	State      *string      `json:"state"`
+}
+
+// fields each op accepts (besides "op"), and which of them are required.
+var opFields = map[string]struct{ allowed, required string }{
+	"ensureService": {"service onExisting", "service"},
+	"deleteService": {"service", "service"},
+	"getService":    {"service withDests", "service"},
+	"ensureDest":    {"service dest onExisting", "service dest"},
+	"deleteDest":    {"service dest", "service dest"},
+	"getDest":       {"service dest", "service dest"},
+	"dump":          {"", ""},
+	"setTimeouts":   {"tcp tcpfin udp", ""},
+	"getTimeouts":   {"", ""},
+	"ensureDaemon":  {"daemon", "daemon"},
+	"deleteDaemon":  {"state", "state"},
+	"getDaemons":    {"", ""},
+	"info":          {"", ""},
+	"zero":          {"service", ""},
+	"flush":         {"", ""},
+}
+
+func bad(format string, a ...any) *Error {
+	return &Error{Code: CodeBadRequest, Message: fmt.Sprintf(format, a...)}
+}
+
+func rng(v *int64, what string, lo, hi int64) (uint32, *Error) {
+	if *v < lo || *v > hi {
+		return 0, bad("%s %d must be %d..%d", what, *v, lo, hi)
+	}
+	return uint32(*v), nil
+}
+
+// DecodeOp reads one operation, rejecting unknown ops, unknown or misplaced fields and out-of-range values.
+func DecodeOp(raw json.RawMessage) (*Op, *Error) {
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &keys); err != nil {
+		return nil, bad("operation is not a JSON object: %v", err)
+	}
+	var w wireOp
+	if err := strictUnmarshal(raw, &w); err != nil {
+		return nil, bad("operation %q is malformed: %v", w.Op, err)
+	}
+	spec, ok := opFields[w.Op]
+	if !ok {
+		names := make([]string, 0, len(opFields))
+		for n := range opFields {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return nil, bad("unknown operation %q (known: %s)", w.Op, strings.Join(names, ", "))
+	}
+	allowed := " " + spec.allowed + " "
+	for k := range keys {
+		if k != "op" && !strings.Contains(allowed, " "+k+" ") {
+			return nil, bad("operation %s does not take field %q", w.Op, k)
+		}
+	}
+	for _, k := range strings.Fields(spec.required) {
+		if _, ok := keys[k]; !ok || string(keys[k]) == "null" {
+			return nil, bad("operation %s needs field %q", w.Op, k)
+		}
+	}
+	op := &Op{Name: w.Op}
+	if w.Service != nil {
+		settingsAllowed := w.Op == "ensureService"
+		if e := decodeService(w.Service, settingsAllowed, op); e != nil {
+			return nil, e
+		}
+	}
+	if w.Dest != nil {
+		if e := decodeDest(w.Dest, w.Op == "ensureDest", op); e != nil {
+			return nil, e
+		}
+	}
+	if w.OnExisting != nil {
+		switch *w.OnExisting {
+		case "update":
+		case "fail":
+			op.FailIfExists = true
+		default:
+			return nil, bad("onExisting %q must be \"update\" or \"fail\"", *w.OnExisting)
+		}
+	}
+	op.WithDests = w.WithDests != nil && *w.WithDests
+	for _, t := range []struct {
+		v    *int64
+		name string
+		dst  *uint32
+	}{{w.TCP, "tcp timeout", &op.Timeouts.TCP}, {w.TCPFin, "tcpfin timeout", &op.Timeouts.TCPFin}, {w.UDP, "udp timeout", &op.Timeouts.UDP}} {
+		if t.v != nil {
+			var e *Error
+			if *t.dst, e = rng(t.v, t.name, 0, math.MaxInt32); e != nil {
+				return nil, e
+			}
+		}
+	}
+	if w.Daemon != nil {
+		if e := decodeDaemon(w.Daemon, op); e != nil {
+			return nil, e
+		}
+	}
+	if w.State != nil {
+		s, e := daemonState(*w.State)
+		if e != nil {
+			return nil, e
+		}
+		op.State = s
+	}
+	return op, nil
+}
+
+func parseFamily(f string) (uint16, *Error) {
+	switch f {
+	case "ipv4":
+		return ipvs.AFInet, nil
+	case "ipv6":
+		return ipvs.AFInet6, nil
+	}
+	return 0, bad("family %q must be \"ipv4\" or \"ipv6\"", f)
+}
+
+func parseAddr(s string, af uint16, what string) (netip.Addr, *Error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" || a.Is4In6() {
+		return a, bad("%s %q is not an IP address", what, s)
+	}
+	if af != 0 && a.Is4() != (af == ipvs.AFInet) {
+		return a, bad("%s %s is not an %s address", what, s, ipvs.FamilyName(af))
+	}
+	return a, nil
+}
+
+func decodeService(w *wireService, settingsAllowed bool, op *Op) *Error {
+	af, e := parseFamily(w.Family)
+	if e != nil {
+		return e
+	}
+	k := ipvs.ServiceKey{AF: af}
+	if w.FWMark != nil {
+		if w.Protocol != nil || w.Address != nil || w.Port != nil {
+			return bad("a fwmark service has no protocol, address or port")
+		}
+		if k.FWMark, e = rng(w.FWMark, "fwmark", 1, math.MaxUint32); e != nil {
+			return e
+		}
+	} else {
+		if w.Protocol == nil || w.Address == nil || w.Port == nil {
+			return bad("a service needs either fwmark or protocol, address and port")
+		}
+		switch *w.Protocol {
+		case "tcp":
+			k.Protocol = ipvs.ProtoTCP
+		case "udp":
+			k.Protocol = ipvs.ProtoUDP
+		case "sctp":
+			k.Protocol = ipvs.ProtoSCTP
+		default:
+			return bad("protocol %q must be tcp, udp or sctp", *w.Protocol)
+		}
+		if k.Addr, e = parseAddr(*w.Address, af, "service address"); e != nil {
+			return e
+		}
+		p, e := rng(w.Port, "service port", 0, 65535)
+		if e != nil {
+			return e
+		}
+		k.Port = uint16(p)
+	}
+	op.Service = k
+	hasSettings := w.Scheduler != nil || w.SchedulerFlags != nil || w.Persistence.Set || w.PersistenceEngine != nil || w.OnePacket != nil
+	if hasSettings && !settingsAllowed {
+		return bad("operation %s takes only the service identity, not its settings", op.Name)
+	}
+	s := &op.Svc
+	s.Scheduler = w.Scheduler
+	if w.SchedulerFlags != nil {
+		s.HasFlags, s.Flags = true, *w.SchedulerFlags
+	}
+	s.Persistence = w.Persistence
+	if p := w.Persistence; p.Set && !p.Null {
+		if p.Val.Timeout != nil {
+			if _, e := rng(p.Val.Timeout, "persistence timeout", 1, ipvs.MaxPersistence); e != nil {
+				return e
+			}
+		}
+		if p.Val.Netmask != nil {
+			if _, err := ipvs.ParseNetmask(af, *p.Val.Netmask); err != nil {
+				return bad("%s: %v", k, err)
+			}
+		}
+	}
+	s.PE = w.PersistenceEngine
+	s.OnePacket = w.OnePacket
+	return nil
+}
+
+// Forwarding names the protocol accepts for writes; "local" and "bypass" are only ever read back.
+var forwardings = map[string]uint32{"nat": ipvs.FwdMasq, "dr": ipvs.FwdRoute, "tunnel": ipvs.FwdTunnel}
+
+func decodeDest(w *wireDest, settingsAllowed bool, op *Op) *Error {
+	a, e := parseAddr(w.Address, 0, "real server address")
+	if e != nil {
+		return e
+	}
+	op.Dest = ipvs.DestKey{AF: ipvs.AFInet, Addr: a}
+	if a.Is6() {
+		op.Dest.AF = ipvs.AFInet6
+	}
+	if w.Port != nil {
+		p, e := rng(w.Port, "real server port", 0, 65535)
+		if e != nil {
+			return e
+		}
+		op.Dest.Port, op.DestPort = uint16(p), true
+	}
+	hasSettings := w.Forwarding != nil || w.Weight != nil || w.UpperThreshold != nil || w.LowerThreshold != nil || w.Tunnel.Set
+	if hasSettings && !settingsAllowed {
+		return bad("operation %s takes only the real server identity, not its settings", op.Name)
+	}
+	d := &op.Dst
+	if w.Forwarding != nil {
+		f, ok := forwardings[*w.Forwarding]
+		if !ok {
+			return bad("forwarding %q must be nat, dr or tunnel", *w.Forwarding)
+		}
+		d.Fwd = &f
+	}
+	for _, n := range []struct {
+		v    *int64
+		name string
+		max  int64
+		dst  **uint32
+	}{{w.Weight, "weight", 65535, &d.Weight}, {w.UpperThreshold, "upper threshold", math.MaxInt32, &d.UThresh}, {w.LowerThreshold, "lower threshold", math.MaxInt32, &d.LThresh}} {
+		if n.v != nil {
+			v, e := rng(n.v, n.name, 0, n.max)
+			if e != nil {
+				return e
+			}
+			*n.dst = &v
+		}
+	}
+	d.Tunnel = w.Tunnel
+	if t := w.Tunnel; t.Set && !t.Null {
+		if _, _, _, e := TunnelFields(t.Val); e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// TunnelFields converts a tunnel description to the kernel's type, port and checksum mode.
+func TunnelFields(t Tunnel) (typ uint8, port uint16, csum uint16, e *Error) {
+	switch t.Type {
+	case "ipip":
+		typ = ipvs.TunIPIP
+	case "gue":
+		typ = ipvs.TunGUE
+	case "gre":
+		typ = ipvs.TunGRE
+	default:
+		return 0, 0, 0, bad("tunnel type %q must be ipip, gue or gre", t.Type)
+	}
+	if t.Port != nil {
+		p, e := rng(t.Port, "tunnel port", 0, 65535)
+		if e != nil {
+			return 0, 0, 0, e
+		}
+		port = uint16(p)
+	}
+	switch t.Checksum {
+	case "", "nocsum":
+		csum = ipvs.TunNoCsum
+	case "csum":
+		csum = ipvs.TunCsum
+	case "remcsum":
+		csum = ipvs.TunRemCsum
+	default:
+		return 0, 0, 0, bad("tunnel checksum %q must be nocsum, csum or remcsum", t.Checksum)
+	}
+	return typ, port, csum, nil
+}
+
+func daemonState(s string) (uint32, *Error) {
+	switch s {
+	case "master":
+		return ipvs.DaemonMaster, nil
+	case "backup":
+		return ipvs.DaemonBackup, nil
+	}
+	return 0, bad("sync daemon state %q must be master or backup", s)
+}
+
+func decodeDaemon(w *wireDaemon, op *Op) *Error {
+	st, e := daemonState(w.State)
+	if e != nil {
+		return e
+	}
+	d := ipvs.Daemon{State: st, Interface: w.Interface}
+	if w.SyncID != nil {
+		if d.SyncID, e = rng(w.SyncID, "syncid", 0, 255); e != nil {
+			return e
+		}
+	}
+	if w.MaxLen != nil {
+		v, e := rng(w.MaxLen, "maxlen", 1, 65507)
+		if e != nil {
+			return e
+		}
+		d.MaxLen = uint16(v)
+	}
+	if w.Group != nil {
+		a, e := parseAddr(*w.Group, 0, "sync group")
+		if e != nil {
+			return e
+		}
+		d.Group = a
+	}
+	if w.Port != nil {
+		v, e := rng(w.Port, "sync port", 1, 65535)
+		if e != nil {
+			return e
+		}
+		d.Port = uint16(v)
+	}
+	if w.TTL != nil {
+		v, e := rng(w.TTL, "sync ttl", 1, 255)
+		if e != nil {
+			return e
+		}
+		d.TTL = uint8(v)
+	}
+	if err := ipvs.ValidateDaemon(d); err != nil {
+		return bad("%v", err)
+	}
+	op.Daemon = d
+	return nil
+}
