@@ -40,7 +40,7 @@ function normalise(check: (o: unknown, n: unknown) => CheckResult<unknown>, keys
 }
 
 /** Stable JSON: object keys sorted, undefined dropped. */
-function canonical(v: unknown): string {
+export function canonical(v: unknown): string {
   return JSON.stringify(v, (_k, x: unknown) =>
     x && typeof x === "object" && !Array.isArray(x)
       ? Object.fromEntries(Object.entries(x as Props).filter(([, y]) => y !== undefined).sort(([a], [b]) => (a < b ? -1 : 1)))

@@ -1,0 +1,171 @@
+// The create / read / update / delete logic both resources share: one kernel entry kept on a set of directors.
+//
+// State is honest about where the entry exists: the `directors` recorded in outputs are the directors that hold it.
+// - create on N directors where some fail records the resource (an init failure) with only the directors that
+//   succeeded; the next `up` sees the others as added directors and creates there, untouched where it is already right.
+// - update creates on added directors (same "fail unless adopt" rule as create), SETs on kept ones (the helper only
+//   SETs when something differs), deletes from removed ones. If any of that fails, state keeps the OLD settings (so the
+//   next diff sees the difference again and retries) with the directors that really hold the entry.
+// - read (refresh) reports the directors that still hold it and the real settings; none left = gone.
+import type * as dynamic from "@pulumi/pulumi/dynamic";
+import { canonical } from "./diff";
+import { directorKey, type Director } from "./director";
+import { directorOps, type DirectorOps } from "./helperClient";
+import { HelperError, type OnExisting } from "./protocol";
+
+type Props = Record<string, unknown>;
+
+/** What differs between the resources: how to find, write, remove and read their entry on one director. */
+export interface EntryKind<T> {
+  /** Resource type name for messages ("VirtualService"). */
+  readonly resource: string;
+  /** Validates fully known inputs or state into the normalised form (throws naming every problem). */
+  parse(props: unknown): T;
+  /** "service tcp/192.0.2.10:80", "real server 10.0.0.11:8080 of service tcp/192.0.2.10:80". */
+  describe(entry: T): string;
+  id(entry: T): string;
+  directors(entry: T): Director[];
+  /** props with their recorded directors replaced. */
+  withDirectors(props: Props, directors: Director[]): Props;
+  /** Create or bring to the desired settings; `fail` refuses an existing entry. */
+  ensure(ops: DirectorOps, entry: T, onExisting: OnExisting): Promise<{ changed: boolean }>;
+  remove(ops: DirectorOps, entry: T): Promise<void>;
+  /** The entry's settings as the kernel has them, in props form, or null when absent. */
+  read(ops: DirectorOps, entry: T): Promise<Props | null>;
+  /** Hint appended to an EXISTS failure. */
+  readonly adoptHint: string;
+  /** The dynamic provider's check and diff (pure; preview never connects). */
+  check(olds: unknown, news: unknown): dynamic.CheckResult;
+  diff(id: string, olds: unknown, news: unknown): dynamic.DiffResult;
+  /** Props completed from the id where `get(name, id, state)` gave only how to reach the directors. */
+  fromId(id: string, props: Props): Props;
+}
+
+interface DirectorFailure {
+  director: Director;
+  error: unknown;
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** Runs fn on every director at once; returns the ones that failed (the rest succeeded). */
+async function onEach(directors: Director[], fn: (d: Director) => Promise<unknown>): Promise<DirectorFailure[]> {
+  const settled = await Promise.allSettled(directors.map(fn));
+  return settled.flatMap((r, i) => (r.status === "rejected" ? [{ director: directors[i]!, error: r.reason }] : []));
+}
+
+function failureMessage<T>(kind: EntryKind<T>, entry: T, what: string, failures: DirectorFailure[], total: number): string {
+  const lines = failures.map(({ director, error }) => {
+    const hint = error instanceof HelperError && error.code === "EXISTS" ? ` ${kind.adoptHint}` : "";
+    return `  - ${directorKey(director)}: ${errorText(error)}${hint}`;
+  });
+  return `${kind.resource} ${kind.describe(entry)}: ${what} failed on ${failures.length} of ${total} director(s):\n${lines.join("\n")}`;
+}
+
+const keyOf = (d: Director) => directorKey(d);
+const without = (ds: Director[], gone: Director[]) => ds.filter((d) => !gone.some((g) => keyOf(g) === keyOf(d)));
+
+/** The checked inputs as outputs: everything echoed (defaults filled), nothing the engine adds. */
+function echo(inputs: Props): Props {
+  const { __provider: _p, ...rest } = inputs;
+  return rest;
+}
+
+/**
+ * A partial failure the engine records: the resource is saved with these properties and the next `up` updates it.
+ * The plugin does not add __provider to an init failure's properties, so we do (delete needs it to load the provider).
+ */
+function initFailure(message: string, id: string, props: Props, provider: unknown): Error {
+  return Object.assign(new Error(message), { id, properties: { ...props, __provider: provider }, reasons: [message] });
+}
+
+export async function createEntry<T>(kind: EntryKind<T>, inputs: Props): Promise<dynamic.CreateResult> {
+  const entry = kind.parse(inputs);
+  const directors = kind.directors(entry);
+  const onExisting: OnExisting = (inputs.adopt as boolean) ? "update" : "fail";
+  const failures = await onEach(directors, (d) => kind.ensure(directorOps(d), entry, onExisting));
+  const outs = echo(inputs);
+  const id = kind.id(entry);
+  if (failures.length === directors.length) {
+    throw new Error(failureMessage(kind, entry, "create", failures, directors.length));
+  }
+  if (failures.length > 0) {
+    const held = without(directors, failures.map((f) => f.director));
+    throw initFailure(
+      failureMessage(kind, entry, "create", failures, directors.length),
+      id,
+      kind.withDirectors(outs, held),
+      inputs.__provider,
+    );
+  }
+  return { id, outs };
+}
+
+export async function updateEntry<T>(kind: EntryKind<T>, id: string, olds: Props, news: Props): Promise<dynamic.UpdateResult> {
+  const entry = kind.parse(news);
+  const before = kind.directors(kind.parse(olds));
+  const after = kind.directors(entry);
+  const added = without(after, before);
+  const kept = without(after, added);
+  const removed = without(before, after);
+  const adopt = news.adopt as boolean;
+
+  const ensureFailures = await onEach([...added, ...kept], (d) =>
+    kind.ensure(directorOps(d), entry, added.includes(d) && !adopt ? "fail" : "update"),
+  );
+  const removeFailures = await onEach(removed, (d) => kind.remove(directorOps(d), entry));
+  const outs = echo(news);
+  if (ensureFailures.length === 0 && removeFailures.length === 0) return { outs };
+
+  // Where the entry exists now: kept directors (whatever happened), added ones that worked, removed ones that did not.
+  const addedFailed = ensureFailures.map((f) => f.director).filter((d) => added.includes(d));
+  const held = [...without(after, addedFailed), ...removeFailures.map((f) => f.director)];
+  const failures = [...ensureFailures, ...removeFailures];
+  const message = failureMessage(kind, entry, "update", failures, after.length + removed.length);
+  // Settings: new ones only if every director that holds the entry got them; otherwise the old, so the next diff retries.
+  const base = ensureFailures.length === 0 ? outs : { ...echo(olds) };
+  throw initFailure(message, id, kind.withDirectors(base, held), news.__provider);
+}
+
+export async function deleteEntry<T>(kind: EntryKind<T>, props: Props): Promise<void> {
+  const entry = kind.parse(props);
+  const directors = kind.directors(entry);
+  const failures = await onEach(directors, (d) => kind.remove(directorOps(d), entry));
+  if (failures.length > 0) throw new Error(failureMessage(kind, entry, "delete", failures, directors.length));
+}
+
+export async function readEntry<T>(kind: EntryKind<T>, id: string, given: Props): Promise<dynamic.ReadResult> {
+  // Defaults filled: state written by get() or by older versions may lack some.
+  const complete = kind.fromId(id, given);
+  const checked = kind.check(undefined, complete);
+  const props = checked.failures?.length ? complete : { ...complete, ...(checked.inputs as Props) };
+  const entry = kind.parse(props);
+  const directors = kind.directors(entry);
+  const found = new Map<string, Props>();
+  const failures = await onEach(directors, async (d) => {
+    const real = await kind.read(directorOps(d), entry);
+    if (real) found.set(keyOf(d), real);
+  });
+  if (failures.length > 0) throw new Error(failureMessage(kind, entry, "read", failures, directors.length));
+  const held = directors.filter((d) => found.has(keyOf(d)));
+  if (held.length === 0) return { id: "" };
+  // Directors can disagree after out-of-band edits: show one that differs from state, so the next up sees the drift.
+  const current = echo(props);
+  const views = held.map((d) => found.get(keyOf(d))!);
+  const drifted = views.find((v) => Object.entries(v).some(([k, x]) => canonical(x) !== canonical(current[k])));
+  return { id, props: kind.withDirectors({ ...current, ...(drifted ?? views[0]) }, held) };
+}
+
+/** The dynamic provider of one kind of entry: check/diff pure, the rest through the directors' helpers. */
+export function entryProvider<T>(kind: EntryKind<T>): dynamic.ResourceProvider {
+  return {
+    check: async (olds, news) => kind.check(olds, news),
+    diff: async (id, olds, news) => kind.diff(id, olds, news),
+    create: async (inputs) => createEntry(kind, inputs),
+    read: async (id, props) => readEntry(kind, id, props),
+    update: async (id, olds, news) => updateEntry(kind, id, olds, news),
+    delete: async (_id, props) => deleteEntry(kind, props),
+  };
+}

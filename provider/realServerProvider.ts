@@ -1,0 +1,89 @@
+// The RealServer dynamic provider: one destination of a service, on every director of that service.
+import { diffRealServer } from "./diff";
+import { entryProvider, type EntryKind } from "./entries";
+import type { DirectorOps } from "./helperClient";
+import { parseRealServerId, realServerId, serviceIdPart } from "./identity";
+import type { Dest } from "./protocol";
+import { checkRealServer, destKey, destSettings, parseRealServer, serviceKey, type RealServer } from "./schema";
+
+type Props = Record<string, unknown>;
+
+/** Poll interval while draining: connection counts only change as clients finish. */
+const DRAIN_POLL_MS = 1000;
+
+/** The kernel's view of a dest's settings, in input form. `current` keeps forwarding the kernel reports differently. */
+export function destProps(d: Dest, current: Props): Props {
+  // The kernel turns NAT/DR to one of the director's own addresses into "local": that is not drift.
+  const forwarding = d.forwarding === "local" || d.forwarding === "bypass" ? current.forwarding : d.forwarding;
+  const tunnel =
+    forwarding === "tunnel" && d.tunnel
+      ? { type: d.tunnel.type, ...(d.tunnel.type === "gue" ? { port: d.tunnel.port } : {}), checksum: d.tunnel.checksum }
+      : undefined;
+  return { forwarding, weight: d.weight, upperThreshold: d.upperThreshold, lowerThreshold: d.lowerThreshold, tunnel };
+}
+
+/**
+ * Graceful removal: weight 0 stops new connections (the kernel keeps forwarding established ones), then wait until
+ * no active connection is left or the timeout passes, then delete. Inactive entries (closed, in TIME_WAIT) carry no
+ * traffic and do not hold the removal back.
+ */
+async function drainThenDelete(ops: DirectorOps, rs: RealServer, timeoutSeconds: number): Promise<void> {
+  const svc = serviceKey(rs.service);
+  const key = destKey(rs);
+  let dest = await ops.getDest(svc, key);
+  if (!dest) return;
+  if (dest.weight !== 0) await ops.ensureDest(svc, { ...key, weight: 0 }, "update");
+  const deadline = Date.now() + timeoutSeconds * 1000;
+  while (dest && dest.activeConns > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
+    dest = await ops.getDest(svc, key);
+  }
+  await ops.deleteDest(svc, key);
+}
+
+const describe = (rs: RealServer) =>
+  `${rs.address.includes(":") ? `[${rs.address}]` : rs.address}:${rs.port} of ${serviceIdPart(serviceKey(rs.service))}`;
+
+const kind: EntryKind<RealServer> = {
+  resource: "RealServer",
+  parse: parseRealServer,
+  describe,
+  id: (rs) => realServerId(serviceKey(rs.service), destKey(rs), rs.service.directors),
+  directors: (rs) => rs.service.directors,
+  withDirectors: (props, directors) => ({ ...props, service: { ...(props.service as Props), directors } }),
+  ensure: async (ops, rs, onExisting) => {
+    try {
+      return await ops.ensureDest(serviceKey(rs.service), { ...destKey(rs), ...destSettings(rs) }, onExisting);
+    } catch (e) {
+      if ((e as { code?: string }).code === "SERVICE_NOT_FOUND")
+        throw new Error(
+          `${(e as Error).message} — the VirtualService is missing on this director (removed out of band?): run pulumi refresh, then pulumi up recreates it`,
+        );
+      throw e;
+    }
+  },
+  remove: async (ops, rs) => {
+    if (rs.drain) await drainThenDelete(ops, rs, rs.drain.timeoutSeconds);
+    else await ops.deleteDest(serviceKey(rs.service), destKey(rs));
+  },
+  read: async (ops, rs) => {
+    const d = await ops.getDest(serviceKey(rs.service), destKey(rs));
+    return d ? destProps(d, { forwarding: rs.forwarding }) : null;
+  },
+  adoptHint: "It was not created by this stack: set adopt: true to take it over, or remove it first.",
+  check: checkRealServer,
+  diff: diffRealServer,
+  fromId,
+};
+
+/** `RealServer.get(name, id, { service: { directors } })`: identity from the id, settings from the kernel. */
+function fromId(id: string, props: Props): Props {
+  if (props.address !== undefined) return props;
+  const { service, dest } = parseRealServerId(id);
+  const directors = (props.service as Props | undefined)?.directors;
+  if (directors === undefined)
+    throw new Error(`RealServer.get(${JSON.stringify(id)}): pass service.directors (how to reach them) in the state argument`);
+  return { ...props, ...dest, service: { ...service, directors } };
+}
+
+export const realServerProvider = entryProvider(kind);

@@ -1,0 +1,55 @@
+// The RealServer resource: a backend of a VirtualService. All behaviour lives in provider/ (loaded by the shim).
+import * as pulumi from "@pulumi/pulumi";
+import type { DirectorArgs } from "./director";
+import { providerShim } from "./shim";
+import type { DrainArgs, Forwarding, RealServerArgs, TunnelArgs } from "./types";
+
+/**
+ * An IPVS real server (`ipvsadm -a`) of a VirtualService, on every director of that service. Its address and port
+ * (and its service's identity) are its identity; weight, thresholds, forwarding and tunnel update in place.
+ */
+export class RealServer extends pulumi.dynamic.Resource {
+  /** The service's directors and identity, as the provider received them (a secret output: credentials). */
+  public readonly service!: pulumi.Output<Record<string, unknown>>;
+  public readonly address!: pulumi.Output<string>;
+  public readonly port!: pulumi.Output<number>;
+  public readonly forwarding!: pulumi.Output<Forwarding>;
+  public readonly weight!: pulumi.Output<number>;
+  public readonly upperThreshold!: pulumi.Output<number>;
+  public readonly lowerThreshold!: pulumi.Output<number>;
+  public readonly tunnel!: pulumi.Output<pulumi.Unwrap<TunnelArgs> | undefined>;
+  public readonly drain!: pulumi.Output<pulumi.Unwrap<DrainArgs> | undefined>;
+  public readonly adopt!: pulumi.Output<boolean>;
+
+  constructor(name: string, args: RealServerArgs, opts?: pulumi.CustomResourceOptions) {
+    const s = args.service;
+    const { service: _s, ...rest } = args;
+    super(
+      providerShim("RealServer"),
+      name,
+      {
+        port: undefined, forwarding: undefined, weight: undefined, upperThreshold: undefined, lowerThreshold: undefined,
+        tunnel: undefined, drain: undefined, adopt: undefined,
+        ...rest,
+        // The service's resolved outputs: these make the dependency edge, and tell the provider where and what to touch.
+        service: { directors: s.directors, family: s.family, protocol: s.protocol, address: s.address, port: s.port, fwmark: s.fwmark },
+      },
+      { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "service"] },
+      "ipvs",
+      "RealServer",
+    );
+  }
+
+  /**
+   * Reads an existing real server without managing it. `id` is a RealServer id
+   * ("tcp/192.0.2.10:80/10.0.0.11:8080@203.0.113.5:22"); `directors` says how to reach them.
+   */
+  public static get(
+    name: string,
+    id: pulumi.Input<pulumi.ID>,
+    state: { directors: pulumi.Input<pulumi.Input<DirectorArgs>[]> },
+    opts?: pulumi.CustomResourceOptions,
+  ): RealServer {
+    return new RealServer(name, { service: { directors: state.directors } } as unknown as RealServerArgs, { ...opts, id });
+  }
+}
