@@ -78,7 +78,7 @@ function unicastProblem(family: Family, address: string): string | undefined {
   if (address === "::") return "cannot be the unspecified address ::";
   if (address.startsWith("ff")) return "cannot be a multicast address";
   // ::ffff:a.b.c.d would be shown differently by the kernel/helper than we normalise it; the IPv4 form is meant.
-  if (address.startsWith("::ffff:") && address.split(":").length === 4) return "is IPv4-mapped: use the plain IPv4 address";
+  if (/^::ffff:[0-9a-f]{1,4}:[0-9a-f]{1,4}$/.test(address)) return "is IPv4-mapped: use the plain IPv4 address";
   return undefined;
 }
 
