@@ -1,0 +1,163 @@
+// Traffic topology inside a lab director: real servers (network namespaces on a bridge behind the director, each running
+// busybox httpd that answers its own name), a client namespace that reaches VIPs through the director, and VIP addresses.
+//
+//   labclient ns 10.9.0.2 / fd00:9::2 ──veth── director 10.9.0.1 / fd00:9::1   (VIPs on the director's labvip0)
+//   director labrs0 bridge 10.10.0.1 / fd00:10::1 ──veth── rsN ns 10.10.0.(10+N) / fd00:10::(10+N), default route via director
+//
+// iproute2 is called by full path: busybox's shell applet `ip` cannot create veths or bridges.
+import type { LabDirector } from "./director";
+
+const IP = "/sbin/ip";
+
+export interface LabRealServer {
+  /** Namespace name and the HTTP body it answers with, e.g. "rs1". */
+  name: string;
+  address: string;
+  address6: string;
+  port: number;
+}
+
+export interface RealServerOptions {
+  /** TCP port httpd listens on (default 80). */
+  port?: number;
+  /** First three octets of the real servers' IPv4 /24 (default "10.10.0"); the director is .1. */
+  subnet?: string;
+}
+
+const DEFAULT_SUBNET = "10.10.0";
+
+function bridgeSetup(subnet: string): string {
+  const third = subnet.split(".")[2];
+  return `
+if ! ${IP} link show labrs0 >/dev/null 2>&1; then
+  ${IP} link add labrs0 type bridge
+  ${IP} addr add ${subnet}.1/24 dev labrs0
+  ${IP} addr add fd00:10:${third}::1/64 dev labrs0 nodad
+  ${IP} link set labrs0 up
+fi`;
+}
+
+/**
+ * Adds n real servers (numbered after the ones already there). NAT mode works out of the box: their default route is
+ * the director. Returns them in order.
+ */
+export async function addRealServers(d: LabDirector, n: number, opts: RealServerOptions = {}): Promise<LabRealServer[]> {
+  const port = opts.port ?? 80;
+  const subnet = opts.subnet ?? DEFAULT_SUBNET;
+  if (!/^\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(subnet)) throw new Error(`subnet must be three octets like "10.10.0", not "${subnet}"`);
+  const third = subnet.split(".")[2];
+  const existing = Number((await d.exec(`ls /run/netns 2>/dev/null | grep -c '^rs[0-9]' || true`)).stdout.trim());
+  if (existing + n > 200) throw new Error(`lab director ${d.name}: at most 200 real servers (has ${existing}, asked ${n} more)`);
+  const servers: LabRealServer[] = Array.from({ length: n }, (_, k) => {
+    const i = existing + k + 1;
+    return { name: `rs${i}`, address: `${subnet}.${10 + i}`, address6: `fd00:10:${third}::${10 + i}`, port };
+  });
+  const script = [
+    "set -e",
+    bridgeSetup(subnet),
+    ...servers.map(
+      (s) => `
+${IP} netns add ${s.name}
+${IP} link add ${s.name} type veth peer name eth0 netns ${s.name}
+${IP} link set ${s.name} master labrs0 up
+${IP} -n ${s.name} link set lo up
+${IP} -n ${s.name} link set eth0 up
+${IP} -n ${s.name} addr add ${s.address}/24 dev eth0
+${IP} -n ${s.name} addr add ${s.address6}/64 dev eth0 nodad
+${IP} -n ${s.name} route add default via ${subnet}.1
+${IP} -n ${s.name} -6 route add default via fd00:10:${third}::1
+mkdir -p /run/lab/${s.name}
+printf %s ${s.name} > /run/lab/${s.name}/index.html
+${IP} netns exec ${s.name} busybox httpd -p ${port} -h /run/lab/${s.name}
+until ${IP} netns exec ${s.name} netstat -ltn | grep -q ':${port} '; do sleep 0.1; done`,
+    ),
+  ].join("\n");
+  await d.exec(script, { timeoutMs: 120_000 });
+  return servers;
+}
+
+const CLIENT_SETUP = `
+if [ ! -e /run/netns/labclient ]; then
+  ${IP} netns add labclient
+  ${IP} link add labclient type veth peer name eth0 netns labclient
+  ${IP} addr add 10.9.0.1/24 dev labclient
+  ${IP} addr add fd00:9::1/64 dev labclient nodad
+  ${IP} link set labclient up
+  ${IP} -n labclient link set lo up
+  ${IP} -n labclient link set eth0 up
+  ${IP} -n labclient addr add 10.9.0.2/24 dev eth0
+  ${IP} -n labclient addr add fd00:9::2/64 dev eth0 nodad
+  ${IP} -n labclient route add default via 10.9.0.1
+  ${IP} -n labclient -6 route add default via fd00:9::1
+fi`;
+
+/** Makes `vip` a local address of the director (on a dummy interface), so IPVS sees traffic to it. Idempotent. */
+export async function addVip(d: LabDirector, vip: string): Promise<void> {
+  const plen = vip.includes(":") ? 128 : 32;
+  await d.exec(`set -e
+${IP} link show labvip0 >/dev/null 2>&1 || { ${IP} link add labvip0 type dummy; ${IP} link set labvip0 up; }
+${IP} addr show dev labvip0 | grep -q ' ${vip}/${plen} ' || ${IP} addr add ${vip}/${plen} dev labvip0 nodad`);
+}
+
+const END = "--lab-request-end--";
+
+/**
+ * Sends k sequential HTTP/1.0 GETs from the client namespace to vip:port and returns the response bodies in order.
+ * A request without an HTTP 200 answer throws, unless allowFailures: then its entry is "".
+ */
+export async function httpRequests(
+  d: LabDirector,
+  vip: string,
+  port: number,
+  k: number,
+  opts: { allowFailures?: boolean; timeoutSeconds?: number } = {},
+): Promise<string[]> {
+  const wait = opts.timeoutSeconds ?? 5;
+  const loop = `i=0; while [ $i -lt ${k} ]; do i=$((i+1)); printf 'GET / HTTP/1.0\\r\\nHost: lab\\r\\n\\r\\n' | busybox nc -w ${wait} ${vip} ${port} 2>&1; echo; echo ${END}; done`;
+  const { stdout } = await d.exec(`set -e\n${CLIENT_SETUP}\n${IP} netns exec labclient sh -c "${loop.replace(/"/g, '\\"').replace(/\$/g, "\\$")}"`, {
+    timeoutMs: (wait + 10) * 1000 * k + 30_000,
+  });
+  const answers = stdout.split(`\n${END}\n`).slice(0, k);
+  return answers.map((raw, i) => {
+    const sep = raw.indexOf("\r\n\r\n");
+    if (/^HTTP\/1\.[01] 200 /.test(raw) && sep >= 0) return raw.slice(sep + 4).trim();
+    if (opts.allowFailures) return "";
+    throw new Error(`lab director ${d.name}: HTTP request ${i + 1}/${k} to ${vip}:${port} got no 200 answer: ${JSON.stringify(raw.slice(0, 300))}`);
+  });
+}
+
+export interface LongConnection {
+  /** Ends the connection (kills the client). */
+  close(): Promise<void>;
+}
+
+let longCounter = 0;
+
+/**
+ * Opens a TCP connection from the client namespace to vip:port and keeps it established until close(): it sends an
+ * HTTP request whose header never ends (one header line every few seconds), so httpd keeps waiting. Resolves once the
+ * connection is established.
+ */
+export async function openLongConnection(d: LabDirector, vip: string, port: number): Promise<LongConnection> {
+  const id = `long-${process.pid}-${++longCounter}`;
+  const pidFile = `/run/lab/${id}.pid`;
+  const target = vip.includes(":") ? `[${vip}]:${port}` : `${vip}:${port}`;
+  const before = await establishedCount(d, target);
+  const hold = `echo $$ > ${pidFile}; { printf 'GET / HTTP/1.0\\r\\n'; while :; do printf 'X-Hold: 1\\r\\n'; sleep 2; done; } | busybox nc ${vip} ${port} >/dev/null 2>&1`;
+  await d.exec(`set -e\n${CLIENT_SETUP}\nmkdir -p /run/lab\nsetsid ${IP} netns exec labclient sh -c "${hold.replace(/"/g, '\\"').replace(/\$/g, "\\$")}" </dev/null >/dev/null 2>&1 &`);
+  await d.exec(
+    `i=0; until [ "$(${IP} netns exec labclient netstat -tn | grep ' ${target} ' | grep -c ESTABLISHED)" -gt ${before} ]; do
+       i=$((i+1)); [ $i -lt 300 ] || { echo "no established connection to ${target} from labclient" >&2; exit 1; }; sleep 0.1
+     done`,
+  );
+  return {
+    async close() {
+      await d.exec(`[ ! -e ${pidFile} ] || { kill -- -$(cat ${pidFile}) 2>/dev/null || true; rm -f ${pidFile}; }`);
+    },
+  };
+}
+
+async function establishedCount(d: LabDirector, target: string): Promise<number> {
+  const { stdout } = await d.exec(`set -e\n${CLIENT_SETUP}\n${IP} netns exec labclient netstat -tn | grep ' ${target} ' | grep -c ESTABLISHED || true`);
+  return Number(stdout.trim());
+}
