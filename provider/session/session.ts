@@ -128,7 +128,8 @@ export class DirectorSession {
 
   /**
    * Runs an idempotent `script` as root and collects its output. If the connection drops before the command reports
-   * its exit status, it is re-dialled and the script run once more (callers only pass idempotent scripts).
+   * its exit status, it is re-dialled and the script run once more (callers only pass idempotent scripts). A sudo that
+   * wants a password throws; any other exit status is the caller's to judge.
    */
   async exec(script: string, stdin?: Buffer): Promise<ExecResult> {
     const release = this.hold();
@@ -137,6 +138,7 @@ export class DirectorSession {
         const channel = await this.openChannel(script);
         const result = await collect(channel, stdin);
         if (result.code === null && result.signal === undefined && attempt < 2) continue;
+        if (result.code !== 0 && this.director.sudo && sudoWantsPassword(result.stderr)) throw this.failure("sudo", result);
         return result;
       }
     } finally {
