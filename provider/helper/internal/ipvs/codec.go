@@ -278,12 +278,17 @@ func nested(b []byte, typ uint16, what string, fn func(*netlink.AttributeDecoder
 	return nil
 }
 
-func decodeStats(ad *netlink.AttributeDecoder, st *Stats, wide bool) error {
+// decodeStats reads STATS (u32 counters, u64 bytes) or STATS64 (all u64): the payload size tells which.
+func decodeStats(ad *netlink.AttributeDecoder, st *Stats) error {
 	num := func() uint64 {
-		if wide || ad.Len() == 8 {
-			return ad.Uint64()
+		b := ad.Bytes()
+		switch len(b) {
+		case 8:
+			return binary.NativeEndian.Uint64(b)
+		case 4:
+			return uint64(binary.NativeEndian.Uint32(b))
 		}
-		return uint64(ad.Uint32())
+		return 0
 	}
 	for ad.Next() {
 		switch ad.Type() {
@@ -344,12 +349,12 @@ func DecodeService(b []byte) (Service, error) {
 				s.PE = ad.String()
 			case svcStats:
 				if !have64 {
-					ad.Nested(func(n *netlink.AttributeDecoder) error { return decodeStats(n, &s.Stats, false) })
+					ad.Nested(func(n *netlink.AttributeDecoder) error { return decodeStats(n, &s.Stats) })
 				}
 			case svcStats64:
 				have64 = true
 				s.Stats = Stats{}
-				ad.Nested(func(n *netlink.AttributeDecoder) error { return decodeStats(n, &s.Stats, true) })
+				ad.Nested(func(n *netlink.AttributeDecoder) error { return decodeStats(n, &s.Stats) })
 			}
 		}
 		return nil
@@ -411,12 +416,12 @@ func DecodeDest(b []byte, svcAF uint16) (Dest, error) {
 				d.AF = ad.Uint16()
 			case destStats:
 				if !have64 {
-					ad.Nested(func(n *netlink.AttributeDecoder) error { return decodeStats(n, &d.Stats, false) })
+					ad.Nested(func(n *netlink.AttributeDecoder) error { return decodeStats(n, &d.Stats) })
 				}
 			case destStats64:
 				have64 = true
 				d.Stats = Stats{}
-				ad.Nested(func(n *netlink.AttributeDecoder) error { return decodeStats(n, &d.Stats, true) })
+				ad.Nested(func(n *netlink.AttributeDecoder) error { return decodeStats(n, &d.Stats) })
 			case destTunType:
 				d.TunType = ad.Uint8()
 			case destTunPort:

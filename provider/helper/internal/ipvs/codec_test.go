@@ -1,0 +1,213 @@
+package ipvs
+
+import (
+	"bytes"
+	"encoding/binary"
+	"net/netip"
+	"testing"
+
+	"github.com/mdlayher/netlink"
+)
+
+// attrs decodes one nesting level into type → payload.
+func attrs(t *testing.T, b []byte) map[uint16][]byte {
+	t.Helper()
+	as, err := netlink.UnmarshalAttributes(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[uint16][]byte{}
+	for _, a := range as {
+		m[a.Type&^netlink.Nested] = a.Data
+	}
+	return m
+}
+
+func TestEncodeServiceIPv4(t *testing.T) {
+	s := Service{ServiceKey: ServiceKey{AF: AFInet, Protocol: ProtoTCP, Addr: netip.MustParseAddr("192.0.2.10"), Port: 8080},
+		Sched: "sh", Flags: FlagPersistent | FlagSched1 | FlagHashed, Timeout: 300, Netmask: 0xffffff00, PE: "sip"}
+	b, err := EncodeService(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := attrs(t, attrs(t, b)[attrService])
+	check := func(typ uint16, want []byte) {
+		t.Helper()
+		if !bytes.Equal(svc[typ], want) {
+			t.Errorf("attr %d = % x, want % x", typ, svc[typ], want)
+		}
+	}
+	check(svcAF, binary.NativeEndian.AppendUint16(nil, AFInet))
+	check(svcProtocol, binary.NativeEndian.AppendUint16(nil, ProtoTCP))
+	check(svcAddr, []byte{192, 0, 2, 10})
+	check(svcPort, []byte{0x1f, 0x90}) // 8080 big-endian
+	check(svcSchedName, []byte("sh\x00"))
+	// flags without HASHED, mask all ones
+	check(svcFlags, append(binary.NativeEndian.AppendUint32(nil, FlagPersistent|FlagSched1), 0xff, 0xff, 0xff, 0xff))
+	check(svcTimeout, binary.NativeEndian.AppendUint32(nil, 300))
+	check(svcNetmask, []byte{0xff, 0xff, 0xff, 0x00}) // IPv4 mask in network order
+	check(svcPEName, []byte("sip\x00"))
+	if _, ok := svc[svcFWMark]; ok {
+		t.Error("an address service must not carry FWMARK")
+	}
+}
+
+func TestEncodeServiceFWMarkIPv6(t *testing.T) {
+	s := Service{ServiceKey: ServiceKey{AF: AFInet6, FWMark: 7}, Sched: "rr", Netmask: 64}
+	b, _ := EncodeService(s)
+	svc := attrs(t, attrs(t, b)[attrService])
+	if !bytes.Equal(svc[svcFWMark], binary.NativeEndian.AppendUint32(nil, 7)) {
+		t.Errorf("fwmark % x", svc[svcFWMark])
+	}
+	for _, typ := range []uint16{svcProtocol, svcAddr, svcPort, svcPEName} {
+		if _, ok := svc[typ]; ok {
+			t.Errorf("fwmark service carries attr %d", typ)
+		}
+	}
+	// IPv6 netmask is a prefix length in host order
+	if !bytes.Equal(svc[svcNetmask], binary.NativeEndian.AppendUint32(nil, 64)) {
+		t.Errorf("netmask % x", svc[svcNetmask])
+	}
+}
+
+func TestEncodeDestTunnel(t *testing.T) {
+	k := ServiceKey{AF: AFInet6, FWMark: 5}
+	d := Dest{DestKey: DestKey{AF: AFInet, Addr: netip.MustParseAddr("10.0.0.3"), Port: 0}, Fwd: FwdTunnel, Weight: 10,
+		UThresh: 100, LThresh: 5, TunType: TunGUE, TunPort: 6080, TunFlags: TunCsum}
+	b, _ := EncodeDest(k, d)
+	top := attrs(t, b)
+	dest := attrs(t, top[attrDest])
+	if !bytes.Equal(dest[destTunPort], []byte{0x17, 0xc0}) { // 6080 big-endian
+		t.Errorf("tun port % x", dest[destTunPort])
+	}
+	if !bytes.Equal(dest[destAF], binary.NativeEndian.AppendUint16(nil, AFInet)) {
+		t.Errorf("dest af % x (mixed-family dest must name its own family)", dest[destAF])
+	}
+	if dest[destTunType][0] != TunGUE || binary.NativeEndian.Uint16(dest[destTunFlags]) != TunCsum {
+		t.Error("tunnel type/flags")
+	}
+	if binary.NativeEndian.Uint32(dest[destUThresh]) != 100 || binary.NativeEndian.Uint32(dest[destLThresh]) != 5 {
+		t.Error("thresholds")
+	}
+	// A non-tunnel dest sends no TUN_* attributes.
+	d.Fwd, d.AF, d.Addr = FwdMasq, AFInet6, netip.MustParseAddr("2001:db8::3")
+	b, _ = EncodeDest(k, d)
+	dest = attrs(t, attrs(t, b)[attrDest])
+	if _, ok := dest[destTunType]; ok {
+		t.Error("masq dest carries TUN_TYPE")
+	}
+	if len(dest[destAddr]) != 16 {
+		t.Errorf("v6 address of %d bytes", len(dest[destAddr]))
+	}
+}
+
+func TestEncodeDaemonPortHostOrder(t *testing.T) {
+	d := Daemon{State: DaemonBackup, Interface: "eth0", SyncID: 9, MaxLen: 1400, Group: netip.MustParseAddr("ff02::81"), Port: 8849, TTL: 3}
+	b, _ := EncodeDaemon(d, false)
+	a := attrs(t, attrs(t, b)[attrDaemon])
+	if binary.NativeEndian.Uint16(a[daemonPort]) != 8849 {
+		t.Errorf("daemon port must be host order: % x", a[daemonPort])
+	}
+	if len(a[daemonGroup6]) != 16 || a[daemonGroup] != nil {
+		t.Error("IPv6 group must go in MCAST_GROUP6")
+	}
+	got, err := DecodeDaemon(b)
+	if err != nil || got != d {
+		t.Errorf("round trip %+v, %v", got, err)
+	}
+}
+
+// kernelReply builds a NEW_SERVICE reply the way the kernel does: 16-byte address, HASHED flag, STATS and STATS64.
+func kernelReply(t *testing.T) []byte {
+	ae := netlink.NewAttributeEncoder()
+	ae.Nested(attrService, func(n *netlink.AttributeEncoder) error {
+		n.Uint16(svcAF, AFInet)
+		n.Uint16(svcProtocol, ProtoUDP)
+		n.Bytes(svcAddr, append([]byte{198, 51, 100, 1}, make([]byte, 12)...))
+		n.Bytes(svcPort, []byte{0, 53})
+		n.String(svcSchedName, "rr")
+		n.Bytes(svcFlags, append(binary.NativeEndian.AppendUint32(nil, FlagHashed|FlagOnePacket), 0xff, 0xff, 0xff, 0xff))
+		n.Uint32(svcTimeout, 0)
+		n.Bytes(svcNetmask, []byte{0xff, 0xff, 0xff, 0xff})
+		n.Nested(svcStats, func(s *netlink.AttributeEncoder) error {
+			s.Uint32(statConns, 1)
+			s.Uint64(statInBytes, 2)
+			return nil
+		})
+		n.Nested(svcStats64, func(s *netlink.AttributeEncoder) error {
+			s.Uint64(statConns, 1<<40)
+			s.Uint64(statInBytes, 1<<50)
+			s.Uint64(statOutBPS, 7)
+			return nil
+		})
+		return nil
+	})
+	b, err := ae.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestDecodeServiceFromKernel(t *testing.T) {
+	s, err := DecodeService(kernelReply(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Addr != netip.MustParseAddr("198.51.100.1") || s.Port != 53 || s.Protocol != ProtoUDP {
+		t.Errorf("identity %v", s.ServiceKey)
+	}
+	if s.Flags != FlagOnePacket {
+		t.Errorf("flags %#x: HASHED must be masked out", s.Flags)
+	}
+	if s.Netmask != 0xffffffff {
+		t.Errorf("netmask %#x", s.Netmask)
+	}
+	if s.Stats.Conns != 1<<40 || s.Stats.InBytes != 1<<50 || s.Stats.OutBPS != 7 {
+		t.Errorf("STATS64 must win: %+v", s.Stats)
+	}
+}
+
+func TestServiceRoundTrip(t *testing.T) {
+	for _, s := range []Service{
+		{ServiceKey: ServiceKey{AF: AFInet6, Protocol: ProtoSCTP, Addr: netip.MustParseAddr("2001:db8::1"), Port: 443}, Sched: "mh", Flags: FlagPersistent, Timeout: 60, Netmask: 48},
+		{ServiceKey: ServiceKey{AF: AFInet, FWMark: 0xffffffff}, Sched: "twos", Netmask: 0xffffffff},
+	} {
+		b, _ := EncodeService(s)
+		got, err := DecodeService(b)
+		if err != nil || got != s {
+			t.Errorf("round trip:\n got %+v %v\nwant %+v", got, err, s)
+		}
+	}
+}
+
+func TestDestRoundTripAndOldKernelFamily(t *testing.T) {
+	k := ServiceKey{AF: AFInet, Protocol: ProtoTCP, Addr: netip.MustParseAddr("192.0.2.1"), Port: 80}
+	d := Dest{DestKey: DestKey{AF: AFInet, Addr: netip.MustParseAddr("10.0.0.1"), Port: 80}, Fwd: FwdTunnel, Weight: 3, TunType: TunGRE, TunFlags: TunCsum}
+	b, _ := EncodeDest(k, d)
+	got, err := DecodeDest(b, AFInet)
+	if err != nil || got != d {
+		t.Errorf("round trip %+v %v", got, err)
+	}
+	// Without ADDR_FAMILY (kernels < 3.18) the service family applies.
+	ae := netlink.NewAttributeEncoder()
+	ae.Nested(attrDest, func(n *netlink.AttributeEncoder) error {
+		n.Bytes(destAddr, make([]byte, 16))
+		n.Bytes(destPort, []byte{1, 0})
+		return nil
+	})
+	b, _ = ae.Encode()
+	got, err = DecodeDest(b, AFInet6)
+	if err != nil || got.AF != AFInet6 || !got.Addr.Is6() || got.Port != 256 {
+		t.Errorf("no-family dest: %+v %v", got, err)
+	}
+}
+
+func TestDecodeRejectsGarbage(t *testing.T) {
+	if _, err := DecodeService([]byte{1, 2, 3}); err == nil {
+		t.Error("garbage decoded")
+	}
+	if _, err := DecodeDest(nil, AFInet); err == nil {
+		t.Error("empty dest decoded")
+	}
+}
