@@ -2,7 +2,7 @@
 import * as fs from "node:fs";
 import { ensureImage, type LabImage } from "./image";
 import { sshRun, type ExecResult } from "./ssh";
-import { bootVm, consoleTail, killVm, readVm, sshTargetOf, type VmRecord } from "./vm";
+import { bootVm, consoleTail, killVm, readVm, rootTarget, type VmRecord } from "./vm";
 
 export interface LabDirector {
   name: string;
@@ -47,7 +47,7 @@ function shellQuote(s: string): string {
 }
 
 function directorOf(rec: VmRecord): LabDirector {
-  const root = sshTargetOf(rec, "root");
+  const root = rootTarget(rec);
   const where = `lab director "${rec.name}" (127.0.0.1:${rec.port})`;
   const exec: LabDirector["exec"] = async (command, opts = {}) => {
     const res = await sshRun(root, command, { stdin: opts.stdin, timeoutMs: opts.timeoutMs });

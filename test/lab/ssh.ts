@@ -1,5 +1,6 @@
 // Runs commands on a lab director with the real OpenSSH client, pinned to the director's host key.
 import { spawn } from "node:child_process";
+import * as fs from "node:fs";
 
 export interface SshTarget {
   host: string;
@@ -8,6 +9,8 @@ export interface SshTarget {
   privateKeyPath: string;
   /** known_hosts file holding exactly the director's host key. */
   knownHostsPath: string;
+  /** Socket of a master connection to reuse (see startMaster); without a live master ssh connects directly. */
+  controlPath?: string;
 }
 
 export interface ExecResult {
@@ -16,7 +19,7 @@ export interface ExecResult {
   code: number;
 }
 
-function sshArgs(t: SshTarget): string[] {
+function sshArgs(t: SshTarget, controlMaster: "yes" | "no" = "no"): string[] {
   return [
     "-F", "/dev/null",
     "-i", t.privateKeyPath,
@@ -28,8 +31,39 @@ function sshArgs(t: SshTarget): string[] {
     "-o", "GlobalKnownHostsFile=/dev/null",
     "-o", "ConnectTimeout=30",
     "-o", "LogLevel=ERROR",
+    // A dead VM must end the master and any session instead of leaving them hanging.
+    "-o", "ServerAliveInterval=5",
+    "-o", "ServerAliveCountMax=6",
+    ...(t.controlPath ? ["-o", `ControlMaster=${controlMaster}`, "-o", `ControlPath=${t.controlPath}`] : []),
     `${t.user}@${t.host}`,
   ];
+}
+
+/**
+ * Starts a background master connection on t.controlPath: every later sshRun reuses it, which saves the key exchange
+ * that costs seconds in an emulated guest. It ends with stopMaster or when the VM goes away.
+ */
+export function startMaster(t: SshTarget & { controlPath: string }, logPath: string): Promise<void> {
+  // The backgrounded master keeps its stdio, so stderr goes to a file rather than a pipe that would never close.
+  const log = fs.openSync(logPath, "w");
+  return new Promise<void>((resolve, reject) => {
+    const child = spawn("ssh", ["-N", "-f", "-o", "ControlPersist=yes", ...sshArgs(t, "yes")], { stdio: ["ignore", "ignore", log] });
+    child.on("error", reject);
+    child.on("exit", (code) =>
+      code === 0
+        ? resolve()
+        : reject(new Error(`ssh master to ${t.user}@${t.host}:${t.port} failed (exit ${code}): ${fs.readFileSync(logPath, "utf8").trim()}`)),
+    );
+  }).finally(() => fs.closeSync(log));
+}
+
+/** Ends the master connection, if one runs. */
+export function stopMaster(t: SshTarget & { controlPath: string }): Promise<void> {
+  return new Promise((resolve) => {
+    const child = spawn("ssh", ["-O", "exit", ...sshArgs(t)], { stdio: "ignore" });
+    child.on("error", () => resolve());
+    child.on("close", () => resolve());
+  });
 }
 
 /** Runs `command` through the remote login shell; resolves with its exit code (ssh's own failures are code 255). */

@@ -7,7 +7,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { labCacheDir, type LabImage } from "./image";
-import { sshRun, type SshTarget } from "./ssh";
+import { sshRun, startMaster, stopMaster, type SshTarget } from "./ssh";
 
 const execFileP = promisify(execFile);
 
@@ -81,13 +81,15 @@ export function listVms(): VmRecord[] {
     .flatMap((name) => readVm(name) ?? []);
 }
 
-export function sshTargetOf(rec: VmRecord, user = "root"): SshTarget {
+/** How to reach the director as root, through the master connection bootVm started. */
+export function rootTarget(rec: VmRecord): SshTarget & { controlPath: string } {
   return {
     host: rec.host,
     port: rec.port,
-    user,
+    user: "root",
     privateKeyPath: rec.privateKeyPath,
     knownHostsPath: path.join(rec.runDir, "known_hosts"),
+    controlPath: path.join(rec.runDir, "ssh-root.sock"),
   };
 }
 
@@ -169,11 +171,9 @@ function canOpenKvm(): boolean {
   }
 }
 
-/**
- * KVM when it works, else TCG. /dev/kvm opening is not enough (nested setups can fail or hang the guest), so the first
- * boot on a host tries KVM with a short deadline and the verdict is remembered per host kernel + qemu binary.
- * PULUMI_IPVS_LAB_ACCEL=kvm|tcg forces a choice.
- */
+// KVM when it works, else TCG. /dev/kvm opening is not enough (nested setups can fail or hang the guest), so the first
+// boot on a host tries KVM with a short deadline and the verdict is remembered per host kernel + qemu binary.
+// PULUMI_IPVS_LAB_ACCEL=kvm|tcg forces a choice.
 function accelVerdictFile(): string {
   const qemu = fs.statSync("/usr/bin/qemu-system-x86_64", { throwIfNoEntry: false });
   return path.join(labCacheDir(), `accel-${os.release()}-${qemu?.size ?? 0}-${qemu?.mtimeMs ?? 0}`);
@@ -228,16 +228,22 @@ export async function bootVm(name: string, image: LabImage, memoryMiB: number, r
   // sshd listens before the ready line is printed; retry only covers the guest being slow to accept under load.
   let last = "";
   for (let i = 0; i < 5; i++) {
-    const r = await sshRun(sshTargetOf(rec), "true", { timeoutMs: 60_000 }).catch((e: Error) => ({ code: 255, stderr: e.message }));
-    if (r.code === 0) return rec;
-    last = r.stderr.trim();
+    const started = await startMaster(rootTarget(rec), path.join(runDir, "ssh-master.log")).then(() => "", (e: Error) => e.message);
+    if (!started) {
+      const r = await sshRun(rootTarget(rec), "true", { timeoutMs: 60_000 });
+      if (r.code === 0) return rec;
+      last = r.stderr.trim();
+    } else {
+      last = started;
+    }
     await new Promise((r) => setTimeout(r, 1000));
   }
   return fail(`SSH as root on 127.0.0.1:${port} failed: ${last}`);
 }
 
-/** Kills the director's qemu and removes its runtime directory. */
-export async function killVm(rec: Pick<VmRecord, "pid" | "runDir">): Promise<void> {
+/** Ends the SSH master, kills the director's qemu and removes its runtime directory. */
+export async function killVm(rec: VmRecord): Promise<void> {
+  await stopMaster(rootTarget(rec));
   await killPid(rec.pid, rec.runDir);
   fs.rmSync(rec.runDir, { recursive: true, force: true });
 }
