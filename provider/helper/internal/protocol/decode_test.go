@@ -1,0 +1,109 @@
+package protocol
+
+import (
+	"encoding/json"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ipvs"
+)
+
+func TestDecodeEnsureService(t *testing.T) {
+	op, e := DecodeOp(json.RawMessage(`{"op":"ensureService","onExisting":"fail","service":{"family":"ipv6","protocol":"udp","address":"2001:db8::1","port":53,
+		"scheduler":"mh","schedulerFlags":["mh-port"],"persistence":{"timeout":60,"netmask":"64"},"persistenceEngine":"sip","onePacket":true}}`))
+	if e != nil {
+		t.Fatal(e)
+	}
+	want := ipvs.ServiceKey{AF: ipvs.AFInet6, Protocol: ipvs.ProtoUDP, Addr: netip.MustParseAddr("2001:db8::1"), Port: 53}
+	if op.Service != want || !op.FailIfExists || *op.Svc.Scheduler != "mh" || !op.Svc.HasFlags || *op.Svc.PE != "sip" || !*op.Svc.OnePacket {
+		t.Errorf("%+v", op)
+	}
+	if p := op.Svc.Persistence; !p.Set || p.Null || *p.Val.Timeout != 60 || *p.Val.Netmask != "64" {
+		t.Errorf("persistence %+v", p)
+	}
+	// null persistence is "not persistent", absent is "keep".
+	op, _ = DecodeOp(json.RawMessage(`{"op":"ensureService","service":{"family":"ipv4","fwmark":9,"persistence":null}}`))
+	if !op.Svc.Persistence.Set || !op.Svc.Persistence.Null || op.Service.FWMark != 9 {
+		t.Errorf("null persistence %+v", op.Svc.Persistence)
+	}
+	op, _ = DecodeOp(json.RawMessage(`{"op":"ensureService","service":{"family":"ipv4","fwmark":9}}`))
+	if op.Svc.Persistence.Set {
+		t.Error("absent persistence must stay unset")
+	}
+}
+
+func TestDecodeEnsureDest(t *testing.T) {
+	op, e := DecodeOp(json.RawMessage(`{"op":"ensureDest","service":{"family":"ipv4","fwmark":1},
+		"dest":{"address":"2001:db8::5","forwarding":"tunnel","weight":0,"upperThreshold":5,"tunnel":{"type":"gue","port":6080,"checksum":"remcsum"}}}`))
+	if e != nil {
+		t.Fatal(e)
+	}
+	if op.Dest.AF != ipvs.AFInet6 || op.DestPort || *op.Dst.Weight != 0 || *op.Dst.UThresh != 5 || op.Dst.LThresh != nil || *op.Dst.Fwd != ipvs.FwdTunnel {
+		t.Errorf("%+v", op)
+	}
+}
+
+func TestDecodeRejects(t *testing.T) {
+	for in, want := range map[string]string{
+		`[]`:                  "not a JSON object",
+		`{"op":"frobnicate"}`: "unknown operation \"frobnicate\"",
+		`{"op":"dump","x":1}`: "unknown field",
+		`{"op":"dump","service":{"family":"ipv4","fwmark":1}}`:                                                               "does not take field \"service\"",
+		`{"op":"deleteService"}`:                                                                                             "needs field \"service\"",
+		`{"op":"deleteService","service":{"family":"ipv4","fwmark":1,"scheduler":"rr"}}`:                                     "takes only the service identity",
+		`{"op":"ensureService","service":{"family":"ipv5","fwmark":1}}`:                                                      "family \"ipv5\"",
+		`{"op":"ensureService","service":{"family":"ipv4","fwmark":0}}`:                                                      "fwmark 0 must be 1..4294967295",
+		`{"op":"ensureService","service":{"family":"ipv4","fwmark":1,"port":80}}`:                                            "fwmark service has no protocol",
+		`{"op":"ensureService","service":{"family":"ipv4","protocol":"icmp","address":"10.0.0.1","port":1}}`:                 "protocol \"icmp\"",
+		`{"op":"ensureService","service":{"family":"ipv4","protocol":"tcp","address":"10.0.0.1","port":65536}}`:              "service port 65536 must be 0..65535",
+		`{"op":"ensureService","service":{"family":"ipv6","protocol":"tcp","address":"10.0.0.1","port":1}}`:                  "is not an ipv6 address",
+		`{"op":"ensureService","service":{"family":"ipv4","fwmark":1,"persistence":{"timeout":0}}}`:                          "persistence timeout 0",
+		`{"op":"ensureService","service":{"family":"ipv4","fwmark":1,"persistence":{"netmask":"64"}}}`:                       "dotted mask",
+		`{"op":"ensureService","service":{"family":"ipv4","fwmark":1},"onExisting":"ignore"}`:                                "onExisting \"ignore\"",
+		`{"op":"ensureDest","service":{"family":"ipv4","fwmark":1},"dest":{"address":"x"}}`:                                  "is not an IP address",
+		`{"op":"ensureDest","service":{"family":"ipv4","fwmark":1},"dest":{"address":"10.0.0.1","forwarding":"bypass"}}`:     "forwarding \"bypass\"",
+		`{"op":"ensureDest","service":{"family":"ipv4","fwmark":1},"dest":{"address":"10.0.0.1","weight":65536}}`:            "weight 65536",
+		`{"op":"ensureDest","service":{"family":"ipv4","fwmark":1},"dest":{"address":"10.0.0.1","lowerThreshold":-1}}`:       "lower threshold -1",
+		`{"op":"ensureDest","service":{"family":"ipv4","fwmark":1},"dest":{"address":"10.0.0.1","tunnel":{"type":"vxlan"}}}`: "tunnel type \"vxlan\"",
+		`{"op":"deleteDest","service":{"family":"ipv4","fwmark":1},"dest":{"address":"10.0.0.1","weight":1}}`:                "takes only the real server identity",
+		`{"op":"setTimeouts","tcp":-5}`:                                                           "tcp timeout -5",
+		`{"op":"ensureDaemon","daemon":{"state":"slave","interface":"eth0"}}`:                     "state \"slave\"",
+		`{"op":"ensureDaemon","daemon":{"state":"master","interface":"eth0","syncId":256}}`:       "syncid 256",
+		`{"op":"ensureDaemon","daemon":{"state":"master","interface":"eth0","group":"10.0.0.1"}}`: "not a multicast address",
+		`{"op":"ensureDaemon","daemon":{"state":"master","interface":""}}`:                        "interface name",
+	} {
+		_, e := DecodeOp(json.RawMessage(in))
+		if e == nil || e.Code != CodeBadRequest || !strings.Contains(e.Message, want) {
+			t.Errorf("%s:\n got %v\nwant %q", in, e, want)
+		}
+	}
+}
+
+func FuzzDecodeRequest(f *testing.F) {
+	f.Add(`{"v":1,"ops":[{"op":"ensureService","service":{"family":"ipv4","protocol":"tcp","address":"10.0.0.1","port":80,"scheduler":"rr"}}]}`)
+	f.Add(`{"v":1,"ops":[{"op":"ensureDest","service":{"family":"ipv6","fwmark":3},"dest":{"address":"10.0.0.1","tunnel":{"type":"gue","port":1}}}]}`)
+	f.Add(`{"v":1,"ops":[{"op":"ensureDaemon","daemon":{"state":"backup","interface":"eth0","group":"ff02::1"}},{"op":"zero"}]}`)
+	f.Fuzz(func(t *testing.T, doc string) {
+		var req Request
+		if json.Unmarshal([]byte(doc), &req) != nil {
+			return
+		}
+		for _, raw := range req.Ops {
+			op, e := DecodeOp(raw)
+			if (op == nil) == (e == nil) {
+				t.Fatalf("exactly one of op and error: %v %v", op, e)
+			}
+			if e != nil {
+				if e.Code != CodeBadRequest || e.Message == "" {
+					t.Fatalf("bad error %+v", e)
+				}
+				continue
+			}
+			// Every accepted address matches its family, every accepted service is well-formed.
+			if op.Service.AF != 0 && !op.Service.IsFWMark() && op.Service.Addr.Is4() != (op.Service.AF == ipvs.AFInet) {
+				t.Fatalf("family mismatch accepted: %+v", op.Service)
+			}
+		}
+	})
+}
