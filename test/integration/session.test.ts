@@ -1,5 +1,5 @@
 // The director session against a real lab director: OpenSSH in a VM, real sudo, real host keys.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
@@ -90,6 +90,37 @@ describe("connecting", () => {
     const err = await expectRefusedBeforeRunning(d, "jump-refused");
     expect(err.kind).toBe("auth");
     expect(err.message).toContain(`ops@${where()} (jump host for ops@127.0.0.1:22)`);
+  });
+});
+
+describe("credentials", () => {
+  it("authenticates through an ssh-agent socket", async () => {
+    const sock = path.join(scratch, "agent.sock");
+    const out = execFileSync("ssh-agent", ["-s", "-a", sock]).toString();
+    const agentPid = Number(/SSH_AGENT_PID=(\d+)/.exec(out)![1]);
+    try {
+      execFileSync("ssh-add", ["-q", lab.privateKeyPath], { env: { ...process.env, SSH_AUTH_SOCK: sock }, stdio: "ignore" });
+      const session = sessionFor(director({ privateKeyPath: undefined, agent: sock }));
+      expect((await session.exec("id -u")).stdout.toString().trim()).toBe("0");
+      session.close();
+    } finally {
+      process.kill(agentPid);
+    }
+  });
+
+  it("decrypts a passphrase-protected key; a wrong passphrase fails at once without echoing it", async () => {
+    const encrypted = path.join(scratch, "encrypted");
+    writeFileSync(encrypted, readFileSync(lab.privateKeyPath), { mode: 0o600 });
+    execFileSync("ssh-keygen", ["-q", "-p", "-P", "", "-N", "right-phrase-4471", "-f", encrypted]);
+    const good = sessionFor(director({ privateKeyPath: encrypted, privateKeyPassphrase: "right-phrase-4471" }));
+    expect((await good.exec("echo ok")).stdout.toString().trim()).toBe("ok");
+
+    const wrong = director({ privateKeyPath: encrypted, privateKeyPassphrase: "wrong-phrase-9902" });
+    const err = await expectRefusedBeforeRunning(wrong, "wrong-passphrase");
+    expect(err.kind).toBe("config");
+    expect(err.message).toContain(`ops@${where()}`);
+    expect(sessionFor(wrong).stats.dialAttempts).toBe(1);
+    expect(`${err.message}\n${err.stack}`).not.toContain("wrong-phrase-9902");
   });
 });
 
@@ -189,5 +220,23 @@ describe("recovering from dropped connections", () => {
     expect(result.stdout.toString().trim()).toBe("done");
     expect(session.stats.connections).toBe(before.connections + 1);
     expect(session.stats.dialAttempts).toBeGreaterThan(before.dialAttempts);
+  });
+});
+
+describe("process lifetime", () => {
+  it("lets a process that used a session exit on its own (idle connections are closed)", async () => {
+    const script = path.join(scratch, "use-and-leave.ts");
+    writeFileSync(
+      script,
+      `import { sessionFor } from ${JSON.stringify(path.resolve("provider/session"))};
+       sessionFor(JSON.parse(process.env.DIRECTOR!)).exec("echo used").then((r) => console.log(r.stdout.toString().trim()));\n`,
+    );
+    // If a pooled connection stayed open, this child would never exit and the test would time out.
+    const child = spawn(path.resolve("node_modules/.bin/tsx"), [script], { env: { ...process.env, DIRECTOR: JSON.stringify(director()) } });
+    let stdout = "";
+    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+    expect(code).toBe(0);
+    expect(stdout.trim()).toBe("used");
   });
 });
