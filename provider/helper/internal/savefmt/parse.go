@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"math"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -161,8 +162,9 @@ func parseLine(tok []string) (*line, error) {
 	}
 	if v, ok := l.opts["f"]; ok {
 		selectors++
-		m, err := strconv.ParseUint(v, 10, 32)
-		if err != nil || m == 0 {
+		// Negative marks are how ipvsadm -S writes marks above 2^31-1: read them back as the same 32 bits.
+		m, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || m == 0 || m < math.MinInt32 || m > math.MaxUint32 {
 			return nil, fmt.Errorf("fwmark %q must be 1..4294967295", v)
 		}
 		l.key = ipvs.ServiceKey{AF: ipvs.AFInet, FWMark: uint32(m)}

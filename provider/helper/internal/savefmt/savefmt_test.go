@@ -10,8 +10,10 @@ import (
 
 var k6 = ipvs.KernelVersion{Major: 6, Minor: 1}
 
-// golden is ipvsadm 1.31 -Sn output captured in the lab VM (kernel 6.1) for a table with every service kind.
-const golden = `-A -t 192.168.0.1:80 -s rr
+// golden is ipvsadm 1.31 -Sn output captured in the lab VM (kernel 6.1) for a table with every service kind
+// (fwmark 4294967295 prints as -1 and, by the wrapping compare, sorts first).
+const golden = `-A -f -1 -s rr
+-A -t 192.168.0.1:80 -s rr
 -A -t 10.0.0.1:80 -s sh -p 100 -M 255.255.255.0 -b sh-fallback,sh-port
 -a -t 10.0.0.1:80 -r 172.16.0.9:80 -i -w 1 --tun-type gue --tun-port 6080 --tun-csum
 -a -t 10.0.0.1:80 -r 10.10.0.2:80 -g -w 1

@@ -19,12 +19,13 @@ func Sort(tbl []ipvs.ServiceDests) {
 }
 
 // ServiceSpec is the service selector of a rule line: "-t 1.2.3.4:80", "-f 5 -6".
+// ipvsadm prints the mark with %d: marks above 2^31-1 come out negative ("-f -1" for 4294967295).
 func ServiceSpec(k ipvs.ServiceKey) string {
 	if k.IsFWMark() {
 		if k.AF == ipvs.AFInet6 {
-			return fmt.Sprintf("-f %d -6", k.FWMark)
+			return fmt.Sprintf("-f %d -6", int32(k.FWMark))
 		}
-		return fmt.Sprintf("-f %d", k.FWMark)
+		return fmt.Sprintf("-f %d", int32(k.FWMark))
 	}
 	opt := "--xxx-service"
 	switch k.Protocol {
