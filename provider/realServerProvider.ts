@@ -83,7 +83,10 @@ function fromId(id: string, props: Props): Props {
   const directors = (props.service as Props | undefined)?.directors;
   if (directors === undefined)
     throw new Error(`RealServer.get(${JSON.stringify(id)}): pass service.directors (how to reach them) in the state argument`);
-  return { ...props, ...dest, service: { ...service, directors } };
+  // A dest of the other family can only be a tunnel dest; say so before the kernel's settings are read, or the
+  // family rule refuses the defaults (forwarding "nat") and get() of a mixed-family tunnel dest fails.
+  const mixed = (dest.address.includes(":") ? "ipv6" : "ipv4") !== service.family;
+  return { ...props, ...dest, ...(mixed && props.forwarding === undefined ? { forwarding: "tunnel" } : {}), service: { ...service, directors } };
 }
 
 export const realServerProvider = entryProvider(kind);
