@@ -261,7 +261,7 @@ class HelperClient {
             this.channel = undefined;
             const again = batch.filter((p) => p.sends < 2 && resendable(p.op));
             this.stats.resent += again.length;
-            batch.filter((p) => !again.includes(p)).forEach((p) => p.reject(err as Error));
+            batch.filter((p) => !again.includes(p)).forEach((p) => p.reject(this.notResent(p, err as Error)));
             this.queue.unshift(...again);
           }
         } catch (err) {
@@ -294,6 +294,17 @@ class HelperClient {
       );
     }
     return response.results;
+  }
+
+  /** Why an operation lost with its channel was not re-sent, and what the user should do. */
+  private notResent(p: Pending, cause: Error): Error {
+    if (resendable(p.op)) return cause;
+    return new DirectorError(
+      "helper",
+      this.session.target,
+      `${cause.message.replace(/\.?$/, "")}; the ${p.op.op} (onExisting "fail") in flight was not re-sent, because it may already ` +
+        `have been applied: run pulumi refresh, then retry.`,
+    );
   }
 
   private helperError(what: string): DirectorError {

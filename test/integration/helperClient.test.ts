@@ -1,5 +1,5 @@
 // The helper client against a real lab director: the real ipvs-helper on a real IPVS kernel, read back with ipvsadm.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { Director } from "../../provider/director";
 import { directorOps, helperStats, installPath, locateHelper } from "../../provider/helperClient";
 import { HelperError, type ServiceKey } from "../../provider/protocol";
@@ -22,10 +22,12 @@ function director(extra: Partial<Director> = {}): Director {
   return { host: lab.host, port: lab.port, user: "ops", privateKeyPath: lab.privateKeyPath, hostKey: lab.hostKey, sudo: true, ...extra };
 }
 
-/** Kills the director's processes whose command line starts with `prefix` (the VM has no pkill). */
-function killByCmdline(prefix: string): Promise<unknown> {
-  return lab.exec(`for p in /proc/[0-9]*; do case "$(tr '\\0' ' ' < $p/cmdline 2>/dev/null)" in ${prefix}*) kill \${p#/proc/};; esac; done`);
+/** Signals the director's processes whose command line starts with `prefix` (the VM has no pkill). */
+function killByCmdline(prefix: string, signal = "TERM"): Promise<unknown> {
+  return lab.exec(`for p in /proc/[0-9]*; do case "$(tr '\\0' ' ' < $p/cmdline 2>/dev/null)" in ${prefix}*) kill -${signal} \${p#/proc/};; esac; done`);
 }
+
+const HELPER_SERVE = "/usr/local/lib/pulumi-ipvs/*/ipvs-helper\\ serve";
 
 const helperFile = () => installPath(locateHelper(), "amd64");
 /** owner:group mode of the install root, the version directory and the binary, plus the binary's inode. */
@@ -117,9 +119,33 @@ describe("running operations", () => {
     const ops = directorOps(d);
     await ops.getService(svc);
     const starts = helperStats(d).starts;
-    await killByCmdline("/usr/local/lib/pulumi-ipvs/*/ipvs-helper\\ serve");
+    await killByCmdline(HELPER_SERVE);
     expect((await ops.getService(svc))?.scheduler).toBe("rr");
     expect(helperStats(d).starts).toBe(starts + 1);
+  });
+
+  it("when the helper dies with a batch in flight, re-sends idempotent ops once and fails create-only ones", async () => {
+    const d = director();
+    const ops = directorOps(d);
+    await ops.getService(svc);
+    const before = helperStats(d);
+    // A stopped helper holds the batch unanswered; killing it then loses the batch deterministically.
+    await killByCmdline(HELPER_SERVE, "STOP");
+    const createOnly: ServiceKey = { family: "ipv4", protocol: "udp", address: "192.0.2.53", port: 53 };
+    const read = ops.getService(svc);
+    const create = ops.ensureService(createOnly, "fail").catch((e: unknown) => e);
+    await vi.waitFor(() => expect(helperStats(d).batches).toBe(before.batches + 1));
+    await killByCmdline(HELPER_SERVE, "KILL");
+    // sudo stops itself when its command stops; resumed, it sees the command gone and the channel closes.
+    await killByCmdline("sudo\\ -n\\ --", "CONT");
+
+    expect((await read)?.scheduler).toBe("rr");
+    const err = (await create) as DirectorError;
+    expect(err).toBeInstanceOf(DirectorError);
+    expect(err.message).toContain(`ipvs-helper on ops@127.0.0.1:${lab.port}`);
+    expect(err.message).toMatch(/ensureService \(onExisting "fail"\) in flight was not re-sent.*pulumi refresh/);
+    expect(helperStats(d)).toMatchObject({ starts: before.starts + 1, resent: before.resent + 1 });
+    expect(await ipvsadmSave(lab)).not.toContain("192.0.2.53");
   });
 
   it("re-dials and restarts the helper after the connection drops", async () => {
