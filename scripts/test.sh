@@ -9,4 +9,7 @@ if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules
 fi
 
 npm run build
+# The pulumi CLI for e2e tests, built offline from the Go module proxy: ~18 min cold, seconds when nothing changed.
+# Done here, not in a test hook, because a cold build outlasts any sensible hook timeout.
+bash test/e2e/pulumi-cli/build.sh
 npx vitest run
