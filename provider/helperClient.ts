@@ -19,6 +19,7 @@ import {
   type OnExisting,
   type Op,
   type OpResults,
+  type Request,
   type Response,
   type ResultOf,
   type Service,
@@ -135,7 +136,7 @@ const SAFE_FN =
  * One exec that verifies and starts the helper: prints "ready <arch>" and becomes `ipvs-helper serve`, or prints
  * "install <arch>" when the binary is missing, altered or on an unsafe path, or "unsupported-arch <uname -m>".
  */
-export function startScript(bins: HelperBinaries): string {
+function startScript(bins: HelperBinaries): string {
   const f = { amd64: installPath(bins, "amd64"), arm64: installPath(bins, "arm64") };
   return [
     SAFE_FN,
@@ -148,7 +149,7 @@ export function startScript(bins: HelperBinaries): string {
 }
 
 /** Root script, binary on stdin: write to a private temp file in the final directory, verify, rename into place. */
-export function installScript(bins: HelperBinaries, arch: Arch): string {
+function installScript(bins: HelperBinaries, arch: Arch): string {
   const file = installPath(bins, arch);
   const dir = path.posix.dirname(file);
   return [
@@ -279,7 +280,8 @@ class HelperClient {
   private async roundTrip(open: { ch: SshChannel; lines: LineReader }, ops: Op[]): Promise<WireResult[]> {
     this.stats.batches++;
     this.stats.ops += ops.length;
-    open.ch.write(JSON.stringify({ v: PROTOCOL_VERSION, ops }) + "\n");
+    const request: Request = { v: PROTOCOL_VERSION, ops };
+    open.ch.write(JSON.stringify(request) + "\n");
     const line = await open.lines.next();
     let response: Response;
     try {

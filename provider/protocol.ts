@@ -124,8 +124,6 @@ export type Op =
   | { op: "zero"; service?: ServiceKey }
   | { op: "flush" };
 
-export type OpName = Op["op"];
-
 /** The success fields of each op's result (without `ok`). */
 export interface OpResults {
   ensureService: { changed: boolean; created: boolean; service: Service };
