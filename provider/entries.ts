@@ -78,7 +78,7 @@ function echo(inputs: Props): Props {
  * The plugin does not add __provider to an init failure's properties, so we do (delete needs it to load the provider).
  */
 function initFailure(message: string, id: string, props: Props, provider: unknown): Error {
-  return Object.assign(new Error(message), { id, properties: { ...props, __provider: provider }, reasons: [message] });
+  return Object.assign(new Error(message), { id, properties: withoutUndefined({ ...props, __provider: provider }), reasons: [message] });
 }
 
 export async function createEntry<T>(kind: EntryKind<T>, inputs: Props): Promise<dynamic.CreateResult> {
@@ -155,17 +155,42 @@ export async function readEntry<T>(kind: EntryKind<T>, id: string, given: Props)
   const current = echo(props);
   const views = held.map((d) => found.get(keyOf(d))!);
   const drifted = views.find((v) => Object.entries(v).some(([k, x]) => canonical(x) !== canonical(current[k])));
-  return { id, props: kind.withDirectors({ ...current, ...(drifted ?? views[0]) }, held) };
+  // The kernel's view leaves absent settings undefined (no persistence, no tunnel): absent in state too.
+  return { id, props: withoutUndefined(kind.withDirectors({ ...current, ...(drifted ?? views[0]) }, held)) };
+}
+
+/**
+ * A copy without `undefined` values: the dynamic-provider plugin converts check's inputs with protobuf's
+ * Struct.fromJavaScript, which throws "Unexpected struct type." on `undefined` (e.g. a service field the engine left out
+ * at preview because it is not known yet). Absent and undefined mean the same to the schema; array holes become null.
+ */
+export function withoutUndefined<V>(v: V): V {
+  if (Array.isArray(v)) return v.map((x) => (x === undefined ? null : withoutUndefined(x))) as V;
+  if (v && typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype) {
+    return Object.fromEntries(
+      Object.entries(v as Props).flatMap(([k, x]) => (x === undefined ? [] : [[k, withoutUndefined(x)]])),
+    ) as V;
+  }
+  return v;
 }
 
 /** The dynamic provider of one kind of entry: check/diff pure, the rest through the directors' helpers. */
 export function entryProvider<T>(kind: EntryKind<T>): dynamic.ResourceProvider {
   return {
-    check: async (olds, news) => kind.check(olds, news),
+    check: async (olds, news) => {
+      const res = kind.check(olds, news);
+      return { ...res, ...(res.inputs !== undefined ? { inputs: withoutUndefined(res.inputs) } : {}) };
+    },
     diff: async (id, olds, news) => kind.diff(id, olds, news),
-    create: async (inputs) => createEntry(kind, inputs),
+    create: async (inputs) => {
+      const res = await createEntry(kind, inputs);
+      return { ...res, outs: withoutUndefined(res.outs) };
+    },
     read: async (id, props) => readEntry(kind, id, props),
-    update: async (id, olds, news) => updateEntry(kind, id, olds, news),
+    update: async (id, olds, news) => {
+      const res = await updateEntry(kind, id, olds, news);
+      return { ...res, outs: withoutUndefined(res.outs) };
+    },
     delete: async (_id, props) => deleteEntry(kind, props),
   };
 }
