@@ -2,6 +2,7 @@
 import { execFileSync } from "node:child_process";
 import * as path from "node:path";
 import type { LabDirector } from "../director";
+import { ipvsadmStats, type IpvsServiceStats } from "../ipvsadm";
 
 const ROOT = path.resolve(__dirname, "../../..");
 export const HELPER = "/usr/local/bin/ipvs-helper";
@@ -63,3 +64,18 @@ export const sctp = (address: string, port: number) => ({ family: address.includ
 export const fwmark = (mark: number, family = "ipv4") => ({ family, fwmark: mark });
 export const svcOp = (service: object, settings: object = {}, extra: object = {}) => ({ op: "ensureService", service: { ...service, ...settings }, ...extra });
 export const destOp = (service: object, dest: object, extra: object = {}) => ({ op: "ensureDest", service, dest, ...extra });
+
+/**
+ * The kernel publishes connection counters from per-CPU counters on its 2-second estimator tick, so a read right
+ * after traffic can lag. Reads `ipvsadm -Ln --stats --exact` until two reads one tick apart agree.
+ */
+export async function settledStats(d: LabDirector): Promise<IpvsServiceStats[]> {
+  let prev = JSON.stringify(await ipvsadmStats(d));
+  for (let i = 0; i < 15; i++) {
+    await new Promise((r) => setTimeout(r, 2100));
+    const cur = await ipvsadmStats(d);
+    if (JSON.stringify(cur) === prev) return cur;
+    prev = JSON.stringify(cur);
+  }
+  throw new Error(`lab director ${d.name}: IPVS counters did not settle`);
+}

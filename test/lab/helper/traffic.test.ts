@@ -2,9 +2,9 @@
 // connection counters of every entry intact (no delete + add, no flush), as `ipvsadm -Ln --stats --exact` shows.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDirector, type LabDirector } from "../director";
-import { ipvsadm, ipvsadmStats } from "../ipvsadm";
+import { ipvsadm } from "../ipvsadm";
 import { addRealServers, addVip, httpRequests, type LabRealServer } from "../realServers";
-import { applyOk, destOp, HELPER, installHelper, svcOp, tcp } from "./helperLab";
+import { applyOk, destOp, HELPER, installHelper, settledStats, svcOp, tcp } from "./helperLab";
 
 const VIP = "192.0.2.10";
 const VIP2 = "192.0.2.11";
@@ -30,11 +30,11 @@ describe("ipvs-helper keeps counters through real traffic", () => {
     await applyOk(d, [svcOp(tcp(VIP, 80), { scheduler: "rr" }), ...rs.map((s) => destOp(tcp(VIP, 80), { address: s.address, port: 80, forwarding: "nat" }))]);
     const answers = await httpRequests(d, VIP, 80, 6);
     expect([...answers].sort()).toEqual(["rs1", "rs1", "rs2", "rs2", "rs3", "rs3"]);
-    const before = await ipvsadmStats(d);
+    const before = await settledStats(d);
     expect(before[0]!.conns).toBe(6);
     const [r] = await applyOk(d, [destOp(tcp(VIP, 80), { address: rs[0]!.address, port: 80, weight: 4 })]);
     expect(r!.changed).toBe(true);
-    expect(await ipvsadmStats(d)).toEqual(before);
+    expect(await settledStats(d)).toEqual(before);
     expect(await ipvsadm(d, "-Sn")).toContain(`-r ${rs[0]!.address}:80 -m -w 4`);
     // The helper reads the same counters back.
     const [g] = await applyOk(d, [{ op: "getService", service: tcp(VIP, 80), withDests: true }]);
@@ -52,7 +52,7 @@ describe("ipvs-helper keeps counters through real traffic", () => {
     await d.exec(`${HELPER} restore`, { stdin: table.join("\n") + "\n" });
     await httpRequests(d, VIP, 80, 6);
     await httpRequests(d, VIP2, 80, 4);
-    const before = await ipvsadmStats(d);
+    const before = await settledStats(d);
     expect(before.map((s) => s.conns)).toEqual([6, 4]);
     const saved = (await d.exec(`${HELPER} save`)).stdout;
     expect(saved).toBe(await ipvsadm(d, "-Sn"));
@@ -63,16 +63,16 @@ describe("ipvs-helper keeps counters through real traffic", () => {
     expect(await ipvsadm(d, "-Sn")).toBe(saved);
     expect((await d.exec(`${HELPER} restore`, { stdin: changed })).stdout).toBe(plan);
     expect(await ipvsadm(d, "-Sn")).toBe(changed);
-    expect(await ipvsadmStats(d)).toEqual(before);
+    expect(await settledStats(d)).toEqual(before);
     // Restoring the same text again changes nothing.
     expect((await d.exec(`${HELPER} restore`, { stdin: changed })).stdout).toBe("");
     // Unlisted entries go; the rest keep their counters.
     const fewer = changed.split("\n").filter((l) => !l.includes(VIP2)).join("\n");
     expect((await d.exec(`${HELPER} restore`, { stdin: fewer })).stdout).toBe(`delete -A -t ${VIP2}:80 -s wrr\n`);
-    expect(await ipvsadmStats(d)).toEqual(before.slice(0, 1));
+    expect(await settledStats(d)).toEqual(before.slice(0, 1));
     const [z] = await applyOk(d, [{ op: "zero", service: tcp(VIP, 80) }]);
     expect(z!.changed).toBe(true);
-    const after = await ipvsadmStats(d);
+    const after = await settledStats(d);
     expect(after[0]!.conns).toBe(0);
     expect(after[0]!.realServers.every((x) => x.conns === 0 && x.inBytes === 0)).toBe(true);
   });

@@ -25,7 +25,6 @@ func serviceMissing(doing string) *protocol.Error {
 // ensureDest creates the real server, SETs the merged entry when a given field differs, or does nothing.
 func (e *Engine) ensureDest(op *protocol.Op, retry bool) (protocol.Result, *protocol.Error) {
 	key := destKey(op)
-	name := fmt.Sprintf("%s of %s", key, op.Service)
 	sv, err := e.v.service(op.Service)
 	if err != nil {
 		return nil, kernelError("reading "+op.Service.String(), err, false)
@@ -38,13 +37,18 @@ func (e *Engine) ensureDest(op *protocol.Op, retry bool) (protocol.Result, *prot
 		return nil, kernelError("reading the real servers of "+op.Service.String(), err, false)
 	}
 	var cur *ipvs.Dest
-	doing := fmt.Sprintf("adding %s to %s", key, op.Service)
+	// Messages are built only on the error paths: this function runs 10,000 times in a large batch.
+	doing := func() string {
+		if cur != nil {
+			return fmt.Sprintf("updating %s of %s", key, op.Service)
+		}
+		return fmt.Sprintf("adding %s to %s", key, op.Service)
+	}
 	if d, ok := dests[key]; ok {
 		cur = &d
-		doing = "updating " + name
 		if op.FailIfExists {
 			return nil, &protocol.Error{Code: protocol.CodeExists, Errno: int(syscall.EEXIST),
-				Message: fmt.Sprintf("%s already exists (now: %s).", name, savefmt.DestLine(op.Service, d))}
+				Message: fmt.Sprintf("%s of %s already exists (now: %s).", key, op.Service, savefmt.DestLine(op.Service, d))}
 		}
 	}
 	want, err := mergeDest(cur, key, op.Dst)
@@ -52,7 +56,7 @@ func (e *Engine) ensureDest(op *protocol.Op, retry bool) (protocol.Result, *prot
 		err = ipvs.ValidateDest(op.Service, want, e.kv)
 	}
 	if err != nil {
-		return nil, kernelError(doing, err, true)
+		return nil, kernelError(doing(), err, true)
 	}
 	if cur != nil && sameDest(*cur, want) {
 		return protocol.Result{"changed": false, "created": false, "dest": protocol.DestJSON(*cur)}, nil
@@ -68,9 +72,9 @@ func (e *Engine) ensureDest(op *protocol.Op, retry bool) (protocol.Result, *prot
 			e.v.forget(op.Service)
 			return e.ensureDest(op, false)
 		}
-		pe := kernelError(doing, err, true)
+		pe := kernelError(doing(), err, true)
 		if errno == syscall.ERANGE && want.LThresh > want.UThresh {
-			pe.Message = fmt.Sprintf("%s failed: lower threshold %d is above upper threshold %d (the kernel requires lower <= upper, and an upper threshold of 0 allows no lower threshold).", doing, want.LThresh, want.UThresh)
+			pe.Message = fmt.Sprintf("%s failed: lower threshold %d is above upper threshold %d (the kernel requires lower <= upper, and an upper threshold of 0 allows no lower threshold).", doing(), want.LThresh, want.UThresh)
 		}
 		return nil, pe
 	}

@@ -119,7 +119,7 @@ func (e *Engine) dump() (protocol.Result, *protocol.Error) {
 	if err != nil {
 		return nil, kernelError("reading the IPVS table", err, false)
 	}
-	out := make([]map[string]any, len(tbl))
+	out := make([]protocol.ServiceOut, len(tbl))
 	for i, sd := range tbl {
 		if sd.Dests == nil {
 			sd.Dests = []ipvs.Dest{}

@@ -94,7 +94,7 @@ func (e *Engine) getDaemons() (protocol.Result, *protocol.Error) {
 	if err != nil {
 		return nil, kernelError("reading the sync daemons", err, false)
 	}
-	out := make([]map[string]any, len(list))
+	out := make([]protocol.DaemonOut, len(list))
 	for i, d := range list {
 		out[i] = protocol.DaemonJSON(d)
 	}

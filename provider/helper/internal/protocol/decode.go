@@ -137,10 +137,6 @@ func rng(v *int64, what string, lo, hi int64) (uint32, *Error) {
 
 // DecodeOp reads one operation, rejecting unknown ops, unknown or misplaced fields and out-of-range values.
 func DecodeOp(raw json.RawMessage) (*Op, *Error) {
-	var keys map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &keys); err != nil {
-		return nil, bad("operation is not a JSON object: %v", err)
-	}
 	var w wireOp
 	if err := strictUnmarshal(raw, &w); err != nil {
 		return nil, bad("operation %q is malformed: %v", w.Op, err)
@@ -154,14 +150,18 @@ func DecodeOp(raw json.RawMessage) (*Op, *Error) {
 		sort.Strings(names)
 		return nil, bad("unknown operation %q (known: %s)", w.Op, strings.Join(names, ", "))
 	}
+	// A null field counts as absent.
+	present := map[string]bool{"service": w.Service != nil, "dest": w.Dest != nil, "onExisting": w.OnExisting != nil,
+		"withDests": w.WithDests != nil, "tcp": w.TCP != nil, "tcpfin": w.TCPFin != nil, "udp": w.UDP != nil,
+		"daemon": w.Daemon != nil, "state": w.State != nil}
 	allowed := " " + spec.allowed + " "
-	for k := range keys {
-		if k != "op" && !strings.Contains(allowed, " "+k+" ") {
+	for k, there := range present {
+		if there && !strings.Contains(allowed, " "+k+" ") {
 			return nil, bad("operation %s does not take field %q", w.Op, k)
 		}
 	}
 	for _, k := range strings.Fields(spec.required) {
-		if _, ok := keys[k]; !ok || string(keys[k]) == "null" {
+		if !present[k] {
 			return nil, bad("operation %s needs field %q", w.Op, k)
 		}
 	}

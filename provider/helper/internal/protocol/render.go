@@ -2,77 +2,128 @@ package protocol
 
 import "github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ipvs"
 
-// StatsJSON is the read-back counters object.
-func StatsJSON(s ipvs.Stats) map[string]uint64 {
-	return map[string]uint64{
-		"conns": s.Conns, "inPkts": s.InPkts, "outPkts": s.OutPkts, "inBytes": s.InBytes, "outBytes": s.OutBytes,
-		"cps": s.CPS, "inPps": s.InPPS, "outPps": s.OutPPS, "inBps": s.InBPS, "outBps": s.OutBPS,
-	}
+// Read-back shapes are structs, not maps: encoding/json writes them several times faster, which matters for
+// batches of 10,000 results.
+
+// StatsOut is the read-back counters object.
+type StatsOut struct {
+	Conns    uint64 `json:"conns"`
+	InPkts   uint64 `json:"inPkts"`
+	OutPkts  uint64 `json:"outPkts"`
+	InBytes  uint64 `json:"inBytes"`
+	OutBytes uint64 `json:"outBytes"`
+	CPS      uint64 `json:"cps"`
+	InPPS    uint64 `json:"inPps"`
+	OutPPS   uint64 `json:"outPps"`
+	InBPS    uint64 `json:"inBps"`
+	OutBPS   uint64 `json:"outBps"`
 }
 
-// ServiceKeyJSON renders a service identity.
-func ServiceKeyJSON(k ipvs.ServiceKey) map[string]any {
-	m := map[string]any{"family": ipvs.FamilyName(k.AF)}
-	if k.IsFWMark() {
-		m["fwmark"] = k.FWMark
-	} else {
-		m["protocol"] = ipvs.ProtocolName(k.Protocol)
-		m["address"] = k.Addr.String()
-		m["port"] = k.Port
-	}
-	return m
+// StatsJSON renders counters.
+func StatsJSON(s ipvs.Stats) StatsOut {
+	return StatsOut{s.Conns, s.InPkts, s.OutPkts, s.InBytes, s.OutBytes, s.CPS, s.InPPS, s.OutPPS, s.InBPS, s.OutBPS}
+}
+
+// PersistenceOut is a service's persistence.
+type PersistenceOut struct {
+	Timeout uint32 `json:"timeout"`
+	Netmask string `json:"netmask"`
+}
+
+// ServiceOut is a service as read back: identity, settings, counters, and dests when asked.
+type ServiceOut struct {
+	Family            string          `json:"family"`
+	Protocol          string          `json:"protocol,omitempty"`
+	Address           string          `json:"address,omitempty"`
+	Port              *uint16         `json:"port,omitempty"`
+	FWMark            uint32          `json:"fwmark,omitempty"`
+	Scheduler         string          `json:"scheduler"`
+	SchedulerFlags    []string        `json:"schedulerFlags"`
+	Persistence       *PersistenceOut `json:"persistence"`
+	PersistenceEngine string          `json:"persistenceEngine"`
+	OnePacket         bool            `json:"onePacket"`
+	Stats             StatsOut        `json:"stats"`
+	Dests             *[]DestOut      `json:"dests,omitempty"`
+}
+
+// TunnelOut is a tunnel-forwarded dest's encapsulation.
+type TunnelOut struct {
+	Type     string `json:"type"`
+	Port     uint16 `json:"port"`
+	Checksum string `json:"checksum"`
+}
+
+// DestOut is a real server as read back.
+type DestOut struct {
+	Address         string     `json:"address"`
+	Port            uint16     `json:"port"`
+	Forwarding      string     `json:"forwarding"`
+	Weight          uint32     `json:"weight"`
+	UpperThreshold  uint32     `json:"upperThreshold"`
+	LowerThreshold  uint32     `json:"lowerThreshold"`
+	Tunnel          *TunnelOut `json:"tunnel"`
+	ActiveConns     uint32     `json:"activeConns"`
+	InactiveConns   uint32     `json:"inactiveConns"`
+	PersistentConns uint32     `json:"persistentConns"`
+	Stats           StatsOut   `json:"stats"`
 }
 
 // ServiceJSON renders a service with its settings and counters; dests are added when not nil.
-func ServiceJSON(s ipvs.Service, dests []ipvs.Dest) map[string]any {
-	m := ServiceKeyJSON(s.ServiceKey)
-	m["scheduler"] = s.Sched
-	flags := ipvs.SchedFlagNames(s.Sched, s.Flags)
-	if flags == nil {
-		flags = []string{}
-	}
-	m["schedulerFlags"] = flags
-	if s.Flags&ipvs.FlagPersistent != 0 {
-		m["persistence"] = map[string]any{"timeout": s.Timeout, "netmask": ipvs.NetmaskString(s.AF, s.Netmask)}
+func ServiceJSON(s ipvs.Service, dests []ipvs.Dest) ServiceOut {
+	o := ServiceOut{Family: ipvs.FamilyName(s.AF), Scheduler: s.Sched, SchedulerFlags: ipvs.SchedFlagNames(s.Sched, s.Flags),
+		PersistenceEngine: s.PE, OnePacket: s.Flags&ipvs.FlagOnePacket != 0, Stats: StatsJSON(s.Stats)}
+	if s.IsFWMark() {
+		o.FWMark = s.FWMark
 	} else {
-		m["persistence"] = nil
+		port := s.Port
+		o.Protocol, o.Address, o.Port = ipvs.ProtocolName(s.Protocol), s.Addr.String(), &port
 	}
-	m["persistenceEngine"] = s.PE
-	m["onePacket"] = s.Flags&ipvs.FlagOnePacket != 0
-	m["stats"] = StatsJSON(s.Stats)
+	if o.SchedulerFlags == nil {
+		o.SchedulerFlags = []string{}
+	}
+	if s.Flags&ipvs.FlagPersistent != 0 {
+		o.Persistence = &PersistenceOut{Timeout: s.Timeout, Netmask: ipvs.NetmaskString(s.AF, s.Netmask)}
+	}
 	if dests != nil {
-		out := make([]map[string]any, len(dests))
+		out := make([]DestOut, len(dests))
 		for i, d := range dests {
 			out[i] = DestJSON(d)
 		}
-		m["dests"] = out
+		o.Dests = &out
 	}
-	return m
+	return o
 }
 
 // DestJSON renders a real server with its settings, connection counts and counters.
-func DestJSON(d ipvs.Dest) map[string]any {
-	m := map[string]any{
-		"address": d.Addr.String(), "port": d.Port, "forwarding": ipvs.FwdName(d.Fwd),
-		"weight": d.Weight, "upperThreshold": d.UThresh, "lowerThreshold": d.LThresh,
-		"activeConns": d.ActiveConns, "inactiveConns": d.InactConns, "persistentConns": d.PersistConns,
-		"stats": StatsJSON(d.Stats), "tunnel": nil,
-	}
+func DestJSON(d ipvs.Dest) DestOut {
+	o := DestOut{Address: d.Addr.String(), Port: d.Port, Forwarding: ipvs.FwdName(d.Fwd), Weight: d.Weight,
+		UpperThreshold: d.UThresh, LowerThreshold: d.LThresh, ActiveConns: d.ActiveConns, InactiveConns: d.InactConns,
+		PersistentConns: d.PersistConns, Stats: StatsJSON(d.Stats)}
 	if d.Fwd&ipvs.FwdMask == ipvs.FwdTunnel {
-		m["tunnel"] = map[string]any{"type": ipvs.TunTypeName(d.TunType), "port": d.TunPort, "checksum": ipvs.TunCsumName(d.TunFlags)}
+		o.Tunnel = &TunnelOut{Type: ipvs.TunTypeName(d.TunType), Port: d.TunPort, Checksum: ipvs.TunCsumName(d.TunFlags)}
 	}
-	return m
+	return o
+}
+
+// DaemonOut is a running sync daemon.
+type DaemonOut struct {
+	State     string `json:"state"`
+	Interface string `json:"interface"`
+	SyncID    uint32 `json:"syncId"`
+	MaxLen    uint16 `json:"maxLen"`
+	Group     string `json:"group"`
+	Port      uint16 `json:"port"`
+	TTL       uint8  `json:"ttl"`
 }
 
 // DaemonJSON renders a sync daemon.
-func DaemonJSON(d ipvs.Daemon) map[string]any {
-	state := "master"
+func DaemonJSON(d ipvs.Daemon) DaemonOut {
+	o := DaemonOut{State: "master", Interface: d.Interface, SyncID: d.SyncID, MaxLen: d.MaxLen, Port: d.Port, TTL: d.TTL}
 	if d.State == ipvs.DaemonBackup {
-		state = "backup"
+		o.State = "backup"
 	}
-	m := map[string]any{"state": state, "interface": d.Interface, "syncId": d.SyncID, "maxLen": d.MaxLen, "port": d.Port, "ttl": d.TTL, "group": ""}
 	if d.Group.IsValid() {
-		m["group"] = d.Group.String()
+		o.Group = d.Group.String()
 	}
-	return m
+	return o
 }
