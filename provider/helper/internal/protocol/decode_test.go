@@ -46,7 +46,7 @@ func TestDecodeEnsureDest(t *testing.T) {
 
 func TestDecodeRejects(t *testing.T) {
 	for in, want := range map[string]string{
-		`[]`: "is malformed",
+		`[]`:                  "is malformed",
 		`{"op":"frobnicate"}`: "unknown operation \"frobnicate\"",
 		`{"op":"dump","x":1}`: "unknown field",
 		`{"op":"dump","service":{"family":"ipv4","fwmark":1}}`:                                                               "does not take field \"service\"",
