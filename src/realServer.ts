@@ -9,17 +9,19 @@ import type { DrainArgs, Forwarding, RealServerArgs, TunnelArgs } from "./types"
  * (and its service's identity) are its identity; weight, thresholds, forwarding and tunnel update in place.
  */
 export class RealServer extends pulumi.dynamic.Resource {
+  // `declare`: the Resource constructor sets these outputs; a plain field (`x!: T`) compiled for ES2022 would be
+  // re-initialised to undefined after super() returns, so dependents (a RealServer's service) would see no outputs.
   /** The service's directors and identity, as the provider received them (a secret output: credentials). */
-  public readonly service!: pulumi.Output<Record<string, unknown>>;
-  public readonly address!: pulumi.Output<string>;
-  public readonly port!: pulumi.Output<number>;
-  public readonly forwarding!: pulumi.Output<Forwarding>;
-  public readonly weight!: pulumi.Output<number>;
-  public readonly upperThreshold!: pulumi.Output<number>;
-  public readonly lowerThreshold!: pulumi.Output<number>;
-  public readonly tunnel!: pulumi.Output<pulumi.Unwrap<TunnelArgs> | undefined>;
-  public readonly drain!: pulumi.Output<pulumi.Unwrap<DrainArgs> | undefined>;
-  public readonly adopt!: pulumi.Output<boolean>;
+  declare public readonly service: pulumi.Output<Record<string, unknown>>;
+  declare public readonly address: pulumi.Output<string>;
+  declare public readonly port: pulumi.Output<number>;
+  declare public readonly forwarding: pulumi.Output<Forwarding>;
+  declare public readonly weight: pulumi.Output<number>;
+  declare public readonly upperThreshold: pulumi.Output<number>;
+  declare public readonly lowerThreshold: pulumi.Output<number>;
+  declare public readonly tunnel: pulumi.Output<pulumi.Unwrap<TunnelArgs> | undefined>;
+  declare public readonly drain: pulumi.Output<pulumi.Unwrap<DrainArgs> | undefined>;
+  declare public readonly adopt: pulumi.Output<boolean>;
 
   constructor(name: string, args: RealServerArgs, opts?: pulumi.CustomResourceOptions) {
     const s = args.service;

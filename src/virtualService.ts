@@ -12,18 +12,20 @@ export type DirectorState = { [K in keyof DirectorArgs]: pulumi.Unwrap<DirectorA
  * family) changes replace it; everything else, directors included, updates in place without dropping connections.
  */
 export class VirtualService extends pulumi.dynamic.Resource {
+  // `declare`: the Resource constructor sets these outputs; a plain field (`x!: T`) compiled for ES2022 would be
+  // re-initialised to undefined after super() returns, so dependents (a RealServer's service) would see no outputs.
   /** The directors, credentials included: a secret output. */
-  public readonly directors!: pulumi.Output<DirectorState[]>;
-  public readonly family!: pulumi.Output<Family>;
-  public readonly protocol!: pulumi.Output<TransportProtocol | undefined>;
-  public readonly address!: pulumi.Output<string | undefined>;
-  public readonly port!: pulumi.Output<number | undefined>;
-  public readonly fwmark!: pulumi.Output<number | undefined>;
-  public readonly scheduler!: pulumi.Output<Scheduler>;
-  public readonly schedulerFlags!: pulumi.Output<SchedulerFlag[]>;
-  public readonly persistence!: pulumi.Output<pulumi.Unwrap<PersistenceArgs> | undefined>;
-  public readonly onePacket!: pulumi.Output<boolean>;
-  public readonly adopt!: pulumi.Output<boolean>;
+  declare public readonly directors: pulumi.Output<DirectorState[]>;
+  declare public readonly family: pulumi.Output<Family>;
+  declare public readonly protocol: pulumi.Output<TransportProtocol | undefined>;
+  declare public readonly address: pulumi.Output<string | undefined>;
+  declare public readonly port: pulumi.Output<number | undefined>;
+  declare public readonly fwmark: pulumi.Output<number | undefined>;
+  declare public readonly scheduler: pulumi.Output<Scheduler>;
+  declare public readonly schedulerFlags: pulumi.Output<SchedulerFlag[]>;
+  declare public readonly persistence: pulumi.Output<pulumi.Unwrap<PersistenceArgs> | undefined>;
+  declare public readonly onePacket: pulumi.Output<boolean>;
+  declare public readonly adopt: pulumi.Output<boolean>;
 
   constructor(name: string, args: VirtualServiceArgs, opts?: pulumi.CustomResourceOptions) {
     super(
