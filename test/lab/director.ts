@@ -1,7 +1,7 @@
 // The API tests use to get a real IPVS director: a qemu VM with a Debian kernel, reachable over SSH on a loopback port.
 import * as fs from "node:fs";
 import { ensureImage, type LabImage } from "./image";
-import { sshRun, type ExecResult } from "./ssh";
+import { shellQuote, sshRun, type ExecResult } from "./ssh";
 import { bootVm, consoleTail, killVm, readVm, rootTarget, type VmRecord } from "./vm";
 
 export interface LabDirector {
@@ -40,10 +40,6 @@ async function labImage(): Promise<LabImage> {
     privateKeyPath: `${dir}/id_ed25519`,
     hostKey: fs.readFileSync(hostKeyFile, "utf8").trim(),
   };
-}
-
-function shellQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
 function directorOf(rec: VmRecord): LabDirector {

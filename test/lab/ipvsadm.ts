@@ -30,7 +30,10 @@ export interface IpvsServiceStats extends IpvsCounters {
   realServers: Array<IpvsCounters & { address: string }>;
 }
 
-/** Parses `ipvsadm -Ln --stats --exact`. */
+/**
+ * Parses `ipvsadm -Ln --stats --exact`. The kernel folds its per-CPU counters into these totals every 2 s, so they lag
+ * behind traffic: use waitForStats to read them once they show what was sent.
+ */
 export async function ipvsadmStats(d: LabDirector): Promise<IpvsServiceStats[]> {
   const out = await ipvsadm(d, "-Ln --stats --exact");
   const services: IpvsServiceStats[] = [];
@@ -49,4 +52,21 @@ export async function ipvsadmStats(d: LabDirector): Promise<IpvsServiceStats[]> 
     }
   }
   return services;
+}
+
+/** Reads the statistics until `settled` accepts them; throws with the last reading after timeoutMs. */
+export async function waitForStats(
+  d: LabDirector,
+  settled: (stats: IpvsServiceStats[]) => boolean,
+  timeoutMs = 30_000,
+): Promise<IpvsServiceStats[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const stats = await ipvsadmStats(d);
+    if (settled(stats)) return stats;
+    if (Date.now() > deadline) {
+      throw new Error(`lab director ${d.name}: ipvsadm statistics did not settle within ${timeoutMs} ms: ${JSON.stringify(stats)}`);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
 }

@@ -2,7 +2,7 @@
 // VIP reaches every real server equally often.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDirector, type LabDirector } from "./director";
-import { ipvsadm, ipvsadmStats } from "./ipvsadm";
+import { ipvsadm, waitForStats } from "./ipvsadm";
 import { addRealServers, addVip, httpRequests, type LabRealServer } from "./realServers";
 
 const VIP = "192.0.2.10";
@@ -33,7 +33,9 @@ describe("NAT round robin through a lab director", () => {
   });
 
   it("shows the traffic in ipvsadm --stats", async () => {
-    const [svc, ...others] = await ipvsadmStats(d);
+    // Totals lag up to 2 s behind traffic; wait until all nine connections are counted, then check every figure.
+    const stats = await waitForStats(d, (s) => s.reduce((n, svc) => n + svc.conns, 0) >= 9);
+    const [svc, ...others] = stats;
     expect(others).toEqual([]);
     expect(svc!.service).toBe(`TCP ${VIP}:80`);
     expect(svc!.conns).toBe(9);

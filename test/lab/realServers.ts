@@ -6,6 +6,7 @@
 //
 // iproute2 is called by full path: busybox's shell applet `ip` cannot create veths or bridges.
 import type { LabDirector } from "./director";
+import { shellQuote } from "./ssh";
 
 const IP = "/sbin/ip";
 
@@ -114,7 +115,7 @@ export async function httpRequests(
 ): Promise<string[]> {
   const wait = opts.timeoutSeconds ?? 5;
   const loop = `i=0; while [ $i -lt ${k} ]; do i=$((i+1)); printf 'GET / HTTP/1.0\\r\\nHost: lab\\r\\n\\r\\n' | busybox nc -w ${wait} ${vip} ${port} 2>&1; echo; echo ${END}; done`;
-  const { stdout } = await d.exec(`set -e\n${CLIENT_SETUP}\n${IP} netns exec labclient sh -c "${loop.replace(/"/g, '\\"').replace(/\$/g, "\\$")}"`, {
+  const { stdout } = await d.exec(`set -e\n${CLIENT_SETUP}\n${IP} netns exec labclient sh -c ${shellQuote(loop)}`, {
     timeoutMs: (wait + 10) * 1000 * k + 30_000,
   });
   const answers = stdout.split(`\n${END}\n`).slice(0, k);
@@ -127,7 +128,9 @@ export async function httpRequests(
 }
 
 export interface LongConnection {
-  /** Ends the connection (kills the client). */
+  /** The client's source port, to find the connection in `ipvsadm -Lnc`. */
+  localPort: number;
+  /** Ends the connection; resolves once the real server has acknowledged the close (so IPVS has seen the FIN). */
   close(): Promise<void>;
 }
 
@@ -135,29 +138,39 @@ let longCounter = 0;
 
 /**
  * Opens a TCP connection from the client namespace to vip:port and keeps it established until close(): it sends an
- * HTTP request whose header never ends (one header line every few seconds), so httpd keeps waiting. Resolves once the
- * connection is established.
+ * HTTP request whose header never ends (one header line every 2 s), so httpd keeps waiting. Resolves once established.
  */
 export async function openLongConnection(d: LabDirector, vip: string, port: number): Promise<LongConnection> {
-  const id = `long-${process.pid}-${++longCounter}`;
-  const pidFile = `/run/lab/${id}.pid`;
-  const target = vip.includes(":") ? `[${vip}]:${port}` : `${vip}:${port}`;
-  const before = await establishedCount(d, target);
-  const hold = `echo $$ > ${pidFile}; { printf 'GET / HTTP/1.0\\r\\n'; while :; do printf 'X-Hold: 1\\r\\n'; sleep 2; done; } | busybox nc ${vip} ${port} >/dev/null 2>&1`;
-  await d.exec(`set -e\n${CLIENT_SETUP}\nmkdir -p /run/lab\nsetsid ${IP} netns exec labclient sh -c "${hold.replace(/"/g, '\\"').replace(/\$/g, "\\$")}" </dev/null >/dev/null 2>&1 &`);
-  await d.exec(
-    `i=0; until [ "$(${IP} netns exec labclient netstat -tn | grep ' ${target} ' | grep -c ESTABLISHED)" -gt ${before} ]; do
-       i=$((i+1)); [ $i -lt 300 ] || { echo "no established connection to ${target} from labclient" >&2; exit 1; }; sleep 0.1
-     done`,
-  );
+  const id = `/run/lab/long-${process.pid}-${++longCounter}`;
+  const hold = `echo $$ > ${id}.pid; { printf 'GET / HTTP/1.0\\r\\n'; while :; do printf 'X-Hold: 1\\r\\n'; sleep 2; done; } | busybox nc ${vip} ${port} >/dev/null 2>&1`;
+  // busybox netstat prints "local foreign state"; busybox nc cannot pick its source port, so the new connection is the
+  // established one to vip:port whose local address was not in the list taken before.
+  const established = (except: string) =>
+    `${IP} netns exec labclient netstat -tn | awk -v old=" ${except} " '$5 == "${vip}:${port}" && $6 == "ESTABLISHED" && !index(old, " " $4 " ") { print $4 }'`;
+  const { stdout } = await d.exec(`set -e
+${CLIENT_SETUP}
+mkdir -p /run/lab
+before="$(${established("")} | tr '\\n' ' ')"
+setsid ${IP} netns exec labclient sh -c ${shellQuote(hold)} </dev/null >/dev/null 2>&1 &
+i=0
+until local="$(${established("$before")} | head -n1)" && [ -n "$local" ]; do
+  i=$((i+1)); [ $i -lt 300 ] || { echo "labclient: no new established connection to ${vip}:${port}" >&2; exit 1; }
+  sleep 0.1
+done
+echo "$local"`);
+  const local = stdout.trim();
+  const localPort = Number(local.slice(local.lastIndexOf(":") + 1));
   return {
+    localPort,
     async close() {
-      await d.exec(`[ ! -e ${pidFile} ] || { kill -- -$(cat ${pidFile}) 2>/dev/null || true; rm -f ${pidFile}; }`);
+      await d.exec(`[ -e ${id}.pid ] || exit 0
+kill -- -$(cat ${id}.pid) 2>/dev/null || true
+rm -f ${id}.pid
+i=0
+while ${IP} netns exec labclient netstat -tn | awk '$4 == "${local}" && ($6 == "ESTABLISHED" || $6 == "FIN_WAIT1") { f = 1 } END { exit !f }'; do
+  i=$((i+1)); [ $i -lt 300 ] || { echo "labclient: connection ${local} -> ${vip}:${port} did not close" >&2; exit 1; }
+  sleep 0.1
+done`);
     },
   };
-}
-
-async function establishedCount(d: LabDirector, target: string): Promise<number> {
-  const { stdout } = await d.exec(`set -e\n${CLIENT_SETUP}\n${IP} netns exec labclient netstat -tn | grep ' ${target} ' | grep -c ESTABLISHED || true`);
-  return Number(stdout.trim());
 }

@@ -66,6 +66,11 @@ export function stopMaster(t: SshTarget & { controlPath: string }): Promise<void
   });
 }
 
+/** Quotes s as one POSIX shell word. */
+export function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
 /** Runs `command` through the remote login shell; resolves with its exit code (ssh's own failures are code 255). */
 export function sshRun(
   t: SshTarget,
