@@ -197,6 +197,18 @@ describe("every API field, read back by ipvsadm", () => {
       expect.arrayContaining(["10.10.0.14:80 100 10", "10.10.0.11:80 0 0", "10.10.0.18:53 2147483647 0"]),
     );
     for (const d of dests) await expectReadsBackAsState(d);
+
+    // Forwarding and tunnel settings change in place too (ipvsadm -e), and back.
+    const first = dests[0]!;
+    const firstArgs = { service: serviceRef(tcp), address: "10.10.0.11" };
+    let moved = await update(first, { ...firstArgs, forwarding: "tunnel", tunnel: { type: "gue", port: 6090 }, upperThreshold: 7 });
+    expect(await table()).toContain("-a -t 192.0.2.30:80 -r 10.10.0.11:80 -i -w 1 --tun-type gue --tun-port 6090 --tun-nocsum");
+    expect(await thresholds()).toContain("10.10.0.11:80 7 0");
+    await expectReadsBackAsState(moved);
+    moved = await update(moved, firstArgs);
+    expect(await table()).toContain("-a -t 192.0.2.30:80 -r 10.10.0.11:80 -m -w 1");
+    expect(await thresholds()).toContain("10.10.0.11:80 0 0");
+    await expectReadsBackAsState(moved);
     await deleteAll(dests);
     expect(await table()).toEqual(["-A -f 9 -s rr", "-A -t 192.0.2.30:80 -s wrr", "-A -t [2001:db8::30]:8443 -s wlc", "-A -u 192.0.2.31:53 -s wlc"].sort());
     await deleteAll([tcp, udp, fw, v6]);
