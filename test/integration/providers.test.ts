@@ -381,3 +381,25 @@ describe("get(): read with only the directors", () => {
     expect(await table()).toEqual([]);
   });
 });
+
+describe("many resources at once (the engine runs independent steps in parallel)", () => {
+  it("creates, updates and deletes a dozen real servers concurrently on one director", async () => {
+    const vs = await create("VirtualService", { directors, address: "192.0.2.90", port: 80, scheduler: "wlc" });
+    const addresses = Array.from({ length: 12 }, (_, i) => `10.10.1.${i + 1}`);
+    let rss = await Promise.all(addresses.map((address) => create("RealServer", { service: serviceRef(vs), address })));
+    expect(await serviceLines("-t 192.0.2.90:80")).toEqual([
+      "-A -t 192.0.2.90:80 -s wlc",
+      ...addresses.map((a) => `-a -t 192.0.2.90:80 -r ${a}:80 -m -w 1`),
+    ]);
+    rss = await Promise.all(rss.map((r, i) => update(r, { service: serviceRef(vs), address: addresses[i], weight: i + 2 })));
+    expect(await serviceLines("-t 192.0.2.90:80")).toEqual([
+      "-A -t 192.0.2.90:80 -s wlc",
+      ...addresses.map((a, i) => `-a -t 192.0.2.90:80 -r ${a}:80 -m -w ${i + 2}`),
+    ]);
+    const reads = await Promise.all(rss.map((r) => read(r)));
+    expect(reads.map((r) => r.props?.weight)).toEqual(addresses.map((_, i) => i + 2));
+    await Promise.all(rss.map((r) => destroy(r)));
+    await destroy(vs);
+    expect(await table()).toEqual([]);
+  });
+});
