@@ -39,7 +39,7 @@ export interface VirtualServiceArgs {
   fwmark?: pulumi.Input<number>;
   /** Address family. Derived from address (must agree if given); for fwmark services default "ipv4". */
   family?: pulumi.Input<Family>;
-  /** Scheduler: rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh twos. Default "wlc". twos needs kernel ≥ 5.12, mh ≥ 4.18. */
+  /** Scheduler: rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh twos. Default "wlc". twos needs kernel ≥ 6.2, mh ≥ 4.18. */
   scheduler?: pulumi.Input<Scheduler>;
   /**
    * Scheduler flags: "sh-fallback"/"sh-port" only with sh, "mh-fallback"/"mh-port" only with mh, "flag-1".."flag-3" with
