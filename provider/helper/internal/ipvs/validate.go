@@ -20,7 +20,7 @@ func rule(format string, a ...any) error { return &RuleError{Msg: fmt.Sprintf(fo
 // Schedulers ipvsadm knows, with the kernel release that brought each one when newer than 4.19.
 var Schedulers = map[string]KernelVersion{
 	"rr": {}, "wrr": {}, "lc": {}, "wlc": {}, "lblc": {}, "lblcr": {}, "dh": {}, "sh": {},
-	"sed": {}, "nq": {}, "fo": {}, "ovf": {}, "mh": {4, 18}, "twos": {5, 12},
+	"sed": {}, "nq": {}, "fo": {}, "ovf": {}, "mh": {4, 18}, "twos": {6, 2},
 }
 
 // MaxPersistence is ipvsadm's upper bound for -p (31 days).

@@ -21,7 +21,7 @@ func TestValidateService(t *testing.T) {
 		{mod(func(s *Service) { s.Port = 0 }), k6, "port 0 is only allowed for persistent"},
 		{mod(func(s *Service) { s.Port = 0; s.Flags = FlagPersistent; s.Timeout = 360 }), k6, ""},
 		{mod(func(s *Service) { s.Sched = "foo" }), k6, "unknown scheduler"},
-		{mod(func(s *Service) { s.Sched = "twos" }), KernelVersion{5, 10}, "unsupported:scheduler twos needs Linux 5.12"},
+		{mod(func(s *Service) { s.Sched = "twos" }), KernelVersion{6, 1}, "unsupported:scheduler twos needs Linux 6.2"},
 		{mod(func(s *Service) { s.Sched = "twos" }), KernelVersion{5, 12}, ""},
 		{mod(func(s *Service) { s.Flags = FlagPersistent; s.Timeout = MaxPersistence + 1 }), k6, "persistence timeout"},
 		{mod(func(s *Service) { s.Netmask = 0xffffff00 }), k6, "netmask needs persistence"},
