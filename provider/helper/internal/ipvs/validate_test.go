@@ -22,7 +22,7 @@ func TestValidateService(t *testing.T) {
 		{mod(func(s *Service) { s.Port = 0; s.Flags = FlagPersistent; s.Timeout = 360 }), k6, ""},
 		{mod(func(s *Service) { s.Sched = "foo" }), k6, "unknown scheduler"},
 		{mod(func(s *Service) { s.Sched = "twos" }), KernelVersion{6, 1}, "unsupported:scheduler twos needs Linux 6.2"},
-		{mod(func(s *Service) { s.Sched = "twos" }), KernelVersion{5, 12}, ""},
+		{mod(func(s *Service) { s.Sched = "twos" }), KernelVersion{6, 2}, ""},
 		{mod(func(s *Service) { s.Flags = FlagPersistent; s.Timeout = MaxPersistence + 1 }), k6, "persistence timeout"},
 		{mod(func(s *Service) { s.Netmask = 0xffffff00 }), k6, "netmask needs persistence"},
 		{mod(func(s *Service) { s.Flags = FlagPersistent; s.Timeout = 1; s.Netmask = 0xff00ff00 }), k6, "contiguous"},
