@@ -1,0 +1,30 @@
+// Loaded with NODE_OPTIONS=--require into the processes the pulumi CLI starts (by test/bench/run.ts only). In the
+// dynamic-provider process it records every director the provider talks to (by wrapping helperClient.directorOps, which
+// entries.ts calls through the module's exports) and writes helperStats() for each to $PULUMI_IPVS_BENCH_STATS every
+// 200 ms and at exit. Product code is not changed; elsewhere the hook does nothing.
+"use strict";
+const fs = require("node:fs");
+const path = require("node:path");
+
+const out = process.env.PULUMI_IPVS_BENCH_STATS;
+const isProvider = process.argv.some((a) => a.includes("dynamic-provider"));
+if (out && isProvider) {
+  const hc = require(path.resolve(__dirname, "../../dist/provider/helperClient.js"));
+  const directors = new Map();
+  const original = hc.directorOps;
+  hc.directorOps = function directorOps(d) {
+    directors.set(`${d.user}@${d.host}:${d.port}`, d);
+    return original.apply(this, arguments);
+  };
+  const write = () => {
+    const stats = {};
+    for (const [k, d] of directors) stats[k] = hc.helperStats(d);
+    try {
+      fs.writeFileSync(out, JSON.stringify(stats));
+    } catch {
+      // best effort
+    }
+  };
+  setInterval(write, 200).unref();
+  process.on("exit", write);
+}
