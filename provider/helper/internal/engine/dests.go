@@ -23,18 +23,18 @@ func serviceMissing(doing string) *protocol.Error {
 }
 
 // ensureDest creates the real server, SETs the merged entry when a given field differs, or does nothing.
-func (e *Engine) ensureDest(op *protocol.Op, retry bool) (protocol.Result, *protocol.Error) {
+func (e *Engine) ensureDest(op *protocol.Op, retry bool) step {
 	key := destKey(op)
 	sv, err := e.v.service(op.Service)
 	if err != nil {
-		return nil, kernelError("reading "+op.Service.String(), err, false)
+		return done(nil, kernelError("reading "+op.Service.String(), err, false))
 	}
 	if sv == nil {
-		return nil, serviceMissing(fmt.Sprintf("adding %s to %s", key, op.Service))
+		return done(nil, serviceMissing(fmt.Sprintf("adding %s to %s", key, op.Service)))
 	}
 	dests, err := e.v.dests(sv)
 	if err != nil {
-		return nil, kernelError("reading the real servers of "+op.Service.String(), err, false)
+		return done(nil, kernelError("reading the real servers of "+op.Service.String(), err, false))
 	}
 	var cur *ipvs.Dest
 	// Messages are built only on the error paths: this function runs 10,000 times in a large batch.
@@ -47,8 +47,8 @@ func (e *Engine) ensureDest(op *protocol.Op, retry bool) (protocol.Result, *prot
 	if d, ok := dests[key]; ok {
 		cur = &d
 		if op.FailIfExists {
-			return nil, &protocol.Error{Code: protocol.CodeExists, Errno: int(syscall.EEXIST),
-				Message: fmt.Sprintf("%s of %s already exists (now: %s).", key, op.Service, savefmt.DestLine(op.Service, d))}
+			return done(nil, &protocol.Error{Code: protocol.CodeExists, Errno: int(syscall.EEXIST),
+				Message: fmt.Sprintf("%s of %s already exists (now: %s).", key, op.Service, savefmt.DestLine(op.Service, d))})
 		}
 	}
 	want, err := mergeDest(cur, key, op.Dst)
@@ -56,48 +56,71 @@ func (e *Engine) ensureDest(op *protocol.Op, retry bool) (protocol.Result, *prot
 		err = ipvs.ValidateDest(op.Service, want, e.kv)
 	}
 	if err != nil {
-		return nil, kernelError(doing(), err, true)
+		return done(nil, kernelError(doing(), err, true))
 	}
 	if cur != nil && sameDest(*cur, want) {
-		return protocol.Result{"changed": false, "created": false, "dest": protocol.DestJSON(*cur)}, nil
+		return done(protocol.Result{"changed": false, "created": false, "dest": protocol.DestJSON(*cur)}, nil)
 	}
-	if cur == nil {
-		err = e.k.NewDest(op.Service, want)
-	} else {
-		err = e.k.SetDest(op.Service, want)
-	}
+	w, err := destWrite(op.Service, cur == nil, want)
 	if err != nil {
+		return done(nil, kernelError(doing(), err, true))
+	}
+	if cur != nil {
+		want.ActiveConns, want.InactConns, want.PersistConns, want.Stats = cur.ActiveConns, cur.InactConns, cur.PersistConns, cur.Stats
+	}
+	dests[key] = want // the rest of the batch sees the write; undone if it fails
+	return send(w, func(err error) (protocol.Result, *protocol.Error) {
+		if err == nil {
+			return protocol.Result{"changed": true, "created": cur == nil, "dest": protocol.DestJSON(want)}, nil
+		}
+		if cur == nil {
+			delete(dests, key)
+		} else {
+			dests[key] = *cur
+		}
 		errno := ipvs.Errno(err)
+		if errno == syscall.ESRCH && e.v.absent[op.Service] {
+			// The service's own creation, earlier in the pipeline, failed and has been answered already.
+			return nil, serviceMissing(doing())
+		}
 		if retry && (errno == syscall.EEXIST || errno == syscall.ENOENT || errno == syscall.ESRCH) {
 			e.v.forget(op.Service)
-			return e.ensureDest(op, false)
+			return e.now(e.ensureDest(op, false))
 		}
 		pe := kernelError(doing(), err, true)
 		if errno == syscall.ERANGE && want.LThresh > want.UThresh {
 			pe.Message = fmt.Sprintf("%s failed: lower threshold %d is above upper threshold %d (the kernel requires lower <= upper, and an upper threshold of 0 allows no lower threshold).", doing(), want.LThresh, want.UThresh)
 		}
 		return nil, pe
-	}
-	if cur != nil {
-		want.ActiveConns, want.InactConns, want.PersistConns, want.Stats = cur.ActiveConns, cur.InactConns, cur.PersistConns, cur.Stats
-	}
-	dests[key] = want
-	return protocol.Result{"changed": true, "created": cur == nil, "dest": protocol.DestJSON(want)}, nil
+	})
 }
 
-func (e *Engine) deleteDest(op *protocol.Op) (protocol.Result, *protocol.Error) {
+func destWrite(k ipvs.ServiceKey, create bool, d ipvs.Dest) (ipvs.Write, error) {
+	if create {
+		return ipvs.NewDestWrite(k, d)
+	}
+	return ipvs.SetDestWrite(k, d)
+}
+
+func (e *Engine) deleteDest(op *protocol.Op) step {
 	key := destKey(op)
-	err := e.k.DelDest(op.Service, key)
+	doing := func() string { return fmt.Sprintf("deleting %s of %s", key, op.Service) }
+	w, err := ipvs.DelDestWrite(op.Service, key)
+	if err != nil {
+		return done(nil, kernelError(doing(), err, true))
+	}
 	if sv := e.v.svcs[op.Service]; sv != nil && sv.dests != nil {
 		delete(sv.dests, key)
 	}
-	if err != nil {
+	return send(w, func(err error) (protocol.Result, *protocol.Error) {
+		if err == nil {
+			return protocol.Result{"changed": true}, nil
+		}
 		if errno := ipvs.Errno(err); errno == syscall.ENOENT || errno == syscall.ESRCH {
 			return protocol.Result{"changed": false}, nil
 		}
-		return nil, kernelError(fmt.Sprintf("deleting %s of %s", key, op.Service), err, true)
-	}
-	return protocol.Result{"changed": true}, nil
+		return nil, kernelError(doing(), err, true)
+	})
 }
 
 func (e *Engine) getDest(op *protocol.Op) (protocol.Result, *protocol.Error) {

@@ -14,6 +14,11 @@ type Engine struct {
 	kv       ipvs.KernelVersion
 	modprobe Modprober // nil when modprobe is not installed
 	v        *view
+
+	// The write pipeline of the running request (pipeline.go).
+	results []protocol.Result
+	queue   []queued
+	inQueue map[entry]bool
 }
 
 // New makes an engine for a kernel connection, the running kernel's version and a module loader (may be nil).
@@ -44,7 +49,8 @@ func (e *Engine) Run(req protocol.Request) protocol.Response {
 			touched[ops[i].Service] = true
 		}
 	}
-	e.v = newView(e.k)
+	e.results, e.inQueue = resp.Results, map[entry]bool{}
+	e.v = e.newView()
 	if len(touched) > fullDumpThreshold {
 		// A failed dump is not fatal: the view falls back to reading services one by one.
 		_ = e.v.loadAll()
@@ -54,15 +60,23 @@ func (e *Engine) Run(req protocol.Request) protocol.Response {
 			resp.Results[i] = protocol.Fail(errs[i])
 			continue
 		}
-		res, err := e.runOp(op)
-		if err != nil {
-			resp.Results[i] = protocol.Fail(err)
-		} else {
-			resp.Results[i] = protocol.OK(res)
+		if ent, ok := pipelined(op); ok {
+			e.enqueue(i, op, ent)
+			continue
 		}
+		e.sendQueued()
+		resp.Results[i] = result(e.runOp(op))
 	}
-	e.v = nil
+	e.sendQueued()
+	e.v, e.results, e.inQueue = nil, nil, nil
 	return resp
+}
+
+// newView starts a view of the table whose kernel reads first send the queued writes.
+func (e *Engine) newView() *view {
+	v := newView(e.k)
+	v.beforeRead = e.sendQueued
+	return v
 }
 
 // RunJSON decodes one request document and runs it. A document that is not a request is answered with a
@@ -77,16 +91,10 @@ func (e *Engine) RunJSON(doc []byte) protocol.Response {
 
 func (e *Engine) runOp(op *protocol.Op) (protocol.Result, *protocol.Error) {
 	switch op.Name {
-	case "ensureService":
-		return e.ensureService(op, true)
-	case "deleteService":
-		return e.deleteService(op)
+	case "ensureService", "deleteService", "ensureDest", "deleteDest":
+		return e.now(e.stepOp(op))
 	case "getService":
 		return e.getService(op)
-	case "ensureDest":
-		return e.ensureDest(op, true)
-	case "deleteDest":
-		return e.deleteDest(op)
 	case "getDest":
 		return e.getDest(op)
 	case "dump":

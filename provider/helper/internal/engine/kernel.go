@@ -23,6 +23,8 @@ type Kernel interface {
 	Info() (ipvs.Info, error)
 	Zero(*ipvs.ServiceKey) error
 	Flush() error
+	// Pipeline sends writes in order, many to a system call, and returns each one's error (nil when ACKed).
+	Pipeline([]ipvs.Write) []error
 }
 
 // Modprober loads a kernel module; nil error when it is loaded afterwards.

@@ -8,10 +8,15 @@ import (
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/protocol"
 )
 
-// withModules runs a NEW/SET_SERVICE. ENOENT there means the scheduler or persistence engine module is not
-// loaded: load ip_vs_<sched> (and ip_vs_pe_<pe>) and try once more; otherwise say which module is missing.
+// withModules runs a NEW/SET_SERVICE and loads the modules it needs (afterModules).
 func (e *Engine) withModules(s ipvs.Service, fn func() error) error {
-	err := fn()
+	return e.afterModules(s, fn(), fn)
+}
+
+// afterModules looks at the answer err of a NEW/SET_SERVICE. ENOENT there means the scheduler or persistence engine
+// module is not loaded: load ip_vs_<sched> (and ip_vs_pe_<pe>) and try once more with fn; otherwise say which
+// module is missing.
+func (e *Engine) afterModules(s ipvs.Service, err error, fn func() error) error {
 	if ipvs.Errno(err) != syscall.ENOENT {
 		return err
 	}

@@ -11,20 +11,21 @@ import (
 
 // ensureService creates the service, SETs the merged entry when a given field differs, or does nothing.
 // retry: a kernel answer that contradicts the view (someone else changed the table) re-reads it once.
-func (e *Engine) ensureService(op *protocol.Op, retry bool) (protocol.Result, *protocol.Error) {
+func (e *Engine) ensureService(op *protocol.Op, retry bool) step {
 	key := op.Service
 	sv, err := e.v.service(key)
 	if err != nil {
-		return nil, kernelError("reading "+key.String(), err, false)
+		return done(nil, kernelError("reading "+key.String(), err, false))
 	}
 	var cur *ipvs.Service
 	doing := "creating " + key.String()
 	if sv != nil {
-		cur = &sv.svc
+		prev := sv.svc
+		cur = &prev
 		doing = "updating " + key.String()
 		if op.FailIfExists {
-			return nil, &protocol.Error{Code: protocol.CodeExists, Errno: int(syscall.EEXIST),
-				Message: fmt.Sprintf("%s already exists (now: %s).", key, savefmt.ServiceLine(*cur))}
+			return done(nil, &protocol.Error{Code: protocol.CodeExists, Errno: int(syscall.EEXIST),
+				Message: fmt.Sprintf("%s already exists (now: %s).", key, savefmt.ServiceLine(*cur))})
 		}
 	}
 	want, err := mergeService(cur, key, op.Svc)
@@ -32,46 +33,60 @@ func (e *Engine) ensureService(op *protocol.Op, retry bool) (protocol.Result, *p
 		err = ipvs.ValidateService(want, e.kv)
 	}
 	if err != nil {
-		return nil, kernelError(doing, err, false)
+		return done(nil, kernelError(doing, err, false))
 	}
 	if cur != nil && sameService(*cur, want) {
-		return protocol.Result{"changed": false, "created": false, "service": protocol.ServiceJSON(*cur, nil)}, nil
+		return done(protocol.Result{"changed": false, "created": false, "service": protocol.ServiceJSON(*cur, nil)}, nil)
 	}
-	err = e.withModules(want, func() error {
-		if cur == nil {
-			return e.k.NewService(want)
-		}
-		return e.k.SetService(want)
-	})
+	w, err := serviceWrite(cur == nil, want)
 	if err != nil {
+		return done(nil, kernelError(doing, err, false))
+	}
+	if cur != nil {
+		want.Stats = cur.Stats
+	}
+	e.v.put(want, cur == nil) // the rest of the batch sees the write; undone if it fails
+	return send(w, func(err error) (protocol.Result, *protocol.Error) {
+		err = e.afterModules(want, err, func() error { return e.exec(w) })
+		if err == nil {
+			return protocol.Result{"changed": true, "created": cur == nil, "service": protocol.ServiceJSON(want, nil)}, nil
+		}
 		if errno := ipvs.Errno(err); retry && (errno == syscall.EEXIST || errno == syscall.ESRCH) {
 			e.v.forget(key)
-			return e.ensureService(op, false)
+			return e.now(e.ensureService(op, false))
 		}
+		e.v.undo(key, cur)
 		if pe, ok := err.(*protocol.Error); ok {
 			pe.Message = doing + " failed: " + pe.Message
 			return nil, pe
 		}
 		return nil, kernelError(doing, err, false)
-	}
-	if cur != nil {
-		want.Stats = cur.Stats
-	}
-	e.v.put(want, cur == nil)
-	return protocol.Result{"changed": true, "created": cur == nil, "service": protocol.ServiceJSON(want, nil)}, nil
+	})
 }
 
-func (e *Engine) deleteService(op *protocol.Op) (protocol.Result, *protocol.Error) {
-	err := e.k.DelService(op.Service)
+func serviceWrite(create bool, s ipvs.Service) (ipvs.Write, error) {
+	if create {
+		return ipvs.NewServiceWrite(s)
+	}
+	return ipvs.SetServiceWrite(s)
+}
+
+func (e *Engine) deleteService(op *protocol.Op) step {
+	w, err := ipvs.DelServiceWrite(op.Service)
 	if err != nil {
-		if ipvs.Errno(err) == syscall.ESRCH {
-			e.v.remove(op.Service)
-			return protocol.Result{"changed": false}, nil
-		}
-		return nil, kernelError("deleting "+op.Service.String(), err, false)
+		return done(nil, kernelError("deleting "+op.Service.String(), err, false))
 	}
 	e.v.remove(op.Service)
-	return protocol.Result{"changed": true}, nil
+	return send(w, func(err error) (protocol.Result, *protocol.Error) {
+		switch {
+		case err == nil:
+			return protocol.Result{"changed": true}, nil
+		case ipvs.Errno(err) == syscall.ESRCH:
+			return protocol.Result{"changed": false}, nil
+		}
+		e.v.forget(op.Service)
+		return nil, kernelError("deleting "+op.Service.String(), err, false)
+	})
 }
 
 func (e *Engine) getService(op *protocol.Op) (protocol.Result, *protocol.Error) {
@@ -153,7 +168,7 @@ func (e *Engine) flush() (protocol.Result, *protocol.Error) {
 	if err := e.k.Flush(); err != nil {
 		return nil, kernelError("flushing the IPVS table", err, false)
 	}
-	e.v = newView(e.k)
+	e.v = e.newView()
 	e.v.full = true
 	return protocol.Result{"changed": true}, nil
 }

@@ -10,6 +10,8 @@ type view struct {
 	full   bool // every service is known: absence from svcs means absent
 	svcs   map[ipvs.ServiceKey]*svcView
 	absent map[ipvs.ServiceKey]bool
+	// beforeRead runs before every kernel read (the engine sends its queued writes, so reads see them); may be nil.
+	beforeRead func()
 }
 
 type svcView struct {
@@ -23,6 +25,7 @@ func newView(k Kernel) *view {
 
 // loadAll replaces the view with one full service dump.
 func (v *view) loadAll() error {
+	v.reading()
 	list, err := v.k.Services()
 	if err != nil {
 		return err
@@ -44,6 +47,7 @@ func (v *view) service(key ipvs.ServiceKey) (*svcView, error) {
 	if v.full || v.absent[key] {
 		return nil, nil
 	}
+	v.reading()
 	s, found, err := v.k.GetService(key)
 	if err != nil || !found {
 		if err == nil {
@@ -61,6 +65,7 @@ func (v *view) dests(sv *svcView) (map[ipvs.DestKey]ipvs.Dest, error) {
 	if sv.dests != nil {
 		return sv.dests, nil
 	}
+	v.reading()
 	list, err := v.k.Dests(sv.svc.ServiceKey)
 	if err != nil {
 		return nil, err
@@ -70,6 +75,12 @@ func (v *view) dests(sv *svcView) (map[ipvs.DestKey]ipvs.Dest, error) {
 		sv.dests[d.DestKey] = normalizeDest(d)
 	}
 	return sv.dests, nil
+}
+
+func (v *view) reading() {
+	if v.beforeRead != nil {
+		v.beforeRead()
+	}
 }
 
 // forget drops what the view knows of a service, so the next look reads the kernel again.
@@ -90,6 +101,15 @@ func (v *view) put(s ipvs.Service, created bool) {
 	}
 	v.svcs[s.ServiceKey] = sv
 	delete(v.absent, s.ServiceKey)
+}
+
+// undo takes back a service write that failed: the entry is again what it was before (prev nil: absent).
+func (v *view) undo(key ipvs.ServiceKey, prev *ipvs.Service) {
+	if prev == nil {
+		v.remove(key)
+		return
+	}
+	v.put(*prev, false)
 }
 
 func (v *view) remove(key ipvs.ServiceKey) {

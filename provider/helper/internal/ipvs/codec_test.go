@@ -211,3 +211,78 @@ func TestDecodeRejectsGarbage(t *testing.T) {
 		t.Error("empty dest decoded")
 	}
 }
+
+// kernelStats32 is a 32-bit STATS nest laid out as ip_vs_genl_fill_stats does: u32 counters and rates, the byte
+// counters as u64 (nla_put_u64_64bit, with a PAD attribute before them when unaligned).
+func kernelStats32(s *netlink.AttributeEncoder) error {
+	s.Uint32(statConns, 1)
+	s.Uint32(statInPkts, 2)
+	s.Uint32(statOutPkts, 3)
+	s.Bytes(11, nil) // IPVS_STATS_ATTR_PAD
+	s.Uint64(statInBytes, 1<<33)
+	s.Uint64(statOutBytes, 5)
+	s.Uint32(statCPS, 6)
+	s.Uint32(statInPPS, 7)
+	s.Uint32(statOutPPS, 8)
+	s.Uint32(statInBPS, 9)
+	s.Uint32(statOutBPS, 10)
+	return nil
+}
+
+// Regression: "decoding service: netlink: attribute 4 is not a uint32; length: 8". The first decoder (37422c3) told
+// STATS from STATS64 by AttributeDecoder.Len(), which is the number of attributes, not the payload length, so it read
+// INBYTES (attr 4, u64) of every 32-bit STATS as a u32 and failed every service read. A reply carrying only STATS,
+// STATS before STATS64, or attributes this helper does not know must all decode.
+func TestDecodeStats32InServiceAndDest(t *testing.T) {
+	want := Stats{Conns: 1, InPkts: 2, OutPkts: 3, InBytes: 1 << 33, OutBytes: 5, CPS: 6, InPPS: 7, OutPPS: 8, InBPS: 9, OutBPS: 10}
+	ae := netlink.NewAttributeEncoder()
+	ae.Nested(attrService, func(n *netlink.AttributeEncoder) error {
+		n.Uint16(svcAF, AFInet)
+		n.Uint16(svcProtocol, ProtoTCP)
+		n.Bytes(svcAddr, append([]byte{192, 0, 2, 1}, make([]byte, 12)...))
+		n.Bytes(svcPort, []byte{0, 80})
+		n.String(svcSchedName, "wlc")
+		n.Bytes(svcFlags, make([]byte, 8))
+		n.Uint32(svcTimeout, 0)
+		n.Bytes(svcNetmask, []byte{0xff, 0xff, 0xff, 0xff})
+		n.Nested(svcStats, kernelStats32)
+		n.Uint64(40, 1) // an attribute of a newer kernel
+		return nil
+	})
+	b, err := ae.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := DecodeService(b)
+	if err != nil || s.Stats != want || s.Port != 80 {
+		t.Fatalf("service with 32-bit STATS only: %+v %v", s, err)
+	}
+
+	ae = netlink.NewAttributeEncoder()
+	ae.Nested(attrDest, func(n *netlink.AttributeEncoder) error {
+		n.Bytes(destAddr, append([]byte{10, 0, 0, 1}, make([]byte, 12)...))
+		n.Bytes(destPort, []byte{0x1f, 0x90})
+		n.Uint32(destFwd, FwdMasq)
+		n.Uint32(destWeight, 4)
+		n.Uint32(destUThresh, 0)
+		n.Uint32(destLThresh, 0)
+		n.Uint32(destActive, 0)
+		n.Uint32(destInact, 0)
+		n.Uint32(destPersist, 0)
+		n.Nested(destStats, kernelStats32)
+		n.Uint16(destAF, AFInet)
+		n.Nested(destStats64, func(s *netlink.AttributeEncoder) error {
+			s.Uint64(statConns, 1)
+			s.Uint64(statInBytes, 1<<33)
+			return nil
+		})
+		return nil
+	})
+	if b, err = ae.Encode(); err != nil {
+		t.Fatal(err)
+	}
+	d, err := DecodeDest(b, AFInet)
+	if err != nil || d.Weight != 4 || d.Port != 8080 || d.Stats != (Stats{Conns: 1, InBytes: 1 << 33}) {
+		t.Fatalf("dest with STATS then STATS64: %+v %v", d, err)
+	}
+}

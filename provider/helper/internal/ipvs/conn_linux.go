@@ -5,7 +5,10 @@ package ipvs
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
+	"syscall"
+	"time"
 
 	"github.com/mdlayher/genetlink"
 	"github.com/mdlayher/netlink"
@@ -14,9 +17,20 @@ import (
 
 // Conn is one generic netlink socket bound to the IPVS family, resolved once and reused for a whole batch.
 type Conn struct {
-	c      *genetlink.Conn
-	family uint16
+	c         *genetlink.Conn
+	raw       syscall.RawConn
+	family    uint16
+	seq       uint32 // next pipeline sequence number
+	chunkMsgs int    // writes per pipelined sendmsg, from the receive buffer size
 }
+
+// pipelineRcvBuf is the receive buffer asked for (SO_RCVBUFFORCE; root may exceed net.core.rmem_max): room for
+// the ACKs of a full chunk, which the kernel queues all at once.
+const pipelineRcvBuf = 4 << 20
+
+// ackTimeout bounds the wait for a chunk's ACKs. They are queued before sendmsg returns; this only guards a kernel
+// that behaves otherwise from hanging the helper.
+const ackTimeout = 30 * time.Second
 
 // Open dials generic netlink and resolves the IPVS family. ErrNoFamily when ip_vs is not loaded.
 func Open() (*Conn, error) {
@@ -32,7 +46,26 @@ func Open() (*Conn, error) {
 		}
 		return nil, fmt.Errorf("resolving the IPVS generic netlink family: %w", err)
 	}
-	return &Conn{c: c, family: f.ID}, nil
+	raw, err := c.SyscallConn()
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("reaching the generic netlink socket: %w", err)
+	}
+	conn := &Conn{c: c, raw: raw, family: f.ID, seq: rand.Uint32()}
+	conn.chunkMsgs = ChunkMsgs(conn.growReceiveBuffer())
+	return conn, nil
+}
+
+// growReceiveBuffer raises SO_RCVBUF as far as allowed and returns the buffer size in effect.
+func (c *Conn) growReceiveBuffer() int {
+	size := 0
+	_ = c.raw.Control(func(fd uintptr) {
+		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, pipelineRcvBuf) != nil {
+			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, pipelineRcvBuf)
+		}
+		size, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF)
+	})
+	return size
 }
 
 // Close releases the socket.
@@ -64,6 +97,87 @@ func (c *Conn) query(cmd uint8, payload []byte, dump bool) ([]genetlink.Message,
 		Header: genetlink.Header{Command: cmd, Version: 1},
 		Data:   payload,
 	}, c.family, flags)
+}
+
+// Pipeline sends writes many to a sendmsg, in order, and returns each one's outcome (nil, or the kernel's errno as a
+// syscall.Errno): the same as running them one by one, with a fraction of the system calls and round trips.
+func (c *Conn) Pipeline(ws []Write) []error {
+	errs := make([]error, len(ws))
+	for _, r := range chunkRanges(ws, c.chunkMsgs, MaxChunkBytes) {
+		copy(errs[r[0]:r[1]], c.pipelineChunk(ws[r[0]:r[1]]))
+	}
+	return errs
+}
+
+// pipelineChunk sends one chunk in one sendmsg and collects its ACKs.
+func (c *Conn) pipelineChunk(ws []Write) []error {
+	base := c.seq
+	c.seq += uint32(len(ws))
+	a := newAcks(base, len(ws))
+	if err := c.send(encodeChunk(c.family, base, ws)); err != nil {
+		a.fail(fmt.Errorf("sending %d IPVS commands: %w", len(ws), err))
+		return a.errs
+	}
+	buf := make([]byte, os.Getpagesize())
+	_ = c.c.SetReadDeadline(time.Now().Add(ackTimeout))
+	defer c.c.SetReadDeadline(time.Time{})
+	for a.left > 0 {
+		n, err := c.recv(buf)
+		if err == nil {
+			err = a.record(buf[:n])
+		}
+		if errors.Is(err, unix.ENOBUFS) {
+			// Some ACKs were dropped; those already queued still arrive and are read before giving up on the rest.
+			c.drain(buf, a)
+			err = ErrAckLost
+		}
+		if err != nil {
+			a.fail(err)
+		}
+	}
+	return a.errs
+}
+
+func (c *Conn) send(b []byte) error {
+	var serr error
+	err := c.raw.Write(func(fd uintptr) bool {
+		serr = unix.Sendto(int(fd), b, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK})
+		return serr != unix.EAGAIN
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+// recv reads one datagram, waiting for it until the read deadline.
+func (c *Conn) recv(buf []byte) (int, error) {
+	var n int
+	var rerr error
+	err := c.raw.Read(func(fd uintptr) bool {
+		n, _, rerr = unix.Recvfrom(int(fd), buf, unix.MSG_DONTWAIT)
+		return rerr != unix.EAGAIN
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, rerr
+}
+
+// drain records the datagrams already queued, without waiting.
+func (c *Conn) drain(buf []byte, a *acks) {
+	for a.left > 0 {
+		n, _, err := unix.Recvfrom(c.fd(), buf, unix.MSG_DONTWAIT)
+		if err != nil || a.record(buf[:n]) != nil {
+			return
+		}
+	}
+}
+
+func (c *Conn) fd() int {
+	fd := -1
+	_ = c.raw.Control(func(f uintptr) { fd = int(f) })
+	return fd
 }
 
 // NewService creates a service (EEXIST if present, ENOENT if its scheduler/PE module is missing).
