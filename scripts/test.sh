@@ -9,6 +9,9 @@ if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules
 fi
 
 npm run build
+# Type-check everything that is not part of the build (tests, examples, scripts) and run the helper's Go unit tests.
+npx tsc -p tsconfig.test.json
+(cd provider/helper && go vet ./... && go test ./...)
 # The pulumi CLI for e2e tests, built offline from the Go module proxy: ~18 min cold, seconds when nothing changed.
 # Done here, not in a test hook, because a cold build outlasts any sensible hook timeout.
 bash test/e2e/pulumi-cli/build.sh
