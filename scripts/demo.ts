@@ -12,9 +12,10 @@
 // (test/e2e/pulumi-cli/build.sh → .pulumi-cli/bin, needs Go; built once, in a few minutes). Either way nothing touches
 // your Pulumi login: the backend is the local folder above.
 //
-// Fresh clone: the script runs `npm ci` when node_modules is missing or stale and `npm run build` when dist/ or the
-// helper binaries are missing (needs Go for the helper), so `git clone … && npm run demo` is enough. Host tools the lab
-// needs: qemu-system-x86_64, cpio, ssh (see test/lab/image/build-image.sh); the first run builds the VM image.
+// Fresh clone: `npm ci && npm run demo`. npm ci is yours to run (npm runs this script with tsx, a devDependency);
+// the script re-runs it when package-lock.json is newer than what is installed, and runs `npm run build` itself when
+// dist/ or the helper binaries are missing (Go builds the helper). Host tools the lab needs: qemu-system-x86_64, cpio,
+// ssh (see test/lab/image/build-image.sh); the first run builds the VM image.
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
