@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDirector, type LabDirector } from "../lab/director";
-import { ipvsadm, ipvsadmList, ipvsadmSave, ipvsadmStats } from "../lab/ipvsadm";
+import { ipvsadm, ipvsadmList, ipvsadmSave, ipvsadmStats, waitForStats, type IpvsServiceStats } from "../lab/ipvsadm";
 import { addRealServers, addVip, httpRequests, openLongConnection, type LabRealServer } from "../lab/realServers";
 import { E2EStack, repoRoot, type EngineEvent, type OperationResult } from "./harness";
 
@@ -146,8 +146,9 @@ describe("examples/quickstart through the pulumi CLI against a lab director", ()
   it("changing scheduler and weight updates in place: no replacement, counters and connections survive", async () => {
     // An established client connection through the VIP, held open across the update.
     const held = await openLongConnection(d, VIP, 80);
-    const statsBefore = (await ipvsadmStats(d)).find((s) => s.service === `TCP ${VIP}:80`)!;
-    expect(statsBefore.conns).toBe(7);
+    // The kernel publishes --stats totals every 2 s: wait until the 6 earlier requests + the held one are counted.
+    const ours = (stats: IpvsServiceStats[]) => stats.find((s) => s.service === `TCP ${VIP}:80`);
+    const statsBefore = ours(await waitForStats(d, (stats) => ours(stats)?.conns === 7))!;
 
     await stack.setConfig("scheduler", "wrr");
     await stack.setConfig("weight", "3");
@@ -162,7 +163,7 @@ describe("examples/quickstart through the pulumi CLI against a lab director", ()
     expect(save).toContain(`-A -t ${VIP}:80 -s wrr`);
     for (const s of servers) expect(save).toContain(`-a -t ${VIP}:80 -r ${s.address}:80 -m -w 3`);
     // Same kernel entries, not re-created: their connection counters are where they were.
-    const statsAfter = (await ipvsadmStats(d)).find((s) => s.service === `TCP ${VIP}:80`)!;
+    const statsAfter = ours(await ipvsadmStats(d))!;
     expect(statsAfter.conns).toBe(statsBefore.conns);
     expect(statsAfter.realServers.map((r) => [r.address, r.conns])).toEqual(statsBefore.realServers.map((r) => [r.address, r.conns]));
     // The held connection is still in the kernel's connection table, established, and still counted as active.
