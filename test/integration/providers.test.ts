@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { SCHEDULERS } from "../../provider/schema";
 import { closeAllSessions } from "../../provider/session";
 import { startDirector, type LabDirector } from "../lab/director";
-import { ipvsadm, ipvsadmSave, ipvsadmStats } from "../lab/ipvsadm";
+import { ipvsadm, ipvsadmSave, waitForStats, type IpvsServiceStats } from "../lab/ipvsadm";
 import { addRealServers, addVip, httpRequests, type LabRealServer } from "../lab/realServers";
 import {
   create,
@@ -229,13 +229,8 @@ describe("lifecycle on one director, with real traffic", () => {
    * that never gets there (e.g. an entry re-created by an update starts from 0) fails after 10 s.
    */
   const serviceStats = async (conns: number) => {
-    let last: Awaited<ReturnType<typeof ipvsadmStats>>[number] | undefined;
-    for (let i = 0; i < 50; i++) {
-      last = (await ipvsadmStats(lab)).find((s) => s.service === `TCP ${VIP}:80`);
-      if (last && last.conns >= conns) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    return last!;
+    const ours = (stats: IpvsServiceStats[]) => stats.find((s) => s.service === `TCP ${VIP}:80`);
+    return ours(await waitForStats(lab, (stats) => (ours(stats)?.conns ?? 0) >= conns, 10_000))!;
   };
   const tally = (answers: string[]) => Object.fromEntries([...new Set(answers)].sort().map((a) => [a, answers.filter((x) => x === a).length]));
 
