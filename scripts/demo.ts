@@ -12,12 +12,12 @@
 // (test/e2e/pulumi-cli/build.sh → .pulumi-cli/bin, needs Go; built once, in a few minutes). Either way nothing touches
 // your Pulumi login: the backend is the local folder above.
 //
-// Fresh clone: `npm ci && npm run demo`. npm ci is yours to run (npm runs this script with tsx, a devDependency);
-// the script re-runs it when package-lock.json is newer than what is installed, and runs `npm run build` itself when
-// dist/ or the helper binaries are missing (Go builds the helper). Host tools the lab needs: qemu-system-x86_64, cpio,
+// Fresh clone: just `npm run demo`. Its npm script runs scripts/deps.sh (npm ci when node_modules is missing or stale)
+// before tsx starts this file, and this file runs `npm run build` when dist/ or the helper binaries are missing
+// (Go builds the helper). Host tools the lab needs: qemu-system-x86_64, cpio,
 // ssh (see test/lab/image/build-image.sh); the first run builds the VM image.
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 
 const root = path.resolve(__dirname, "..");
@@ -42,14 +42,8 @@ function run(cmd: string, args: string[], opts: { cwd?: string; input?: string; 
   if (res.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (exit ${res.status ?? res.signal})`);
 }
 
-/** npm ci / npm run build when a fresh clone lacks them. Returns nothing; throws on failure. */
+/** npm run build when a fresh clone lacks it (`npm run demo` ran scripts/deps.sh, i.e. npm ci, before this). */
 function ensureBuilt(): void {
-  const lock = path.join(root, "package-lock.json");
-  const installed = path.join(root, "node_modules", ".package-lock.json");
-  if (!existsSync(installed) || statSync(lock).mtimeMs > statSync(installed).mtimeMs) {
-    step("npm ci (node_modules missing or stale)");
-    run("npm", ["ci", "--no-audit", "--no-fund"]);
-  }
   const built = ["dist/src/index.js", "dist/provider/index.js", "provider/helper/bin/SHA256SUMS"].every((f) => existsSync(path.join(root, f)));
   if (!built) {
     step("npm run build (dist/ or the helper binaries missing)");

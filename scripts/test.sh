@@ -3,10 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# node_modules/.package-lock.json is npm's record of what it installed; older than package-lock.json means stale.
-if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
-  npm ci
-fi
+bash scripts/deps.sh
 
 npm run build
 # Type-check everything that is not part of the build (tests, examples, scripts) and run the helper's Go unit tests.
