@@ -4,7 +4,7 @@ import { entryProvider, type EntryKind } from "./entries";
 import type { DirectorOps } from "./helperClient";
 import { parseRealServerId, realServerId, serviceIdPart } from "./identity";
 import type { Dest } from "./protocol";
-import { checkRealServer, destKey, destSettings, isUnknown, parseRealServer, serviceKey, type RealServer } from "./schema";
+import { checkRealServer, destKey, destSettings, parseRealServer, serviceKey, type RealServer } from "./schema";
 
 type Props = Record<string, unknown>;
 
@@ -41,24 +41,6 @@ async function drainThenDelete(ops: DirectorOps, rs: RealServer, timeoutSeconds:
   await ops.deleteDest(svc, key);
 }
 
-/**
- * At preview, the VirtualService outputs it did not get as inputs are unknown: an address service's `fwmark`, a fwmark
- * service's protocol/address/port. A service is one or the other (VirtualService's check enforces it), so once one side
- * is known the other side is absent, not "unknown". Without this, check refused "service.address cannot be combined
- * with service.fwmark" for every real server of a service being created or updated, and diff saw an identity that "may
- * change" (a replacement in preview that up never does).
- */
-export function settleServiceUnknowns(props: unknown): unknown {
-  if (!props || typeof props !== "object") return props;
-  const svc = (props as Props).service;
-  if (!svc || typeof svc !== "object" || Array.isArray(svc)) return props;
-  const s = { ...(svc as Props) };
-  const known = (v: unknown) => v !== undefined && v !== null && !isUnknown(v);
-  if (known(s.address) && isUnknown(s.fwmark)) delete s.fwmark;
-  if (known(s.fwmark)) for (const k of ["protocol", "address", "port"]) if (isUnknown(s[k])) delete s[k];
-  return { ...(props as Props), service: s };
-}
-
 const describe = (rs: RealServer) =>
   `${rs.address.includes(":") ? `[${rs.address}]` : rs.address}:${rs.port} of ${serviceIdPart(serviceKey(rs.service))}`;
 
@@ -89,8 +71,8 @@ const kind: EntryKind<RealServer> = {
     return d ? destProps(d, { forwarding: rs.forwarding }) : null;
   },
   adoptHint: "It was not created by this stack: set adopt: true to take it over, or remove it first.",
-  check: (olds, news) => checkRealServer(olds, settleServiceUnknowns(news)),
-  diff: (id, olds, news) => diffRealServer(id, olds, settleServiceUnknowns(news)),
+  check: checkRealServer,
+  diff: diffRealServer,
   fromId,
 };
 

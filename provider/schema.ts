@@ -696,9 +696,27 @@ export function checkVirtualService(_olds: unknown, news: unknown): CheckResult<
   return check(virtualServiceSchema, news);
 }
 
+/**
+ * At preview, the VirtualService outputs it did not get as inputs are unknown: an address service's `fwmark`, a fwmark
+ * service's protocol/address/port. A service is one or the other (VirtualService's check enforces it), so once one side
+ * is known the other side is absent, not "unknown". Without this, check refused "service.address cannot be combined
+ * with service.fwmark" for every real server of a service being created or updated, and diff saw an identity that "may
+ * change" (a replacement in preview that up never does).
+ */
+function settleServiceUnknowns(props: unknown): unknown {
+  if (!props || typeof props !== "object") return props;
+  const svc = (props as Record<string, unknown>).service;
+  if (!svc || typeof svc !== "object" || Array.isArray(svc)) return props;
+  const s = { ...(svc as Record<string, unknown>) };
+  const known = (v: unknown) => v !== undefined && v !== null && !isUnknown(v);
+  if (known(s.address) && isUnknown(s.fwmark)) delete s.fwmark;
+  if (known(s.fwmark)) for (const k of ["protocol", "address", "port"]) if (isUnknown(s[k])) delete s[k];
+  return { ...(props as Record<string, unknown>), service: s };
+}
+
 /** Validate and normalise RealServer inputs (port defaulted from the service, …); the dynamic provider's check. */
 export function checkRealServer(_olds: unknown, news: unknown): CheckResult<RealServerChecked> {
-  return check(realServerSchema, news);
+  return check(realServerSchema, settleServiceUnknowns(news));
 }
 
 function unknownPaths(v: unknown, path: PropertyKey[] = []): string[] {

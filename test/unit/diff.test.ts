@@ -100,6 +100,8 @@ describe("diffRealServer", () => {
     expect(drs(rs(), rs({ service: serviceRef({ directors: [director(), director({ host: "10.0.0.6" })] }) }))).toEqual(update);
     expect(drs(rs(), rs({ service: serviceRef({ directors: [director({ password: "x" })] }) }))).toEqual(update);
   });
+  it("an unknown fwmark output of an address service is not an identity change", () =>
+    expect(drs(rs(), rs({ service: serviceRef({ fwmark: U }) }))).toEqual(noChange));
   it("unknowns at preview: service identity replaces, settings update", () => {
     expect(drs(rs(), rs({ service: U }))).toEqual(replace("service"));
     expect(drs(rs({ port: undefined }), rs({ port: undefined, service: U }))).toEqual(replace("service", "port"));

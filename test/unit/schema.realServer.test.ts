@@ -21,6 +21,20 @@ describe("RealServer defaults", () => {
     expect(expectOk(check(rs({ service: serviceRef({ family: "ipv6", address: "2001:db8::1" }), address: "2001:DB8:0::11" }))).address).toBe("2001:db8::11"));
 });
 
+describe("RealServer at preview: the service's other-kind identity is unknown, not set", () => {
+  // The engine sends every VirtualService output a RealServer references; the ones the service was not given (an
+  // address service's fwmark, a fwmark service's protocol/address/port) are unknown until it exists.
+  it("an address service with an unknown fwmark passes and keeps its identity", () =>
+    expect(expectOk(check(rs({ service: serviceRef({ fwmark: U }) }))).service).not.toHaveProperty("fwmark"));
+  it("a fwmark service with unknown protocol/address/port passes, port defaults to 0", () =>
+    expect(expectOk(check(rs({ port: undefined, service: fwmarkRef({ protocol: U, address: U, port: U }) }))).port).toBe(0));
+  it("a known address and a known fwmark together are still refused", () =>
+    expect(check(rs({ service: serviceRef({ fwmark: 7 }) })).failures).toContainEqual({
+      property: "service.address",
+      reason: "service.address cannot be combined with service.fwmark",
+    }));
+});
+
 describe("RealServer rules", () => {
   it("address: an IP, required", () => {
     expectFailure(check(rs({ address: "app-1.internal" })), "address", /IPv4 or IPv6 address/);
