@@ -1,6 +1,6 @@
 module github.com/pulumi-ipvs/pulumi-ipvs/provider/helper
 
-go 1.26.8
+go 1.26.0
 
 require (
 	github.com/mdlayher/genetlink v1.4.0
