@@ -166,7 +166,8 @@ describe("drain", () => {
 
   afterEach(async () => {
     // Whatever a failed test left behind: its connections and dests, so the next one starts from the bare service.
-    for (const c of open.splice(0)) await c.close();
+    // abort, not close: a connection whose dest is gone never sees its FIN answered (IPVS drops it).
+    for (const c of open.splice(0)) await c.abort();
     for (const s of servers) await lab.exec(`ipvsadm -d -t ${VIP}:80 -r ${s.address}:80 2>/dev/null || true`);
   });
 
@@ -210,16 +211,13 @@ describe("drain", () => {
     const conn = await openLongConnection(lab, VIP, 80);
     open.push(conn);
     await until("the connection to show as active on the real server", async () => (await activeConns(servers[1]!)) === 1);
-    const events: string[] = [];
     await destroy(rs);
-    events.push("deleted");
     expect(await destLine(servers[1]!)).toBeUndefined();
-    // The client's connection had not ended when the dest went.
+    // What the product promises: the dest went although the client's connection had not ended.
     expect(await established()).toBeGreaterThan(0);
-    // (Closing takes a while: with its dest gone IPVS drops the connection's packets, FIN included, until it times out.)
-    await conn.close();
-    events.push("connection closed");
-    expect(events).toEqual(["deleted", "connection closed"]);
+    // With its dest gone IPVS drops the connection's packets, FIN included (expire_nodest_conn 0): a graceful close
+    // would wait on kernel timeouts the product does not control, so the client is killed instead.
+    await conn.abort();
     expect(lines(await ipvsadmSave(lab))).toEqual([`-A -t ${VIP}:80 -s rr`]);
     await destroy(vs);
     expect(lines(await ipvsadmSave(lab))).toEqual([]);

@@ -132,6 +132,11 @@ export interface LongConnection {
   localPort: number;
   /** Ends the connection; resolves once the real server has acknowledged the close (so IPVS has seen the FIN). */
   close(): Promise<void>;
+  /**
+   * Kills the client without waiting for the TCP close to complete: for a connection whose real server is gone (IPVS
+   * then drops its FIN, so a graceful close() would wait on a kernel timeout), and for clean-up.
+   */
+  abort(): Promise<void>;
 }
 
 let longCounter = 0;
@@ -160,12 +165,16 @@ done
 echo "$local"`);
   const local = stdout.trim();
   const localPort = Number(local.slice(local.lastIndexOf(":") + 1));
+  const kill = `[ -e ${id}.pid ] || exit 0
+kill -- -$(cat ${id}.pid) 2>/dev/null || true
+rm -f ${id}.pid`;
   return {
     localPort,
+    async abort() {
+      await d.exec(kill);
+    },
     async close() {
-      await d.exec(`[ -e ${id}.pid ] || exit 0
-kill -- -$(cat ${id}.pid) 2>/dev/null || true
-rm -f ${id}.pid
+      await d.exec(`${kill}
 i=0
 while ${IP} netns exec labclient netstat -tn | awk '$4 == "${local}" && ($6 == "ESTABLISHED" || $6 == "FIN_WAIT1") { f = 1 } END { exit !f }'; do
   i=$((i+1)); [ $i -lt 300 ] || { echo "labclient: connection ${local} -> ${vip}:${port} did not close" >&2; exit 1; }
