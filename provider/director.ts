@@ -35,6 +35,12 @@ export interface SshEndpoint {
 export interface Director extends SshEndpoint {
   /** Run the helper through `sudo -n`. Default: user !== "root". */
   sudo: boolean;
+  /**
+   * Deadline in seconds for each wait on the director once connected: a channel to open, the helper to start, a
+   * batch to be answered, an upload. The helper gets a slightly shorter one for its own kernel and modprobe waits.
+   * Default 60.
+   */
+  operationTimeoutSeconds: number;
 }
 
 /** A director's identity: what makes it "the same director" across credential changes. */

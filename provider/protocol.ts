@@ -105,7 +105,12 @@ export interface Daemon {
   ttl?: number;
 }
 
-export type OnExisting = "update" | "fail";
+/**
+ * What an ensure does when the entry exists: "update" sets it to the spec; "fail" refuses (EXISTS); "match" succeeds
+ * only when it already holds exactly the spec (the idempotent form of "fail", for re-sending a create whose answer
+ * was lost), otherwise EXISTS.
+ */
+export type OnExisting = "update" | "fail" | "match";
 
 export type Op =
   | { op: "ensureService"; service: ServiceSpec; onExisting?: OnExisting }
@@ -156,6 +161,8 @@ export type HelperErrorCode =
   | "INVALID"
   | "UNSUPPORTED_KERNEL"
   | "PERMISSION"
+  /** A kernel call or modprobe did not finish within the helper's deadline; the op may or may not have been applied. */
+  | "TIMEOUT"
   | "INTERNAL";
 
 export interface WireError {

@@ -126,6 +126,7 @@ export const DEFAULTS = {
   sshPort: 22,
   sshUser: "root",
   connectTimeoutSeconds: 20,
+  operationTimeoutSeconds: 60,
   protocol: "tcp" as TransportProtocol,
   fwmarkFamily: "ipv4" as Family,
   scheduler: "wlc" as Scheduler,
@@ -262,7 +263,11 @@ export const sshEndpointSchema: z.ZodType<Checked<SshEndpoint>, unknown> = z
   .superRefine(endpointRules) as z.ZodType<Checked<SshEndpoint>, unknown>;
 
 export const directorSchema = z
-  .strictObject({ ...endpointShape(), sudo: u(bool("sudo")).optional() })
+  .strictObject({
+    ...endpointShape(),
+    sudo: u(bool("sudo")).optional(),
+    operationTimeoutSeconds: u(int("operationTimeoutSeconds", 1, 3600)).default(DEFAULTS.operationTimeoutSeconds),
+  })
   .superRefine(endpointRules)
   .transform((d) => ({
     ...d,

@@ -41,4 +41,10 @@ export interface SshConnectionArgs {
 export interface DirectorArgs extends SshConnectionArgs {
   /** Run the helper through `sudo -n` (needs passwordless sudo). Default: true unless user is "root". */
   sudo?: pulumi.Input<boolean>;
+  /**
+   * Seconds each wait on the connected director may take (a channel to open, the helper to start or answer a batch,
+   * an upload, a modprobe or netlink call inside the helper), 1..3600. On expiry the operations fail naming the
+   * director, the operation and this deadline. Default 60.
+   */
+  operationTimeoutSeconds?: pulumi.Input<number>;
 }

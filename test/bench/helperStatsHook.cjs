@@ -1,5 +1,5 @@
 // Loaded with NODE_OPTIONS=--require into the processes the pulumi CLI starts (by test/bench/run.ts only). In the
-// dynamic-provider process it records every director the provider talks to (by wrapping helperClient.directorOps, which
+// dynamic-provider process it records every director the provider talks to (by wrapping helperClient/directorOps.directorOps, which
 // entries.ts calls through the module's exports) and writes helperStats() for each to $PULUMI_IPVS_BENCH_STATS every
 // 200 ms and at exit. Product code is not changed; elsewhere the hook does nothing.
 "use strict";
@@ -9,7 +9,7 @@ const path = require("node:path");
 const out = process.env.PULUMI_IPVS_BENCH_STATS;
 const isProvider = process.argv.some((a) => a.includes("dynamic-provider"));
 if (out && isProvider) {
-  const hc = require(path.resolve(__dirname, "../../dist/provider/helperClient.js"));
+  const hc = require(path.resolve(__dirname, "../../dist/provider/helperClient/directorOps.js"));
   const directors = new Map();
   const original = hc.directorOps;
   hc.directorOps = function directorOps(d) {

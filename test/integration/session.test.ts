@@ -27,7 +27,7 @@ afterAll(async () => {
 
 /** ops with sudo, key by path, pinned host key: the usual director. Extra fields make a distinct pooled session. */
 function director(extra: Partial<Director> = {}): Director {
-  return { host: lab.host, port: lab.port, user: "ops", privateKeyPath: lab.privateKeyPath, hostKey: lab.hostKey, sudo: true, ...extra };
+  return { host: lab.host, port: lab.port, user: "ops", privateKeyPath: lab.privateKeyPath, hostKey: lab.hostKey, sudo: true, operationTimeoutSeconds: 60, ...extra };
 }
 
 /** Kills the sshd processes serving ops's sessions (the VM has no pkill; sshd retitles itself "sshd: ops…"). */
