@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+bash scripts/host-tools.sh
 bash scripts/deps.sh
 
 npm run build
