@@ -7,6 +7,14 @@ import type { DirectorArgs } from "./director";
 export type { Family, Scheduler, SchedulerFlag, TransportProtocol } from "../provider/schema";
 /** How packets reach a real server: NAT (masquerading), direct routing, or IP tunnelling. */
 export type Forwarding = UserForwarding;
+export type TunnelType = "ipip" | "gue" | "gre";
+export type TunnelChecksum = "nocsum" | "csum" | "remcsum";
+
+/**
+ * An enum-like input as Pulumi's SDKs type them: any string (a value from config compiles), with the known values
+ * offered for completion. The provider's check refuses an unknown value at preview, naming the field and the choices.
+ */
+export type OneOf<T extends string> = T | (string & {});
 
 /** Session persistence (ipvsadm -p / -M / --pe). */
 export interface PersistenceArgs {
@@ -19,7 +27,7 @@ export interface PersistenceArgs {
    */
   netmask?: pulumi.Input<string | number>;
   /** Persistence engine: only "sip" (SIP Call-ID), and only for UDP or fwmark services. Default: none. */
-  engine?: pulumi.Input<"sip">;
+  engine?: pulumi.Input<OneOf<"sip">>;
 }
 
 /**
@@ -30,7 +38,7 @@ export interface VirtualServiceArgs {
   /** The directors that carry this service (an HA pair gets the same service on both). At least one; no host:port twice. */
   directors: pulumi.Input<pulumi.Input<DirectorArgs>[]>;
   /** "tcp" | "udp" | "sctp". Default "tcp". Not with fwmark. */
-  protocol?: pulumi.Input<TransportProtocol>;
+  protocol?: pulumi.Input<OneOf<TransportProtocol>>;
   /** The VIP: an IPv4 or IPv6 address (no host names). IPv6 is stored in compressed lowercase form. Not with fwmark. */
   address?: pulumi.Input<string>;
   /** 0..65535. Required with address; 0 (all ports) only for persistent services. Not with fwmark. */
@@ -38,14 +46,14 @@ export interface VirtualServiceArgs {
   /** Firewall mark 1..4294967295 (set by iptables/nftables) instead of protocol + address + port. */
   fwmark?: pulumi.Input<number>;
   /** Address family. Derived from address (must agree if given); for fwmark services default "ipv4". */
-  family?: pulumi.Input<Family>;
+  family?: pulumi.Input<OneOf<Family>>;
   /** Scheduler: rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh twos. Default "wlc". twos needs kernel ≥ 6.2, mh ≥ 4.18. */
-  scheduler?: pulumi.Input<Scheduler>;
+  scheduler?: pulumi.Input<OneOf<Scheduler>>;
   /**
    * Scheduler flags: "sh-fallback"/"sh-port" only with sh, "mh-fallback"/"mh-port" only with mh, "flag-1".."flag-3" with
    * any scheduler. No flag twice (flag-1 on sh is sh-fallback). Default none.
    */
-  schedulerFlags?: pulumi.Input<pulumi.Input<SchedulerFlag>[]>;
+  schedulerFlags?: pulumi.Input<pulumi.Input<OneOf<SchedulerFlag>>[]>;
   /** Make the service persistent (sticky clients). Default: not persistent. */
   persistence?: pulumi.Input<PersistenceArgs>;
   /** One-packet scheduling (each datagram scheduled on its own): only UDP or fwmark services. Default false. */
@@ -60,11 +68,11 @@ export interface VirtualServiceArgs {
 /** Tunnel encapsulation for forwarding "tunnel" (ipvsadm --tun-type/--tun-port/--tun-*csum). */
 export interface TunnelArgs {
   /** "ipip" | "gue" (kernel ≥ 5.2) | "gre" (kernel ≥ 5.3). Default "ipip". */
-  type?: pulumi.Input<"ipip" | "gue" | "gre">;
+  type?: pulumi.Input<OneOf<TunnelType>>;
   /** UDP port of the GUE receiver, 1..65535: required for gue, not allowed for ipip and gre. */
   port?: pulumi.Input<number>;
   /** gue: "nocsum" | "csum" | "remcsum"; gre: "nocsum" | "csum"; ipip: only "nocsum". Default "nocsum". */
-  checksum?: pulumi.Input<"nocsum" | "csum" | "remcsum">;
+  checksum?: pulumi.Input<OneOf<TunnelChecksum>>;
 }
 
 /** Graceful removal: on delete or replacement the real server gets weight 0, then is removed once idle. */
@@ -98,7 +106,7 @@ export interface RealServerArgs {
    */
   port?: pulumi.Input<number>;
   /** "nat" (masquerading) | "dr" (direct routing) | "tunnel". Default "nat". */
-  forwarding?: pulumi.Input<Forwarding>;
+  forwarding?: pulumi.Input<OneOf<Forwarding>>;
   /** 0..65535; 0 = quiesced (no new connections). Default 1. */
   weight?: pulumi.Input<number>;
   /** Stop sending new connections above this many, 0..2147483647; 0 = no limit. Default 0. */
@@ -111,4 +119,25 @@ export interface RealServerArgs {
   drain?: pulumi.Input<DrainArgs>;
   /** Take over an existing dest with this address and port instead of failing. Default false. */
   adopt?: pulumi.Input<boolean>;
+}
+
+// Outputs: what the provider recorded, defaults filled and values normalised (so precisely typed, unlike the inputs).
+
+/** A VirtualService's persistence as recorded: the netmask is a dotted mask (IPv4) or a prefix as a string ("64"). */
+export interface PersistenceState {
+  timeout: number;
+  netmask: string;
+  engine?: "sip";
+}
+
+/** A RealServer's tunnel options as recorded (forwarding "tunnel" only). */
+export interface TunnelState {
+  type: TunnelType;
+  /** gue only. */
+  port?: number;
+  checksum: TunnelChecksum;
+}
+
+export interface DrainState {
+  timeoutSeconds: number;
 }
