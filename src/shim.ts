@@ -14,6 +14,17 @@ export const PROVIDER_MODULE = "pulumi-ipvs/provider";
  * `moduleName` exists so tests can point the same mechanism at a test-only provider package.
  */
 export function providerShim(kind: string, moduleName: string = PROVIDER_MODULE): pulumi.dynamic.ResourceProvider {
+  // One object per kind: Pulumi caches a provider's serialized closure per object, so a new object per resource made
+  // every resource pay for serializing it again.
+  const key = `${moduleName}\0${kind}`;
+  let shim = shims.get(key);
+  if (!shim) shims.set(key, (shim = makeShim(kind, moduleName)));
+  return shim;
+}
+
+const shims = new Map<string, pulumi.dynamic.ResourceProvider>();
+
+function makeShim(kind: string, moduleName: string): pulumi.dynamic.ResourceProvider {
   // Runs in the provider process: `require` there resolves from the program directory, i.e. the installed package.
   const load = (): pulumi.dynamic.ResourceProvider => {
     const provider = require(moduleName).providers?.[kind];
