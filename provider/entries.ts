@@ -15,7 +15,7 @@ import { HelperError, type OnExisting } from "./protocol";
 
 type Props = Record<string, unknown>;
 
-/** What differs between the resources: how to find, write, remove and read their entry on one director. */
+/** What differs between the resources, as pure facts: how to validate, name and identify an entry and its directors. */
 export interface EntryKind<T> {
   /** Resource type name for messages ("VirtualService"). */
   readonly resource: string;
@@ -27,18 +27,30 @@ export interface EntryKind<T> {
   directors(entry: T): Director[];
   /** props with their recorded directors replaced. */
   withDirectors(props: Props, directors: Director[]): Props;
-  /** Create or bring to the desired settings; `fail` refuses an existing entry. */
-  ensure(ops: DirectorOps, entry: T, onExisting: OnExisting): Promise<{ changed: boolean }>;
-  remove(ops: DirectorOps, entry: T): Promise<void>;
-  /** The entry's settings as the kernel has them, in props form, or null when absent. */
-  read(ops: DirectorOps, entry: T): Promise<Props | null>;
-  /** Hint appended to an EXISTS failure. */
-  readonly adoptHint: string;
   /** The dynamic provider's check and diff (pure; preview never connects). */
   check(olds: unknown, news: unknown): dynamic.CheckResult;
   diff(id: string, olds: unknown, news: unknown): dynamic.DiffResult;
   /** Props completed from the id where `get(name, id, state)` gave only how to reach the directors. */
   fromId(id: string, props: Props): Props;
+}
+
+/** What a resource does to its entry on one director, through that director's operations. */
+export interface EntryEffects<T> {
+  /** Create or bring to the desired settings; `fail` refuses an existing entry. */
+  ensure(ops: DirectorOps, entry: T, onExisting: OnExisting): Promise<{ changed: boolean }>;
+  remove(ops: DirectorOps, entry: T): Promise<void>;
+  /** The entry's settings as the kernel has them, in props form, or null when absent. */
+  read(ops: DirectorOps, entry: T): Promise<Props | null>;
+}
+
+/** How to reach a director's operations: the pooled helper in production, an in-memory table in unit tests. */
+export type OpsFor = (director: Director) => DirectorOps;
+
+/** One resource's entry logic: its facts, its effects and the directors' operations they run on. */
+interface Entries<T> {
+  kind: EntryKind<T>;
+  effects: EntryEffects<T>;
+  opsFor: OpsFor;
 }
 
 interface DirectorFailure {
@@ -56,9 +68,12 @@ async function onEach(directors: Director[], fn: (d: Director) => Promise<unknow
   return settled.flatMap((r, i) => (r.status === "rejected" ? [{ director: directors[i]!, error: r.reason }] : []));
 }
 
+/** Appended to an EXISTS failure, for either resource. */
+const ADOPT_HINT = "It was not created by this stack: set adopt: true to take it over, or remove it first.";
+
 function failureMessage<T>(kind: EntryKind<T>, entry: T, what: string, failures: DirectorFailure[], total: number): string {
   const lines = failures.map(({ director, error }) => {
-    const hint = error instanceof HelperError && error.code === "EXISTS" ? ` ${kind.adoptHint}` : "";
+    const hint = error instanceof HelperError && error.code === "EXISTS" ? ` ${ADOPT_HINT}` : "";
     return `  - ${directorKey(director)}: ${errorText(error)}${hint}`;
   });
   return `${kind.resource} ${kind.describe(entry)}: ${what} failed on ${failures.length} of ${total} director(s):\n${lines.join("\n")}`;
@@ -81,11 +96,11 @@ function initFailure(message: string, id: string, props: Props, provider: unknow
   return Object.assign(new Error(message), { id, properties: withoutUndefined({ ...props, __provider: provider }), reasons: [message] });
 }
 
-export async function createEntry<T>(kind: EntryKind<T>, inputs: Props): Promise<dynamic.CreateResult> {
+async function createEntry<T>({ kind, effects, opsFor }: Entries<T>, inputs: Props): Promise<dynamic.CreateResult> {
   const entry = kind.parse(inputs);
   const directors = kind.directors(entry);
   const onExisting: OnExisting = (inputs.adopt as boolean) ? "update" : "fail";
-  const failures = await onEach(directors, (d) => kind.ensure(directorOps(d), entry, onExisting));
+  const failures = await onEach(directors, (d) => effects.ensure(opsFor(d), entry, onExisting));
   const outs = echo(inputs);
   const id = kind.id(entry);
   if (failures.length === directors.length) {
@@ -103,7 +118,7 @@ export async function createEntry<T>(kind: EntryKind<T>, inputs: Props): Promise
   return { id, outs };
 }
 
-export async function updateEntry<T>(kind: EntryKind<T>, id: string, olds: Props, news: Props): Promise<dynamic.UpdateResult> {
+async function updateEntry<T>({ kind, effects, opsFor }: Entries<T>, id: string, olds: Props, news: Props): Promise<dynamic.UpdateResult> {
   const entry = kind.parse(news);
   const before = kind.directors(kind.parse(olds));
   const after = kind.directors(entry);
@@ -113,9 +128,9 @@ export async function updateEntry<T>(kind: EntryKind<T>, id: string, olds: Props
   const adopt = news.adopt as boolean;
 
   const ensureFailures = await onEach([...added, ...kept], (d) =>
-    kind.ensure(directorOps(d), entry, added.includes(d) && !adopt ? "fail" : "update"),
+    effects.ensure(opsFor(d), entry, added.includes(d) && !adopt ? "fail" : "update"),
   );
-  const removeFailures = await onEach(removed, (d) => kind.remove(directorOps(d), entry));
+  const removeFailures = await onEach(removed, (d) => effects.remove(opsFor(d), entry));
   const outs = echo(news);
   if (ensureFailures.length === 0 && removeFailures.length === 0) return { outs };
 
@@ -129,14 +144,14 @@ export async function updateEntry<T>(kind: EntryKind<T>, id: string, olds: Props
   throw initFailure(message, id, kind.withDirectors(base, held), news.__provider);
 }
 
-export async function deleteEntry<T>(kind: EntryKind<T>, props: Props): Promise<void> {
+async function deleteEntry<T>({ kind, effects, opsFor }: Entries<T>, props: Props): Promise<void> {
   const entry = kind.parse(props);
   const directors = kind.directors(entry);
-  const failures = await onEach(directors, (d) => kind.remove(directorOps(d), entry));
+  const failures = await onEach(directors, (d) => effects.remove(opsFor(d), entry));
   if (failures.length > 0) throw new Error(failureMessage(kind, entry, "delete", failures, directors.length));
 }
 
-export async function readEntry<T>(kind: EntryKind<T>, id: string, given: Props): Promise<dynamic.ReadResult> {
+async function readEntry<T>({ kind, effects, opsFor }: Entries<T>, id: string, given: Props): Promise<dynamic.ReadResult> {
   // Defaults filled: state written by get() or by older versions may lack some.
   const complete = kind.fromId(id, given);
   const checked = kind.check(undefined, complete);
@@ -145,7 +160,7 @@ export async function readEntry<T>(kind: EntryKind<T>, id: string, given: Props)
   const directors = kind.directors(entry);
   const found = new Map<string, Props>();
   const failures = await onEach(directors, async (d) => {
-    const real = await kind.read(directorOps(d), entry);
+    const real = await effects.read(opsFor(d), entry);
     if (real) found.set(keyOf(d), real);
   });
   if (failures.length > 0) throw new Error(failureMessage(kind, entry, "read", failures, directors.length));
@@ -174,8 +189,12 @@ export function withoutUndefined<V>(v: V): V {
   return v;
 }
 
-/** The dynamic provider of one kind of entry: check/diff pure, the rest through the directors' helpers. */
-export function entryProvider<T>(kind: EntryKind<T>): dynamic.ResourceProvider {
+/**
+ * The dynamic provider of one kind of entry: check/diff pure, the rest through the directors' operations (`opsFor`:
+ * the pooled helpers by default; unit tests pass an in-memory table).
+ */
+export function entryProvider<T>(kind: EntryKind<T>, effects: EntryEffects<T>, opsFor: OpsFor = directorOps): dynamic.ResourceProvider {
+  const entries: Entries<T> = { kind, effects, opsFor };
   return {
     check: async (olds, news) => {
       const res = kind.check(olds, news);
@@ -183,14 +202,14 @@ export function entryProvider<T>(kind: EntryKind<T>): dynamic.ResourceProvider {
     },
     diff: async (id, olds, news) => kind.diff(id, olds, news),
     create: async (inputs) => {
-      const res = await createEntry(kind, inputs);
+      const res = await createEntry(entries, inputs);
       return { ...res, outs: withoutUndefined(res.outs) };
     },
-    read: async (id, props) => readEntry(kind, id, props),
+    read: async (id, props) => readEntry(entries, id, props),
     update: async (id, olds, news) => {
-      const res = await updateEntry(kind, id, olds, news);
+      const res = await updateEntry(entries, id, olds, news);
       return { ...res, outs: withoutUndefined(res.outs) };
     },
-    delete: async (_id, props) => deleteEntry(kind, props),
+    delete: async (_id, props) => deleteEntry(entries, props),
   };
 }

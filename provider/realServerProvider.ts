@@ -1,6 +1,6 @@
 // The RealServer dynamic provider: one destination of a service, on every director of that service.
 import { diffRealServer } from "./diff";
-import { entryProvider, type EntryKind } from "./entries";
+import { entryProvider, type EntryEffects, type EntryKind } from "./entries";
 import type { DirectorOps } from "./helperClient";
 import { parseRealServerId, realServerId, serviceIdPart } from "./identity";
 import type { Dest } from "./protocol";
@@ -44,13 +44,19 @@ async function drainThenDelete(ops: DirectorOps, rs: RealServer, timeoutSeconds:
 const describe = (rs: RealServer) =>
   `${rs.address.includes(":") ? `[${rs.address}]` : rs.address}:${rs.port} of ${serviceIdPart(serviceKey(rs.service))}`;
 
-const kind: EntryKind<RealServer> = {
+export const realServerKind: EntryKind<RealServer> = {
   resource: "RealServer",
   parse: parseRealServer,
   describe,
   id: (rs) => realServerId(serviceKey(rs.service), destKey(rs), rs.service.directors),
   directors: (rs) => rs.service.directors,
   withDirectors: (props, directors) => ({ ...props, service: { ...(props.service as Props), directors } }),
+  check: checkRealServer,
+  diff: diffRealServer,
+  fromId,
+};
+
+export const realServerEffects: EntryEffects<RealServer> = {
   ensure: async (ops, rs, onExisting) => {
     try {
       return await ops.ensureDest(serviceKey(rs.service), { ...destKey(rs), ...destSettings(rs) }, onExisting);
@@ -70,10 +76,6 @@ const kind: EntryKind<RealServer> = {
     const d = await ops.getDest(serviceKey(rs.service), destKey(rs));
     return d ? destProps(d, { forwarding: rs.forwarding }) : null;
   },
-  adoptHint: "It was not created by this stack: set adopt: true to take it over, or remove it first.",
-  check: checkRealServer,
-  diff: diffRealServer,
-  fromId,
 };
 
 /** `RealServer.get(name, id, { service: { directors } })`: identity from the id, settings from the kernel. */
@@ -89,4 +91,4 @@ function fromId(id: string, props: Props): Props {
   return { ...props, ...dest, ...(mixed && props.forwarding === undefined ? { forwarding: "tunnel" } : {}), service: { ...service, directors } };
 }
 
-export const realServerProvider = entryProvider(kind);
+export const realServerProvider = entryProvider(realServerKind, realServerEffects);

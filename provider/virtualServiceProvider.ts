@@ -1,6 +1,6 @@
 // The VirtualService dynamic provider: one IPVS service, the same on every listed director.
 import { diffVirtualService } from "./diff";
-import { entryProvider, type EntryKind } from "./entries";
+import { entryProvider, type EntryEffects, type EntryKind } from "./entries";
 import { parseVirtualServiceId, serviceIdPart, virtualServiceId } from "./identity";
 import type { Service } from "./protocol";
 import { checkVirtualService, parseVirtualService, serviceKey, serviceSettings, type VirtualService } from "./schema";
@@ -15,13 +15,19 @@ export function serviceProps(s: Service): Props {
   return { scheduler: s.scheduler, schedulerFlags: s.schedulerFlags, persistence, onePacket: s.onePacket };
 }
 
-const kind: EntryKind<VirtualService> = {
+export const virtualServiceKind: EntryKind<VirtualService> = {
   resource: "VirtualService",
   parse: parseVirtualService,
   describe: (vs) => serviceIdPart(serviceKey(vs)),
   id: (vs) => virtualServiceId(serviceKey(vs), vs.directors),
   directors: (vs) => vs.directors,
   withDirectors: (props, directors) => ({ ...props, directors }),
+  check: checkVirtualService,
+  diff: diffVirtualService,
+  fromId,
+};
+
+export const virtualServiceEffects: EntryEffects<VirtualService> = {
   ensure: (ops, vs, onExisting) => ops.ensureService({ ...serviceKey(vs), ...serviceSettings(vs) }, onExisting),
   remove: async (ops, vs) => {
     await ops.deleteService(serviceKey(vs));
@@ -30,10 +36,6 @@ const kind: EntryKind<VirtualService> = {
     const s = await ops.getService(serviceKey(vs));
     return s ? serviceProps(s) : null;
   },
-  adoptHint: "It was not created by this stack: set adopt: true to take it over, or remove it first.",
-  check: checkVirtualService,
-  diff: diffVirtualService,
-  fromId,
 };
 
 /**
@@ -48,4 +50,4 @@ function fromId(id: string, props: Props): Props {
   return { ...props, ...service };
 }
 
-export const virtualServiceProvider = entryProvider(kind);
+export const virtualServiceProvider = entryProvider(virtualServiceKind, virtualServiceEffects);

@@ -1,0 +1,149 @@
+// The partial-failure rules of provider/entries.ts (state is honest about where an entry exists, and keeps the old
+// settings when not every director got the new ones), through the real VirtualService and RealServer kinds and
+// effects, on in-memory directors (fakeDirectors.ts) some of which are unreachable.
+import { beforeEach, describe, expect, it } from "vitest";
+import type * as dynamic from "@pulumi/pulumi/dynamic";
+import type { Director } from "../../provider/director";
+import { entryProvider } from "../../provider/entries";
+import { realServerEffects, realServerKind } from "../../provider/realServerProvider";
+import { virtualServiceEffects, virtualServiceKind } from "../../provider/virtualServiceProvider";
+import { FakeDirectors } from "./fakeDirectors";
+import { director } from "./fixtures";
+
+type Props = Record<string, unknown>;
+const PROVIDER = "exports.handler = __fake;";
+const A = "203.0.113.5:22";
+const B = "203.0.113.6:22";
+const dirA = director({ host: "203.0.113.5" });
+const dirB = director({ host: "203.0.113.6" });
+/** Operations on a director behind the provider's back (out of band). */
+const at = (host: string) => fake.opsFor({ host, port: 22, user: "ops" } as Director);
+const hosts = (ds: unknown) => (ds as Props[]).map((d) => `${d.host as string}:${d.port as number}`).sort();
+
+let fake: FakeDirectors;
+let vsp: dynamic.ResourceProvider;
+let rsp: dynamic.ResourceProvider;
+
+beforeEach(() => {
+  fake = new FakeDirectors();
+  vsp = entryProvider(virtualServiceKind, virtualServiceEffects, fake.opsFor);
+  rsp = entryProvider(realServerKind, realServerEffects, fake.opsFor);
+});
+
+const checked = async (p: dynamic.ResourceProvider, args: Props): Promise<Props> => {
+  const r = await p.check!({}, { ...args, __provider: PROVIDER });
+  expect(r.failures ?? []).toEqual([]);
+  return { ...(r.inputs as Props), __provider: PROVIDER };
+};
+const failure = async (p: Promise<unknown>) => {
+  const e = await p.then(() => undefined, (x: unknown) => x as Error & { id?: string; properties?: Props });
+  expect(e, "expected a failure").toBeInstanceOf(Error);
+  return e!;
+};
+const service = (over: Props = {}) => ({ directors: [dirA, dirB], address: "192.0.2.10", port: 80, scheduler: "rr", ...over });
+
+describe("create", () => {
+  it("on every director", async () => {
+    const r = await vsp.create(await checked(vsp, service()));
+    expect(r.id).toBe(`tcp/192.0.2.10:80@${A},${B}`);
+    expect(fake.lines(A)).toEqual(["tcp/192.0.2.10:80 rr"]);
+    expect(fake.lines(B)).toEqual(["tcp/192.0.2.10:80 rr"]);
+  });
+
+  it("with one director down: recorded with only the director that holds it, naming the other", async () => {
+    fake.down.add(B);
+    const e = await failure(vsp.create(await checked(vsp, service())));
+    expect(e.message).toMatch(new RegExp(`create failed on 1 of 2 director\\(s\\):\\n  - ${B}: cannot reach`));
+    expect(e.id).toBe(`tcp/192.0.2.10:80@${A},${B}`);
+    expect(hosts(e.properties!.directors)).toEqual([A]);
+    expect(e.properties!.__provider).toBe(PROVIDER);
+    expect(fake.lines(A)).toEqual(["tcp/192.0.2.10:80 rr"]);
+
+    // The next up: B is an added director, created there; A is kept and left as it is.
+    fake.down.clear();
+    fake.log.length = 0;
+    const u = await vsp.update!(e.id!, e.properties!, await checked(vsp, service()));
+    expect(hosts(u.outs!.directors)).toEqual([A, B]);
+    expect(fake.lines(B)).toEqual(["tcp/192.0.2.10:80 rr"]);
+    expect(fake.log.filter((l) => l.includes("ensureService"))).toHaveLength(2);
+  });
+
+  it("down everywhere: a plain failure (nothing recorded)", async () => {
+    fake.down.add(A).add(B);
+    const e = await failure(vsp.create(await checked(vsp, service())));
+    expect(e.id).toBeUndefined();
+    expect(e.message).toContain("create failed on 2 of 2 director(s)");
+  });
+
+  it("over an existing entry: EXISTS with the adopt hint; adopt takes it over", async () => {
+    await at("203.0.113.5").ensureService({ family: "ipv4", protocol: "tcp", address: "192.0.2.10", port: 80, scheduler: "wlc" });
+    const e = await failure(vsp.create(await checked(vsp, service({ directors: [dirA] }))));
+    expect(e.message).toMatch(/already exists\. It was not created by this stack: set adopt: true/);
+    expect(fake.lines(A)).toEqual(["tcp/192.0.2.10:80 wlc"]);
+    await vsp.create(await checked(vsp, service({ directors: [dirA], adopt: true })));
+    expect(fake.lines(A)).toEqual(["tcp/192.0.2.10:80 rr"]);
+  });
+});
+
+describe("update", () => {
+  it("a director that fails: state keeps the old settings (the next diff retries) and every director that holds it", async () => {
+    const c = await vsp.create(await checked(vsp, service()));
+    fake.down.add(B);
+    const e = await failure(vsp.update!(c.id, { ...c.outs, __provider: PROVIDER }, await checked(vsp, service({ scheduler: "lc" }))));
+    expect(e.message).toContain(`update failed on 1 of 2 director(s):\n  - ${B}: cannot reach`);
+    expect(e.properties!.scheduler).toBe("rr");
+    expect(hosts(e.properties!.directors)).toEqual([A, B]);
+    expect(fake.lines(A)).toEqual(["tcp/192.0.2.10:80 lc"]);
+  });
+
+  it("removing a director that fails keeps it recorded; adding one that fails does not record it", async () => {
+    const c = await vsp.create(await checked(vsp, service({ directors: [dirA] })));
+    fake.down.add(B);
+    const added = await failure(vsp.update!(c.id, { ...c.outs, __provider: PROVIDER }, await checked(vsp, service())));
+    expect(hosts(added.properties!.directors)).toEqual([A]);
+    expect(added.properties!.scheduler).toBe("rr"); // A got nothing new to set, and B failed: new settings wait
+
+    fake.down.clear();
+    const both = await vsp.update!(c.id, added.properties!, await checked(vsp, service()));
+    fake.down.add(A);
+    const removed = await failure(vsp.update!(c.id, { ...both.outs, __provider: PROVIDER }, await checked(vsp, service({ directors: [dirB] }))));
+    expect(hosts(removed.properties!.directors)).toEqual([A, B]);
+    expect(removed.message).toContain(`  - ${A}: cannot reach`);
+  });
+});
+
+describe("delete and read", () => {
+  it("delete that fails on one director names it and removes the entry from the others", async () => {
+    const c = await vsp.create(await checked(vsp, service()));
+    fake.down.add(A);
+    const e = await failure(vsp.delete!(c.id, { ...c.outs, __provider: PROVIDER }));
+    expect(e.message).toContain(`delete failed on 1 of 2 director(s):\n  - ${A}: cannot reach`);
+    expect(fake.lines(B)).toEqual([]);
+  });
+
+  it("read reports a director that drifted, drops a director that lost the entry, and gone when none holds it", async () => {
+    const c = await vsp.create(await checked(vsp, service()));
+    const state = { ...c.outs, __provider: PROVIDER };
+    await at("203.0.113.6").ensureService({ family: "ipv4", protocol: "tcp", address: "192.0.2.10", port: 80, scheduler: "sh" });
+    const drift = await vsp.read!(c.id, state);
+    expect(drift.props!.scheduler).toBe("sh");
+
+    await at("203.0.113.6").deleteService({ family: "ipv4", protocol: "tcp", address: "192.0.2.10", port: 80 });
+    const one = await vsp.read!(c.id, state);
+    expect(hosts(one.props!.directors)).toEqual([A]);
+    expect(one.props!.scheduler).toBe("rr");
+
+    await at("203.0.113.5").deleteService({ family: "ipv4", protocol: "tcp", address: "192.0.2.10", port: 80 });
+    expect((await vsp.read!(c.id, state)).id).toBe("");
+  });
+
+  it("a real server whose service vanished on a director says how to recover", async () => {
+    const vs = await vsp.create(await checked(vsp, service()));
+    await at("203.0.113.6").deleteService({ family: "ipv4", protocol: "tcp", address: "192.0.2.10", port: 80 });
+    const ref = { directors: vs.outs!.directors, family: "ipv4", protocol: "tcp", address: "192.0.2.10", port: 80 };
+    const e = await failure(rsp.create(await checked(rsp, { service: ref, address: "10.0.0.11", port: 8080 })));
+    expect(e.message).toMatch(/the VirtualService is missing on this director .*run pulumi refresh, then pulumi up recreates it/);
+    expect(hosts(e.properties!.service && (e.properties!.service as Props).directors)).toEqual([A]);
+    expect(fake.lines(A)).toEqual(["tcp/192.0.2.10:80 rr", "  10.0.0.11:8080 nat w1"]);
+  });
+});
