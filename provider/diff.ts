@@ -26,13 +26,15 @@ import {
   checkVirtualService,
   isUnknown,
   UNKNOWN,
+  upgradeState,
   type CheckResult,
 } from "./schema";
 
 type Props = Record<string, unknown>;
 
 /** Normalise through the schema; when that fails (e.g. state from an older version) compare the raw values. */
-function normalise(check: (o: unknown, n: unknown) => CheckResult<unknown>, keys: readonly string[], v: unknown): Props {
+function normalise(check: (o: unknown, n: unknown) => CheckResult<unknown>, keys: readonly string[], state: unknown): Props {
+  const v = upgradeState(state);
   const raw: Props = {};
   for (const k of keys) if (v && typeof v === "object" && k in v) raw[k] = (v as Props)[k];
   const r = check(undefined, raw);

@@ -66,11 +66,13 @@ export function parseIp(s: string): { family: Family; address: string } | undefi
   return { family: "ipv6", address: new URL(`http://[${s}]/`).hostname.slice(1, -1) };
 }
 
-/** Why an address cannot be a VIP or real server, or undefined when it can (kernel wants unicast). */
-function unicastProblem(family: Family, address: string): string | undefined {
+/** Why an address cannot be a VIP or (role "dest") a real server, or undefined when it can (kernel wants unicast). */
+function unicastProblem(family: Family, address: string, role: "vip" | "dest"): string | undefined {
   if (family === "ipv4") {
     const first = Number(address.split(".")[0]);
     if (address === "0.0.0.0") return "cannot be the unspecified address 0.0.0.0";
+    // RFC 1122 "this network": no host has such an address (the kernel types it broadcast and refuses it as a dest).
+    if (first === 0) return 'cannot be in 0.0.0.0/8 ("this network", RFC 1122): no host has such an address';
     if (address === "255.255.255.255") return "cannot be the broadcast address";
     if (first >= 224 && first <= 239) return "cannot be a multicast address";
     return undefined;
@@ -79,17 +81,20 @@ function unicastProblem(family: Family, address: string): string | undefined {
   if (address.startsWith("ff")) return "cannot be a multicast address";
   // ::ffff:a.b.c.d would be shown differently by the kernel/helper than we normalise it; the IPv4 form is meant.
   if (/^::ffff:[0-9a-f]{1,4}:[0-9a-f]{1,4}$/.test(address)) return "is IPv4-mapped: use the plain IPv4 address";
+  // A link-local address needs an interface, which a dest cannot name: the kernel refuses one that is not the director's own.
+  if (role === "dest" && /^fe[89ab][0-9a-f]:/.test(address))
+    return "cannot be an IPv6 link-local address (fe80::/10): the kernel refuses link-local real servers (EINVAL); use a global or unique-local address";
   return undefined;
 }
 
-const ipAddress = (what: string) =>
+const ipAddress = (what: string, role: "vip" | "dest") =>
   z.string({ error: rule(`${what} must be an IP address`) }).transform((s, ctx) => {
     const ip = parseIp(s.trim());
     if (!ip) {
       ctx.addIssue({ code: "custom", message: `${what} must be an IPv4 or IPv6 address, not ${JSON.stringify(s)} (no host names)` });
       return z.NEVER;
     }
-    const problem = unicastProblem(ip.family, ip.address);
+    const problem = unicastProblem(ip.family, ip.address, role);
     if (problem) {
       ctx.addIssue({ code: "custom", message: `${what} ${problem}` });
       return z.NEVER;
@@ -144,14 +149,56 @@ const MAX_THRESHOLD = 2147483647; // INT_MAX: the kernel compares thresholds as 
 
 const HOSTNAME = /^(?=.{1,253}\.?$)[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?)*\.?$/;
 
+/**
+ * Why a name that passes HOSTNAME (trailing dot removed) cannot be used, or undefined. A DNS name never ends in an
+ * all-numeric label (RFC 1123 §2.1, RFC 3696 §2), so such a host is an IPv4 address in a form inet_aton reads, and
+ * getaddrinfo (hence ssh) uses inet_aton: "010.0.0.1" is 8.0.0.1, "10.1" and "0x0a.0.0.1" are 10.0.0.1. Only plain
+ * dotted decimal (net.isIPv4, which refuses leading zeros) means what it seems to.
+ */
+function numericHostProblem(name: string): string | undefined {
+  if (!/^(?:\d+|0x[0-9a-f]*)$/.test(name.slice(name.lastIndexOf(".") + 1))) return undefined;
+  if (net.isIPv4(name)) return `host ${name}. is an IPv4 address with a trailing dot: write ${name}`;
+  const read = inetAtonReading(name);
+  if (read === undefined)
+    return `host ${JSON.stringify(name)} cannot be a host name (no DNS name ends in a numeric label) and is not an IPv4 address: write a host name or a dotted-decimal IPv4 address`;
+  return `host ${JSON.stringify(name)} is an ambiguous IPv4 address: inet_aton, and so getaddrinfo and ssh, reads it as ${read} (leading 0 = octal, 0x = hex, fewer than four parts = the last fills the remaining bytes): write four decimal numbers without leading zeros, e.g. ${read} if that is the address meant`;
+}
+
+/** The dotted-decimal address inet_aton reads `name` as, or undefined when it reads none. */
+function inetAtonReading(name: string): string | undefined {
+  try {
+    const read = new URL(`http://${name}/`).hostname; // the WHATWG host parser reads numeric hosts as inet_aton does
+    return net.isIPv4(read) ? read : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 const sshHost = z.string({ error: rule("host must be a host name or IP address") }).transform((raw, ctx) => {
   let s = raw.trim().toLowerCase();
   if (s.startsWith("[") && s.endsWith("]")) s = s.slice(1, -1); // "[2001:db8::5]" as people paste it
   const ip = parseIp(s);
   if (ip) return ip.address;
-  if (HOSTNAME.test(s)) return s;
-  ctx.addIssue({ code: "custom", message: `host must be a host name or IP address, not ${JSON.stringify(raw)}` });
-  return z.NEVER;
+  if (!HOSTNAME.test(s)) {
+    ctx.addIssue({ code: "custom", message: `host must be a host name or IP address, not ${JSON.stringify(raw)}` });
+    return z.NEVER;
+  }
+  // "lb1.example." is "lb1.example": one spelling, so directorKey() sees one director (and the duplicate rule fires).
+  const name = s.endsWith(".") ? s.slice(0, -1) : s;
+  const problem = numericHostProblem(name);
+  if (problem) {
+    ctx.addIssue({ code: "custom", message: problem });
+    return z.NEVER;
+  }
+  return name;
+});
+
+// A user name is one token: " root" would also turn the sudo default on (it is not "root"). Not echoed: it may be a
+// credential pasted into the wrong field.
+const sshUser = z.string({ error: rule("user must be a string") }).superRefine((s, ctx) => {
+  if (s === "") ctx.addIssue({ code: "custom", message: "user must not be empty" });
+  else if (/[\s\p{Cc}]/u.test(s))
+    ctx.addIssue({ code: "custom", message: 'user must not contain spaces, line breaks or control characters (a user name is one word, like "ops")' });
 });
 
 const KEY_TYPES = [
@@ -185,6 +232,34 @@ export function parseOpenSshPublicKey(line: string): { key: string } | { error: 
   return { key: `${type} ${b64}` };
 }
 
+/** Fields people fill with private key text by mistake: what belongs there instead, and whether a line break gives it away. */
+const KEY_TEXT_FIELDS = {
+  host: { expected: "a host name", hint: "", oneLine: true },
+  privateKeyPath: { expected: "a path", hint: ", or the path of the key file", oneLine: true },
+  agent: { expected: "the path of an agent socket", hint: "", oneLine: true },
+  hostKey: { expected: "a public key", hint: ", and the director's public host key line (ssh-keyscan) as hostKey", oneLine: false },
+  knownHosts: { expected: "known_hosts text or a path", hint: ", and the director's public host keys as knownHosts", oneLine: false },
+} as const;
+
+/**
+ * `schema`, after refusing private key text in `field` (issue 8 item 4). Such a value is a secret in the wrong place, so
+ * it is never echoed, here or later (a "cannot read <path>" error would print the key).
+ */
+function noKeyText<T extends z.ZodType>(field: keyof typeof KEY_TEXT_FIELDS, schema: T) {
+  const f = KEY_TEXT_FIELDS[field];
+  return z
+    .unknown()
+    .superRefine((v, ctx) => {
+      if (typeof v !== "string") return;
+      if (/-----BEGIN|PRIVATE KEY|PuTTY-User-Key-File/.test(v) || (f.oneLine && /[\r\n]/.test(v)))
+        ctx.addIssue({
+          code: "custom",
+          message: `${field} looks like private key text, not ${f.expected}: pass the key text as privateKey (as a secret)${f.hint}`,
+        });
+    })
+    .pipe(schema);
+}
+
 const hostKey = z.string({ error: "hostKey must be an OpenSSH public key line" }).transform((s, ctx) => {
   const r = parseOpenSshPublicKey(s);
   if ("error" in r) {
@@ -204,18 +279,23 @@ const agent = z.union([z.boolean(), z.string().refine((s) => s.trim() !== "")], 
   error: "agent must be true (use $SSH_AUTH_SOCK), false, or the path of an agent socket",
 });
 
+// "" is not "not set": it counts as authentication and is tried as an empty password. No key is encrypted with an empty
+// passphrase (ssh-keygen -N "" writes an unencrypted key), so an empty passphrase is always a mistake too.
+const secretText = (what: string, unset: string) =>
+  z.string({ error: `${what} must be a string` }).refine((s) => s !== "", { error: `${what} must not be empty; ${unset}` });
+
 function endpointShape() {
   return {
-    host: u(sshHost),
+    host: u(noKeyText("host", sshHost)),
     port: u(int("port", 1, 65535)).default(DEFAULTS.sshPort),
-    user: u(nonEmpty("user")).default(DEFAULTS.sshUser),
+    user: u(sshUser).default(DEFAULTS.sshUser),
     privateKey: u(privateKey).optional(),
-    privateKeyPath: u(nonEmpty("privateKeyPath")).optional(),
-    privateKeyPassphrase: u(z.string({ error: "privateKeyPassphrase must be a string" })).optional(),
-    password: u(z.string({ error: "password must be a string" })).optional(),
-    agent: u(agent).optional(),
-    hostKey: u(hostKey).optional(),
-    knownHosts: u(nonEmpty("knownHosts")).optional(),
+    privateKeyPath: u(noKeyText("privateKeyPath", nonEmpty("privateKeyPath"))).optional(),
+    privateKeyPassphrase: u(secretText("privateKeyPassphrase", "leave it out for an unencrypted key")).optional(),
+    password: u(secretText("password", "leave it out to not use password authentication")).optional(),
+    agent: u(noKeyText("agent", agent)).optional(),
+    hostKey: u(noKeyText("hostKey", hostKey)).optional(),
+    knownHosts: u(noKeyText("knownHosts", nonEmpty("knownHosts"))).optional(),
     insecureIgnoreHostKey: u(bool("insecureIgnoreHostKey")).optional(),
     connectTimeoutSeconds: u(int("connectTimeoutSeconds", 1, 3600)).default(DEFAULTS.connectTimeoutSeconds),
     jumpHost: u(z.lazy(() => sshEndpointSchema)).optional(),
@@ -328,7 +408,7 @@ const vsObject = z.strictObject({
   directors: u(directorsSchema),
   family: u(oneOf("family", FAMILIES)).optional(),
   protocol: u(oneOf("protocol", PROTOCOLS)).optional(),
-  address: u(ipAddress("address")).optional(),
+  address: u(ipAddress("address", "vip")).optional(),
   port: u(int("port", 0, 65535)).optional(),
   fwmark: u(int("fwmark", 1, 4294967295)).optional(),
   scheduler: u(oneOf("scheduler", SCHEDULERS)).default(DEFAULTS.scheduler),
@@ -353,10 +433,8 @@ function virtualServiceRules(v: VsParsed, ctx: z.RefinementCtx) {
   } else {
     if (v.address === undefined) issue(["address"], "set address (with protocol and port) or fwmark: a service needs an identity");
     else if (v.port === undefined) issue(["port"], "port is required for an address service (0 only with persistence)");
-    if (!isUnknown(v.address) && v.address !== undefined && v.family !== undefined && !isUnknown(v.family)) {
-      const family = parseIp(v.address)!.family;
-      if (family !== v.family) issue(["family"], `family is ${v.family} but address ${v.address} is ${family}`);
-    }
+    const problem = familyProblem(v, "");
+    if (problem) issue(["family"], problem);
   }
   // ipvsadm: "Zero port specified for non-persistent service".
   if (v.port === 0 && persistence === undefined)
@@ -395,6 +473,13 @@ function virtualServiceRules(v: VsParsed, ctx: z.RefinementCtx) {
       else seen.set(bit, f);
     });
   }
+}
+
+/** A service whose family disagrees with its address (`prefix` names a service nested in another resource). */
+function familyProblem(v: { family?: Family | Unknown; address?: string | Unknown }, prefix: string): string | undefined {
+  if (v.address === undefined || isUnknown(v.address) || v.family === undefined || isUnknown(v.family)) return undefined;
+  const family = parseIp(v.address)!.family;
+  return family === v.family ? undefined : `${prefix}family is ${v.family} but ${prefix}address ${v.address} is ${family}`;
 }
 
 function serviceFamily(v: { family?: Family | Unknown; address?: string | Unknown; fwmark?: number | Unknown }): Family | Unknown | undefined {
@@ -475,7 +560,7 @@ const serviceRefSchema = z.strictObject({
   directors: u(directorsSchema).optional(),
   family: u(oneOf("family", FAMILIES)).optional(),
   protocol: u(oneOf("protocol", PROTOCOLS)).optional(),
-  address: u(ipAddress("address")).optional(),
+  address: u(ipAddress("address", "vip")).optional(),
   port: u(int("port", 0, 65535)).optional(),
   fwmark: u(int("fwmark", 1, 4294967295)).optional(),
 });
@@ -504,7 +589,7 @@ const drainSchema = z.strictObject({
 
 const rsObject = z.strictObject({
   service: u(serviceRefSchema),
-  address: u(ipAddress("address")),
+  address: u(ipAddress("address", "dest")),
   port: u(int("port", 0, 65535)).optional(),
   forwarding: u(oneOf("forwarding", FORWARDING)).default(DEFAULTS.forwarding),
   weight: u(int("weight", 0, 65535)).default(DEFAULTS.weight),
@@ -527,6 +612,9 @@ function realServerRules(r: RsParsed, ctx: z.RefinementCtx) {
   if (svc && svc.fwmark !== undefined)
     for (const k of ["protocol", "address", "port"] as const)
       if (svc[k] !== undefined) issue(["service", k], `service.${k} cannot be combined with service.fwmark`);
+  // Refused rather than letting serviceFamily() below silently prefer the address.
+  const familyMismatch = svc && familyProblem(svc, "service.");
+  if (familyMismatch) issue(["service", "family"], familyMismatch);
 
   if (!isUnknown(r.address) && svcFamily !== undefined && !isUnknown(svcFamily) && !isUnknown(fwd) && fwd !== "tunnel") {
     const family = parseIp(r.address)!.family;
@@ -724,6 +812,28 @@ export function checkRealServer(_olds: unknown, news: unknown): CheckResult<Real
   return check(realServerSchema, settleServiceUnknowns(news));
 }
 
+/**
+ * State written by older versions, in today's spelling, so that stacks they made can still be updated, refreshed and
+ * destroyed after a rule tightened (new inputs never need this: check refuses them): an empty password or passphrase
+ * meant "none", and a numeric host in another form ("10.1") is the address ssh connected to (its inet_aton reading).
+ * Applied wherever state is parsed or compared, and a no-op on today's inputs.
+ */
+export function upgradeState(props: unknown): unknown {
+  if (Array.isArray(props)) return props.map(upgradeState);
+  if (!props || typeof props !== "object") return props;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(props)) {
+    if ((k === "password" || k === "privateKeyPassphrase") && v === "") continue;
+    out[k] = k === "host" && typeof v === "string" ? legacyHost(v) : upgradeState(v);
+  }
+  return out;
+}
+
+function legacyHost(host: string): string {
+  const name = host.trim().toLowerCase().replace(/\.$/, "");
+  return numericHostProblem(name) ? (inetAtonReading(name) ?? host) : host;
+}
+
 function unknownPaths(v: unknown, path: PropertyKey[] = []): string[] {
   if (isUnknown(v)) return [formatPath(path)];
   if (Array.isArray(v)) return v.flatMap((x, i) => unknownPaths(x, [...path, i]));
@@ -740,12 +850,12 @@ function parse<T>(what: string, r: CheckResult<unknown>, extra: CheckFailure[] =
 
 /** Fully known, normalised VirtualService (for create/update/read); throws with every problem listed. */
 export function parseVirtualService(inputs: unknown): VirtualService {
-  return parse("VirtualService inputs", checkVirtualService(undefined, inputs));
+  return parse("VirtualService inputs", checkVirtualService(undefined, upgradeState(inputs)));
 }
 
 /** Fully known, normalised RealServer (for create/update/read); throws with every problem listed. */
 export function parseRealServer(inputs: unknown): RealServer {
-  const r = checkRealServer(undefined, inputs);
+  const r = checkRealServer(undefined, upgradeState(inputs));
   const extra: CheckFailure[] = [];
   const svc = r.inputs.service;
   if (!isUnknown(svc) && svc) {

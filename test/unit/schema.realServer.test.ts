@@ -40,6 +40,18 @@ describe("RealServer rules", () => {
     expectFailure(check(rs({ address: "app-1.internal" })), "address", /IPv4 or IPv6 address/);
     expectFailure(check(rs({ address: undefined })), "address", /is required/);
   });
+  it("address: a host the kernel takes as a dest, not link-local IPv6 or 0.0.0.0/8", () => {
+    const v6 = serviceRef({ family: "ipv6", address: "2001:db8::1" });
+    expectFailure(check(rs({ service: v6, address: "fe80::11" })), "address", /^address cannot be an IPv6 link-local address \(fe80::\/10\): the kernel refuses link-local real servers \(EINVAL\)/);
+    expectFailure(check(rs({ service: v6, address: "FEBF::1" })), "address", /link-local/);
+    expectOk(check(rs({ service: v6, address: "fec0::1" })));
+    expectFailure(check(rs({ address: "0.1.2.3" })), "address", /^address cannot be in 0\.0\.0\.0\/8 \("this network", RFC 1122\)/);
+    expectFailure(check(rs({ service: serviceRef({ address: "0.0.0.7" }) })), "service.address", /0\.0\.0\.0\/8/);
+  });
+  it("service.family must agree with service.address (not silently taken from the address)", () => {
+    expectFailure(check(rs({ service: serviceRef({ family: "ipv6" }) })), "service.family", /^service\.family is ipv6 but service\.address 192\.0\.2\.10 is ipv4$/);
+    expectFailure(check(rs({ service: serviceRef({ family: "ipv4", address: "2001:db8::1" }), address: "2001:db8::11" })), "service.family", /is ipv4 but service\.address 2001:db8::1 is ipv6/);
+  });
   it("family must match the service unless tunnelling", () => {
     expectFailure(check(rs({ address: "2001:db8::11" })), "address", /is ipv6 but the service is ipv4: mixing families needs forwarding "tunnel"/);
     expectFailure(check(rs({ service: fwmarkRef({ family: "ipv6" }) })), "address", /is ipv4 but the service is ipv6/);
@@ -105,6 +117,11 @@ describe("RealServer unknowns at preview", () => {
     expectOk(check(rs({ forwarding: U, tunnel: { type: "gue", port: 1 }, address: "2001:db8::1" })));
     expectOk(check(rs({ upperThreshold: U, lowerThreshold: 5 })));
     expectFailure(check(rs({ weight: U, forwarding: "dr" })), "port", /must equal the service port/);
+  });
+  it("the address and service family rules skip unknown values", () => {
+    expectOk(check(rs({ address: U, service: serviceRef({ family: "ipv6", address: "2001:db8::1" }) })));
+    expectOk(check(rs({ service: serviceRef({ family: U }) })));
+    expectOk(check(rs({ service: serviceRef({ family: "ipv6", address: U }), address: "2001:db8::11" })));
   });
 });
 

@@ -49,6 +49,7 @@ describe("VirtualService rules", () => {
     expectFailure(check(vs({ address: "01.2.3.4" })), "address", /IPv4 or IPv6 address/);
     expectFailure(check(vs({ address: "239.1.1.1" })), "address", /multicast/);
     expectFailure(check(vs({ address: "0.0.0.0" })), "address", /unspecified/);
+    expectFailure(check(vs({ address: "0.10.0.1" })), "address", /^address cannot be in 0\.0\.0\.0\/8 \("this network", RFC 1122\): no host has such an address$/);
     expectFailure(check(vs({ address: "::ffff:192.0.2.1" })), "address", /IPv4-mapped/);
   });
   it("protocol tcp|udp|sctp", () => expectFailure(check(vs({ protocol: "icmp" })), "protocol", /one of "tcp", "udp", "sctp"/));
