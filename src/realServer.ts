@@ -1,6 +1,7 @@
 // The RealServer resource: a backend of a VirtualService. All behaviour lives in provider/ (loaded by the shim).
 import * as pulumi from "@pulumi/pulumi";
 import type { DirectorArgs } from "./director";
+import { secretDirectors } from "./secrets";
 import { providerShim } from "./shim";
 import type { DrainArgs, Forwarding, RealServerArgs, TunnelArgs } from "./types";
 
@@ -34,7 +35,11 @@ export class RealServer extends pulumi.dynamic.Resource {
         tunnel: undefined, drain: undefined, adopt: undefined,
         ...rest,
         // The service's resolved outputs: these make the dependency edge, and tell the provider where and what to touch.
-        service: { directors: s.directors, family: s.family, protocol: s.protocol, address: s.address, port: s.port, fwmark: s.fwmark },
+        // A VirtualService's directors output is secret already; secretDirectors also covers a hand-made reference.
+        service: {
+          directors: secretDirectors(s.directors as pulumi.Input<DirectorArgs[]>),
+          family: s.family, protocol: s.protocol, address: s.address, port: s.port, fwmark: s.fwmark,
+        },
       },
       { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "service"] },
       "ipvs",
@@ -52,6 +57,7 @@ export class RealServer extends pulumi.dynamic.Resource {
     state: { directors: pulumi.Input<pulumi.Input<DirectorArgs>[]> },
     opts?: pulumi.CustomResourceOptions,
   ): RealServer {
+    // The constructor's secretDirectors() makes the credentials in this state secret.
     return new RealServer(name, { service: { directors: state.directors } } as unknown as RealServerArgs, { ...opts, id });
   }
 }

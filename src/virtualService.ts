@@ -1,6 +1,7 @@
 // The VirtualService resource: what a program declares. All behaviour lives in provider/ (loaded by the shim).
 import * as pulumi from "@pulumi/pulumi";
 import type { DirectorArgs } from "./director";
+import { secretDirectors } from "./secrets";
 import { providerShim } from "./shim";
 import type { Family, PersistenceArgs, Scheduler, SchedulerFlag, TransportProtocol, VirtualServiceArgs } from "./types";
 
@@ -36,8 +37,9 @@ export class VirtualService extends pulumi.dynamic.Resource {
         family: undefined, protocol: undefined, address: undefined, port: undefined, fwmark: undefined,
         scheduler: undefined, schedulerFlags: undefined, persistence: undefined, onePacket: undefined, adopt: undefined,
         ...args,
+        // Credentials must never be plaintext in state (inputs included), even when the program passed them plain.
+        directors: secretDirectors(args.directors),
       },
-      // Credentials inside directors must never be plaintext in state, even when the program passed them plain.
       { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "directors"] },
       "ipvs",
       "VirtualService",
@@ -54,6 +56,7 @@ export class VirtualService extends pulumi.dynamic.Resource {
     state: { directors: pulumi.Input<pulumi.Input<DirectorArgs>[]> },
     opts?: pulumi.CustomResourceOptions,
   ): VirtualService {
+    // The constructor's secretDirectors() makes the credentials in this state secret.
     return new VirtualService(name, state as VirtualServiceArgs, { ...opts, id });
   }
 }

@@ -94,14 +94,27 @@ export function classifyConnectError(
   return new DirectorError("config", target, `SSH connection to ${target} failed: ${raw}.`);
 }
 
-/** Replaces every secret (and each of its lines, for multi-line keys) in `text` with "[redacted]". */
+/** Secrets (and key lines) shorter than this are redacted only where they stand alone; see redact(). */
+const SHORT_SECRET = 4;
+
+/**
+ * Replaces every non-empty secret (and each of its lines, for multi-line keys) in `text` with "[redacted]".
+ * Pieces of 4+ characters go wherever they occur. Shorter ones go only as a whole token (no letter or digit right
+ * before or after): cutting "ab" out of every word would mangle the message and, worse, the gaps would spell the
+ * secret out; glued to letters or digits, a short secret is not shown as a value anyway. A short secret that equals
+ * a word of the message ("ops") is redacted there too, which is the price of redacting it at all. One pass over all
+ * pieces, longest first, so one secret never cuts into another and nothing rescans "[redacted]". Pieces are trimmed:
+ * surrounding whitespace (a key file's final newline) is no secret, and a blank one would match everywhere.
+ */
 export function redact(text: string, secrets: readonly string[]): string {
-  let out = text;
-  for (const secret of secrets) {
-    const pieces = [secret, ...secret.split(/\r?\n/)].map((s) => s.trim()).filter((s) => s.length >= 4);
-    for (const piece of pieces) out = out.split(piece).join("[redacted]");
-  }
-  return out;
+  const pieces = new Set(secrets.flatMap((secret) => [secret, ...secret.split(/\r?\n/)].map((s) => s.trim())));
+  pieces.delete("");
+  if (pieces.size === 0) return text;
+  const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const alternatives = [...pieces]
+    .sort((a, b) => b.length - a.length)
+    .map((p) => (p.length >= SHORT_SECRET ? escape(p) : `(?<![\\p{L}\\p{N}])${escape(p)}(?![\\p{L}\\p{N}])`));
+  return text.replace(new RegExp(alternatives.join("|"), "gu"), "[redacted]");
 }
 
 /** sudo -n's ways of saying it would need a password (or a terminal to ask for one). */
