@@ -48,3 +48,6 @@ export interface DirectorArgs extends SshConnectionArgs {
    */
   operationTimeoutSeconds?: pulumi.Input<number>;
 }
+
+/** A director as recorded in state (credentials included, hence a secret output). */
+export type DirectorState = { [K in keyof DirectorArgs]: pulumi.Unwrap<DirectorArgs[K]> };

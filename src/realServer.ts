@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { DirectorArgs } from "./director";
 import { secretDirectors } from "./secrets";
 import { providerShim } from "./shim";
-import type { DrainArgs, Forwarding, RealServerArgs, TunnelArgs } from "./types";
+import type { DrainState, Forwarding, RealServerArgs, ServiceRefState, TunnelState } from "./types";
 
 /**
  * An IPVS real server (`ipvsadm -a`) of a VirtualService, on every director of that service. Its address and port
@@ -13,15 +13,15 @@ export class RealServer extends pulumi.dynamic.Resource {
   // `declare`: the Resource constructor sets these outputs; a plain field (`x!: T`) compiled for ES2022 would be
   // re-initialised to undefined after super() returns, so dependents (a RealServer's service) would see no outputs.
   /** The service's directors and identity, as the provider received them (a secret output: credentials). */
-  declare public readonly service: pulumi.Output<Record<string, unknown>>;
+  declare public readonly service: pulumi.Output<ServiceRefState>;
   declare public readonly address: pulumi.Output<string>;
   declare public readonly port: pulumi.Output<number>;
   declare public readonly forwarding: pulumi.Output<Forwarding>;
   declare public readonly weight: pulumi.Output<number>;
   declare public readonly upperThreshold: pulumi.Output<number>;
   declare public readonly lowerThreshold: pulumi.Output<number>;
-  declare public readonly tunnel: pulumi.Output<pulumi.Unwrap<TunnelArgs> | undefined>;
-  declare public readonly drain: pulumi.Output<pulumi.Unwrap<DrainArgs> | undefined>;
+  declare public readonly tunnel: pulumi.Output<TunnelState | undefined>;
+  declare public readonly drain: pulumi.Output<DrainState | undefined>;
   declare public readonly adopt: pulumi.Output<boolean>;
 
   constructor(name: string, args: RealServerArgs, opts?: pulumi.CustomResourceOptions) {

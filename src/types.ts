@@ -2,7 +2,7 @@
 // preview by the provider's schema (provider/schema.ts); they are listed here so editors show them.
 import type * as pulumi from "@pulumi/pulumi";
 import type { Family, Scheduler, SchedulerFlag, TransportProtocol, UserForwarding } from "../provider/schema";
-import type { DirectorArgs } from "./director";
+import type { DirectorArgs, DirectorState } from "./director";
 
 export type { Family, Scheduler, SchedulerFlag, TransportProtocol } from "../provider/schema";
 /** How packets reach a real server: NAT (masquerading), direct routing, or IP tunnelling. */
@@ -58,6 +58,13 @@ export interface VirtualServiceArgs {
   persistence?: pulumi.Input<PersistenceArgs>;
   /** One-packet scheduling (each datagram scheduled on its own): only UDP or fwmark services. Default false. */
   onePacket?: pulumi.Input<boolean>;
+  /**
+   * Drain the service's real servers before the service leaves a director — a director removed from `directors`, or
+   * the service deleted or replaced while real servers are still on it there (the kernel drops them with it): each
+   * gets weight 0, and the removal waits until their connections end or the timeout passes. Default: remove at once.
+   * (A RealServer's own `drain` covers that real server being removed.)
+   */
+  drain?: pulumi.Input<DrainArgs>;
   /**
    * Take over an entry with this identity that already exists on a director (its settings are then set to these).
    * Default false: creating over an existing entry fails and says what is there.
@@ -140,4 +147,14 @@ export interface TunnelState {
 
 export interface DrainState {
   timeoutSeconds: number;
+}
+
+/** A RealServer's `service` output: the directors (credentials included: a secret output) and the service identity. */
+export interface ServiceRefState {
+  directors: DirectorState[];
+  family: Family;
+  protocol?: TransportProtocol;
+  address?: string;
+  port?: number;
+  fwmark?: number;
 }

@@ -1,12 +1,9 @@
 // The VirtualService resource: what a program declares. All behaviour lives in provider/ (loaded by the shim).
 import * as pulumi from "@pulumi/pulumi";
-import type { DirectorArgs } from "./director";
+import type { DirectorArgs, DirectorState } from "./director";
 import { secretDirectors } from "./secrets";
 import { providerShim } from "./shim";
-import type { Family, PersistenceArgs, Scheduler, SchedulerFlag, TransportProtocol, VirtualServiceArgs } from "./types";
-
-/** A director as recorded in state (credentials included, hence a secret output). */
-export type DirectorState = { [K in keyof DirectorArgs]: pulumi.Unwrap<DirectorArgs[K]> };
+import type { DrainState, Family, PersistenceState, Scheduler, SchedulerFlag, TransportProtocol, VirtualServiceArgs } from "./types";
 
 /**
  * An IPVS virtual service (`ipvsadm -A`) on one or more directors. Identity (protocol, address, port, or fwmark, and
@@ -24,8 +21,9 @@ export class VirtualService extends pulumi.dynamic.Resource {
   declare public readonly fwmark: pulumi.Output<number | undefined>;
   declare public readonly scheduler: pulumi.Output<Scheduler>;
   declare public readonly schedulerFlags: pulumi.Output<SchedulerFlag[]>;
-  declare public readonly persistence: pulumi.Output<pulumi.Unwrap<PersistenceArgs> | undefined>;
+  declare public readonly persistence: pulumi.Output<PersistenceState | undefined>;
   declare public readonly onePacket: pulumi.Output<boolean>;
+  declare public readonly drain: pulumi.Output<DrainState | undefined>;
   declare public readonly adopt: pulumi.Output<boolean>;
 
   constructor(name: string, args: VirtualServiceArgs, opts?: pulumi.CustomResourceOptions) {
@@ -35,7 +33,8 @@ export class VirtualService extends pulumi.dynamic.Resource {
       {
         // Every output is listed so the engine knows its name before the provider fills it.
         family: undefined, protocol: undefined, address: undefined, port: undefined, fwmark: undefined,
-        scheduler: undefined, schedulerFlags: undefined, persistence: undefined, onePacket: undefined, adopt: undefined,
+        scheduler: undefined, schedulerFlags: undefined, persistence: undefined, onePacket: undefined, drain: undefined,
+        adopt: undefined,
         ...args,
         // Credentials must never be plaintext in state (inputs included), even when the program passed them plain.
         directors: secretDirectors(args.directors),

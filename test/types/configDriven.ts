@@ -35,4 +35,10 @@ for (const [i, address] of (cfg.getObject<string[]>("backends") ?? []).entries()
 // Outputs are precisely typed: no casts needed to use them.
 export const scheduler: pulumi.Output<ipvs.Scheduler> = service.scheduler;
 export const markFamily: pulumi.Output<ipvs.Family> = mark.family;
+export const firstDirector: pulumi.Output<string | undefined> = new ipvs.RealServer("typed", { service, address: "10.0.0.9" }).service.apply(
+  (s) => s.directors[0]?.host,
+);
+export const tunnelType: pulumi.Output<ipvs.TunnelType | undefined> = new ipvs.RealServer("tun", { service, address: "10.0.0.8" }).tunnel.apply(
+  (t) => t?.type,
+);
 export const read = ipvs.VirtualService.get("existing", "tcp/192.0.2.10:80@203.0.113.5:22", { directors: [director] }).scheduler;
