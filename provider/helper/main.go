@@ -9,6 +9,9 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/engine"
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/protocol"
@@ -18,36 +21,60 @@ import (
 // version is set at build time from package.json (-X main.version=...).
 var version = "dev"
 
-const usage = `usage: ipvs-helper <command>
+const usage = `usage: ipvs-helper <command> [--timeout-seconds N]
   apply              run one JSON request from stdin, print one JSON response
   serve              run one JSON request per stdin line, print one response line each, until EOF
   save               print the IPVS table exactly as "ipvsadm -Sn" does
   restore [--dry-run] converge the table to "ipvsadm -Sn" text on stdin with the fewest changes (never flushes)
   version            print {"helper","protocol","kernel"}
+  --timeout-seconds N (1..3600, default 30) bounds each request of apply and serve, and the whole of the other
+                     commands; a kernel call or modprobe gets 2/3 of it. A request past it is answered with TIMEOUT
+                     for the ops that did not finish and the helper exits 3; another command exits 1.
 `
+
+// limits are the deadlines of one helper run.
+type limits struct {
+	request time.Duration // one request of apply/serve, or a whole save/restore/version
+	// call bounds one kernel call or modprobe, shorter than request so that a hang there fails its op and the
+	// request goes on.
+	call time.Duration
+}
+
+func limitsOf(seconds int) limits {
+	return limits{request: time.Duration(seconds) * time.Second, call: time.Duration(max(1, seconds*2/3)) * time.Second}
+}
+
+// exitHung is the exit status after a request that did not finish in time: a goroutine is stuck in the kernel.
+const exitHung = 3
 
 func main() {
 	// Batches allocate much short-lived garbage (JSON, netlink messages); a lazier GC is a large win on small directors.
 	debug.SetGCPercent(400)
-	if len(os.Args) < 2 {
+	cmd, dryRun, lim, ok := parseArgs(os.Args[1:])
+	if !ok {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
 	}
+	if cmd != "apply" && cmd != "serve" {
+		// These run no requests to answer: past the deadline they only say what hung and exit.
+		time.AfterFunc(lim.request, func() {
+			killModprobes()
+			fmt.Fprintf(os.Stderr, "ipvs-helper: %s did not finish within %s (%s)\n", cmd, lim.request, engine.Hanging)
+			os.Exit(1)
+		})
+	}
 	var err error
-	switch cmd, args := os.Args[1], os.Args[2:]; {
-	case cmd == "version" && len(args) == 0:
-		err = printVersion()
-	case cmd == "apply" && len(args) == 0:
-		err = apply()
-	case cmd == "serve" && len(args) == 0:
-		err = serve()
-	case cmd == "save" && len(args) == 0:
-		err = save()
-	case cmd == "restore" && (len(args) == 0 || len(args) == 1 && args[0] == "--dry-run"):
-		err = restore(len(args) == 1)
-	default:
-		fmt.Fprint(os.Stderr, usage)
-		os.Exit(2)
+	switch cmd {
+	case "version":
+		err = printVersion(lim)
+	case "apply":
+		err = apply(lim)
+	case "serve":
+		err = serve(lim)
+	case "save":
+		err = save(lim)
+	case "restore":
+		err = restore(lim, dryRun)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ipvs-helper:", err)
@@ -55,15 +82,50 @@ func main() {
 	}
 }
 
-func printVersion() error {
-	out := map[string]any{"helper": version, "protocol": protocol.Version, "kernel": kernelIPVSVersion()}
+// parseArgs reads "<command> [--dry-run (restore only)] [--timeout-seconds N | --timeout-seconds=N]".
+func parseArgs(args []string) (cmd string, dryRun bool, lim limits, ok bool) {
+	if len(args) == 0 {
+		return "", false, lim, false
+	}
+	cmd, seconds, timeoutSet := args[0], 30, false
+	switch cmd {
+	case "version", "apply", "serve", "save", "restore":
+	default:
+		return "", false, lim, false
+	}
+	for rest := args[1:]; len(rest) > 0; rest = rest[1:] {
+		arg := rest[0]
+		switch {
+		case arg == "--dry-run" && cmd == "restore" && !dryRun:
+			dryRun = true
+		case (arg == "--timeout-seconds" || strings.HasPrefix(arg, "--timeout-seconds=")) && !timeoutSet:
+			val, found := strings.CutPrefix(arg, "--timeout-seconds=")
+			if !found {
+				if len(rest) < 2 {
+					return "", false, lim, false
+				}
+				rest, val = rest[1:], rest[1]
+			}
+			n, err := strconv.Atoi(val)
+			if err != nil || n < 1 || n > 3600 {
+				fmt.Fprintf(os.Stderr, "ipvs-helper: --timeout-seconds takes a whole number of seconds from 1 to 3600, not %q\n", val)
+				return "", false, lim, false
+			}
+			seconds, timeoutSet = n, true
+		default:
+			return "", false, lim, false
+		}
+	}
+	return cmd, dryRun, limitsOf(seconds), true
+}
+
+func printVersion(lim limits) error {
+	out := map[string]any{"helper": version, "protocol": protocol.Version, "kernel": kernelIPVSVersion(lim)}
 	return json.NewEncoder(os.Stdout).Encode(out)
 }
 
 // failAll answers every op of a request with the same error (the kernel could not be reached at all).
-func failAll(doc []byte, e *protocol.Error) protocol.Response {
-	var req protocol.Request
-	_ = json.Unmarshal(doc, &req)
+func failAll(req protocol.Request, e *protocol.Error) protocol.Response {
 	resp := protocol.Response{V: protocol.Version, Results: make([]protocol.Result, len(req.Ops)), Error: e}
 	for i := range resp.Results {
 		resp.Results[i] = protocol.Fail(e)
@@ -71,32 +133,48 @@ func failAll(doc []byte, e *protocol.Error) protocol.Response {
 	return resp
 }
 
-// runDoc answers one request document; eng is opened on first use and kept (serve reuses it).
-func runDoc(eng **engine.Engine, doc []byte) protocol.Response {
-	var probe protocol.Request
-	if err := json.Unmarshal(doc, &probe); err != nil {
+// runDoc answers one request document within lim.request (engine.Watch); eng is opened on first use and kept (serve
+// reuses it). hung: the request did not finish in time and the helper must exit.
+func runDoc(eng **engine.Engine, doc []byte, lim limits) (resp protocol.Response, hung bool) {
+	var req protocol.Request
+	if err := json.Unmarshal(doc, &req); err != nil {
 		return protocol.Response{V: protocol.Version, Results: []protocol.Result{}, Error: &protocol.Error{Code: protocol.CodeBadRequest,
-			Message: fmt.Sprintf("the request is not valid JSON of the form {\"v\":1,\"ops\":[...]}: %v", err)}}
+			Message: fmt.Sprintf("the request is not valid JSON of the form {\"v\":1,\"ops\":[...]}: %v", err)}}, false
 	}
-	if *eng == nil {
-		e, perr := openEngine()
-		if perr != nil {
-			return failAll(doc, perr)
+	// *eng is written on the request's goroutine and read by the next request's only after Watch saw it finish.
+	return engine.Watch(req, lim.request, func(p *engine.Progress) protocol.Response {
+		if *eng == nil {
+			p.Stage("connecting to IPVS, which loads module ip_vs when it is missing")
+			e, perr := openEngine(lim)
+			if perr != nil {
+				return failAll(req, perr)
+			}
+			*eng = e
+			p.Stage("")
 		}
-		*eng = e
-	}
-	return (*eng).Run(probe)
+		return (*eng).RunTracked(req, p)
+	})
 }
 
-func apply() error {
+// exitAfterHang ends the helper after it answered a request that did not finish in time.
+func exitAfterHang(lim limits) {
+	killModprobes()
+	fmt.Fprintf(os.Stderr, "ipvs-helper: a request did not finish within %s (%s); exiting\n", lim.request, engine.Hanging)
+	os.Exit(exitHung)
+}
+
+func apply(lim limits) error {
 	doc, err := io.ReadAll(os.Stdin)
 	if err != nil {
 		return fmt.Errorf("reading the request from stdin: %w", err)
 	}
 	var eng *engine.Engine
-	resp := runDoc(&eng, doc)
+	resp, hung := runDoc(&eng, doc, lim)
 	if err := json.NewEncoder(os.Stdout).Encode(resp); err != nil {
 		return err
+	}
+	if hung {
+		exitAfterHang(lim)
 	}
 	if resp.Error != nil && len(resp.Results) == 0 {
 		os.Exit(1) // the request itself was unreadable
@@ -104,7 +182,7 @@ func apply() error {
 	return nil
 }
 
-func serve() error {
+func serve(lim limits) error {
 	in := bufio.NewReaderSize(os.Stdin, 1<<20)
 	out := bufio.NewWriter(os.Stdout)
 	enc := json.NewEncoder(out)
@@ -112,11 +190,15 @@ func serve() error {
 	for {
 		line, err := in.ReadBytes('\n')
 		if len(line) > 0 && len(trimSpace(line)) > 0 {
-			if encErr := enc.Encode(runDoc(&eng, line)); encErr != nil {
+			resp, hung := runDoc(&eng, line, lim)
+			if encErr := enc.Encode(resp); encErr != nil {
 				return encErr
 			}
 			if ferr := out.Flush(); ferr != nil {
 				return ferr
+			}
+			if hung {
+				exitAfterHang(lim)
 			}
 		}
 		if err == io.EOF {
@@ -138,8 +220,8 @@ func trimSpace(b []byte) []byte {
 	return b
 }
 
-func save() error {
-	k, _, perr := openKernel()
+func save(lim limits) error {
+	k, _, perr := openKernel(lim)
 	if perr != nil {
 		return perr
 	}
@@ -150,8 +232,8 @@ func save() error {
 	return savefmt.Write(os.Stdout, tbl)
 }
 
-func restore(dryRun bool) error {
-	k, kv, perr := openKernel()
+func restore(lim limits, dryRun bool) error {
+	k, kv, perr := openKernel(lim)
 	if perr != nil {
 		return perr
 	}
@@ -159,7 +241,7 @@ func restore(dryRun bool) error {
 	if err != nil {
 		return fmt.Errorf("reading the rules from stdin: %w (nothing was changed)", err)
 	}
-	eng := engine.New(k, kv, modprober())
+	eng := engine.New(k, kv, modprober(lim))
 	plan, err := eng.PlanRestore(rules)
 	if err != nil {
 		return err

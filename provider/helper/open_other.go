@@ -10,12 +10,14 @@ import (
 
 var errNotLinux = &protocol.Error{Code: protocol.CodeIPVSUnavail, Message: "IPVS exists only on Linux; this helper was built for another system."}
 
-func modprober() engine.Modprober { return nil }
+func modprober(limits) engine.Modprober { return nil }
 
-func openKernel() (engine.Kernel, ipvs.KernelVersion, *protocol.Error) {
+func killModprobes() {}
+
+func openKernel(limits) (engine.Kernel, ipvs.KernelVersion, *protocol.Error) {
 	return nil, ipvs.KernelVersion{}, errNotLinux
 }
 
-func openEngine() (*engine.Engine, *protocol.Error) { return nil, errNotLinux }
+func openEngine(limits) (*engine.Engine, *protocol.Error) { return nil, errNotLinux }
 
-func kernelIPVSVersion() string { return "" }
+func kernelIPVSVersion(limits) string { return "" }

@@ -15,10 +15,10 @@ type Engine struct {
 	modprobe Modprober // nil when modprobe is not installed
 	v        *view
 
-	// The write pipeline of the running request (pipeline.go).
-	results []protocol.Result
-	queue   []queued
-	inQueue map[entry]bool
+	// The running request's results, and its write pipeline (pipeline.go).
+	progress *Progress
+	queue    []queued
+	inQueue  map[entry]bool
 }
 
 // New makes an engine for a kernel connection, the running kernel's version and a module loader (may be nil).
@@ -31,13 +31,19 @@ const fullDumpThreshold = 8
 
 // Run executes a request's operations in order; each one succeeds or fails on its own.
 func (e *Engine) Run(req protocol.Request) protocol.Response {
-	resp := protocol.Response{V: protocol.Version, Results: make([]protocol.Result, len(req.Ops))}
+	return e.RunTracked(req, NewProgress(req))
+}
+
+// RunTracked is Run settling each op's result in p (made by NewProgress(req)) as soon as it is known.
+func (e *Engine) RunTracked(req protocol.Request, p *Progress) protocol.Response {
+	resp := protocol.Response{V: protocol.Version}
 	if req.V != protocol.Version {
 		err := &protocol.Error{Code: protocol.CodeBadRequest, Message: fmt.Sprintf("protocol version %d is not supported; this helper speaks version %d", req.V, protocol.Version)}
 		resp.Error = err
-		for i := range resp.Results {
-			resp.Results[i] = protocol.Fail(err)
+		for i := range req.Ops {
+			p.settle(i, protocol.Fail(err))
 		}
+		resp.Results = p.snapshot()
 		return resp
 	}
 	ops := make([]*protocol.Op, len(req.Ops))
@@ -45,11 +51,14 @@ func (e *Engine) Run(req protocol.Request) protocol.Response {
 	touched := map[ipvs.ServiceKey]bool{}
 	for i, raw := range req.Ops {
 		ops[i], errs[i] = protocol.DecodeOp(raw)
+		if errs[i] != nil {
+			p.settle(i, protocol.Fail(errs[i]))
+		}
 		if ops[i] != nil && ops[i].Name != "zero" && (ops[i].Service.AF != 0) {
 			touched[ops[i].Service] = true
 		}
 	}
-	e.results, e.inQueue = resp.Results, map[entry]bool{}
+	e.progress, e.inQueue = p, map[entry]bool{}
 	e.v = e.newView()
 	if len(touched) > fullDumpThreshold {
 		// A failed dump is not fatal: the view falls back to reading services one by one.
@@ -57,7 +66,6 @@ func (e *Engine) Run(req protocol.Request) protocol.Response {
 	}
 	for i, op := range ops {
 		if errs[i] != nil {
-			resp.Results[i] = protocol.Fail(errs[i])
 			continue
 		}
 		if ent, ok := pipelined(op); ok {
@@ -65,10 +73,11 @@ func (e *Engine) Run(req protocol.Request) protocol.Response {
 			continue
 		}
 		e.sendQueued()
-		resp.Results[i] = result(e.runOp(op))
+		p.settle(i, result(e.runOp(op)))
 	}
 	e.sendQueued()
-	e.v, e.results, e.inQueue = nil, nil, nil
+	e.v, e.progress, e.inQueue = nil, nil, nil
+	resp.Results = p.snapshot()
 	return resp
 }
 

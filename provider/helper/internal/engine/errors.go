@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"os"
 	"syscall"
 
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ipvs"
@@ -21,6 +22,9 @@ func kernelError(doing string, err error, destOp bool) *protocol.Error {
 			code = protocol.CodeUnsupported
 		}
 		return &protocol.Error{Code: code, Message: fmt.Sprintf("%s refused: %s", doing, rule.Msg)}
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return &protocol.Error{Code: protocol.CodeTimeout, Message: fmt.Sprintf("%s failed: %v.", doing, err)}
 	}
 	code, why := protocol.CodeInternal, err.Error()
 	switch errno {

@@ -27,5 +27,6 @@ type Kernel interface {
 	Pipeline([]ipvs.Write) []error
 }
 
-// Modprober loads a kernel module; nil error when it is loaded afterwards.
+// Modprober loads a kernel module; nil error when it is loaded afterwards, an error matching os.ErrDeadlineExceeded
+// when modprobe did not finish in time.
 type Modprober func(module string) error

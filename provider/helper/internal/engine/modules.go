@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"syscall"
 
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ipvs"
@@ -25,7 +27,7 @@ func (e *Engine) afterModules(s ipvs.Service, err error, fn func() error) error 
 	if s.PE != "" {
 		needs = append(needs, need{fmt.Sprintf("persistence engine '%s'", s.PE), "ip_vs_pe_" + s.PE})
 	}
-	unavailable := func(n need, why string) error {
+	unavailable := func(n need, why string) *protocol.Error {
 		return &protocol.Error{Code: protocol.CodeSchedUnavail, Errno: int(syscall.ENOENT),
 			Message: fmt.Sprintf("%s is not available on this kernel (module %s %s).", n.what, n.module, why)}
 	}
@@ -34,7 +36,11 @@ func (e *Engine) afterModules(s ipvs.Service, err error, fn func() error) error 
 	}
 	for _, n := range needs {
 		if lerr := e.modprobe(n.module); lerr != nil {
-			return unavailable(n, "could not be loaded: "+lerr.Error())
+			pe := unavailable(n, "could not be loaded: "+lerr.Error())
+			if errors.Is(lerr, os.ErrDeadlineExceeded) {
+				pe.Code = protocol.CodeTimeout
+			}
+			return pe
 		}
 	}
 	err = fn()

@@ -70,7 +70,7 @@ func (e *Engine) enqueue(idx int, op *protocol.Op, ent entry) {
 	}
 	s := e.stepOp(op)
 	if s.w == nil {
-		e.results[idx] = result(s.res, s.err)
+		e.progress.settle(idx, result(s.res, s.err))
 		return
 	}
 	e.queue = append(e.queue, queued{idx: idx, w: *s.w, then: s.then})
@@ -96,7 +96,7 @@ func (e *Engine) sendQueued() {
 	}
 	errs := e.k.Pipeline(ws)
 	for i, p := range q {
-		e.results[p.idx] = result(p.then(errs[i]))
+		e.progress.settle(p.idx, result(p.then(errs[i])))
 	}
 }
 

@@ -20,38 +20,38 @@ type Conn struct {
 	c         *genetlink.Conn
 	raw       syscall.RawConn
 	family    uint16
-	seq       uint32 // next pipeline sequence number
-	chunkMsgs int    // writes per pipelined sendmsg, from the receive buffer size
+	seq       uint32        // next pipeline sequence number
+	chunkMsgs int           // writes per pipelined sendmsg, from the receive buffer size
+	limit     time.Duration // socket deadline of each kernel call
 }
 
 // pipelineRcvBuf is the receive buffer asked for (SO_RCVBUFFORCE; root may exceed net.core.rmem_max): room for
 // the ACKs of a full chunk, which the kernel queues all at once.
 const pipelineRcvBuf = 4 << 20
 
-// ackTimeout bounds the wait for a chunk's ACKs. They are queued before sendmsg returns; this only guards a kernel
-// that behaves otherwise from hanging the helper.
-const ackTimeout = 30 * time.Second
-
-// Open dials generic netlink and resolves the IPVS family. ErrNoFamily when ip_vs is not loaded.
-func Open() (*Conn, error) {
+// Open dials generic netlink and resolves the IPVS family. ErrNoFamily when ip_vs is not loaded. Every kernel call
+// waits for its answer at most limit: past it the call fails with an error matching os.ErrDeadlineExceeded. (A
+// sendmsg the kernel blocks in, e.g. on its own module autoload, is beyond a socket deadline's reach.)
+func Open(limit time.Duration) (*Conn, error) {
 	c, err := genetlink.Dial(nil)
 	if err != nil {
 		return nil, fmt.Errorf("opening a generic netlink socket: %w", err)
 	}
+	_ = c.SetDeadline(time.Now().Add(limit))
 	f, err := c.GetFamily("IPVS")
 	if err != nil {
 		c.Close()
 		if errors.Is(err, os.ErrNotExist) || Errno(err) == unix.ENOENT {
 			return nil, ErrNoFamily
 		}
-		return nil, fmt.Errorf("resolving the IPVS generic netlink family: %w", err)
+		return nil, fmt.Errorf("resolving the IPVS generic netlink family: %w", bounded(err, limit))
 	}
 	raw, err := c.SyscallConn()
 	if err != nil {
 		c.Close()
 		return nil, fmt.Errorf("reaching the generic netlink socket: %w", err)
 	}
-	conn := &Conn{c: c, raw: raw, family: f.ID, seq: rand.Uint32()}
+	conn := &Conn{c: c, raw: raw, family: f.ID, seq: rand.Uint32(), limit: limit}
 	conn.chunkMsgs = ChunkMsgs(conn.growReceiveBuffer())
 	return conn, nil
 }
@@ -80,12 +80,24 @@ func KernelRelease() string {
 	return unix.ByteSliceToString(u.Release[:])
 }
 
+// deadline bounds the kernel call about to start.
+func (c *Conn) deadline() { _ = c.c.SetDeadline(time.Now().Add(c.limit)) }
+
+// bounded names the deadline in the error of a kernel call that ran past it.
+func bounded(err error, limit time.Duration) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Errorf("the kernel did not answer within %s: %w", limit, err)
+	}
+	return err
+}
+
 func (c *Conn) do(cmd uint8, payload []byte) error {
+	c.deadline()
 	_, err := c.c.Execute(genetlink.Message{
 		Header: genetlink.Header{Command: cmd, Version: 1},
 		Data:   payload,
 	}, c.family, netlink.Request|netlink.Acknowledge)
-	return err
+	return bounded(err, c.limit)
 }
 
 func (c *Conn) query(cmd uint8, payload []byte, dump bool) ([]genetlink.Message, error) {
@@ -93,10 +105,12 @@ func (c *Conn) query(cmd uint8, payload []byte, dump bool) ([]genetlink.Message,
 	if dump {
 		flags |= netlink.Dump
 	}
-	return c.c.Execute(genetlink.Message{
+	c.deadline()
+	msgs, err := c.c.Execute(genetlink.Message{
 		Header: genetlink.Header{Command: cmd, Version: 1},
 		Data:   payload,
 	}, c.family, flags)
+	return msgs, bounded(err, c.limit)
 }
 
 // Pipeline sends writes many to a sendmsg, in order, and returns each one's outcome (nil, or the kernel's errno as a
@@ -114,13 +128,12 @@ func (c *Conn) pipelineChunk(ws []Write) []error {
 	base := c.seq
 	c.seq += uint32(len(ws))
 	a := newAcks(base, len(ws))
+	c.deadline()
 	if err := c.send(encodeChunk(c.family, base, ws)); err != nil {
-		a.fail(fmt.Errorf("sending %d IPVS commands: %w", len(ws), err))
+		a.fail(fmt.Errorf("sending %d IPVS commands: %w", len(ws), bounded(err, c.limit)))
 		return a.errs
 	}
 	buf := make([]byte, os.Getpagesize())
-	_ = c.c.SetReadDeadline(time.Now().Add(ackTimeout))
-	defer c.c.SetReadDeadline(time.Time{})
 	for a.left > 0 {
 		n, err := c.recv(buf)
 		if err == nil {
@@ -132,7 +145,7 @@ func (c *Conn) pipelineChunk(ws []Write) []error {
 			err = ErrAckLost
 		}
 		if err != nil {
-			a.fail(err)
+			a.fail(bounded(err, c.limit))
 		}
 	}
 	return a.errs

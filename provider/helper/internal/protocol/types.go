@@ -47,6 +47,7 @@ const (
 	CodeInvalid         = "INVALID"
 	CodeUnsupported     = "UNSUPPORTED_KERNEL"
 	CodePermission      = "PERMISSION"
+	CodeTimeout         = "TIMEOUT"
 	CodeInternal        = "INTERNAL"
 )
 
