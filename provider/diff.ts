@@ -77,7 +77,7 @@ export function diffVirtualService(_id: string, olds: unknown, news: unknown): d
   const o = normalise(checkVirtualService, VIRTUAL_SERVICE_KEYS, olds);
   const n = normalise(checkVirtualService, VIRTUAL_SERVICE_KEYS, news);
   const replaces = SERVICE_IDENTITY.filter((k) => identityChanged(o[k], n[k]));
-  const settings = ["scheduler", "schedulerFlags", "persistence", "onePacket", "adopt"];
+  const settings = ["scheduler", "schedulerFlags", "persistence", "onePacket", "drain", "adopt"];
   const changed = !sameDirectors(o.directors, n.directors) || settings.some((k) => !same(o[k], n[k]));
   return result(replaces, changed);
 }

@@ -1,15 +1,12 @@
 // The RealServer dynamic provider: one destination of a service, on every director of that service.
 import { diffRealServer } from "./diff";
+import { drainDests } from "./drain";
 import { entryProvider, type EntryEffects, type EntryKind } from "./entries";
-import type { DirectorOps } from "./helperClient";
 import { parseRealServerId, realServerId, serviceIdPart } from "./identity";
 import type { Dest } from "./protocol";
 import { checkRealServer, destKey, destSettings, parseRealServer, serviceKey, type RealServer } from "./schema";
 
 type Props = Record<string, unknown>;
-
-/** Poll interval while draining: connection counts only change as clients finish. */
-const DRAIN_POLL_MS = 1000;
 
 /** The kernel's view of a dest's settings, in input form. `current` keeps forwarding the kernel reports differently. */
 export function destProps(d: Dest, current: Props): Props {
@@ -20,25 +17,6 @@ export function destProps(d: Dest, current: Props): Props {
       ? { type: d.tunnel.type, ...(d.tunnel.type === "gue" ? { port: d.tunnel.port } : {}), checksum: d.tunnel.checksum }
       : undefined;
   return { forwarding, weight: d.weight, upperThreshold: d.upperThreshold, lowerThreshold: d.lowerThreshold, tunnel };
-}
-
-/**
- * Graceful removal: weight 0 stops new connections (the kernel keeps forwarding established ones), then wait until
- * no active connection is left or the timeout passes, then delete. Inactive entries (closed, in TIME_WAIT) carry no
- * traffic and do not hold the removal back.
- */
-async function drainThenDelete(ops: DirectorOps, rs: RealServer, timeoutSeconds: number): Promise<void> {
-  const svc = serviceKey(rs.service);
-  const key = destKey(rs);
-  let dest = await ops.getDest(svc, key);
-  if (!dest) return;
-  if (dest.weight !== 0) await ops.ensureDest(svc, { ...key, weight: 0 }, "update");
-  const deadline = Date.now() + timeoutSeconds * 1000;
-  while (dest && dest.activeConns > 0 && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
-    dest = await ops.getDest(svc, key);
-  }
-  await ops.deleteDest(svc, key);
 }
 
 const describe = (rs: RealServer) =>
@@ -69,8 +47,10 @@ export const realServerEffects: EntryEffects<RealServer> = {
     }
   },
   remove: async (ops, rs) => {
-    if (rs.drain) await drainThenDelete(ops, rs, rs.drain.timeoutSeconds);
-    else await ops.deleteDest(serviceKey(rs.service), destKey(rs));
+    const svc = serviceKey(rs.service);
+    const key = destKey(rs);
+    if (rs.drain) await drainDests(ops, svc, async () => [await ops.getDest(svc, key)].flatMap((d) => d ?? []), rs.drain.timeoutSeconds);
+    await ops.deleteDest(svc, key);
   },
   read: async (ops, rs) => {
     const d = await ops.getDest(serviceKey(rs.service), destKey(rs));

@@ -404,6 +404,10 @@ function v6Prefix(m: string | number): number | undefined {
   return Number.isInteger(n) && n >= 1 && n <= 128 ? n : undefined;
 }
 
+const drainSchema = z.strictObject({
+  timeoutSeconds: u(int("timeoutSeconds", 0, 86400)).default(DEFAULTS.drainTimeoutSeconds),
+});
+
 const vsObject = z.strictObject({
   directors: u(directorsSchema),
   family: u(oneOf("family", FAMILIES)).optional(),
@@ -415,6 +419,7 @@ const vsObject = z.strictObject({
   schedulerFlags: u(z.array(u(oneOf("schedulerFlags", SCHEDULER_FLAGS)), { error: "schedulerFlags must be a list" })).default([]),
   persistence: u(persistenceSchema).optional(),
   onePacket: u(bool("onePacket")).default(false),
+  drain: u(drainSchema).optional(),
   adopt: u(bool("adopt")).default(false),
 });
 type VsParsed = z.output<typeof vsObject>;
@@ -522,6 +527,7 @@ export const virtualServiceSchema = vsObject.superRefine(virtualServiceRules).tr
     schedulerFlags,
     ...(persistence !== undefined ? { persistence } : {}),
     onePacket: v.onePacket,
+    ...(v.drain !== undefined ? { drain: v.drain } : {}),
     adopt: v.adopt,
   };
 });
@@ -582,10 +588,6 @@ const tunnelSchema = z
     if (t.type === "gre" && t.checksum === "remcsum") issue("checksum", "checksum remcsum is only available for gue tunnels");
   })
   .transform((t) => ({ ...t, checksum: t.checksum ?? ("nocsum" as const) }));
-
-const drainSchema = z.strictObject({
-  timeoutSeconds: u(int("timeoutSeconds", 0, 86400)).default(DEFAULTS.drainTimeoutSeconds),
-});
 
 const rsObject = z.strictObject({
   service: u(serviceRefSchema),
@@ -688,6 +690,8 @@ export type VirtualService = ServiceIdentity & {
   schedulerFlags: SchedulerFlag[];
   persistence?: Persistence;
   onePacket: boolean;
+  /** Drain the service's real servers before it leaves a director. */
+  drain?: { timeoutSeconds: number };
   adopt: boolean;
 };
 

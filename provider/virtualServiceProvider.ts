@@ -1,5 +1,6 @@
 // The VirtualService dynamic provider: one IPVS service, the same on every listed director.
 import { diffVirtualService } from "./diff";
+import { drainDests } from "./drain";
 import { entryProvider, type EntryEffects, type EntryKind } from "./entries";
 import { parseVirtualServiceId, serviceIdPart, virtualServiceId } from "./identity";
 import type { Service } from "./protocol";
@@ -29,8 +30,12 @@ export const virtualServiceKind: EntryKind<VirtualService> = {
 
 export const virtualServiceEffects: EntryEffects<VirtualService> = {
   ensure: (ops, vs, onExisting) => ops.ensureService({ ...serviceKey(vs), ...serviceSettings(vs) }, onExisting),
+  // The kernel drops a service's dests with it: with drain, they finish their connections first (a director removed
+  // from the service, or the service deleted or replaced while real servers are still on it there).
   remove: async (ops, vs) => {
-    await ops.deleteService(serviceKey(vs));
+    const key = serviceKey(vs);
+    if (vs.drain) await drainDests(ops, key, async () => (await ops.getService(key, true))?.dests ?? [], vs.drain.timeoutSeconds);
+    await ops.deleteService(key);
   },
   read: async (ops, vs) => {
     const s = await ops.getService(serviceKey(vs));

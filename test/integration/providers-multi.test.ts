@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import type { Director } from "../../provider/director";
 import { closeAllSessions } from "../../provider/session";
+import { addRealServers, addVip, openLongConnection } from "../lab/realServers";
 import { startDirector, type LabDirector } from "../lab/director";
 import { ipvsadm, ipvsadmSave } from "../lab/ipvsadm";
 import {
@@ -198,6 +199,40 @@ describe("two directors", () => {
     await destroy(vs);
     expect(await save(A)).toEqual([]);
     expect(await save(B)).toEqual([]);
+  });
+
+  it("a director removed from a service with drain: its real servers drain there before the service goes", async () => {
+    const [server] = await addRealServers(B, 1);
+    await addVip(B, VIP);
+    const args = { directors: [dirA(), dirB()], address: VIP, port: 80, scheduler: "rr", drain: { timeoutSeconds: 120 } };
+    let vs = await create("VirtualService", args);
+    const rs = await create("RealServer", { service: serviceRef(vs), address: server!.address, weight: 4 });
+    const conn = await openLongConnection(B, VIP, 80);
+    const destOnB = async () => (await save(B)).find((l) => l.includes(`-r ${server!.address}:80 `));
+    const events: string[] = [];
+    const updating = update(vs, { ...args, directors: [dirA()] }).then(
+      (u) => {
+        events.push("updated");
+        return u;
+      },
+      (e: unknown) => {
+        events.push(`failed: ${(e as Error).message}`);
+        throw e;
+      },
+    );
+    const deadline = Date.now() + 60_000; // a bound for a hung test, not a timing assertion
+    while ((await destOnB())?.endsWith("-m -w 0") !== true && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    expect(await save(B)).toEqual([`-A -t ${VIP}:80 -s rr`, `-a -t ${VIP}:80 -r ${server!.address}:80 -m -w 0`]);
+    expect(events).toEqual([]);
+    events.push("closing");
+    await conn.close();
+    vs = await updating;
+    expect(events).toEqual(["closing", "updated"]);
+    expect(await save(B)).toEqual([]);
+    expect(await save(A)).toEqual([`-A -t ${VIP}:80 -s rr`, `-a -t ${VIP}:80 -r ${server!.address}:80 -m -w 4`]);
+    await destroy({ ...rs, state: { ...rs.state, service: serviceRef(vs) } });
+    await destroy(vs);
+    expect(await save(A)).toEqual([]);
   });
 
   it("a director that is down: the update says which and why, and state keeps it where the entry may still be", async () => {

@@ -147,3 +147,38 @@ describe("delete and read", () => {
     expect(fake.lines(A)).toEqual(["tcp/192.0.2.10:80 rr", "  10.0.0.11:8080 nat w1"]);
   });
 });
+
+describe("drain when the service leaves a director", () => {
+  const key = { family: "ipv4", protocol: "tcp", address: "192.0.2.10", port: 80 } as const;
+  const destOn = (d: string) => fake.table(d).services.get("tcp/192.0.2.10:80")?.dests.get("10.0.0.11:8080");
+
+  it("a director removed from a service with drain: its real servers go to weight 0 and the service waits for their connections", async () => {
+    const c = await vsp.create(await checked(vsp, service({ drain: { timeoutSeconds: 30 } })));
+    await at("203.0.113.6").ensureDest(key, { address: "10.0.0.11", port: 8080, forwarding: "nat", weight: 5 });
+    destOn(B)!.activeConns = 1;
+
+    const done: string[] = [];
+    const updating = vsp.update!(c.id, { ...c.outs, __provider: PROVIDER }, await checked(vsp, service({ directors: [dirA], drain: { timeoutSeconds: 30 } })))
+      .then(() => done.push("updated"));
+    const deadline = Date.now() + 10_000; // a bound for a hung test, not a timing assertion
+    while (destOn(B)?.weight !== 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(fake.lines(B)).toEqual(["tcp/192.0.2.10:80 rr", "  10.0.0.11:8080 nat w0"]);
+    await new Promise((r) => setTimeout(r, 1200)); // at least one more poll of the drain loop: still waiting
+    expect(done).toEqual([]);
+    expect(fake.lines(B)).toHaveLength(2);
+
+    destOn(B)!.activeConns = 0;
+    await updating;
+    expect(fake.lines(B)).toEqual([]);
+    expect(fake.lines(A)).toEqual(["tcp/192.0.2.10:80 rr"]);
+  });
+
+  it("without drain the service goes at once, its real servers with it", async () => {
+    const c = await vsp.create(await checked(vsp, service()));
+    await at("203.0.113.6").ensureDest(key, { address: "10.0.0.11", port: 8080, forwarding: "nat", weight: 5 });
+    destOn(B)!.activeConns = 1;
+    await vsp.update!(c.id, { ...c.outs, __provider: PROVIDER }, await checked(vsp, service({ directors: [dirA] })));
+    expect(fake.lines(B)).toEqual([]);
+    expect(fake.log.filter((l) => l.startsWith(`${B} ensureDest`))).toHaveLength(1); // only the out-of-band add
+  });
+});
