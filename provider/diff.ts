@@ -4,8 +4,9 @@
 // comparing, so a different spelling of the same value (IPv6 case, flag order, a default written out) is no change.
 //
 // Decisions:
-// - Replace only when the kernel identity changes: service (family, protocol, address, port | family, fwmark), and for a
-//   real server its service identity plus its own address and port. The kernel cannot SET an identity.
+// - Replace only when the kernel identity changes (the "identity" fields of the tables in provider/schema/): a service's
+//   family, protocol, address, port | family, fwmark, and for a real server its service's identity plus its own address
+//   and port. The kernel cannot SET an identity.
 // - Directors are NOT identity. Adding or removing a director is an in-place update: update creates the entry on added
 //   directors and deletes it from removed ones; the entry on directors kept in both is untouched. Replacing instead would
 //   create the same identity on the kept directors before deleting it (EEXIST) and would need delete-before-replace,
@@ -21,7 +22,10 @@ import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { directorKey } from "./director";
 import {
   REAL_SERVER_KEYS,
+  REAL_SERVER_SETTINGS,
+  SERVICE_IDENTITY,
   VIRTUAL_SERVICE_KEYS,
+  VIRTUAL_SERVICE_SETTINGS,
   checkRealServer,
   checkVirtualService,
   isUnknown,
@@ -67,8 +71,6 @@ function identityChanged(o: unknown, n: unknown): boolean {
   return isUnknown(n) || !same(o, n);
 }
 
-const SERVICE_IDENTITY = ["family", "protocol", "address", "port", "fwmark"] as const;
-
 function result(replaces: string[], changed: boolean): dynamic.DiffResult {
   return { changes: replaces.length > 0 || changed, replaces, deleteBeforeReplace: false };
 }
@@ -77,8 +79,7 @@ export function diffVirtualService(_id: string, olds: unknown, news: unknown): d
   const o = normalise(checkVirtualService, VIRTUAL_SERVICE_KEYS, olds);
   const n = normalise(checkVirtualService, VIRTUAL_SERVICE_KEYS, news);
   const replaces = SERVICE_IDENTITY.filter((k) => identityChanged(o[k], n[k]));
-  const settings = ["scheduler", "schedulerFlags", "persistence", "onePacket", "drain", "adopt"];
-  const changed = !sameDirectors(o.directors, n.directors) || settings.some((k) => !same(o[k], n[k]));
+  const changed = !sameDirectors(o.directors, n.directors) || VIRTUAL_SERVICE_SETTINGS.some((k) => !same(o[k], n[k]));
   return result(replaces, changed);
 }
 
@@ -94,8 +95,7 @@ export function diffRealServer(_id: string, olds: unknown, news: unknown): dynam
   if (identityChanged(o.address, n.address)) replaces.push("address");
   // A checked port is absent only while the service port it defaults to is unknown: then it is unknown too.
   if (identityChanged(o.port, n.port === undefined ? UNKNOWN : n.port)) replaces.push("port");
-  const settings = ["forwarding", "weight", "upperThreshold", "lowerThreshold", "tunnel", "drain", "adopt"];
   const directorsChanged = typeof ns === "object" && ns !== null && !sameDirectors(os.directors, ns.directors);
-  const changed = directorsChanged || settings.some((k) => !same(o[k], n[k]));
+  const changed = directorsChanged || REAL_SERVER_SETTINGS.some((k) => !same(o[k], n[k]));
   return result(replaces, changed);
 }

@@ -32,7 +32,8 @@ export interface ServiceSettings {
 
 export type ServiceSpec = ServiceKey & ServiceSettings;
 
-export type Forwarding = "nat" | "dr" | "tunnel" | "local" | "bypass";
+/** Forwarding as the kernel reports it: what users set (schema Forwarding) plus local and bypass, which it only reports. */
+export type KernelForwarding = "nat" | "dr" | "tunnel" | "local" | "bypass";
 
 export interface Tunnel {
   type: "ipip" | "gue" | "gre";
@@ -48,7 +49,7 @@ export interface DestKey {
 
 /** Real server settings; absent = keep the current value (or the default for a new dest). */
 export interface DestSettings {
-  forwarding?: Forwarding;
+  forwarding?: KernelForwarding;
   weight?: number;
   upperThreshold?: number;
   lowerThreshold?: number;

@@ -3,26 +3,16 @@ import { diffRealServer } from "./diff";
 import { drainDests } from "./drain";
 import { entryProvider, type EntryEffects, type EntryKind } from "./entries";
 import { parseRealServerId, realServerId, serviceIdPart } from "./identity";
-import type { Dest } from "./protocol";
-import { checkRealServer, destKey, destSettings, parseRealServer, serviceKey, type RealServer } from "./schema";
+import { checkRealServer, parseRealServer, type RealServerSpec } from "./schema";
+import { destKey, destProps, destSettings } from "./wire/dest";
+import { serviceKey } from "./wire/service";
 
 type Props = Record<string, unknown>;
 
-/** The kernel's view of a dest's settings, in input form. `current` keeps forwarding the kernel reports differently. */
-export function destProps(d: Dest, current: Props): Props {
-  // The kernel turns NAT/DR to one of the director's own addresses into "local": that is not drift.
-  const forwarding = d.forwarding === "local" || d.forwarding === "bypass" ? current.forwarding : d.forwarding;
-  const tunnel =
-    forwarding === "tunnel" && d.tunnel
-      ? { type: d.tunnel.type, ...(d.tunnel.type === "gue" ? { port: d.tunnel.port } : {}), checksum: d.tunnel.checksum }
-      : undefined;
-  return { forwarding, weight: d.weight, upperThreshold: d.upperThreshold, lowerThreshold: d.lowerThreshold, tunnel };
-}
-
-const describe = (rs: RealServer) =>
+const describe = (rs: RealServerSpec) =>
   `${rs.address.includes(":") ? `[${rs.address}]` : rs.address}:${rs.port} of ${serviceIdPart(serviceKey(rs.service))}`;
 
-export const realServerKind: EntryKind<RealServer> = {
+export const realServerKind: EntryKind<RealServerSpec> = {
   resource: "RealServer",
   parse: parseRealServer,
   describe,
@@ -34,7 +24,7 @@ export const realServerKind: EntryKind<RealServer> = {
   fromId,
 };
 
-export const realServerEffects: EntryEffects<RealServer> = {
+export const realServerEffects: EntryEffects<RealServerSpec> = {
   ensure: async (ops, rs, onExisting) => {
     try {
       return await ops.ensureDest(serviceKey(rs.service), { ...destKey(rs), ...destSettings(rs) }, onExisting);

@@ -3,20 +3,12 @@ import { diffVirtualService } from "./diff";
 import { drainDests } from "./drain";
 import { entryProvider, type EntryEffects, type EntryKind } from "./entries";
 import { parseVirtualServiceId, serviceIdPart, virtualServiceId } from "./identity";
-import type { Service } from "./protocol";
-import { checkVirtualService, parseVirtualService, serviceKey, serviceSettings, type VirtualService } from "./schema";
+import { checkVirtualService, parseVirtualService, type VirtualServiceSpec } from "./schema";
+import { serviceKey, serviceProps, serviceSettings } from "./wire/service";
 
 type Props = Record<string, unknown>;
 
-/** The kernel's view of a service's settings, in input form (what refresh writes into state). */
-export function serviceProps(s: Service): Props {
-  const persistence = s.persistence
-    ? { timeout: s.persistence.timeout, netmask: s.persistence.netmask, ...(s.persistenceEngine ? { engine: s.persistenceEngine } : {}) }
-    : undefined;
-  return { scheduler: s.scheduler, schedulerFlags: s.schedulerFlags, persistence, onePacket: s.onePacket };
-}
-
-export const virtualServiceKind: EntryKind<VirtualService> = {
+export const virtualServiceKind: EntryKind<VirtualServiceSpec> = {
   resource: "VirtualService",
   parse: parseVirtualService,
   describe: (vs) => serviceIdPart(serviceKey(vs)),
@@ -28,7 +20,7 @@ export const virtualServiceKind: EntryKind<VirtualService> = {
   fromId,
 };
 
-export const virtualServiceEffects: EntryEffects<VirtualService> = {
+export const virtualServiceEffects: EntryEffects<VirtualServiceSpec> = {
   ensure: (ops, vs, onExisting) => ops.ensureService({ ...serviceKey(vs), ...serviceSettings(vs) }, onExisting),
   // The kernel drops a service's dests with it: with drain, they finish their connections first (a director removed
   // from the service, or the service deleted or replaced while real servers are still on it there).

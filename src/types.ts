@@ -1,14 +1,11 @@
 // Arguments of the VirtualService and RealServer resources, as a Pulumi program writes them. Rules are enforced at
 // preview by the provider's schema (provider/schema.ts); they are listed here so editors show them.
 import type * as pulumi from "@pulumi/pulumi";
-import type { Family, Scheduler, SchedulerFlag, TransportProtocol, UserForwarding } from "../provider/schema";
+import type { Family, Forwarding, Scheduler, SchedulerFlag, TransportProtocol, TunnelChecksum, TunnelType } from "../provider/schema";
 import type { DirectorArgs, DirectorState } from "./director";
 
-export type { Family, Scheduler, SchedulerFlag, TransportProtocol } from "../provider/schema";
 /** How packets reach a real server: NAT (masquerading), direct routing, or IP tunnelling. */
-export type Forwarding = UserForwarding;
-export type TunnelType = "ipip" | "gue" | "gre";
-export type TunnelChecksum = "nocsum" | "csum" | "remcsum";
+export type { Family, Forwarding, Scheduler, SchedulerFlag, TransportProtocol, TunnelChecksum, TunnelType } from "../provider/schema";
 
 /**
  * An enum-like input as Pulumi's SDKs type them: any string (a value from config compiles), with the known values

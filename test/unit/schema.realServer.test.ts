@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { checkRealServer, destKey, destSettings, parseRealServer, parseVirtualService, serviceKey, serviceSettings } from "../../provider/schema";
+import { checkRealServer, parseRealServer, parseVirtualService } from "../../provider/schema";
+import { destKey, destSettings } from "../../provider/wire/dest";
+import { serviceKey, serviceSettings } from "../../provider/wire/service";
 import { U, expectFailure, expectOk, rs, serviceRef, vs } from "./fixtures";
 
 const check = (inputs: Record<string, unknown>) => checkRealServer(undefined, inputs);

@@ -1,0 +1,30 @@
+// The one source of truth for VirtualService / RealServer input rules (ipvsadm's rules, reference/ipvs-netlink.md §4,
+// plus the SSH connection rules), by section: unknown.ts (preview's unknown values), values.ts (leaf values, defaults),
+// fields.ts (field tables), director.ts, virtualService.ts, realServer.ts (each resource's table and rules), specs.ts
+// (the normalised types), check.ts (check and parse). check() and diff() run at preview and must stay pure: nothing
+// here opens a connection or reads a file. The mapping to the helper's vocabulary is in provider/wire/.
+export { checkRealServer, checkVirtualService, formatPath, parseRealServer, parseVirtualService, type CheckFailure, type CheckResult } from "./check";
+export { directorSchema, directorsSchema, parseOpenSshPublicKey, sshEndpointSchema, upgradeState } from "./director";
+export type { FieldRole } from "./fields";
+export { REAL_SERVER_KEYS, REAL_SERVER_SETTINGS, realServerSchema } from "./realServer";
+export type * from "./specs";
+export { isUnknown, UNKNOWN, type Checked, type Known, type Unknown } from "./unknown";
+export {
+  DEFAULTS,
+  FAMILIES,
+  FORWARDING,
+  parseIp,
+  PROTOCOLS,
+  SCHEDULER_FLAGS,
+  SCHEDULERS,
+  TUNNEL_CHECKSUMS,
+  TUNNEL_TYPES,
+  type Family,
+  type Forwarding,
+  type Scheduler,
+  type TransportProtocol,
+  type TunnelChecksum,
+  type TunnelType,
+} from "./values";
+export { SERVICE_IDENTITY, VIRTUAL_SERVICE_KEYS, VIRTUAL_SERVICE_SETTINGS, virtualServiceSchema } from "./virtualService";
+export type { SchedulerFlag } from "../protocol";

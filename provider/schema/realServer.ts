@@ -1,0 +1,115 @@
+// RealServer rules (ipvsadm's, reference/ipvs-netlink.md §4): its field table, the cross-field rules and the
+// normalisation (port defaulted from the service, tunnel defaults).
+import { z } from "zod";
+import { directorsSchema } from "./director";
+import { field, fieldsWithRole, shapeOf } from "./fields";
+import { isUnknown, u } from "./unknown";
+import { bool, DEFAULTS, drainSchema, FORWARDING, int, ipAddress, MAX_THRESHOLD, oneOf, parseIp, TUNNEL_CHECKSUMS, TUNNEL_TYPES } from "./values";
+import { familyProblem, SERVICE_IDENTITY, serviceFamily, VIRTUAL_SERVICE_FIELDS } from "./virtualService";
+
+/**
+ * The service a real server belongs to, as the RealServer resource passes it: the VirtualService's resolved `directors`
+ * and its identity fields, all taken from its outputs, with the VirtualService's own rules for them. These come from
+ * another resource, so at preview any of them may be unknown or even absent: check() lets that pass; parseRealServer()
+ * requires them.
+ */
+const serviceRefSchema = z.strictObject({
+  directors: u(directorsSchema).optional(),
+  ...Object.fromEntries(SERVICE_IDENTITY.map((k) => [k, VIRTUAL_SERVICE_FIELDS[k].schema])),
+} as { directors: z.ZodOptional<typeof VIRTUAL_SERVICE_FIELDS.directors.schema> } & { [K in (typeof SERVICE_IDENTITY)[number]]: (typeof VIRTUAL_SERVICE_FIELDS)[K]["schema"] });
+
+const tunnelSchema = z
+  .strictObject({
+    type: u(oneOf("type", TUNNEL_TYPES)).default("ipip"),
+    port: u(int("port", 1, 65535)).optional(),
+    checksum: u(oneOf("checksum", TUNNEL_CHECKSUMS)).optional(),
+  })
+  .superRefine((t, ctx) => {
+    const issue = (path: string, message: string) => ctx.addIssue({ code: "custom", path: [path], message });
+    if (isUnknown(t.type)) return;
+    // ipvsadm: ipip has neither port nor checksum options; gue needs a port; gre has no port and no remcsum.
+    if (t.type !== "gue" && t.port !== undefined) issue("port", `port is only used by gue tunnels, not ${t.type}`);
+    if (t.type === "gue" && t.port === undefined) issue("port", "port (1..65535) is required for gue tunnels");
+    if (t.type === "ipip" && t.checksum !== undefined && t.checksum !== "nocsum")
+      issue("checksum", `checksum ${t.checksum} is not available for ipip tunnels (only gue and gre)`);
+    if (t.type === "gre" && t.checksum === "remcsum") issue("checksum", "checksum remcsum is only available for gue tunnels");
+  })
+  .transform((t) => ({ ...t, checksum: t.checksum ?? ("nocsum" as const) }));
+
+/** Every RealServer input: its role and its rule and default. The service's identity is this one's too. */
+export const REAL_SERVER_FIELDS = {
+  service: field("identity", u(serviceRefSchema)),
+  address: field("identity", u(ipAddress("address", "dest"))),
+  port: field("identity", u(int("port", 0, 65535)).optional()),
+  forwarding: field("setting", u(oneOf("forwarding", FORWARDING)).default(DEFAULTS.forwarding)),
+  weight: field("setting", u(int("weight", 0, 65535)).default(DEFAULTS.weight)),
+  upperThreshold: field("setting", u(int("upperThreshold", 0, MAX_THRESHOLD)).default(0)),
+  lowerThreshold: field("setting", u(int("lowerThreshold", 0, MAX_THRESHOLD)).default(0)),
+  tunnel: field("setting", u(tunnelSchema).optional()),
+  drain: field("setting", u(drainSchema).optional()),
+  adopt: field("setting", u(bool("adopt")).default(false)),
+};
+
+const rsObject = z.strictObject(shapeOf(REAL_SERVER_FIELDS));
+type RsParsed = z.output<typeof rsObject>;
+/** The input property names of a RealServer. */
+export const REAL_SERVER_KEYS = Object.keys(REAL_SERVER_FIELDS) as (keyof RsParsed)[];
+export const REAL_SERVER_SETTINGS = fieldsWithRole(REAL_SERVER_FIELDS, "setting");
+
+function realServerRules(r: RsParsed, ctx: z.RefinementCtx) {
+  const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: "custom", path, message });
+  const svc = isUnknown(r.service) ? undefined : r.service;
+  const svcFamily = svc && serviceFamily(svc);
+  const fwd = r.forwarding;
+
+  if (svc && svc.fwmark !== undefined)
+    for (const k of ["protocol", "address", "port"] as const)
+      if (svc[k] !== undefined) issue(["service", k], `service.${k} cannot be combined with service.fwmark`);
+  // Refused rather than letting serviceFamily() below silently prefer the address.
+  const familyMismatch = svc && familyProblem(svc, "service.");
+  if (familyMismatch) issue(["service", "family"], familyMismatch);
+
+  if (!isUnknown(r.address) && svcFamily !== undefined && !isUnknown(svcFamily) && !isUnknown(fwd) && fwd !== "tunnel") {
+    const family = parseIp(r.address)!.family;
+    if (family !== svcFamily)
+      issue(["address"], `address ${r.address} is ${family} but the service is ${svcFamily}: mixing families needs forwarding "tunnel"`);
+  }
+
+  // ipvsadm silently rewrites the port for dr/tunnel on address services; we refuse instead of surprising the user.
+  if ((fwd === "dr" || fwd === "tunnel") && svc && svc.fwmark === undefined) {
+    if (r.port !== undefined && !isUnknown(r.port) && svc.port !== undefined && !isUnknown(svc.port) && r.port !== svc.port)
+      issue(["port"], `port must equal the service port (${svc.port}) with forwarding "${fwd}": the packet is not rewritten, so the real server sees the service port (omit port)`);
+  }
+
+  const up = r.upperThreshold, low = r.lowerThreshold;
+  // The kernel refuses lower > upper even when upper is 0 (0 = no upper limit), so a lower threshold needs an upper one.
+  if (!isUnknown(up) && !isUnknown(low) && low > up)
+    issue(["lowerThreshold"], up === 0
+      ? "lowerThreshold needs an upperThreshold: with upperThreshold 0 (no limit) lowerThreshold must be 0"
+      : `lowerThreshold (${low}) must not be greater than upperThreshold (${up})`);
+
+  if (r.tunnel !== undefined && !isUnknown(fwd) && fwd !== "tunnel")
+    issue(["tunnel"], `tunnel options are only used with forwarding "tunnel", not "${fwd}"`);
+}
+
+export const realServerSchema = rsObject.superRefine(realServerRules).transform((r) => {
+  const svc = r.service;
+  let port = r.port;
+  if (port === undefined && !isUnknown(svc)) {
+    // Omitted port = the service port (ipvsadm); a fwmark service has no port, so 0 (= keep the packet's port).
+    port = svc.fwmark !== undefined ? 0 : svc.port;
+  }
+  const tunnel = r.forwarding === "tunnel" ? (r.tunnel ?? { type: "ipip" as const, checksum: "nocsum" as const }) : r.tunnel;
+  return {
+    service: isUnknown(svc) ? svc : { ...svc, family: serviceFamily(svc) },
+    address: r.address,
+    ...(port !== undefined ? { port } : {}),
+    forwarding: r.forwarding,
+    weight: r.weight,
+    upperThreshold: r.upperThreshold,
+    lowerThreshold: r.lowerThreshold,
+    ...(tunnel !== undefined ? { tunnel } : {}),
+    ...(r.drain !== undefined ? { drain: r.drain } : {}),
+    adopt: r.adopt,
+  };
+});

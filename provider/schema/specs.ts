@@ -1,0 +1,77 @@
+// The normalised, fully known forms that create / update / read work with (`*Spec`), checked at compile time against
+// what the schemas produce.
+import type { z } from "zod";
+import type { Director } from "../director";
+import type { SchedulerFlag } from "../protocol";
+import type { directorSchema } from "./director";
+import type { realServerSchema } from "./realServer";
+import type { Known } from "./unknown";
+import type { Family, Forwarding, Scheduler, TransportProtocol, TunnelChecksum, TunnelType } from "./values";
+import type { SERVICE_IDENTITY, virtualServiceSchema } from "./virtualService";
+
+export type VirtualServiceChecked = z.output<typeof virtualServiceSchema>;
+export type RealServerChecked = z.output<typeof realServerSchema>;
+
+/** A service's kernel identity. */
+export type ServiceIdentity = { family: Family } & (
+  | { protocol: TransportProtocol; address: string; port: number; fwmark?: undefined }
+  | { fwmark: number; protocol?: undefined; address?: undefined; port?: undefined }
+);
+
+export interface PersistenceSpec {
+  /** Seconds, 1..2678400. */
+  timeout: number;
+  /** IPv4: dotted mask; IPv6: prefix length as a string ("128"). */
+  netmask: string;
+  engine?: "sip";
+}
+
+export interface DrainSpec {
+  timeoutSeconds: number;
+}
+
+export type VirtualServiceSpec = ServiceIdentity & {
+  directors: Director[];
+  scheduler: Scheduler;
+  schedulerFlags: SchedulerFlag[];
+  persistence?: PersistenceSpec;
+  onePacket: boolean;
+  /** Drain the service's real servers before it leaves a director. */
+  drain?: DrainSpec;
+  adopt: boolean;
+};
+
+export interface TunnelSpec {
+  type: TunnelType;
+  /** gue only. */
+  port?: number;
+  checksum: TunnelChecksum;
+}
+
+/** The `service` input of a RealServer, fully known: its VirtualService's identity and directors. */
+export type ServiceRefSpec = ServiceIdentity & { directors: Director[] };
+
+export interface RealServerSpec {
+  service: ServiceRefSpec;
+  address: string;
+  port: number;
+  forwarding: Forwarding;
+  weight: number;
+  upperThreshold: number;
+  lowerThreshold: number;
+  tunnel?: TunnelSpec;
+  drain?: DrainSpec;
+  adopt: boolean;
+}
+
+// The hand-written types above must accept what the schemas produce once every value is known, and the identity type
+// must have exactly the identity fields of the field table (compile-time checks).
+type Assert<T extends true> = T;
+type Fits<A, B> = [A] extends [B] ? true : false;
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type Identity = (typeof SERVICE_IDENTITY)[number];
+export type _IdentityIsTheTable = Assert<Same<keyof ServiceIdentity, Identity>>;
+export type _DirectorFits = Assert<Fits<Known<z.output<typeof directorSchema>>, Director>>;
+// Identity fields are left out: their presence is guaranteed by the rules (refinements), which types cannot see.
+export type _VirtualServiceFits = Assert<Fits<Omit<Known<VirtualServiceChecked>, Identity>, Omit<VirtualServiceSpec, Identity>>>;
+export type _RealServerFits = Assert<Fits<Omit<Known<RealServerChecked>, "service" | "port">, Omit<RealServerSpec, "service" | "port">>>;

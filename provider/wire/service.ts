@@ -1,0 +1,31 @@
+// A VirtualService to the helper protocol (PROTOCOL.md) and back: its kernel key, its complete settings, and the
+// kernel's settings in input form (what refresh writes into state). The one place that knows both directions.
+import type { Service, ServiceKey, ServiceSettings } from "../protocol";
+import type { ServiceIdentity, VirtualServiceSpec } from "../schema";
+
+type Props = Record<string, unknown>;
+
+export function serviceKey(s: ServiceIdentity): ServiceKey {
+  return s.fwmark !== undefined
+    ? { family: s.family, fwmark: s.fwmark }
+    : { family: s.family, protocol: s.protocol, address: s.address, port: s.port };
+}
+
+/** The complete desired settings (the helper's SET must never fall back to "keep current" for a field we own). */
+export function serviceSettings(vs: VirtualServiceSpec): Required<ServiceSettings> {
+  return {
+    scheduler: vs.scheduler,
+    schedulerFlags: [...vs.schedulerFlags],
+    persistence: vs.persistence ? { timeout: vs.persistence.timeout, netmask: vs.persistence.netmask } : null,
+    persistenceEngine: vs.persistence?.engine ?? "",
+    onePacket: vs.onePacket,
+  };
+}
+
+/** The kernel's view of a service's settings, in input form (the inverse of serviceSettings). */
+export function serviceProps(s: Service): Props {
+  const persistence = s.persistence
+    ? { timeout: s.persistence.timeout, netmask: s.persistence.netmask, ...(s.persistenceEngine ? { engine: s.persistenceEngine } : {}) }
+    : undefined;
+  return { scheduler: s.scheduler, schedulerFlags: s.schedulerFlags, persistence, onePacket: s.onePacket };
+}
