@@ -9,6 +9,7 @@ import { NodeSSH } from "node-ssh";
 import { directorKey, type SshEndpoint } from "../director";
 import { classifyConnectError, DirectorError } from "./errors";
 import { hostKeyCheck, parseKnownHosts, parsePublicKey, type HostKeyPolicy } from "./hostKeys";
+import { noAnswerWithin, within } from "./retry";
 
 /** The slice of ssh2's ClientChannel we use (node-ssh ships ssh2 without type declarations). */
 export interface SshChannel extends Duplex {
@@ -46,6 +47,11 @@ export function endpointLabel(ep: Pick<SshEndpoint, "user" | "host" | "port">): 
 export function endpointSecrets(ep: SshEndpoint): string[] {
   const own = [ep.privateKey, ep.privateKeyPassphrase, ep.password].filter((s): s is string => typeof s === "string" && s.length > 0);
   return ep.jumpHost ? [...own, ...endpointSecrets(ep.jumpHost)] : own;
+}
+
+/** A hop's bound on reaching it: its TCP connect (direct or forwarded by the previous hop), then its handshake. */
+function connectTimeoutSecondsOf(ep: SshEndpoint): number {
+  return ep.connectTimeoutSeconds ?? 20;
 }
 
 function expandHome(p: string): string {
@@ -94,7 +100,8 @@ function authConfigOf(ep: SshEndpoint, target: string): { auth: AuthConfig; file
     try {
       fileSecret = auth.privateKey = readFileSync(path, "utf8");
     } catch (err) {
-      throw new DirectorError("config", target, `cannot read privateKeyPath ${path} for ${target} (${(err as NodeJS.ErrnoException).code ?? "error"}).`);
+      // Never the value: a key pasted into privateKeyPath by mistake would be printed.
+      throw new DirectorError("config", target, `cannot read the file given as privateKeyPath for ${target} (${(err as NodeJS.ErrnoException).code ?? "error"}).`);
     }
   }
   if (auth.privateKey !== undefined && ep.privateKeyPassphrase !== undefined) auth.passphrase = ep.privateKeyPassphrase;
@@ -114,11 +121,11 @@ function authConfigOf(ep: SshEndpoint, target: string): { auth: AuthConfig; file
 }
 
 /** One SSH handshake + authentication, directly or over `sock` (a stream forwarded by the previous hop). */
-async function dialHop(ep: SshEndpoint, sock: Duplex | undefined, secrets: string[], via: string): Promise<SshClient> {
+async function dialHop(ep: SshEndpoint, sock: Duplex | undefined, secrets: Set<string>, via: string): Promise<SshClient> {
   const target = endpointLabel(ep) + via;
   const policy = hostKeyPolicyOf(ep, target);
   const { auth, fileSecret } = authConfigOf(ep, target);
-  if (fileSecret) secrets.push(fileSecret);
+  if (fileSecret) secrets.add(fileSecret);
   const hostKey = hostKeyCheck(policy, target, ep.host, ep.port);
   let rejection: string | undefined;
   const ssh = new NodeSSH();
@@ -129,7 +136,7 @@ async function dialHop(ep: SshEndpoint, sock: Duplex | undefined, secrets: strin
       sock,
       username: ep.user,
       ...auth,
-      readyTimeout: (ep.connectTimeoutSeconds ?? 20) * 1000,
+      readyTimeout: connectTimeoutSecondsOf(ep) * 1000,
       // Detects a dead peer on an idle pooled connection within ~45 s.
       keepaliveInterval: 15_000,
       keepaliveCountMax: 3,
@@ -141,7 +148,7 @@ async function dialHop(ep: SshEndpoint, sock: Duplex | undefined, secrets: strin
     });
   } catch (err) {
     (ssh.connection as SshClient | null)?.destroy();
-    throw classifyConnectError(err, target, rejection, secrets);
+    throw classifyConnectError(err, target, rejection, [...secrets]);
   }
   const client = ssh.connection as SshClient;
   // node-ssh drops its error listener once ready; without one a later socket error would crash the plugin process.
@@ -149,12 +156,20 @@ async function dialHop(ep: SshEndpoint, sock: Duplex | undefined, secrets: strin
   return client;
 }
 
-function forwardOut(client: SshClient, to: SshEndpoint, target: string, secrets: string[]): Promise<Duplex> {
-  return new Promise((resolve, reject) => {
+function forwardOut(client: SshClient, to: SshEndpoint, target: string, secrets: Set<string>): Promise<Duplex> {
+  const opened = new Promise<Duplex>((resolve, reject) => {
     client.forwardOut("127.0.0.1", 0, to.host, to.port, (err, stream) =>
-      err ? reject(classifyConnectError(err, target, undefined, secrets)) : resolve(stream),
+      err ? reject(classifyConnectError(err, target, undefined, [...secrets])) : resolve(stream),
     );
   });
+  // The bastion answers only when its own TCP connect gives up (~127 s on Linux for a black-holed host). A stream that
+  // opens late is closed with the bastion's connection, which dial() ends on any failure.
+  const seconds = connectTimeoutSecondsOf(to);
+  return within(
+    opened,
+    seconds * 1000,
+    () => new DirectorError("unreachable", target, `cannot reach ${target}: the jump host gave ${noAnswerWithin(seconds, "connectTimeoutSeconds")}.`),
+  );
 }
 
 /** Outermost bastion first, the director last. */
@@ -163,7 +178,7 @@ function hopsOf(ep: SshEndpoint): SshEndpoint[] {
 }
 
 /** Dials the whole chain once (no retries here: see retry.ts). */
-export async function dial(director: SshEndpoint, secrets: string[]): Promise<Connection> {
+export async function dial(director: SshEndpoint, secrets: Set<string>): Promise<Connection> {
   const hops = hopsOf(director);
   const clients: SshClient[] = [];
   const closeAll = () => [...clients].reverse().forEach((c) => c.end());

@@ -1,5 +1,6 @@
 // Bounded exponential backoff for dialling a director. Only DirectorErrors marked retryable (network trouble) are
-// retried; authentication, host key and configuration failures surface at once.
+// retried; authentication, host key and configuration failures surface at once. Also the deadline that bounds every
+// other wait on a director (within()), so no network wait can hang `pulumi up`.
 
 import { DirectorError } from "./errors";
 
@@ -48,4 +49,29 @@ export async function withRetry<T>(fn: (attempt: number) => Promise<T>, policy: 
       await clock.sleep(delay);
     }
   }
+}
+
+/**
+ * Settles as `work` does, unless `ms` pass first: then rejects with expired(), which also tears down what `work` waits
+ * on (a channel, a connection). A later settlement of `work` is ignored.
+ */
+export function within<T>(work: Promise<T>, ms: number, expired: () => Error): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(expired()), ms);
+    work.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    );
+  });
+}
+
+/** How every deadline message says it: "no answer within 60 s (operationTimeoutSeconds)". */
+export function noAnswerWithin(seconds: number, setting: string): string {
+  return `no answer within ${seconds} s (${setting})`;
 }

@@ -5,7 +5,7 @@
 import type { Director } from "../director";
 import { dial, endpointLabel, endpointSecrets, type Connection, type SshChannel } from "./connect";
 import { DirectorError, redact, sudoPasswordError, sudoWantsPassword } from "./errors";
-import { retryPolicyFor, withRetry } from "./retry";
+import { noAnswerWithin, retryPolicyFor, within, withRetry } from "./retry";
 
 /** Counters for tests and measurements. */
 export interface SessionStats {
@@ -34,7 +34,8 @@ export class DirectorSession {
   /** user@host:port, for every message about this director. */
   readonly target: string;
   readonly stats: SessionStats = { dialAttempts: 0, connections: 0, channels: 0 };
-  private readonly secrets: string[];
+  /** A set: dialling adds the key file's text each time, and it must be listed once. */
+  private readonly secrets: Set<string>;
   private connection?: Promise<Connection>;
   /** The settled connection, so close() can act synchronously (it runs from the process "exit" hook). */
   private live?: Connection;
@@ -43,12 +44,12 @@ export class DirectorSession {
 
   constructor(readonly director: Director) {
     this.target = endpointLabel(director);
-    this.secrets = endpointSecrets(director);
+    this.secrets = new Set(endpointSecrets(director));
   }
 
   /** Removes every secret of this director's hops from `text`. */
   scrub(text: string): string {
-    return redact(text, this.secrets);
+    return redact(text, [...this.secrets]);
   }
 
   /** Marks the session in use until the returned function is called; an idle session closes after IDLE_CLOSE_MS. */
@@ -103,21 +104,39 @@ export class DirectorSession {
     return this.director.sudo ? `sudo -n -- sh -c ${shQuote(script)}` : `sh -c ${shQuote(script)}`;
   }
 
+  /** The bound on each wait once connected, in seconds (operationTimeoutSeconds). */
+  get operationTimeoutSeconds(): number {
+    return this.director.operationTimeoutSeconds;
+  }
+
+  /** "no answer within 60 s (operationTimeoutSeconds)" */
+  noAnswer(): string {
+    return noAnswerWithin(this.operationTimeoutSeconds, "operationTimeoutSeconds");
+  }
+
   /**
-   * Opens an exec channel running `script` as root. A connection found dead when opening is re-dialled once; what
-   * happens after the channel is open is the caller's to handle.
+   * Opens an exec channel running `script` as root. A connection found dead when opening is re-dialled once; one that
+   * does not answer within operationTimeoutSeconds is closed and the open fails. What happens after the channel is
+   * open is the caller's to handle.
    */
   async openChannel(script: string): Promise<SshChannel> {
     for (let attempt = 1; ; attempt++) {
       const conn = await this.connect();
+      const opening = new Promise<SshChannel>((resolve, reject) => {
+        conn.client.exec(this.rootCommand(script), (err, channel) => (err ? reject(err) : resolve(channel)));
+      });
+      // Closing the connection also closes a channel that would open late.
+      const expired = () => {
+        conn.close();
+        return new DirectorError("unreachable", this.target, `cannot open a channel on ${this.target}: ${this.noAnswer()}.`);
+      };
       try {
-        return await new Promise<SshChannel>((resolve, reject) => {
-          conn.client.exec(this.rootCommand(script), (err, channel) => (err ? reject(err) : resolve(channel)));
-        }).then((ch) => {
-          this.stats.channels++;
-          return ch;
-        });
+        const ch = await within(opening, this.operationTimeoutSeconds * 1000, expired);
+        this.stats.channels++;
+        return ch;
       } catch (err) {
+        // Only our deadline throws a DirectorError here: a second connection would only wait as long again.
+        if (err instanceof DirectorError) throw err;
         conn.close();
         if (attempt >= 2) {
           throw new DirectorError("unreachable", this.target, `cannot open a channel on ${this.target}: ${this.scrub(String((err as Error).message))}.`);
@@ -128,15 +147,19 @@ export class DirectorSession {
 
   /**
    * Runs an idempotent `script` as root and collects its output. If the connection drops before the command reports
-   * its exit status, it is re-dialled and the script run once more (callers only pass idempotent scripts). A sudo that
-   * wants a password throws; any other exit status is the caller's to judge.
+   * its exit status, it is re-dialled and the script run once more (callers only pass idempotent scripts). A command
+   * that has not finished within operationTimeoutSeconds is closed and throws, as does a sudo that wants a password;
+   * any other exit status is the caller's to judge.
    */
   async exec(script: string, stdin?: Buffer): Promise<ExecResult> {
     const release = this.hold();
     try {
       for (let attempt = 1; ; attempt++) {
         const channel = await this.openChannel(script);
-        const result = await collect(channel, stdin);
+        const result = await within(collect(channel, stdin), this.operationTimeoutSeconds * 1000, () => {
+          channel.close();
+          return new DirectorError("command", this.target, `a command on ${this.target} did not finish: ${this.noAnswer()}.`);
+        });
         if (result.code === null && result.signal === undefined && attempt < 2) continue;
         if (result.code !== 0 && this.director.sudo && sudoWantsPassword(result.stderr)) throw this.failure("sudo", result);
         return result;

@@ -22,7 +22,8 @@ func serviceMissing(doing string) *protocol.Error {
 	return &protocol.Error{Code: protocol.CodeServiceNotFound, Errno: int(syscall.ESRCH), Message: doing + " failed: the service does not exist."}
 }
 
-// ensureDest creates the real server, SETs the merged entry when a given field differs, or does nothing.
+// ensureDest creates the real server, SETs the merged entry when a given field differs, or does nothing; an existing
+// entry is refused with onExisting "fail", and with "match" when a given field differs.
 func (e *Engine) ensureDest(op *protocol.Op, retry bool) step {
 	key := destKey(op)
 	sv, err := e.v.service(op.Service)
@@ -46,9 +47,8 @@ func (e *Engine) ensureDest(op *protocol.Op, retry bool) step {
 	}
 	if d, ok := dests[key]; ok {
 		cur = &d
-		if op.FailIfExists {
-			return done(nil, &protocol.Error{Code: protocol.CodeExists, Errno: int(syscall.EEXIST),
-				Message: fmt.Sprintf("%s of %s already exists (now: %s).", key, op.Service, savefmt.DestLine(op.Service, d))})
+		if op.OnExisting == protocol.ExistingFail {
+			return done(nil, destExists(op.Service, key, d))
 		}
 	}
 	want, err := mergeDest(cur, key, op.Dst)
@@ -60,6 +60,9 @@ func (e *Engine) ensureDest(op *protocol.Op, retry bool) step {
 	}
 	if cur != nil && sameDest(*cur, want) {
 		return done(protocol.Result{"changed": false, "created": false, "dest": protocol.DestJSON(*cur)}, nil)
+	}
+	if cur != nil && op.OnExisting == protocol.ExistingMatch {
+		return done(nil, destExists(op.Service, key, *cur))
 	}
 	w, err := destWrite(op.Service, cur == nil, want)
 	if err != nil {
@@ -93,6 +96,11 @@ func (e *Engine) ensureDest(op *protocol.Op, retry bool) step {
 		}
 		return nil, pe
 	})
+}
+
+func destExists(svc ipvs.ServiceKey, key ipvs.DestKey, cur ipvs.Dest) *protocol.Error {
+	return &protocol.Error{Code: protocol.CodeExists, Errno: int(syscall.EEXIST),
+		Message: fmt.Sprintf("%s of %s already exists (now: %s).", key, svc, savefmt.DestLine(svc, cur))}
 }
 
 func destWrite(k ipvs.ServiceKey, create bool, d ipvs.Dest) (ipvs.Write, error) {

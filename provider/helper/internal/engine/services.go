@@ -9,7 +9,8 @@ import (
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/savefmt"
 )
 
-// ensureService creates the service, SETs the merged entry when a given field differs, or does nothing.
+// ensureService creates the service, SETs the merged entry when a given field differs, or does nothing; an existing
+// entry is refused with onExisting "fail", and with "match" when a given field differs.
 // retry: a kernel answer that contradicts the view (someone else changed the table) re-reads it once.
 func (e *Engine) ensureService(op *protocol.Op, retry bool) step {
 	key := op.Service
@@ -23,9 +24,8 @@ func (e *Engine) ensureService(op *protocol.Op, retry bool) step {
 		prev := sv.svc
 		cur = &prev
 		doing = "updating " + key.String()
-		if op.FailIfExists {
-			return done(nil, &protocol.Error{Code: protocol.CodeExists, Errno: int(syscall.EEXIST),
-				Message: fmt.Sprintf("%s already exists (now: %s).", key, savefmt.ServiceLine(*cur))})
+		if op.OnExisting == protocol.ExistingFail {
+			return done(nil, serviceExists(key, *cur))
 		}
 	}
 	want, err := mergeService(cur, key, op.Svc)
@@ -37,6 +37,9 @@ func (e *Engine) ensureService(op *protocol.Op, retry bool) step {
 	}
 	if cur != nil && sameService(*cur, want) {
 		return done(protocol.Result{"changed": false, "created": false, "service": protocol.ServiceJSON(*cur, nil)}, nil)
+	}
+	if cur != nil && op.OnExisting == protocol.ExistingMatch {
+		return done(nil, serviceExists(key, *cur))
 	}
 	w, err := serviceWrite(cur == nil, want)
 	if err != nil {
@@ -62,6 +65,11 @@ func (e *Engine) ensureService(op *protocol.Op, retry bool) step {
 		}
 		return nil, kernelError(doing, err, false)
 	})
+}
+
+func serviceExists(key ipvs.ServiceKey, cur ipvs.Service) *protocol.Error {
+	return &protocol.Error{Code: protocol.CodeExists, Errno: int(syscall.EEXIST),
+		Message: fmt.Sprintf("%s already exists (now: %s).", key, savefmt.ServiceLine(cur))}
 }
 
 func serviceWrite(create bool, s ipvs.Service) (ipvs.Write, error) {

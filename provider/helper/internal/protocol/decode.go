@@ -14,18 +14,31 @@ import (
 // Op is one decoded, range-checked operation. Rules that need the merged entry (ipvsadm's cross-field rules)
 // are checked by the engine with ipvs.ValidateService / ValidateDest before anything is sent.
 type Op struct {
-	Name         string
-	Service      ipvs.ServiceKey
-	Svc          ServiceSettings
-	Dest         ipvs.DestKey
-	DestPort     bool // the dest gave a port (else: the service port, as ipvsadm does)
-	Dst          DestSettings
-	FailIfExists bool
-	WithDests    bool
-	Timeouts     ipvs.Timeouts
-	Daemon       ipvs.Daemon
-	State        uint32
+	Name       string
+	Service    ipvs.ServiceKey
+	Svc        ServiceSettings
+	Dest       ipvs.DestKey
+	DestPort   bool // the dest gave a port (else: the service port, as ipvsadm does)
+	Dst        DestSettings
+	OnExisting OnExisting
+	WithDests  bool
+	Timeouts   ipvs.Timeouts
+	Daemon     ipvs.Daemon
+	State      uint32
 }
+
+// OnExisting is what an ensure does when its entry already exists.
+type OnExisting uint8
+
+const (
+	// ExistingUpdate SETs the merged entry when a given field differs (the default).
+	ExistingUpdate OnExisting = iota
+	// ExistingFail refuses with EXISTS.
+	ExistingFail
+	// ExistingMatch succeeds unchanged when the entry already holds every given setting, else refuses with EXISTS:
+	// a create that can be re-sent after its answer was lost.
+	ExistingMatch
+)
 
 // ServiceSettings are the optional settings of ensureService; nil/unset = keep (or default when creating).
 type ServiceSettings struct {
@@ -181,9 +194,11 @@ func DecodeOp(raw json.RawMessage) (*Op, *Error) {
 		switch *w.OnExisting {
 		case "update":
 		case "fail":
-			op.FailIfExists = true
+			op.OnExisting = ExistingFail
+		case "match":
+			op.OnExisting = ExistingMatch
 		default:
-			return nil, bad("onExisting %q must be \"update\" or \"fail\"", *w.OnExisting)
+			return nil, bad("onExisting %q must be \"update\", \"fail\" or \"match\"", *w.OnExisting)
 		}
 	}
 	op.WithDests = w.WithDests != nil && *w.WithDests

@@ -16,7 +16,7 @@ func TestDecodeEnsureService(t *testing.T) {
 		t.Fatal(e)
 	}
 	want := ipvs.ServiceKey{AF: ipvs.AFInet6, Protocol: ipvs.ProtoUDP, Addr: netip.MustParseAddr("2001:db8::1"), Port: 53}
-	if op.Service != want || !op.FailIfExists || *op.Svc.Scheduler != "mh" || !op.Svc.HasFlags || *op.Svc.PE != "sip" || !*op.Svc.OnePacket {
+	if op.Service != want || op.OnExisting != ExistingFail || *op.Svc.Scheduler != "mh" || !op.Svc.HasFlags || *op.Svc.PE != "sip" || !*op.Svc.OnePacket {
 		t.Errorf("%+v", op)
 	}
 	if p := op.Svc.Persistence; !p.Set || p.Null || *p.Val.Timeout != 60 || *p.Val.Netmask != "64" {
@@ -30,6 +30,16 @@ func TestDecodeEnsureService(t *testing.T) {
 	op, _ = DecodeOp(json.RawMessage(`{"op":"ensureService","service":{"family":"ipv4","fwmark":9}}`))
 	if op.Svc.Persistence.Set {
 		t.Error("absent persistence must stay unset")
+	}
+}
+
+func TestDecodeOnExisting(t *testing.T) {
+	for in, want := range map[string]OnExisting{"": ExistingUpdate, `,"onExisting":"update"`: ExistingUpdate,
+		`,"onExisting":"fail"`: ExistingFail, `,"onExisting":"match"`: ExistingMatch} {
+		op, e := DecodeOp(json.RawMessage(`{"op":"ensureDest","service":{"family":"ipv4","fwmark":1},"dest":{"address":"10.0.0.1"}` + in + `}`))
+		if e != nil || op.OnExisting != want {
+			t.Errorf("%q: %v %v, want %v", in, op, e, want)
+		}
 	}
 }
 
@@ -60,7 +70,7 @@ func TestDecodeRejects(t *testing.T) {
 		`{"op":"ensureService","service":{"family":"ipv6","protocol":"tcp","address":"10.0.0.1","port":1}}`:                  "is not an ipv6 address",
 		`{"op":"ensureService","service":{"family":"ipv4","fwmark":1,"persistence":{"timeout":0}}}`:                          "persistence timeout 0",
 		`{"op":"ensureService","service":{"family":"ipv4","fwmark":1,"persistence":{"netmask":"64"}}}`:                       "dotted mask",
-		`{"op":"ensureService","service":{"family":"ipv4","fwmark":1},"onExisting":"ignore"}`:                                "onExisting \"ignore\"",
+		`{"op":"ensureService","service":{"family":"ipv4","fwmark":1},"onExisting":"ignore"}`:                                "onExisting \"ignore\" must be \"update\", \"fail\" or \"match\"",
 		`{"op":"ensureDest","service":{"family":"ipv4","fwmark":1},"dest":{"address":"x"}}`:                                  "is not an IP address",
 		`{"op":"ensureDest","service":{"family":"ipv4","fwmark":1},"dest":{"address":"10.0.0.1","forwarding":"bypass"}}`:     "forwarding \"bypass\"",
 		`{"op":"ensureDest","service":{"family":"ipv4","fwmark":1},"dest":{"address":"10.0.0.1","weight":65536}}`:            "weight 65536",

@@ -1,0 +1,69 @@
+package engine
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ipvs"
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/protocol"
+)
+
+func withOnExisting(op, onExisting string) string {
+	return strings.TrimSuffix(op, "}") + fmt.Sprintf(`,"onExisting":%q}`, onExisting)
+}
+
+// "match" is the create that may be re-sent after its answer was lost: it creates an absent entry, accepts one that
+// already holds every given setting without writing, and refuses (EXISTS) one that differs, like "fail".
+func TestMatchCreatesAcceptsIdenticalRefusesDifferent(t *testing.T) {
+	f := newFake()
+	e := New(f, ipvs.KernelVersion{Major: 6, Minor: 1}, nil)
+	svc := func(ip, sched string) string { return withOnExisting(svcJSON(ip, sched), "match") }
+	dest := func(ip, rip string, w int) string { return withOnExisting(destJSON("ensureDest", ip, rip, w), "match") }
+
+	res := run(t, e, svc("192.0.2.1", "rr"), dest("192.0.2.1", "10.0.0.1", 3))
+	for i, r := range res {
+		if code(r) != "ok" || r["created"] != true || r["changed"] != true {
+			t.Fatalf("create op %d: %v", i, r)
+		}
+	}
+
+	f.batches = nil
+	res = run(t, e, svc("192.0.2.1", "rr"), dest("192.0.2.1", "10.0.0.1", 3))
+	for i, r := range res {
+		if code(r) != "ok" || r["created"] != false || r["changed"] != false {
+			t.Errorf("identical op %d: %v", i, r)
+		}
+	}
+	if len(f.batches) != 0 {
+		t.Errorf("an identical entry was written: %v", f.batches)
+	}
+
+	res = run(t, e, svc("192.0.2.1", "wlc"), dest("192.0.2.1", "10.0.0.1", 4))
+	for i, want := range []string{"192.0.2.1:80 already exists (now: -A -t 192.0.2.1:80 -s rr)", "already exists (now: -a -t 192.0.2.1:80 -r 10.0.0.1:8080 -m -w 3)"} {
+		err, _ := res[i]["error"].(*protocol.Error)
+		if code(res[i]) != protocol.CodeExists || !strings.Contains(err.Message, want) {
+			t.Errorf("different op %d: %v, want EXISTS with %q", i, res[i], want)
+		}
+	}
+	if len(f.batches) != 0 {
+		t.Errorf("a different entry was written: %v", f.batches)
+	}
+	k := ipvs.ServiceKey{AF: ipvs.AFInet, Protocol: ipvs.ProtoTCP, Addr: mustAddr("192.0.2.1"), Port: 80}
+	if f.svcs[k].Sched != "rr" || f.dests[k][ipvs.DestKey{AF: ipvs.AFInet, Addr: mustAddr("10.0.0.1"), Port: 8080}].Weight != 3 {
+		t.Errorf("table changed: %v %v", f.svcs, f.dests)
+	}
+}
+
+// "fail" still refuses an entry even when it holds exactly the given settings.
+func TestFailRefusesIdentical(t *testing.T) {
+	f := newFake()
+	e := New(f, ipvs.KernelVersion{Major: 6, Minor: 1}, nil)
+	run(t, e, svcJSON("192.0.2.1", "rr"), destJSON("ensureDest", "192.0.2.1", "10.0.0.1", 3))
+	res := run(t, e, withOnExisting(svcJSON("192.0.2.1", "rr"), "fail"), withOnExisting(destJSON("ensureDest", "192.0.2.1", "10.0.0.1", 3), "fail"))
+	for i, r := range res {
+		if code(r) != protocol.CodeExists {
+			t.Errorf("op %d: %v, want EXISTS", i, r)
+		}
+	}
+}
