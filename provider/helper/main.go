@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/engine"
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ipvs"
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/protocol"
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/savefmt"
 )
@@ -27,6 +28,7 @@ const usage = `usage: ipvs-helper <command> [--timeout-seconds N]
   save               print the IPVS table exactly as "ipvsadm -Sn" does
   restore [--dry-run] converge the table to "ipvsadm -Sn" text on stdin with the fewest changes (never flushes)
   version            print {"helper","protocol","kernel"}
+  names              print the names the protocol accepts (schedulers, flags, forwarding, tunnels) and the defaults
   --timeout-seconds N (1..3600, default 30) bounds each request of apply and serve, and the whole of the other
                      commands; a kernel call or modprobe gets 2/3 of it. A request past it is answered with TIMEOUT
                      for the ops that did not finish and the helper exits 3; another command exits 1.
@@ -67,6 +69,8 @@ func main() {
 	switch cmd {
 	case "version":
 		err = printVersion(lim)
+	case "names":
+		err = json.NewEncoder(os.Stdout).Encode(ipvs.Names())
 	case "apply":
 		err = apply(lim)
 	case "serve":
@@ -89,7 +93,7 @@ func parseArgs(args []string) (cmd string, dryRun bool, lim limits, ok bool) {
 	}
 	cmd, seconds, timeoutSet := args[0], 30, false
 	switch cmd {
-	case "version", "apply", "serve", "save", "restore":
+	case "version", "names", "apply", "serve", "save", "restore":
 	default:
 		return "", false, lim, false
 	}

@@ -13,7 +13,7 @@ const defaultPersistence = 360
 // mergeService applies the given settings over cur (nil = a new service, starting from ipvsadm's defaults).
 // The result is the complete entry a NEW or SET must carry.
 func mergeService(cur *ipvs.Service, key ipvs.ServiceKey, set protocol.ServiceSettings) (ipvs.Service, error) {
-	s := ipvs.Service{ServiceKey: key, Sched: "wlc", Netmask: ipvs.DefaultNetmask(key.AF)}
+	s := ipvs.Service{ServiceKey: key, Sched: ipvs.DefaultScheduler, Netmask: ipvs.DefaultNetmask(key.AF)}
 	if cur != nil {
 		s = *cur
 		s.Stats = ipvs.Stats{}

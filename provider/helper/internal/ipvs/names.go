@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+	"strings"
 )
 
 // FamilyName is "ipv4" or "ipv6".
@@ -134,7 +135,7 @@ func SchedFlagsFromNames(sched string, names []string) (uint32, error) {
 				f |= FlagSched2
 			}
 		default:
-			return 0, fmt.Errorf("unknown scheduler flag %q (known: sh-fallback, sh-port, mh-fallback, mh-port, flag-1, flag-2, flag-3)", n)
+			return 0, fmt.Errorf("unknown scheduler flag %q (known: %s)", n, strings.Join(SchedFlags, ", "))
 		}
 	}
 	return f, nil

@@ -238,7 +238,7 @@ func uintOpt(l *line, name, what string, max uint64) (uint32, bool, error) {
 }
 
 func (l *line) service() (ipvs.Service, error) {
-	s := ipvs.Service{ServiceKey: l.key, Sched: "wlc", Netmask: ipvs.DefaultNetmask(l.key.AF)}
+	s := ipvs.Service{ServiceKey: l.key, Sched: ipvs.DefaultScheduler, Netmask: ipvs.DefaultNetmask(l.key.AF)}
 	if v, ok := l.opts["s"]; ok {
 		s.Sched = v
 	}

@@ -1,0 +1,37 @@
+package ipvs
+
+import "sort"
+
+// DefaultScheduler is ipvsadm's scheduler for a service created without one.
+const DefaultScheduler = "wlc"
+
+// SchedFlags are the scheduler flag names the protocol accepts (SchedFlagsFromNames).
+var SchedFlags = []string{"sh-fallback", "sh-port", "mh-fallback", "mh-port", "flag-1", "flag-2", "flag-3"}
+
+// Vocabulary is every name the protocol accepts for an enum-like field, and the defaults of a new entry.
+// `ipvs-helper names` prints it, so the provider's tables are tested against it instead of trusted to agree.
+type Vocabulary struct {
+	Schedulers      []string          `json:"schedulers"`
+	SchedulerFlags  []string          `json:"schedulerFlags"`
+	Forwarding      []string          `json:"forwarding"`
+	TunnelTypes     []string          `json:"tunnelTypes"`
+	TunnelChecksums []string          `json:"tunnelChecksums"`
+	Defaults        map[string]string `json:"defaults"`
+}
+
+// Names returns the vocabulary, each list in a stable order.
+func Names() Vocabulary {
+	scheds := make([]string, 0, len(Schedulers))
+	for s := range Schedulers {
+		scheds = append(scheds, s)
+	}
+	sort.Strings(scheds)
+	return Vocabulary{
+		Schedulers:      scheds,
+		SchedulerFlags:  append([]string(nil), SchedFlags...),
+		Forwarding:      []string{FwdName(FwdMasq), FwdName(FwdRoute), FwdName(FwdTunnel)}, // local and bypass are only read back
+		TunnelTypes:     []string{TunTypeName(TunIPIP), TunTypeName(TunGUE), TunTypeName(TunGRE)},
+		TunnelChecksums: []string{TunCsumName(TunNoCsum), TunCsumName(TunCsum), TunCsumName(TunRemCsum)},
+		Defaults:        map[string]string{"scheduler": DefaultScheduler},
+	}
+}
