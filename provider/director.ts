@@ -43,7 +43,12 @@ export interface Director extends SshEndpoint {
   operationTimeoutSeconds: number;
 }
 
+/** "host:port", or "[v6]:port" for an IPv6 address: how every message and id writes an endpoint. */
+export function hostPort(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
 /** A director's identity: what makes it "the same director" across credential changes. */
 export function directorKey(d: Pick<SshEndpoint, "host" | "port">): string {
-  return d.host.includes(":") ? `[${d.host}]:${d.port}` : `${d.host}:${d.port}`;
+  return hostPort(d.host, d.port);
 }

@@ -4,17 +4,13 @@
 // Directors are sorted so the same set gives the same id. Directors can change in place (diff.ts), and an update cannot
 // change an id, so after such an update the id still lists the directors of creation: state's `directors` output is
 // authoritative; the id's directors only serve `get(name, id)` when no directors are given.
-import { directorKey } from "./director";
+import { directorKey, hostPort } from "./director";
 import type { DestKey, ServiceKey } from "./protocol";
 import { parseIp } from "./schema";
 
 export interface DirectorRef {
   host: string;
   port: number;
-}
-
-function hostPort(address: string, port: number): string {
-  return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
 function parseHostPort(s: string, what: string): { host: string; port: number } {

@@ -1,4 +1,5 @@
 // The RealServer dynamic provider: one destination of a service, on every director of that service.
+import { hostPort } from "./director";
 import { diffRealServer } from "./diff";
 import { drainDests } from "./drain";
 import { entryProvider, type EntryEffects, type EntryKind } from "./entries";
@@ -9,8 +10,7 @@ import { serviceKey } from "./wire/service";
 
 type Props = Record<string, unknown>;
 
-const describe = (rs: RealServerSpec) =>
-  `${rs.address.includes(":") ? `[${rs.address}]` : rs.address}:${rs.port} of ${serviceIdPart(serviceKey(rs.service))}`;
+const describe = (rs: RealServerSpec) => `${hostPort(rs.address, rs.port)} of ${serviceIdPart(serviceKey(rs.service))}`;
 
 export const realServerKind: EntryKind<RealServerSpec> = {
   resource: "RealServer",

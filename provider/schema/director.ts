@@ -3,6 +3,7 @@
 import * as net from "node:net";
 import { z } from "zod";
 import { directorKey, type SshEndpoint } from "../director";
+import { parseOpenSshPublicKey } from "../session/hostKeys";
 import { isUnknown, rule, u, UNKNOWN, type Checked } from "./unknown";
 import { bool, DEFAULTS, int, nonEmpty, parseIp } from "./values";
 
@@ -60,36 +61,6 @@ const sshUser = z.string({ error: rule("user must be a string") }).superRefine((
     ctx.addIssue({ code: "custom", message: 'user must not contain spaces, line breaks or control characters (a user name is one word, like "ops")' });
 });
 
-const KEY_TYPES = [
-  "ssh-ed25519",
-  "ssh-rsa",
-  "ecdsa-sha2-nistp256",
-  "ecdsa-sha2-nistp384",
-  "ecdsa-sha2-nistp521",
-  "sk-ssh-ed25519@openssh.com",
-  "sk-ecdsa-sha2-nistp256@openssh.com",
-  "ssh-dss",
-];
-
-/** Parse an OpenSSH public key line ("type base64 [comment]") into "type base64", or say what is wrong with it. */
-export function parseOpenSshPublicKey(line: string): { key: string } | { error: string } {
-  const tokens = line.trim().split(/\s+/);
-  const [type, b64] = tokens;
-  if (/[\r\n]/.test(line.trim())) return { error: "hostKey must be a single public key line; for several keys use knownHosts" };
-  if (!KEY_TYPES.includes(type ?? "")) {
-    if (KEY_TYPES.includes(tokens[1] ?? ""))
-      return { error: "hostKey looks like a known_hosts line (it starts with host names): keep only the key part, or use knownHosts" };
-    return { error: `hostKey must be an OpenSSH public key line like "ssh-ed25519 AAAA… comment" (key types: ${KEY_TYPES.join(", ")})` };
-  }
-  if (!b64 || !/^[A-Za-z0-9+/]+={0,2}$/.test(b64) || b64.length % 4 !== 0)
-    return { error: `hostKey: the key data after "${type}" is not valid base64` };
-  // The blob starts with the key type as an SSH string (uint32 length + bytes); it must repeat the declared type.
-  const blob = Buffer.from(b64, "base64");
-  const len = blob.length >= 4 ? blob.readUInt32BE(0) : -1;
-  const inner = len >= 0 && 4 + len <= blob.length ? blob.subarray(4, 4 + len).toString("latin1") : undefined;
-  if (inner !== type) return { error: `hostKey: the key data is not a ${type} key (it encodes ${inner ? JSON.stringify(inner) : "garbage"})` };
-  return { key: `${type} ${b64}` };
-}
 
 /** Fields people fill with private key text by mistake: what belongs there instead, and whether a line break gives it away. */
 const KEY_TEXT_FIELDS = {

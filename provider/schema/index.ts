@@ -4,7 +4,8 @@
 // (the normalised types), check.ts (check and parse). check() and diff() run at preview and must stay pure: nothing
 // here opens a connection or reads a file. The mapping to the helper's vocabulary is in provider/wire/.
 export { checkRealServer, checkVirtualService, formatPath, parseRealServer, parseVirtualService, type CheckFailure, type CheckResult } from "./check";
-export { directorSchema, directorsSchema, parseOpenSshPublicKey, sshEndpointSchema, upgradeState } from "./director";
+export { directorSchema, directorsSchema, sshEndpointSchema, upgradeState } from "./director";
+export { parseOpenSshPublicKey } from "../session/hostKeys";
 export type { FieldRole } from "./fields";
 export { REAL_SERVER_KEYS, REAL_SERVER_SETTINGS, realServerSchema } from "./realServer";
 export type * from "./specs";

@@ -20,12 +20,44 @@ export function blobType(blob: Buffer): string {
   return len > 0 && 4 + len <= blob.length ? blob.subarray(4, 4 + len).toString("latin1") : "unknown";
 }
 
-/** Parses "ssh-ed25519 AAAA… comment"; undefined when the line is not a public key. */
+const KEY_TYPES = [
+  "ssh-ed25519",
+  "ssh-rsa",
+  "ecdsa-sha2-nistp256",
+  "ecdsa-sha2-nistp384",
+  "ecdsa-sha2-nistp521",
+  "sk-ssh-ed25519@openssh.com",
+  "sk-ecdsa-sha2-nistp256@openssh.com",
+  "ssh-dss",
+];
+
+/**
+ * Parses an OpenSSH public key line ("type base64 [comment]") into "type base64", or says what is wrong with it (in
+ * words for the hostKey field: check() reports them).
+ */
+export function parseOpenSshPublicKey(line: string): { key: string } | { error: string } {
+  const tokens = line.trim().split(/\s+/);
+  const [type, b64] = tokens;
+  if (/[\r\n]/.test(line.trim())) return { error: "hostKey must be a single public key line; for several keys use knownHosts" };
+  if (!KEY_TYPES.includes(type ?? "")) {
+    if (KEY_TYPES.includes(tokens[1] ?? ""))
+      return { error: "hostKey looks like a known_hosts line (it starts with host names): keep only the key part, or use knownHosts" };
+    return { error: `hostKey must be an OpenSSH public key line like "ssh-ed25519 AAAA… comment" (key types: ${KEY_TYPES.join(", ")})` };
+  }
+  if (!b64 || !/^[A-Za-z0-9+/]+={0,2}$/.test(b64) || b64.length % 4 !== 0)
+    return { error: `hostKey: the key data after "${type}" is not valid base64` };
+  // The blob starts with the key type as an SSH string (uint32 length + bytes); it must repeat the declared type.
+  const inner = blobType(Buffer.from(b64, "base64"));
+  if (inner !== type) return { error: `hostKey: the key data is not a ${type} key (it encodes ${inner !== "unknown" ? JSON.stringify(inner) : "garbage"})` };
+  return { key: `${type} ${b64}` };
+}
+
+/** The key of a public key line; undefined when it is not one (parseOpenSshPublicKey says why). */
 export function parsePublicKey(line: string): PublicKey | undefined {
-  const [type, data] = line.trim().split(/\s+/);
-  if (!type || !data || !/^[A-Za-z0-9+/]+=*$/.test(data)) return undefined;
-  const blob = Buffer.from(data, "base64");
-  return blobType(blob) === type ? { type, blob } : undefined;
+  const r = parseOpenSshPublicKey(line);
+  if ("error" in r) return undefined;
+  const [type, data] = r.key.split(" ");
+  return { type: type!, blob: Buffer.from(data!, "base64") };
 }
 
 /** The line a user can pin or append to known_hosts. */
