@@ -51,7 +51,7 @@ func (e *Engine) ensureDest(op *protocol.Op, retry bool) step {
 			return done(nil, destExists(op.Service, key, d))
 		}
 	}
-	want, err := mergeDest(cur, key, op.Dst)
+	want, err := mergeDest(cur, key, op.DestSettings)
 	if err == nil {
 		err = ipvs.ValidateDest(op.Service, want, e.kv)
 	}

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ipvs"
@@ -86,16 +85,6 @@ func (e *Engine) newView() *view {
 	v := newView(e.k)
 	v.beforeRead = e.sendQueued
 	return v
-}
-
-// RunJSON decodes one request document and runs it. A document that is not a request is answered with a
-// top-level BAD_REQUEST error and no results.
-func (e *Engine) RunJSON(doc []byte) protocol.Response {
-	var req protocol.Request
-	if err := json.Unmarshal(doc, &req); err != nil {
-		return protocol.Response{V: protocol.Version, Results: []protocol.Result{}, Error: &protocol.Error{Code: protocol.CodeBadRequest, Message: fmt.Sprintf("the request is not valid JSON of the form {\"v\":1,\"ops\":[...]}: %v", err)}}
-	}
-	return e.Run(req)
 }
 
 func (e *Engine) runOp(op *protocol.Op) (protocol.Result, *protocol.Error) {

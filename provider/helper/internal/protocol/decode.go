@@ -14,17 +14,17 @@ import (
 // Op is one decoded, range-checked operation. Rules that need the merged entry (ipvsadm's cross-field rules)
 // are checked by the engine with ipvs.ValidateService / ValidateDest before anything is sent.
 type Op struct {
-	Name       string
-	Service    ipvs.ServiceKey
-	Svc        ServiceSettings
-	Dest       ipvs.DestKey
-	DestPort   bool // the dest gave a port (else: the service port, as ipvsadm does)
-	Dst        DestSettings
-	OnExisting OnExisting
-	WithDests  bool
-	Timeouts   ipvs.Timeouts
-	Daemon     ipvs.Daemon
-	State      uint32
+	Name            string
+	Service         ipvs.ServiceKey
+	ServiceSettings ServiceSettings
+	Dest            ipvs.DestKey
+	DestPort        bool // the dest gave a port (else: the service port, as ipvsadm does)
+	DestSettings    DestSettings
+	OnExisting      OnExisting
+	WithDests       bool
+	Timeouts        ipvs.Timeouts
+	Daemon          ipvs.Daemon
+	State           uint32
 }
 
 // OnExisting is what an ensure does when its entry already exists.
@@ -291,7 +291,7 @@ func decodeService(w *wireService, settingsAllowed bool, op *Op) *Error {
 	if hasSettings && !settingsAllowed {
 		return bad("operation %s takes only the service identity, not its settings", op.Name)
 	}
-	s := &op.Svc
+	s := &op.ServiceSettings
 	s.Scheduler = w.Scheduler
 	if w.SchedulerFlags != nil {
 		s.HasFlags, s.Flags = true, *w.SchedulerFlags
@@ -337,7 +337,7 @@ func decodeDest(w *wireDest, settingsAllowed bool, op *Op) *Error {
 	if hasSettings && !settingsAllowed {
 		return bad("operation %s takes only the real server identity, not its settings", op.Name)
 	}
-	d := &op.Dst
+	d := &op.DestSettings
 	if w.Forwarding != nil {
 		f, ok := forwardings[*w.Forwarding]
 		if !ok {

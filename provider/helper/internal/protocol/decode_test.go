@@ -16,19 +16,19 @@ func TestDecodeEnsureService(t *testing.T) {
 		t.Fatal(e)
 	}
 	want := ipvs.ServiceKey{AF: ipvs.AFInet6, Protocol: ipvs.ProtoUDP, Addr: netip.MustParseAddr("2001:db8::1"), Port: 53}
-	if op.Service != want || op.OnExisting != ExistingFail || *op.Svc.Scheduler != "mh" || !op.Svc.HasFlags || *op.Svc.PE != "sip" || !*op.Svc.OnePacket {
+	if op.Service != want || op.OnExisting != ExistingFail || *op.ServiceSettings.Scheduler != "mh" || !op.ServiceSettings.HasFlags || *op.ServiceSettings.PE != "sip" || !*op.ServiceSettings.OnePacket {
 		t.Errorf("%+v", op)
 	}
-	if p := op.Svc.Persistence; !p.Set || p.Null || *p.Val.Timeout != 60 || *p.Val.Netmask != "64" {
+	if p := op.ServiceSettings.Persistence; !p.Set || p.Null || *p.Val.Timeout != 60 || *p.Val.Netmask != "64" {
 		t.Errorf("persistence %+v", p)
 	}
 	// null persistence is "not persistent", absent is "keep".
 	op, _ = DecodeOp(json.RawMessage(`{"op":"ensureService","service":{"family":"ipv4","fwmark":9,"persistence":null}}`))
-	if !op.Svc.Persistence.Set || !op.Svc.Persistence.Null || op.Service.FWMark != 9 {
-		t.Errorf("null persistence %+v", op.Svc.Persistence)
+	if !op.ServiceSettings.Persistence.Set || !op.ServiceSettings.Persistence.Null || op.Service.FWMark != 9 {
+		t.Errorf("null persistence %+v", op.ServiceSettings.Persistence)
 	}
 	op, _ = DecodeOp(json.RawMessage(`{"op":"ensureService","service":{"family":"ipv4","fwmark":9}}`))
-	if op.Svc.Persistence.Set {
+	if op.ServiceSettings.Persistence.Set {
 		t.Error("absent persistence must stay unset")
 	}
 }
@@ -49,7 +49,7 @@ func TestDecodeEnsureDest(t *testing.T) {
 	if e != nil {
 		t.Fatal(e)
 	}
-	if op.Dest.AF != ipvs.AFInet6 || op.DestPort || *op.Dst.Weight != 0 || *op.Dst.UThresh != 5 || op.Dst.LThresh != nil || *op.Dst.Fwd != ipvs.FwdTunnel {
+	if op.Dest.AF != ipvs.AFInet6 || op.DestPort || *op.DestSettings.Weight != 0 || *op.DestSettings.UThresh != 5 || op.DestSettings.LThresh != nil || *op.DestSettings.Fwd != ipvs.FwdTunnel {
 		t.Errorf("%+v", op)
 	}
 }
