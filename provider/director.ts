@@ -2,6 +2,9 @@
 // input into exactly this shape; the director session (provider/session/) consumes it. src/director.ts is the
 // Input<>-wrapped twin that Pulumi programs write.
 
+/** The fields of one SSH hop whose values are secrets: made secret in state (src/secrets.ts), scrubbed from messages. */
+export const CREDENTIAL_FIELDS = ["privateKey", "privateKeyPassphrase", "password"] as const;
+
 /** One SSH hop: the director itself or a bastion in front of it. */
 export interface SshEndpoint {
   host: string;

@@ -5,10 +5,9 @@
 // acceptSecrets=false, so the engine strips them before calling the provider (it still receives plain strings) and
 // re-marks what check returns: a list holding any secret becomes secret as a whole there (annotateSecrets).
 import * as pulumi from "@pulumi/pulumi";
+import { CREDENTIAL_FIELDS } from "../provider/director";
 import type { DirectorArgs, SshConnectionArgs } from "./director";
 
-/** The fields of one SSH hop that authenticate. */
-export const CREDENTIAL_FIELDS = ["privateKey", "privateKeyPassphrase", "password"] as const;
 
 type Opaque = pulumi.Output<unknown> | Promise<unknown>;
 

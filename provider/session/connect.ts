@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import type { Duplex, Readable } from "node:stream";
 import { NodeSSH } from "node-ssh";
-import { directorKey, type SshEndpoint } from "../director";
+import { CREDENTIAL_FIELDS, directorKey, type SshEndpoint } from "../director";
 import { classifyConnectError, DirectorError } from "./errors";
 import { hostKeyCheck, parseKnownHosts, parsePublicKey, type HostKeyPolicy } from "./hostKeys";
 import { noAnswerWithin, within } from "./retry";
@@ -45,7 +45,7 @@ export function endpointLabel(ep: Pick<SshEndpoint, "user" | "host" | "port">): 
 
 /** The secret values of every hop, to scrub from any text we pass on. */
 export function endpointSecrets(ep: SshEndpoint): string[] {
-  const own = [ep.privateKey, ep.privateKeyPassphrase, ep.password].filter((s): s is string => typeof s === "string" && s.length > 0);
+  const own = CREDENTIAL_FIELDS.map((f) => ep[f]).filter((s): s is string => typeof s === "string" && s.length > 0);
   return ep.jumpHost ? [...own, ...endpointSecrets(ep.jumpHost)] : own;
 }
 
