@@ -2,19 +2,27 @@
 // first when the director lacks it) and coalesces concurrent operations into one batch per round trip. Each caller
 // gets its own result or HelperError.
 //
-// Failure rule: when the helper or the connection dies with a batch in flight, operations that are idempotent by design
-// (get*, delete*, ensure* with onExisting "update", …) are re-sent once on a fresh channel; an ensure* with onExisting
-// "fail" is not (a second try could report EXISTS for the entry the first try created), its caller gets the error.
+// Failure rules:
+// - when the helper or the connection dies with a batch in flight, every operation is re-sent once on a fresh channel:
+//   idempotent ones (get*, delete*, ensure* with onExisting "update", …) as they were, a create (ensure* with onExisting
+//   "fail") as onExisting "match", so a create whose answer was lost succeeds instead of reporting EXISTS for the entry
+//   it made itself. An operation lost a second time fails.
+// - every wait has a deadline, operationTimeoutSeconds: the helper's "ready" line and each batch's answer. A batch
+//   unanswered by then fails as a whole, without a re-send (the helper may still be applying it, and a hung director
+//   would only hang again). The helper gets a shorter deadline for its own kernel and modprobe waits and answers
+//   TIMEOUT for an op that exceeded it, which fails the same way.
 
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { directorKey } from "../director";
+import { serviceIdPart } from "../identity";
 import { HelperError, PROTOCOL_VERSION, type Op, type Request, type Response, type ResultOf, type WireResult } from "../protocol";
 import { DirectorError, type DirectorSession, type SshChannel } from "../session";
+import { noAnswerWithin, within } from "../session/retry";
 import { installPath, locateHelper, type Arch, type HelperBinaries } from "./binaries";
 import { LineReader } from "./lineReader";
-import { installScript, startScript } from "./scripts";
+import { installScript, MAX_NOISE, NO_SHA256_FIX, START_MARKER, startScript } from "./scripts";
 
 /** Counters for tests and measurements, per director session. */
 export interface HelperStats {
@@ -40,9 +48,27 @@ interface Pending {
   reject: (e: Error) => void;
 }
 
-function resendable(op: Op): boolean {
-  return !((op.op === "ensureService" || op.op === "ensureDest") && op.onExisting === "fail");
+/** An op as it is sent again after its answer was lost: a create becomes "match", anything else is idempotent. */
+function resendForm(op: Op): Op {
+  return (op.op === "ensureService" || op.op === "ensureDest") && op.onExisting === "fail" ? { ...op, onExisting: "match" } : op;
 }
+
+const READ_ONLY = new Set<Op["op"]>(["getService", "getDest", "dump", "getTimeouts", "getDaemons", "info"]);
+
+/** "ensureService tcp/192.0.2.10:80", "deleteDest tcp/192.0.2.10:80/10.0.0.11:8080", "dump". */
+function describeOp(op: Op): string {
+  if ("dest" in op) return `${op.op} ${serviceIdPart(op.service)}/${directorKey({ host: op.dest.address, port: op.dest.port })}`;
+  if ("service" in op && op.service) return `${op.op} ${serviceIdPart(op.service)}`;
+  return op.op;
+}
+
+/** The helper's deadline: a little shorter than ours, so its TIMEOUT answer arrives before we give up on the batch. */
+export function helperTimeoutSeconds(operationTimeoutSeconds: number): number {
+  return Math.max(1, Math.floor(operationTimeoutSeconds * 0.9));
+}
+
+/** A batch that got no answer within operationTimeoutSeconds. */
+class NoAnswer extends Error {}
 
 export class HelperClient {
   readonly stats: HelperStats = { starts: 0, uploads: 0, batches: 0, ops: 0, resent: 0 };
@@ -72,12 +98,17 @@ export class HelperClient {
           batch.forEach((p) => p.sends++);
           try {
             const results = await this.roundTrip(open, batch.map((p) => p.op));
-            batch.forEach((p, i) => settle(p, results[i]!, this.session));
+            batch.forEach((p, i) => this.settle(p, results[i]!));
           } catch (err) {
-            // The channel is dead or out of step: drop it; the next batch starts a fresh helper.
+            // The channel is dead, hung or out of step: drop it; the next batch starts a fresh helper.
             open.ch.close();
             this.channel = undefined;
-            const again = batch.filter((p) => p.sends < 2 && resendable(p.op));
+            if (err instanceof NoAnswer) {
+              batch.forEach((p) => p.reject(this.unanswered(p.op, this.session.noAnswer())));
+              continue;
+            }
+            const again = batch.filter((p) => p.sends < 2);
+            again.forEach((p) => (p.op = resendForm(p.op)));
             this.stats.resent += again.length;
             batch.filter((p) => !again.includes(p)).forEach((p) => p.reject(this.notResent(p, err as Error)));
             this.queue.unshift(...again);
@@ -99,7 +130,7 @@ export class HelperClient {
     this.stats.ops += ops.length;
     const request: Request = { v: PROTOCOL_VERSION, ops };
     open.ch.write(JSON.stringify(request) + "\n");
-    const line = await open.lines.next();
+    const line = await within(open.lines.next(), this.session.operationTimeoutSeconds * 1000, () => new NoAnswer());
     let response: Response;
     try {
       response = JSON.parse(line) as Response;
@@ -115,15 +146,39 @@ export class HelperClient {
     return response.results;
   }
 
-  /** Why an operation lost with its channel was not re-sent, and what the user should do. */
+  /** An operation lost with its channel a second time: not sent again. */
   private notResent(p: Pending, cause: Error): Error {
-    if (resendable(p.op)) return cause;
-    return new DirectorError(
-      "helper",
-      this.session.target,
-      `${cause.message.replace(/\.?$/, "")}; the ${p.op.op} (onExisting "fail") in flight was not re-sent, because it may already ` +
-        `have been applied: run pulumi refresh, then retry.`,
-    );
+    return this.unanswered(p.op, `${cause.message.replace(/\.?$/, "")} (the second time it was sent; not sent again)`);
+  }
+
+  /** The error of an operation whose answer never came: names it, and warns that a change may have been made. */
+  private unanswered(op: Op, why: string): DirectorError {
+    // A create that may have been applied is not in state: refresh cannot find it, and the next create says EXISTS.
+    const create = (op.op === "ensureService" || op.op === "ensureDest") && op.onExisting !== undefined && op.onExisting !== "update";
+    const applied = READ_ONLY.has(op.op)
+      ? ""
+      : create
+        ? "; it may have been applied: if the next pulumi up says it already exists, check its settings on the director and set adopt: true for that up (or remove it there)"
+        : "; it may have been applied: pulumi up again applies it (pulumi refresh first shows what the director holds)";
+    return new DirectorError("helper", this.session.target, `${describeOp(op)} on ${this.session.target}: ${why}${applied}.`);
+  }
+
+  private settle(p: Pending, result: WireResult): void {
+    if (result.ok) {
+      const { ok: _ok, ...fields } = result;
+      p.resolve(fields);
+    } else if (result.error.code === "TIMEOUT") {
+      const seconds = helperTimeoutSeconds(this.session.operationTimeoutSeconds);
+      p.reject(this.unanswered(p.op, `${noAnswerWithin(seconds, "the helper's share of operationTimeoutSeconds")}: ${result.error.message.replace(/\.?$/, "")}`));
+    } else {
+      p.reject(new HelperError(directorKey(this.session.director), result.error.code, result.error.message, result.error.errno));
+    }
+  }
+
+  /** The start script printed nothing in time (sudo, PAM, a hung filesystem under the install path): give up on it. */
+  private notStarted(ch: SshChannel): DirectorError {
+    ch.close();
+    return new DirectorError("helper", this.session.target, `ipvs-helper on ${this.session.target} did not start: its start script gave ${this.session.noAnswer()}.`);
   }
 
   private helperError(what: string): DirectorError {
@@ -135,29 +190,68 @@ export class HelperClient {
     if (this.channel && !this.channel.lines.closed) return this.channel;
     const bins = locateHelper();
     for (let attempt = 1; attempt <= 2; attempt++) {
-      const ch = await this.session.openChannel(startScript(bins));
+      const ch = await this.session.openChannel(startScript(bins, ["--timeout-seconds", String(helperTimeoutSeconds(this.session.operationTimeoutSeconds))]));
       const lines = new LineReader(ch, (code, signal, stderr) => this.session.failure("ipvs-helper", { code, signal, stderr }));
-      const [word, arg] = (await lines.next()).split(" ");
+      const answer = await within(this.startAnswer(ch, lines), this.session.operationTimeoutSeconds * 1000, () => this.notStarted(ch));
+      const [word, arg, ...rest] = answer.split(" ");
       if (word === "ready") {
         this.stats.starts++;
         this.channel = { ch, lines };
         return this.channel;
       }
       ch.end();
+      const target = this.session.target;
       if (word === "unsupported-arch") {
-        throw new DirectorError("config", this.session.target, `${this.session.target} is ${arg}; ipvs-helper is built for x86_64 (amd64) and aarch64 (arm64) only.`);
+        throw new DirectorError("config", target, `${target} is ${arg}; ipvs-helper is built for x86_64 (amd64) and aarch64 (arm64) only.`);
       }
-      if (word !== "install" || (arg !== "amd64" && arg !== "arm64")) throw this.helperError(`start script printed ${JSON.stringify(word)}`);
+      if (word === "no-sha256") {
+        throw new DirectorError(
+          "helper",
+          target,
+          `${target} has no SHA-256 tool (sha256sum, busybox sha256sum or openssl dgst), and ipvs-helper is verified by its sha256 before it runs as root: ${NO_SHA256_FIX} on ${target}, then retry.`,
+        );
+      }
+      if (arg !== "amd64" && arg !== "arm64") throw this.helperError(`start script printed ${JSON.stringify(answer)}`);
+      if (word === "unsafe") {
+        // Refused, not re-installed over: an unsafe component means someone else may control what root would run.
+        throw new DirectorError("helper", target, `refusing to run ipvs-helper as root on ${target} from ${installPath(bins, arg)}: ${rest.join(" ")}.`);
+      }
+      if (word !== "install") throw this.helperError(`start script printed ${JSON.stringify(answer)}`);
       if (attempt === 2) {
         throw new DirectorError(
           "helper",
-          this.session.target,
-          `the ipvs-helper installed at ${installPath(bins, arg)} on ${this.session.target} still fails verification (sha256 or a writable path) right after installing it.`,
+          target,
+          `the ipvs-helper installed at ${installPath(bins, arg)} on ${target} still fails its sha256 check right after installing it.`,
         );
       }
       await this.install(bins, arg);
     }
     throw new Error("unreachable");
+  }
+
+  /**
+   * The start script's answer: the text after START_MARKER on the first line that has it. What the login shell prints
+   * before it (.bashrc, motd) is skipped, up to MAX_NOISE; beyond that the channel is closed and the start fails.
+   */
+  private async startAnswer(ch: SshChannel, lines: LineReader): Promise<string> {
+    let first: string | undefined;
+    for (let count = 1, bytes = 0; ; count++) {
+      const line = await lines.next();
+      const at = line.indexOf(START_MARKER);
+      if (at >= 0) return line.slice(at + START_MARKER.length).trim();
+      first ??= line;
+      bytes += line.length + 1;
+      if (count > MAX_NOISE.lines || bytes > MAX_NOISE.bytes) {
+        ch.close();
+        throw new DirectorError(
+          "helper",
+          this.session.target,
+          `the login shell of ${this.session.target} printed more than ${MAX_NOISE.lines} lines or ${MAX_NOISE.bytes / 1024} KiB before the ipvs-helper ` +
+            `start script could answer (starting with ${JSON.stringify(this.session.scrub(first.slice(0, 200)))}): make its .bashrc/.profile ` +
+            `print nothing for non-interactive sessions.`,
+        );
+      }
+    }
   }
 
   private async install(bins: HelperBinaries, arch: Arch): Promise<void> {
@@ -169,15 +263,6 @@ export class HelperClient {
     this.stats.uploads++;
     const result = await this.session.exec(installScript(bins, arch), binary);
     if (result.code !== 0) throw this.session.failure(`installing ipvs-helper at ${installPath(bins, arch)}`, result);
-  }
-}
-
-function settle(p: Pending, result: WireResult, session: DirectorSession): void {
-  if (result.ok) {
-    const { ok: _ok, ...fields } = result;
-    p.resolve(fields);
-  } else {
-    p.reject(new HelperError(directorKey(session.director), result.error.code, result.error.message, result.error.errno));
   }
 }
 
