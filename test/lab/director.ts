@@ -2,7 +2,7 @@
 import * as fs from "node:fs";
 import { ensureImage, type LabImage } from "./image";
 import { shellQuote, sshRun, type ExecResult } from "./ssh";
-import { bootVm, consoleTail, killVm, readVm, rootTarget, type VmRecord } from "./vm";
+import { bootVm, consoleTail, killVm, readVm, restartVm, rootTarget, type VmRecord } from "./vm";
 
 export interface LabDirector {
   name: string;
@@ -20,6 +20,16 @@ export interface LabDirector {
   copyTo(localPath: string, remotePath: string, mode?: number): Promise<void>;
   /** The last lines of the VM's serial console. */
   consoleTail(lines?: number): string;
+  /**
+   * Ends every SSH session `user` has on the director (kills the sshd processes serving them), as a dropped network
+   * connection would; the lab's own root connection stays.
+   */
+  killSshSessions(user?: string): Promise<void>;
+  /**
+   * Kills the VM (SIGKILL, like a power cut) and boots it again on the same port with the same host key. The guest
+   * starts from its image: the kernel table is empty and nothing installed on it survives.
+   */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -45,6 +55,8 @@ async function labImage(): Promise<LabImage> {
 function directorOf(rec: VmRecord): LabDirector {
   const root = rootTarget(rec);
   const where = `lab director "${rec.name}" (127.0.0.1:${rec.port})`;
+  // A restart changes only the qemu pid; port, keys and the master's control path stay.
+  let current = rec;
   const exec: LabDirector["exec"] = async (command, opts = {}) => {
     const res = await sshRun(root, command, { stdin: opts.stdin, timeoutMs: opts.timeoutMs });
     if ((opts.check ?? true) && res.code !== 0) {
@@ -71,7 +83,16 @@ function directorOf(rec: VmRecord): LabDirector {
       if (res.code !== 0) throw new Error(`${where}: copy ${localPath} -> ${remotePath} failed: ${res.stderr.trim()}`);
     },
     consoleTail: (lines) => consoleTail(rec.runDir, lines),
-    stop: () => killVm(rec),
+    async killSshSessions(user = "ops") {
+      // The VM has no pkill; sshd retitles the processes of a session "sshd: <user> [priv]" and "sshd: <user>@notty".
+      await exec(
+        `for p in /proc/[0-9]*; do case "$(tr '\\0' ' ' < $p/cmdline 2>/dev/null)" in ${shellQuote(`sshd: ${user}@`)}*|${shellQuote(`sshd: ${user} `)}*) kill \${p#/proc/};; esac; done`,
+      );
+    },
+    async restart() {
+      current = await restartVm(current);
+    },
+    stop: () => killVm(current),
   };
 }
 

@@ -124,17 +124,29 @@ function qemuArgs(image: LabImage, runDir: string, port: number, accel: Accel, m
   ];
 }
 
-/** Starts qemu in the background; retries on a lost race for the loopback port. */
-async function launch(image: LabImage, runDir: string, accel: Accel, memoryMiB: number): Promise<{ pid: number; port: number }> {
+/**
+ * Starts qemu in the background; retries on a lost race for the loopback port. With `fixedPort` (a restart) the port
+ * is kept, so a race is waited out instead of moving to another port.
+ */
+async function launch(
+  image: LabImage,
+  runDir: string,
+  accel: Accel,
+  memoryMiB: number,
+  fixedPort?: number,
+): Promise<{ pid: number; port: number }> {
   for (let attempt = 1; ; attempt++) {
-    const port = await freePort();
+    const port = fixedPort ?? (await freePort());
     fs.rmSync(path.join(runDir, "console.log"), { force: true });
     try {
       // -daemonize: qemu returns once the VM runs, or fails with its reason on stderr.
       await execFileP("qemu-system-x86_64", qemuArgs(image, runDir, port, accel, memoryMiB));
     } catch (e) {
       const stderr = String((e as { stderr?: string }).stderr ?? e).trim();
-      if (attempt < 5 && /host forwarding|Address already in use/i.test(stderr)) continue;
+      if (attempt < 5 && /host forwarding|Address already in use/i.test(stderr)) {
+        if (fixedPort) await new Promise((r) => setTimeout(r, 1000));
+        continue;
+      }
       throw new Error(`lab director ${path.basename(runDir)}: qemu (${accel}) failed to start: ${stderr}`);
     }
     const pid = readPid(runDir);
@@ -215,6 +227,12 @@ export async function bootVm(name: string, image: LabImage, memoryMiB: number, r
     name, host: "127.0.0.1", port, pid, accel, memoryMiB, runDir,
     imageDir: image.dir, privateKeyPath: image.privateKeyPath, hostKey: image.hostKey, runId,
   };
+  return connectRoot(rec, ready);
+}
+
+/** Once the guest said it is ready: records the director and starts the root SSH master, or kills the VM and says why. */
+async function connectRoot(rec: VmRecord, ready: boolean): Promise<VmRecord> {
+  const { name, accel, pid, port, runDir } = rec;
   const fail = async (why: string): Promise<never> => {
     const tail = consoleTail(runDir);
     await killPid(pid, runDir);
@@ -223,7 +241,7 @@ export async function bootVm(name: string, image: LabImage, memoryMiB: number, r
   if (!ready) {
     return fail(isOurQemu(pid, runDir) ? `no "${READY_MARK}" on the console within ${BOOT_TIMEOUT_MS} ms` : "qemu exited");
   }
-  fs.writeFileSync(path.join(runDir, "known_hosts"), `[${rec.host}]:${port} ${image.hostKey}\n`);
+  fs.writeFileSync(path.join(runDir, "known_hosts"), `[${rec.host}]:${port} ${rec.hostKey}\n`);
   fs.writeFileSync(path.join(runDir, "director.json"), JSON.stringify(rec, null, 2));
   // sshd listens before the ready line is printed; retry only covers the guest being slow to accept under load.
   let last = "";
@@ -239,6 +257,29 @@ export async function bootVm(name: string, image: LabImage, memoryMiB: number, r
     await new Promise((r) => setTimeout(r, 1000));
   }
   return fail(`SSH as root on 127.0.0.1:${port} failed: ${last}`);
+}
+
+/**
+ * Kills the director's qemu as a crash would (SIGKILL, no shutdown) and boots the same image again on the same
+ * loopback port with the same accelerator: same host key and credentials, but a fresh initramfs, so nothing done in
+ * the guest survives (empty IPVS table, no installed helper). Resolves with the new record once root SSH works again.
+ */
+export async function restartVm(rec: VmRecord): Promise<VmRecord> {
+  if (isOurQemu(rec.pid, rec.runDir)) process.kill(rec.pid, "SIGKILL");
+  for (let i = 0; i < 100 && isOurQemu(rec.pid, rec.runDir); i++) await new Promise((r) => setTimeout(r, 50));
+  // The master died with the connection; this only clears its control socket.
+  await stopMaster(rootTarget(rec));
+  fs.rmSync(rootTarget(rec).controlPath, { force: true });
+  const image: LabImage = {
+    dir: rec.imageDir,
+    vmlinuz: path.join(rec.imageDir, "vmlinuz"),
+    initrd: path.join(rec.imageDir, "initrd.gz"),
+    privateKeyPath: rec.privateKeyPath,
+    hostKey: rec.hostKey,
+  };
+  const { pid } = await launch(image, rec.runDir, rec.accel, rec.memoryMiB, rec.port);
+  const ready = await waitReady(rec.runDir, pid, BOOT_TIMEOUT_MS);
+  return connectRoot({ ...rec, pid }, ready);
 }
 
 /** Ends the SSH master, kills the director's qemu and removes its runtime directory. */
