@@ -3,7 +3,8 @@
 // the engine's event log, stack outputs and the exported state.
 //
 // The program runs in place (so `require` resolves this repo's node_modules, as for a user's program); only the
-// project file, stack config, state and CLI home live in a temp directory, removed by dispose().
+// project file, stack config, state and CLI home live in a temp directory, removed by dispose(). With ownProject the
+// program folder brings its own Pulumi.yaml and node_modules (a user's project) and the CLI runs there.
 import { execFile, execFileSync } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
@@ -49,6 +50,11 @@ export interface StackOptions {
   config?: Record<string, string | { secret: string }>;
   /** Extra environment for every CLI run of this stack (set after the hermetic defaults, e.g. NODE_OPTIONS for a hook). */
   env?: Record<string, string>;
+  /**
+   * The program folder is a project of its own (its Pulumi.yaml, its node_modules, e.g. a user's project in a temp
+   * dir): the CLI runs there instead of in a generated project, and stack config files land there.
+   */
+  ownProject?: boolean;
 }
 
 /** Builds the CLI if its inputs changed (a no-op taking milliseconds otherwise). */
@@ -62,10 +68,11 @@ export class E2EStack {
     /** Temp directory holding project/, state/ and home/. */
     readonly workDir: string,
     private readonly extraEnv: Record<string, string> = {},
+    private readonly ownProject = false,
   ) {}
 
   get projectDir(): string {
-    return path.join(this.workDir, "project");
+    return this.ownProject ? this.programDir : path.join(this.workDir, "project");
   }
 
   static async create(opts: StackOptions): Promise<E2EStack> {
@@ -75,18 +82,22 @@ export class E2EStack {
     if (!existsSync(entry)) throw new Error(`E2EStack: program entry ${entry} does not exist`);
 
     const workDir = await mkdtemp(path.join(tmpdir(), "pulumi-ipvs-e2e-"));
-    const stack = new E2EStack(programDir, workDir, opts.env);
+    const stack = new E2EStack(programDir, workDir, opts.env, opts.ownProject);
     try {
-      await mkdir(stack.projectDir);
       await mkdir(path.join(workDir, "state"));
       await mkdir(path.join(workDir, "home"));
-      // An absolute `main` naming the entry file: the engine then runs the program in its own folder, with the
-      // program folder as working directory (also for the dynamic-provider process, whose `require`s resolve there).
-      const project = opts.project ?? path.basename(programDir);
-      await writeFile(
-        path.join(stack.projectDir, "Pulumi.yaml"),
-        `name: ${project}\nruntime:\n  name: nodejs\n  options:\n    typescript: true\nmain: ${JSON.stringify(entry)}\n`,
-      );
+      if (opts.ownProject) {
+        if (!existsSync(path.join(programDir, "Pulumi.yaml"))) throw new Error(`E2EStack: ${programDir} has no Pulumi.yaml`);
+      } else {
+        await mkdir(stack.projectDir);
+        // An absolute `main` naming the entry file: the engine then runs the program in its own folder, with the
+        // program folder as working directory (also for the dynamic-provider process, whose `require`s resolve there).
+        const project = opts.project ?? path.basename(programDir);
+        await writeFile(
+          path.join(stack.projectDir, "Pulumi.yaml"),
+          `name: ${project}\nruntime:\n  name: nodejs\n  options:\n    typescript: true\nmain: ${JSON.stringify(entry)}\n`,
+        );
+      }
       await stack.cli(["stack", "init", STACK]);
       for (const [key, value] of Object.entries(opts.config ?? {})) {
         if (typeof value === "string") await stack.setConfig(key, value);
@@ -158,22 +169,30 @@ export class E2EStack {
   }
 
   /** Runs the CLI in the project directory with a hermetic environment; a non-zero exit throws with all output. */
-  cli(args: string[], opts: { stdin?: string } = {}): Promise<CliResult> {
+  /**
+   * The hermetic environment of this stack's pulumi runs (its temp home and file backend, its passphrase, no update
+   * checks or plugin downloads, the project's CLI first on PATH), also for processes that run pulumi through the
+   * Automation API.
+   */
+  pulumiEnv(): NodeJS.ProcessEnv {
     const env: NodeJS.ProcessEnv = {};
     for (const [k, v] of Object.entries(process.env)) {
       // Nothing from the caller's Pulumi setup (tokens, backends, homes) or Node flags may leak into the run.
       if (!k.startsWith("PULUMI_") && k !== "NODE_OPTIONS") env[k] = v;
     }
-    Object.assign(env, {
+    return Object.assign(env, {
       PATH: [cliBin, path.dirname(process.execPath), process.env.PATH ?? ""].join(path.delimiter),
       PULUMI_HOME: path.join(this.workDir, "home"),
       PULUMI_BACKEND_URL: `file://${path.join(this.workDir, "state")}`,
       PULUMI_CONFIG_PASSPHRASE: PASSPHRASE,
       PULUMI_SKIP_UPDATE_CHECK: "true",
       PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-      // --event-log is registered only for "debug commands" (the Automation API sets this too).
-      PULUMI_DEBUG_COMMANDS: "true",
-    }, this.extraEnv);
+    });
+  }
+
+  cli(args: string[], opts: { stdin?: string } = {}): Promise<CliResult> {
+    // --event-log is registered only for "debug commands" (the Automation API sets this too).
+    const env = { ...this.pulumiEnv(), PULUMI_DEBUG_COMMANDS: "true", ...this.extraEnv };
     // Global flags first: anything after a `--` is a positional value.
     const fullArgs = ["--color=never", ...args];
     return new Promise((resolve, reject) => {

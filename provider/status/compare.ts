@@ -1,0 +1,189 @@
+// Declared (the stack's state) against the kernel (one dump per director): per director, every service the stack
+// manages or has real servers in, with its real servers, what differs field by field, and the kernel's counters.
+// Pure: the dumps are passed in.
+import { canonical } from "../diff";
+import { directorKey, hostPort } from "../director";
+import { serviceIdPart } from "../identity";
+import type { Dest, Service, ServiceKey, Stats } from "../protocol";
+import type { RealServerSpec, VirtualServiceSpec } from "../schema";
+import { destProps } from "../wire/dest";
+import { serviceProps } from "../wire/service";
+import type { DeclaredDest, DeclaredService, StackEntries } from "./state";
+
+type Props = Record<string, unknown>;
+
+/**
+ * ok: kernel = declared. differs: some field differs. missing: declared, not in the kernel. unmanaged: in the kernel,
+ * not declared by this stack (a service is listed so only when the stack has real servers in it). unknown: the
+ * director could not be read.
+ */
+export type EntryStatus = "ok" | "differs" | "missing" | "unmanaged" | "unknown";
+
+export interface FieldDifference {
+  field: string;
+  declared: unknown;
+  kernel: unknown;
+}
+
+interface EntryReport {
+  /** The resource's name in the program; absent for entries this stack does not manage. */
+  resource?: string;
+  status: EntryStatus;
+  differences: FieldDifference[];
+  /** The settings as declared / as the kernel has them, in input form (VirtualService / RealServer fields). */
+  declared?: Props;
+  kernel?: Props;
+}
+
+export interface RealServerReport extends EntryReport {
+  /** "10.0.0.11:8080", "[2001:db8::11]:80". */
+  realServer: string;
+  activeConns?: number;
+  inactiveConns?: number;
+  persistentConns?: number;
+  stats?: Stats;
+}
+
+export interface ServiceReport extends EntryReport {
+  /** "tcp/192.0.2.10:80", "fwmark/ipv4/7". */
+  service: string;
+  stats?: Stats;
+  realServers: RealServerReport[];
+}
+
+export interface DirectorReport {
+  /** host:port. */
+  director: string;
+  user: string;
+  /** Why the director could not be read (then every entry is "unknown"). */
+  error?: string;
+  services: ServiceReport[];
+  /** Services on the director that this stack neither manages nor has real servers in. */
+  otherServices: string[];
+}
+
+export interface StatusReport {
+  stack: string;
+  /** error: a director could not be read or a resource's state not parsed; drift: some entry differs or is missing. */
+  status: "ok" | "drift" | "error";
+  directors: DirectorReport[];
+  /** Resources whose state could not be read. */
+  problems: string[];
+}
+
+/** A director's dump, or why it could not be had. */
+export type KernelView = { services: Service[] } | { error: string };
+
+/** State lists resources in creation order, which varies from run to run: sort as people read addresses. */
+const byAddress = (a: string, b: string) => a.localeCompare(b, "en", { numeric: true });
+const sameKey = (a: ServiceKey, b: ServiceKey) => serviceIdPart(a) === serviceIdPart(b);
+const hasDirector = (ds: { host: string; port: number }[], key: string) => ds.some((d) => directorKey(d) === key);
+
+/** The declared settings in the same form the kernel's are read back in (what refresh compares). */
+function declaredServiceProps(vs: VirtualServiceSpec): Props {
+  const p = vs.persistence;
+  return {
+    scheduler: vs.scheduler,
+    schedulerFlags: vs.schedulerFlags,
+    persistence: p ? { timeout: p.timeout, netmask: p.netmask, ...(p.engine ? { engine: p.engine } : {}) } : undefined,
+    onePacket: vs.onePacket,
+  };
+}
+
+function declaredDestProps(rs: RealServerSpec): Props {
+  const t = rs.forwarding === "tunnel" ? rs.tunnel : undefined;
+  const tunnel = t ? { type: t.type, ...(t.type === "gue" ? { port: t.port } : {}), checksum: t.checksum } : undefined;
+  return { forwarding: rs.forwarding, weight: rs.weight, upperThreshold: rs.upperThreshold, lowerThreshold: rs.lowerThreshold, tunnel };
+}
+
+/** Flags are a set: the kernel's order is not the program's. */
+const comparable = (field: string, v: unknown) => canonical(field === "schedulerFlags" && Array.isArray(v) ? [...v].sort() : v);
+
+function differences(declared: Props, kernel: Props): FieldDifference[] {
+  return Object.keys(declared)
+    .filter((field) => comparable(field, declared[field]) !== comparable(field, kernel[field]))
+    .map((field) => ({ field, declared: declared[field], kernel: kernel[field] }));
+}
+
+const verdict = (diffs: FieldDifference[]): EntryStatus => (diffs.length ? "differs" : "ok");
+
+function destReport(declared: DeclaredDest | undefined, kernel: Dest | undefined, unknown: boolean): RealServerReport {
+  const d = declared?.key ?? kernel!;
+  const base = { realServer: hostPort(d.address, d.port), ...(declared ? { resource: declared.resource.name } : {}) };
+  const want = declared ? declaredDestProps(declared.entry) : undefined;
+  if (unknown) return { ...base, status: "unknown", differences: [], declared: want };
+  if (!kernel) return { ...base, status: "missing", differences: [], declared: want };
+  // destProps keeps the declared forwarding where the kernel reports "local" (a dest on the director itself).
+  const have = destProps(kernel, { forwarding: declared?.entry.forwarding ?? kernel.forwarding });
+  const runtime = {
+    activeConns: kernel.activeConns,
+    inactiveConns: kernel.inactiveConns,
+    persistentConns: kernel.persistentConns,
+    stats: kernel.stats,
+  };
+  if (!want) return { ...base, status: "unmanaged", differences: [], kernel: have, ...runtime };
+  const diffs = differences(want, have);
+  return { ...base, status: verdict(diffs), differences: diffs, declared: want, kernel: have, ...runtime };
+}
+
+function serviceReport(
+  key: ServiceKey,
+  declared: DeclaredService | undefined,
+  dests: DeclaredDest[],
+  kernel: Service | undefined,
+  unknown: boolean,
+): ServiceReport {
+  const want = declared ? declaredServiceProps(declared.entry) : undefined;
+  const kernelDests = kernel?.dests ?? [];
+  const destKeyOf = (d: { address: string; port: number }) => hostPort(d.address, d.port);
+  const realServers = [
+    ...dests.map((rs) => destReport(rs, kernelDests.find((k) => destKeyOf(k) === destKeyOf(rs.key)), unknown)),
+    ...kernelDests.filter((k) => !dests.some((rs) => destKeyOf(rs.key) === destKeyOf(k))).map((k) => destReport(undefined, k, false)),
+  ].sort((a, b) => byAddress(a.realServer, b.realServer));
+  const base = { service: serviceIdPart(key), ...(declared ? { resource: declared.resource.name } : {}) };
+  if (unknown) return { ...base, status: "unknown", differences: [], declared: want, realServers };
+  if (!kernel) return { ...base, status: "missing", differences: [], declared: want, realServers };
+  const have = serviceProps(kernel);
+  if (!want) return { ...base, status: "unmanaged", differences: [], kernel: have, stats: kernel.stats, realServers };
+  const diffs = differences(want, have);
+  return { ...base, status: verdict(diffs), differences: diffs, declared: want, kernel: have, stats: kernel.stats, realServers };
+}
+
+function directorReport(key: string, user: string, entries: StackEntries, view: KernelView): DirectorReport {
+  const services = entries.services.filter((s) => hasDirector(s.entry.directors, key));
+  const dests = entries.dests.filter((rs) => hasDirector(rs.entry.service.directors, key));
+  // Every service the stack has something in here: its own, and those its real servers belong to.
+  const keys: ServiceKey[] = [];
+  for (const k of [...services.map((s) => s.key), ...dests.map((rs) => rs.service)]) if (!keys.some((x) => sameKey(x, k))) keys.push(k);
+  const error = "error" in view ? view.error : undefined;
+  const kernel = "services" in view ? view.services : [];
+  keys.sort((a, b) => byAddress(serviceIdPart(a), serviceIdPart(b)));
+  const reports = keys.map((k) =>
+    serviceReport(
+      k,
+      services.find((s) => sameKey(s.key, k)),
+      dests.filter((rs) => sameKey(rs.service, k)),
+      kernel.find((s) => sameKey(s, k)),
+      error !== undefined,
+    ),
+  );
+  const otherServices = kernel.filter((s) => !keys.some((k) => sameKey(k, s))).map((s) => serviceIdPart(s));
+  return { director: key, user, ...(error !== undefined ? { error } : {}), services: reports, otherServices };
+}
+
+const drifted = (e: EntryReport) => e.resource !== undefined && (e.status === "differs" || e.status === "missing");
+
+/** The whole report: one section per director, in host:port order. `kernel` has a view for every director of `entries`. */
+export function compareStack(stack: string, entries: StackEntries, kernel: ReadonlyMap<string, KernelView>): StatusReport {
+  const directors = [...entries.directors.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([key, d]) => directorReport(key, d.user, entries, kernel.get(key) ?? { error: "not read" }));
+  const anyDrift = directors.some((d) => d.services.some((s) => drifted(s) || s.realServers.some(drifted)));
+  const anyError = entries.problems.length > 0 || directors.some((d) => d.error !== undefined);
+  return { stack, status: anyError ? "error" : anyDrift ? "drift" : "ok", directors, problems: entries.problems };
+}
+
+/** The process exit code for a report: 0 everything matches, 1 drift, 2 error. */
+export function exitCode(report: Pick<StatusReport, "status">): number {
+  return report.status === "ok" ? 0 : report.status === "drift" ? 1 : 2;
+}

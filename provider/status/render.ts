@@ -1,0 +1,118 @@
+// The status report as text (per director: a table like `ipvsadm -Ln --stats --rate` with declared-vs-kernel verdicts,
+// then one sentence per drifted entry) or as one JSON document. Pure.
+import { redact } from "../session/errors";
+import type { DirectorReport, FieldDifference, RealServerReport, ServiceReport, StatusReport } from "./compare";
+
+/** A setting's value as a person reads it: "rr", "none", "timeout=300 netmask=255.255.255.0", "sh-port,sh-fallback". */
+export function formatValue(v: unknown): string {
+  if (v === undefined || v === null) return "none";
+  if (Array.isArray(v)) return v.length ? v.map(formatValue).join(",") : "none";
+  if (typeof v === "object") return Object.entries(v).map(([k, x]) => `${k}=${formatValue(x)}`).join(" ");
+  return String(v);
+}
+
+/** "scheduler: declared rr, kernel wlc". */
+export function formatDifference(d: FieldDifference): string {
+  return `${d.field}: declared ${formatValue(d.declared)}, kernel ${formatValue(d.kernel)}`;
+}
+
+function verdict(e: ServiceReport | RealServerReport): string {
+  switch (e.status) {
+    case "ok":
+      return "ok";
+    case "differs":
+      return e.differences.map(formatDifference).join("; ");
+    case "missing":
+      return "missing in kernel";
+    case "unmanaged":
+      return "not managed by this stack";
+    case "unknown":
+      return "unknown (director not read)";
+  }
+}
+
+/** One line per drifted entry, naming the resource, the entry, the director and what differs. */
+export function driftLines(report: StatusReport): string[] {
+  const lines: string[] = [];
+  const what = (e: ServiceReport | RealServerReport) => (e.status === "missing" ? "missing in kernel" : e.differences.map(formatDifference).join("; "));
+  const drifted = (e: ServiceReport | RealServerReport) => e.resource !== undefined && (e.status === "differs" || e.status === "missing");
+  for (const d of report.directors) {
+    for (const s of d.services) {
+      if (drifted(s)) lines.push(`VirtualService ${s.resource} (${s.service} on ${d.director}): ${what(s)}`);
+      for (const r of s.realServers)
+        if (drifted(r)) lines.push(`RealServer ${r.resource} (${r.realServer} of ${s.service} on ${d.director}): ${what(r)}`);
+    }
+  }
+  return lines;
+}
+
+const COLUMNS = ["Entry", "Resource", "Sched/Fwd", "Weight", "ActConn", "InActConn", "Conns", "CPS", "InPPS", "OutPPS", "InBPS", "OutBPS", "Status"];
+/** Columns aligned right (numbers). */
+const NUMERIC = new Set([3, 4, 5, 6, 7, 8, 9, 10, 11]);
+
+function table(rows: string[][]): string[] {
+  const widths = COLUMNS.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
+  return rows.map((r) =>
+    r
+      .map((cell, i) => (i === r.length - 1 ? cell : NUMERIC.has(i) ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!)))
+      .join("  ")
+      .trimEnd(),
+  );
+}
+
+const n = (v: number | undefined) => (v === undefined ? "" : String(v));
+
+function serviceRow(s: ServiceReport): string[] {
+  const st = s.stats;
+  const scheduler = (s.kernel ?? s.declared)?.scheduler;
+  return [s.service, s.resource ?? "-", formatValue(scheduler), "", "", "", n(st?.conns), n(st?.cps), n(st?.inPps), n(st?.outPps), n(st?.inBps), n(st?.outBps), verdict(s)];
+}
+
+function destRow(r: RealServerReport): string[] {
+  const st = r.stats;
+  const settings = r.kernel ?? r.declared;
+  return [
+    `  -> ${r.realServer}`,
+    r.resource ?? "-",
+    formatValue(settings?.forwarding),
+    n(settings?.weight as number | undefined),
+    n(r.activeConns),
+    n(r.inactiveConns),
+    n(st?.conns),
+    n(st?.cps),
+    n(st?.inPps),
+    n(st?.outPps),
+    n(st?.inBps),
+    n(st?.outBps),
+    verdict(r),
+  ];
+}
+
+function directorSection(d: DirectorReport): string[] {
+  const head = `Director ${d.director} (${d.user}@${d.director})${d.error !== undefined ? `: cannot read it: ${d.error}` : ""}`;
+  const rows = [COLUMNS, ...d.services.flatMap((s) => [serviceRow(s), ...s.realServers.map(destRow)])];
+  const lines = [head, ...table(rows).map((l) => `  ${l}`)];
+  if (d.otherServices.length) lines.push(`  Also on this director, not managed by this stack: ${d.otherServices.join(", ")}`);
+  return lines;
+}
+
+/** The human-readable report; counters are the kernel's (rates: per second over its last 2 s estimate). */
+export function renderText(report: StatusReport): string {
+  const services = report.directors.reduce((k, d) => k + d.services.length, 0);
+  const verdicts = { ok: "everything matches", drift: "drift", error: "error" };
+  const lines = [`Stack ${report.stack}: ${verdicts[report.status]} (${report.directors.length} director(s), ${services} service(s))`, ""];
+  for (const d of report.directors) lines.push(...directorSection(d), "");
+  if (report.problems.length) lines.push("Errors:", ...report.problems.map((p) => `  ${p}`), "");
+  const drift = driftLines(report);
+  if (drift.length) lines.push("Drift:", ...drift.map((l) => `  ${l}`), "");
+  return lines.join("\n");
+}
+
+export function renderJson(report: StatusReport): string {
+  return JSON.stringify(report, null, 2) + "\n";
+}
+
+/** The report as printed: text or JSON, with every credential of the state redacted (error messages may quote one). */
+export function render(report: StatusReport, opts: { json: boolean; credentials: readonly string[] }): string {
+  return redact(opts.json ? renderJson(report) : renderText(report), opts.credentials);
+}

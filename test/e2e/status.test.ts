@@ -1,0 +1,146 @@
+// `pulumi-ipvs status` (the built bin, dist/provider/status/cli.js) in the project directory of a stack that the real
+// pulumi CLI up'ed from examples/quickstart, against one lab director with real HTTP traffic, in one stack lifecycle:
+// in sync it exits 0 with the kernel's counters, after out-of-band ipvsadm edits it exits 1 naming the real server and
+// the field, and with the director gone it exits 2 naming it, in bounded time. No run prints the key.
+import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { StatusReport } from "../../provider/status/compare";
+import { startDirector, type LabDirector } from "../lab/director";
+import { ipvsadm, waitForStats } from "../lab/ipvsadm";
+import { addRealServers, addVip, httpRequests, type LabRealServer } from "../lab/realServers";
+import { E2EStack, repoRoot } from "./harness";
+
+const VIP = "192.0.2.10";
+const FOREIGN = "198.51.100.7:443";
+const STACK = "e2e";
+const cli = path.join(repoRoot, "dist", "provider", "status", "cli.js");
+
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+describe("pulumi-ipvs status against a lab director", () => {
+  let d: LabDirector;
+  let stopped = false;
+  let servers: LabRealServer[];
+  let stack: E2EStack;
+  let keyText: string;
+
+  const status = (...args: string[]): Promise<Run> => {
+    const start = Date.now();
+    return new Promise((resolve) => {
+      const child = execFile(process.execPath, [cli, "status", ...args], { cwd: stack.projectDir, env: stack.pulumiEnv(), timeout: 180_000 }, (_err, stdout, stderr) =>
+        resolve({ code: child.exitCode ?? -1, stdout, stderr, ms: Date.now() - start }),
+      );
+    });
+  };
+  const json = (run: Run) => JSON.parse(run.stdout) as StatusReport;
+  const expectNoKey = (run: Run) => {
+    for (const line of keyText.split("\n").filter((l) => l && !l.startsWith("-----"))) expect(run.stdout + run.stderr).not.toContain(line);
+  };
+  const logins = async () => Number((await d.exec("grep -c 'Accepted publickey' /var/log/sshd.log || true")).stdout.trim());
+
+  beforeAll(async () => {
+    d = await startDirector();
+    servers = await addRealServers(d, 3);
+    await addVip(d, VIP);
+    await ipvsadm(d, `-A -t ${FOREIGN} -s wlc`);
+    keyText = readFileSync(d.privateKeyPath, "utf8");
+    stack = await E2EStack.create({
+      program: path.join(repoRoot, "examples", "quickstart"),
+      config: {
+        host: d.host, port: String(d.port), user: d.user, privateKey: { secret: keyText }, hostKey: d.hostKey,
+        vip: VIP, backends: JSON.stringify(servers.map((s) => s.address)), scheduler: "rr", weight: "1",
+      },
+    });
+    await stack.up();
+  });
+
+  afterAll(async () => {
+    if (!stopped) await stack?.dispose();
+    else await stack?.dispose().catch(() => undefined);
+    if (!stopped) await d?.stop();
+  });
+
+  it("in sync: exit 0, every entry ok, the kernel's counters after real traffic, one SSH login for the whole stack", async () => {
+    await httpRequests(d, VIP, 80, 6);
+    // Totals are folded every 2 s: wait until the kernel shows the six connections, so the dump below has them too.
+    await waitForStats(d, (st) => st.find((s) => s.service === `TCP ${VIP}:80`)?.conns === 6);
+
+    const before = await logins();
+    const run = await status("--json");
+    expect(run.code, run.stderr).toBe(0);
+    expect(await logins()).toBe(before + 1);
+    const doc = json(run);
+    expect(doc).toMatchObject({ stack: STACK, status: "ok", problems: [] });
+    expect(doc.directors).toHaveLength(1);
+    const [dir] = doc.directors;
+    expect(dir).toMatchObject({ director: `${d.host}:${d.port}`, user: "ops", otherServices: [`tcp/${FOREIGN}`] });
+    expect(dir!.error).toBeUndefined();
+    expect(dir!.services).toHaveLength(1);
+    const svc = dir!.services[0]!;
+    expect(svc).toMatchObject({ service: `tcp/${VIP}:80`, resource: "web", status: "ok", kernel: { scheduler: "rr" } });
+    expect(svc.realServers.map((r) => [r.resource, r.realServer, r.status, r.kernel?.weight])).toEqual(
+      servers.map((s, i) => [`app-${i + 1}`, `${s.address}:80`, "ok", 1]),
+    );
+    for (const r of svc.realServers) {
+      for (const v of [r.activeConns, r.inactiveConns, ...Object.values(r.stats!)]) expect(typeof v).toBe("number");
+      expect(Object.keys(r.stats!)).toEqual(expect.arrayContaining(["conns", "cps", "inPps", "outPps", "inBps", "outBps"]));
+    }
+    // Counters only grow: the six requests are in them (rates depend on timing and are not asserted).
+    expect(svc.realServers.reduce((k, r) => k + r.stats!.conns, 0)).toBeGreaterThanOrEqual(6);
+    expect(svc.stats!.conns).toBeGreaterThanOrEqual(6);
+    expectNoKey(run);
+
+    const text = await status();
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(new RegExp(`^Stack ${STACK}: everything matches`));
+    expect(text.stdout).toMatch(/-> 10\.10\.0\.11:80\s+app-1\s+nat\s+1\s/);
+    expectNoKey(text);
+  });
+
+  it("out-of-band ipvsadm edits: exit 1, naming the real server and the field; a foreign real server is marked", async () => {
+    await ipvsadm(d, `-e -t ${VIP}:80 -r ${servers[0]!.address}:80 -m -w 9`);
+    await ipvsadm(d, `-a -t ${VIP}:80 -r 10.10.0.99:80 -m -w 1`);
+
+    const text = await status();
+    expect(text.code, text.stderr).toBe(1);
+    expect(text.stdout).toMatch(new RegExp(`^Stack ${STACK}: drift`));
+    expect(text.stdout).toContain(`RealServer app-1 (${servers[0]!.address}:80 of tcp/${VIP}:80 on ${d.host}:${d.port}): weight: declared 1, kernel 9`);
+    expect(text.stdout).toMatch(/-> 10\.10\.0\.99:80\s+-\s+nat\s+1\s.*not managed by this stack/);
+    expectNoKey(text);
+
+    const run = await status("--json", "--stack", STACK);
+    expect(run.code).toBe(1);
+    const svc = json(run).directors[0]!.services[0]!;
+    expect(svc.realServers.find((r) => r.resource === "app-1")).toMatchObject({ status: "differs", differences: [{ field: "weight", declared: 1, kernel: 9 }] });
+    expect(svc.realServers.find((r) => r.realServer === "10.10.0.99:80")).toMatchObject({ status: "unmanaged" });
+    expect(svc.realServers.filter((r) => r.status === "ok").map((r) => r.resource)).toEqual(["app-2", "app-3"]);
+  });
+
+  it("a stack that does not exist, then a director that is gone: exit 2 with the message, never a hang", async () => {
+    const none = await status("--stack", "nope");
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/nope/);
+
+    await d.stop();
+    stopped = true;
+    const run = await status("--json");
+    expect(run.code).toBe(2);
+    const dir = json(run).directors[0]!;
+    expect(dir.director).toBe(`${d.host}:${d.port}`);
+    expect(dir.error).toMatch(new RegExp(`${d.host}:${d.port}`));
+    expect(dir.services[0]!.status).toBe("unknown");
+    // Bounded by the session's retry budget (1.5 × connectTimeoutSeconds 20 s), plus the pulumi CLI's own start.
+    expect(run.ms).toBeLessThan(90_000);
+    expectNoKey(run);
+    // The director is gone with its table: forget the resources so dispose() does not try to destroy them there.
+    await stack.cli(["state", "delete", "--all", "--yes", "--stack", STACK]);
+  });
+});

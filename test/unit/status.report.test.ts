@@ -1,0 +1,282 @@
+// pulumi-ipvs status, the pure part: reading the exported state (secrets revealed in memory, grouped by director),
+// comparing it with kernel dumps field by field, and the text and JSON operators and scripts read. The fixtures are an
+// export as `pulumi stack export --show-secrets` writes it and dumps as the helper returns them.
+import { describe, expect, it } from "vitest";
+import type { Dest, Service, Stats } from "../../provider/protocol";
+import { compareStack, exitCode, type KernelView } from "../../provider/status/compare";
+import { driftLines, formatValue, render, renderJson, renderText } from "../../provider/status/render";
+import { credentials, revealSecrets, stackEntries, type ExportedResource } from "../../provider/status/state";
+import { director, PRIVATE_KEY } from "./fixtures";
+
+const PASSWORD = "hunter2-bastion";
+
+const SIG = "4dabf18193072939515e22adb298388d";
+/** A secret value the way an export with --show-secrets holds it. */
+const secret = (v: unknown) => ({ [SIG]: "1b47061264138c4ac30d75fd1eb44270", plaintext: JSON.stringify(v) });
+
+const DIRECTOR_A = director({ host: "203.0.113.5", port: 22 });
+const DIRECTOR_B = director({ host: "203.0.113.6", port: 2222, jumpHost: { host: "198.51.100.1", user: "jump", password: PASSWORD, insecureIgnoreHostKey: true } });
+
+const urn = (kind: string, name: string) => `urn:pulumi:prod::lb::pulumi-nodejs:dynamic/ipvs:${kind}::${name}`;
+
+function vsResource(name: string, over: Record<string, unknown> = {}, directors = [DIRECTOR_A]): ExportedResource {
+  return {
+    urn: urn("VirtualService", name),
+    type: "pulumi-nodejs:dynamic/ipvs:VirtualService",
+    id: `tcp/192.0.2.10:80@203.0.113.5:22`,
+    outputs: {
+      family: "ipv4", protocol: "tcp", address: "192.0.2.10", port: 80, scheduler: "rr", schedulerFlags: [], onePacket: false, adopt: false,
+      directors: secret(directors),
+      ...over,
+    },
+  };
+}
+
+function rsResource(name: string, address: string, over: Record<string, unknown> = {}, directors = [DIRECTOR_A]): ExportedResource {
+  return {
+    urn: urn("RealServer", name),
+    type: "pulumi-nodejs:dynamic/ipvs:RealServer",
+    id: `tcp/192.0.2.10:80/${address}:8080@203.0.113.5:22`,
+    outputs: {
+      service: secret({ family: "ipv4", protocol: "tcp", address: "192.0.2.10", port: 80, directors }),
+      address, port: 8080, forwarding: "nat", weight: 5, upperThreshold: 0, lowerThreshold: 0, adopt: false,
+      ...over,
+    },
+  };
+}
+
+function stats(over: Partial<Stats> = {}): Stats {
+  return { conns: 12, inPkts: 120, outPkts: 100, inBytes: 9000, outBytes: 80000, cps: 1, inPps: 10, outPps: 8, inBps: 700, outBps: 6000, ...over };
+}
+
+function kernelDest(address: string, over: Partial<Dest> = {}): Dest {
+  return {
+    address, port: 8080, forwarding: "nat", weight: 5, upperThreshold: 0, lowerThreshold: 0, tunnel: null,
+    activeConns: 2, inactiveConns: 3, persistentConns: 0, stats: stats(),
+    ...over,
+  };
+}
+
+function kernelService(dests: Dest[], over: Record<string, unknown> = {}): Service {
+  return {
+    family: "ipv4", protocol: "tcp", address: "192.0.2.10", port: 80,
+    scheduler: "rr", schedulerFlags: [], persistence: null, persistenceEngine: "", onePacket: false,
+    stats: stats({ conns: 36 }), dests,
+    ...over,
+  } as Service;
+}
+
+const A = "203.0.113.5:22";
+const B = "203.0.113.6:2222";
+const QUICKSTART = [vsResource("web"), rsResource("app-1", "10.0.0.11"), rsResource("app-2", "10.0.0.12")];
+const inSync = () => kernelService([kernelDest("10.0.0.11"), kernelDest("10.0.0.12")]);
+const views = (...entries: [string, KernelView][]) => new Map(entries);
+
+describe("stackEntries", () => {
+  it("reveals secrets in memory; only credentials, at any depth, are kept for redaction", () => {
+    const revealed = revealSecrets({ a: secret({ host: "203.0.113.5", n: [secret("inner")] }), b: 1 });
+    expect(revealed).toEqual({ a: { host: "203.0.113.5", n: ["inner"] }, b: 1 });
+    const hops = [{ host: "h", user: "ops", privateKey: "k1", jumpHost: { host: "j", password: "p2", jumpHost: { privateKeyPassphrase: "p3" } } }];
+    expect(credentials(hops)).toEqual(["k1", "p2", "p3"]);
+  });
+
+  it("reads both kinds from their outputs and groups the directors by host:port (one entry per director)", () => {
+    const e = stackEntries([
+      { urn: "urn:pulumi:prod::lb::pulumi:pulumi:Stack::lb-prod", type: "pulumi:pulumi:Stack" },
+      vsResource("web", {}, [DIRECTOR_A, DIRECTOR_B]),
+      rsResource("app-1", "10.0.0.11", {}, [DIRECTOR_A, DIRECTOR_B]),
+    ]);
+    expect(e.problems).toEqual([]);
+    expect(e.services.map((s) => s.resource.name)).toEqual(["web"]);
+    expect(e.dests.map((d) => [d.resource.name, d.key])).toEqual([["app-1", { address: "10.0.0.11", port: 8080 }]]);
+    expect([...e.directors.keys()]).toEqual([A, B]);
+    expect(e.directors.get(B)).toMatchObject({ host: "203.0.113.6", port: 2222, user: "ops", sudo: true });
+    expect(new Set(e.secrets)).toEqual(new Set([PASSWORD, PRIVATE_KEY]));
+  });
+
+  it("leaves out resources read with get(), and reports state it cannot parse instead of guessing", () => {
+    const e = stackEntries([
+      { ...vsResource("existing"), external: true },
+      vsResource("broken", { scheduler: "nope" }),
+      // An export without --show-secrets: the credentials are still ciphertext.
+      vsResource("encrypted", { directors: { "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", ciphertext: "v1:abc" } }),
+    ]);
+    expect(e.services).toEqual([]);
+    expect(e.problems).toHaveLength(2);
+    expect(e.problems[0]).toMatch(/^VirtualService broken: cannot read its state: .*scheduler/);
+    expect(e.problems[1]).toMatch(/^VirtualService encrypted: cannot read its state: .*directors/);
+  });
+});
+
+describe("compareStack", () => {
+  it("everything as declared: ok, exit 0, counters and connections from the kernel", () => {
+    // State lists resources in creation order; the report in address order.
+    const report = compareStack("prod", stackEntries([...QUICKSTART].reverse()), views([A, { services: [inSync()] }]));
+    expect(report.status).toBe("ok");
+    expect(report.directors[0]!.services[0]!.realServers.map((r) => r.resource)).toEqual(["app-1", "app-2"]);
+    expect(exitCode(report)).toBe(0);
+    const [svc] = report.directors[0]!.services;
+    expect(svc).toMatchObject({ service: "tcp/192.0.2.10:80", resource: "web", status: "ok", differences: [], stats: { conns: 36 } });
+    expect(svc!.realServers[0]).toMatchObject({
+      realServer: "10.0.0.11:8080", resource: "app-1", status: "ok", activeConns: 2, inactiveConns: 3,
+      stats: { cps: 1, inPps: 10, outPps: 8, inBps: 700, outBps: 6000 },
+    });
+  });
+
+  it("names each field that differs, with both values; drift is exit 1", () => {
+    const kernel = kernelService([kernelDest("10.0.0.11", { weight: 9 }), kernelDest("10.0.0.12", { forwarding: "dr", upperThreshold: 100 })], {
+      scheduler: "wlc",
+    });
+    const report = compareStack("prod", stackEntries(QUICKSTART), views([A, { services: [kernel] }]));
+    expect(report.status).toBe("drift");
+    expect(exitCode(report)).toBe(1);
+    const [svc] = report.directors[0]!.services;
+    expect(svc!.differences).toEqual([{ field: "scheduler", declared: "rr", kernel: "wlc" }]);
+    expect(svc!.realServers[0]!.differences).toEqual([{ field: "weight", declared: 5, kernel: 9 }]);
+    expect(svc!.realServers[1]!.differences).toEqual([
+      { field: "forwarding", declared: "nat", kernel: "dr" },
+      { field: "upperThreshold", declared: 0, kernel: 100 },
+    ]);
+  });
+
+  it("persistence, flags as a set, and 'local' forwarding read as refresh reads them", () => {
+    const e = stackEntries([
+      vsResource("web", { scheduler: "sh", schedulerFlags: ["sh-port", "sh-fallback"], persistence: { timeout: 300, netmask: "255.255.255.0" } }),
+      rsResource("app-1", "10.0.0.11"),
+    ]);
+    const same = kernelService([kernelDest("10.0.0.11", { forwarding: "local" })], {
+      scheduler: "sh", schedulerFlags: ["sh-fallback", "sh-port"], persistence: { timeout: 300, netmask: "255.255.255.0" },
+    });
+    expect(compareStack("prod", e, views([A, { services: [same] }])).status).toBe("ok");
+    const other = kernelService([kernelDest("10.0.0.11")], { scheduler: "sh", schedulerFlags: ["sh-port", "sh-fallback"], persistence: null });
+    const svc = compareStack("prod", e, views([A, { services: [other] }])).directors[0]!.services[0]!;
+    expect(svc.differences).toEqual([{ field: "persistence", declared: { timeout: 300, netmask: "255.255.255.0" }, kernel: undefined }]);
+  });
+
+  it("missing service or real server is drift; kernel-only real servers are listed as unmanaged, not drift", () => {
+    const onlyOne = kernelService([kernelDest("10.0.0.11"), kernelDest("10.0.0.99")]);
+    const r1 = compareStack("prod", stackEntries(QUICKSTART), views([A, { services: [onlyOne] }]));
+    expect(r1.status).toBe("drift");
+    const rows = r1.directors[0]!.services[0]!.realServers.map((r) => [r.realServer, r.resource, r.status]);
+    expect(rows).toEqual([
+      ["10.0.0.11:8080", "app-1", "ok"],
+      ["10.0.0.12:8080", "app-2", "missing"],
+      ["10.0.0.99:8080", undefined, "unmanaged"],
+    ]);
+
+    const foreign = kernelService([kernelDest("10.0.0.50")], { address: "198.51.100.7", port: 443 });
+    const r2 = compareStack("prod", stackEntries(QUICKSTART), views([A, { services: [foreign] }]));
+    expect(r2.directors[0]!.services[0]).toMatchObject({ resource: "web", status: "missing" });
+    expect(r2.directors[0]!.services[0]!.realServers.map((r) => r.status)).toEqual(["missing", "missing"]);
+    expect(r2.directors[0]!.otherServices).toEqual(["tcp/198.51.100.7:443"]);
+
+    const extra = kernelService([kernelDest("10.0.0.11"), kernelDest("10.0.0.12"), kernelDest("10.0.0.99")]);
+    expect(compareStack("prod", stackEntries(QUICKSTART), views([A, { services: [extra] }])).status).toBe("ok");
+  });
+
+  it("real servers in a service another stack manages: the service is listed as unmanaged, its real servers compared", () => {
+    const report = compareStack("prod", stackEntries([rsResource("app-1", "10.0.0.11")]), views([A, { services: [inSync()] }]));
+    const [svc] = report.directors[0]!.services;
+    expect(svc).toMatchObject({ service: "tcp/192.0.2.10:80", status: "unmanaged" });
+    expect(svc!.resource).toBeUndefined();
+    expect(svc!.realServers.map((r) => [r.realServer, r.status])).toEqual([["10.0.0.11:8080", "ok"], ["10.0.0.12:8080", "unmanaged"]]);
+    expect(report.status).toBe("ok");
+  });
+
+  it("an unreadable director is reported with its message, its entries unknown, exit 2; other directors still compared", () => {
+    const e = stackEntries([vsResource("web", {}, [DIRECTOR_A, DIRECTOR_B]), rsResource("app-1", "10.0.0.11", { weight: 1 }, [DIRECTOR_A, DIRECTOR_B])]);
+    const report = compareStack(
+      "prod",
+      e,
+      views([A, { services: [kernelService([kernelDest("10.0.0.11", { weight: 9 })])] }], [B, { error: "cannot reach ops@203.0.113.6:2222: connect ECONNREFUSED" }]),
+    );
+    expect(report.status).toBe("error");
+    expect(exitCode(report)).toBe(2);
+    const [a, b] = report.directors;
+    expect(a!.services[0]!.realServers[0]!.status).toBe("differs");
+    expect(b).toMatchObject({ director: B, error: expect.stringMatching(/ECONNREFUSED/) });
+    expect(b!.services[0]!.status).toBe("unknown");
+    expect(b!.services[0]!.realServers[0]!.status).toBe("unknown");
+  });
+
+  it("a resource whose state cannot be read makes the report an error", () => {
+    const report = compareStack("prod", stackEntries([...QUICKSTART, vsResource("broken", { port: "x" })]), views([A, { services: [inSync()] }]));
+    expect(report.status).toBe("error");
+    expect(report.problems[0]).toMatch(/VirtualService broken/);
+  });
+
+  it("the report carries no director settings (credentials): only keys, settings and counters", () => {
+    const report = compareStack("prod", stackEntries([vsResource("web", {}, [DIRECTOR_B])]), views([B, { services: [kernelService([], { stats: stats() })] }]));
+    const text = JSON.stringify(report);
+    expect(text).not.toContain(PASSWORD);
+    expect(text).not.toContain("PRIVATE KEY");
+    expect(text).not.toContain("hostKey");
+  });
+});
+
+const quickstart = () => stackEntries(QUICKSTART);
+
+describe("status rendering", () => {
+  it("values read as people write them", () => {
+    expect(formatValue(undefined)).toBe("none");
+    expect(formatValue([])).toBe("none");
+    expect(formatValue(["sh-port", "sh-fallback"])).toBe("sh-port,sh-fallback");
+    expect(formatValue({ timeout: 300, netmask: "255.255.255.0" })).toBe("timeout=300 netmask=255.255.255.0");
+  });
+
+  it("text: a row per service and real server with weight, connections and rates; verdicts and a drift summary", () => {
+    const kernel = kernelService(
+      [kernelDest("10.0.0.11", { weight: 9, activeConns: 4, inactiveConns: 7 }), kernelDest("10.0.0.99")],
+      { scheduler: "wlc" },
+    );
+    const foreign = kernelService([], { address: "198.51.100.7", port: 443 });
+    const text = renderText(compareStack("prod", quickstart(), new Map([[A, { services: [kernel, foreign] }]])));
+    const lines = text.split("\n");
+    expect(lines[0]).toBe("Stack prod: drift (1 director(s), 1 service(s))");
+    expect(text).toContain(`Director ${A} (ops@${A})`);
+    const header = lines.find((l) => l.includes("Entry"))!;
+    expect(header.trim().split(/\s+/)).toEqual(["Entry", "Resource", "Sched/Fwd", "Weight", "ActConn", "InActConn", "Conns", "CPS", "InPPS", "OutPPS", "InBPS", "OutBPS", "Status"]);
+    const row = (needle: string) => lines.find((l) => l.includes(needle))!.trim().split(/\s{2,}/);
+    expect(row("tcp/192.0.2.10:80")).toEqual(["tcp/192.0.2.10:80", "web", "wlc", "36", "1", "10", "8", "700", "6000", "scheduler: declared rr, kernel wlc"]);
+    expect(row("10.0.0.11:8080")).toEqual(["-> 10.0.0.11:8080", "app-1", "nat", "9", "4", "7", "12", "1", "10", "8", "700", "6000", "weight: declared 5, kernel 9"]);
+    expect(row("10.0.0.12:8080")).toEqual(["-> 10.0.0.12:8080", "app-2", "nat", "5", "missing in kernel"]);
+    expect(row("10.0.0.99:8080").at(-1)).toBe("not managed by this stack");
+    expect(text).toContain("Also on this director, not managed by this stack: tcp/198.51.100.7:443");
+    const drift = lines.slice(lines.indexOf("Drift:") + 1).filter((l) => l.trim());
+    expect(drift.map((l) => l.trim())).toEqual([
+      `VirtualService web (tcp/192.0.2.10:80 on ${A}): scheduler: declared rr, kernel wlc`,
+      `RealServer app-1 (10.0.0.11:8080 of tcp/192.0.2.10:80 on ${A}): weight: declared 5, kernel 9`,
+      `RealServer app-2 (10.0.0.12:8080 of tcp/192.0.2.10:80 on ${A}): missing in kernel`,
+    ]);
+  });
+
+  it("text: in sync says so and has no drift section; an unreadable director shows its message", () => {
+    const ok = renderText(compareStack("prod", quickstart(), new Map([[A, { services: [kernelService([kernelDest("10.0.0.11"), kernelDest("10.0.0.12")])] }]])));
+    expect(ok.split("\n")[0]).toBe("Stack prod: everything matches (1 director(s), 1 service(s))");
+    expect(ok).not.toContain("Drift:");
+    const down = renderText(compareStack("prod", quickstart(), new Map([[A, { error: "no answer within 20 s (connectTimeoutSeconds)" }]])));
+    expect(down).toContain(`Director ${A} (ops@${A}): cannot read it: no answer within 20 s (connectTimeoutSeconds)`);
+    expect(down).toContain("unknown (director not read)");
+    expect(driftLines(compareStack("prod", quickstart(), new Map([[A, { error: "x" }]])))).toEqual([]);
+  });
+
+  it("JSON: one document holding the whole report", () => {
+    const report = compareStack("prod", quickstart(), new Map([[A, { services: [kernelService([kernelDest("10.0.0.11", { weight: 9 })])] }]]));
+    const doc = JSON.parse(renderJson(report)) as typeof report;
+    expect(doc).toEqual(JSON.parse(JSON.stringify(report)));
+    expect(doc.status).toBe("drift");
+    expect(doc.directors[0]!.services[0]!.realServers[0]!.differences).toEqual([{ field: "weight", declared: 5, kernel: 9 }]);
+  });
+
+  it("printed output redacts credentials an error message quotes, and nothing else", () => {
+    const e = stackEntries([vsResource("web", {}, [DIRECTOR_B])]);
+    const report = compareStack("prod", e, new Map([[B, { error: `jump host refused password ${PASSWORD}` }]]));
+    for (const json of [false, true]) {
+      const out = render(report, { json, credentials: e.secrets });
+      expect(out).not.toContain(PASSWORD);
+      expect(out).toContain("refused password [redacted]");
+      expect(out).toContain(`ops@${B}`.slice(json ? 4 : 0));
+      expect(out).toContain("tcp/192.0.2.10:80");
+    }
+  });
+});
