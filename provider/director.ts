@@ -28,8 +28,8 @@ export interface SshEndpoint {
   knownHosts?: string;
   /** Accept any host key. Must be set explicitly; otherwise an unknown key is refused. */
   insecureIgnoreHostKey?: boolean;
-  /** Seconds to wait for the TCP connect + handshake of this hop. Default 20. */
-  connectTimeoutSeconds?: number;
+  /** Seconds to wait for the TCP connect + handshake of this hop (the schema's default: 20). */
+  connectTimeoutSeconds: number;
   /** A bastion to reach this host through (nestable). */
   jumpHost?: SshEndpoint;
 }

@@ -50,9 +50,6 @@ export function endpointSecrets(ep: SshEndpoint): string[] {
 }
 
 /** A hop's bound on reaching it: its TCP connect (direct or forwarded by the previous hop), then its handshake. */
-function connectTimeoutSecondsOf(ep: SshEndpoint): number {
-  return ep.connectTimeoutSeconds ?? 20;
-}
 
 function expandHome(p: string): string {
   return p.startsWith("~/") ? homedir() + p.slice(1) : p;
@@ -134,7 +131,7 @@ async function dialHop(ep: SshEndpoint, sock: Duplex | undefined, secrets: Set<s
       sock,
       username: ep.user,
       ...auth,
-      readyTimeout: connectTimeoutSecondsOf(ep) * 1000,
+      readyTimeout: ep.connectTimeoutSeconds * 1000,
       // Detects a dead peer on an idle pooled connection within ~45 s.
       keepaliveInterval: 15_000,
       keepaliveCountMax: 3,
@@ -162,7 +159,7 @@ function forwardOut(client: SshClient, to: SshEndpoint, target: string, secrets:
   });
   // The bastion answers only when its own TCP connect gives up (~127 s on Linux for a black-holed host). A stream that
   // opens late is closed with the bastion's connection, which dial() ends on any failure.
-  const seconds = connectTimeoutSecondsOf(to);
+  const seconds = to.connectTimeoutSeconds;
   return within(
     opened,
     seconds * 1000,

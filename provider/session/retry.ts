@@ -14,9 +14,9 @@ export interface RetryPolicy {
   maxDelayMs: number;
 }
 
-/** 5 attempts within 1.5 × the hop's connect timeout (default 20 s → 30 s). */
-export function retryPolicyFor(connectTimeoutSeconds: number | undefined): RetryPolicy {
-  return { attempts: 5, budgetMs: 1500 * (connectTimeoutSeconds ?? 20), baseDelayMs: 500, maxDelayMs: 8000 };
+/** 5 attempts within 1.5 × the hop's connect timeout (20 s → 30 s). */
+export function retryPolicyFor(connectTimeoutSeconds: number): RetryPolicy {
+  return { attempts: 5, budgetMs: 1500 * connectTimeoutSeconds, baseDelayMs: 500, maxDelayMs: 8000 };
 }
 
 export interface Clock {

@@ -26,7 +26,7 @@ afterAll(async () => {
 });
 
 function director(extra: Partial<Director> = {}): Director {
-  return { host: lab.host, port: lab.port, user: "ops", privateKeyPath: lab.privateKeyPath, hostKey: lab.hostKey, sudo: true, operationTimeoutSeconds: 60, ...extra };
+  return { host: lab.host, port: lab.port, user: "ops", privateKeyPath: lab.privateKeyPath, hostKey: lab.hostKey, sudo: true, connectTimeoutSeconds: 20, operationTimeoutSeconds: 60, ...extra };
 }
 
 /** Signals the director's processes whose command line starts with `prefix` (the VM has no pkill). */

@@ -27,7 +27,7 @@ afterAll(async () => {
 
 /** ops with sudo, key by path, pinned host key: the usual director. Extra fields make a distinct pooled session. */
 function director(extra: Partial<Director> = {}): Director {
-  return { host: lab.host, port: lab.port, user: "ops", privateKeyPath: lab.privateKeyPath, hostKey: lab.hostKey, sudo: true, operationTimeoutSeconds: 60, ...extra };
+  return { host: lab.host, port: lab.port, user: "ops", privateKeyPath: lab.privateKeyPath, hostKey: lab.hostKey, sudo: true, connectTimeoutSeconds: 20, operationTimeoutSeconds: 60, ...extra };
 }
 
 /** Kills the sshd processes serving ops's sessions (the VM has no pkill; sshd retitles itself "sshd: ops…"). */
@@ -71,7 +71,7 @@ describe("connecting", () => {
   });
 
   it("reaches the director through a jump host (the VM as its own bastion)", async () => {
-    const jumpHost = { host: lab.host, port: lab.port, user: "ops", privateKeyPath: lab.privateKeyPath, hostKey: lab.hostKey };
+    const jumpHost = { host: lab.host, port: lab.port, user: "ops", privateKeyPath: lab.privateKeyPath, hostKey: lab.hostKey, connectTimeoutSeconds: 20 };
     // As root without sudo, so SSH_CONNECTION survives: a forwarded connection arrives from the guest's own loopback
     // (a direct one arrives from qemu's 10.0.2.2).
     const asRoot = sessionFor(director({ host: "127.0.0.1", port: 22, user: "root", sudo: false, jumpHost }));
@@ -85,7 +85,7 @@ describe("connecting", () => {
     const d = director({
       host: "127.0.0.1",
       port: 22,
-      jumpHost: { host: lab.host, port: lab.port, user: "ops", privateKey: strangerKey, hostKey: lab.hostKey },
+      jumpHost: { host: lab.host, port: lab.port, user: "ops", privateKey: strangerKey, hostKey: lab.hostKey, connectTimeoutSeconds: 20 },
     });
     const err = await expectRefusedBeforeRunning(d, "jump-refused");
     expect(err.kind).toBe("auth");

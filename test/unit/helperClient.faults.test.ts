@@ -52,7 +52,7 @@ const dropOnRequest = (_req: Request, ch: FakeChannel) => {
 
 /** A client on a session that never dials: each started helper gets the next behaviour (and says "ready" unless silent). */
 function clientWith(operationTimeoutSeconds: number, behaviours: Array<{ answer: ConstructorParameters<typeof FakeChannel>[0]; silent?: boolean }>) {
-  const director: Director = { host: "192.0.2.1", port: 22, user: "ops", privateKey: "k", hostKey: "h", sudo: true, operationTimeoutSeconds };
+  const director: Director = { host: "192.0.2.1", port: 22, user: "ops", privateKey: "k", hostKey: "h", sudo: true, connectTimeoutSeconds: 20, operationTimeoutSeconds };
   const session = new DirectorSession(director);
   const channels: FakeChannel[] = [];
   const scripts: string[] = [];
