@@ -1,7 +1,7 @@
 // Loaded with NODE_OPTIONS=--require into the processes the pulumi CLI starts (by test/bench/run.ts only). In the
-// dynamic-provider process it records every director the provider talks to (by wrapping helperClient/directorOps.directorOps, which
-// entries.ts calls through the module's exports) and writes helperStats() for each to $PULUMI_IPVS_BENCH_STATS every
-// 200 ms and at exit. Product code is not changed; elsewhere the hook does nothing.
+// dynamic-provider process it writes, to $PULUMI_IPVS_BENCH_STATS every 200 ms and at exit, the process's peak RSS and,
+// for every director the provider talks to (recorded by wrapping helperClient/directorOps.directorOps, which entries.ts
+// calls through the module's exports), its helperStats(). Product code is not changed; elsewhere the hook does nothing.
 "use strict";
 const fs = require("node:fs");
 const path = require("node:path");
@@ -20,7 +20,7 @@ if (out && isProvider) {
     const stats = {};
     for (const [k, d] of directors) stats[k] = hc.helperStats(d);
     try {
-      fs.writeFileSync(out, JSON.stringify(stats));
+      fs.writeFileSync(out, JSON.stringify({ maxRssKiB: process.resourceUsage().maxRSS, directors: stats }));
     } catch {
       // best effort
     }
