@@ -7,6 +7,7 @@ import { directorOps, helperStats } from "../../provider/helperClient";
 import { HelperError, type ServiceKey } from "../../provider/protocol";
 import { closeAllSessions, DirectorError, sessionFor } from "../../provider/session";
 import { startDirector, type LabDirector } from "../lab/director";
+import { HELPER_SERVE, sessionDirector } from "./providerEngine";
 
 let lab: LabDirector;
 
@@ -25,17 +26,11 @@ afterAll(async () => {
   await lab?.stop();
 });
 
-function director(extra: Partial<Director> = {}): Director {
-  return { host: lab.host, port: lab.port, user: "ops", privateKeyPath: lab.privateKeyPath, hostKey: lab.hostKey, sudo: true, connectTimeoutSeconds: 20, operationTimeoutSeconds: 60, ...extra };
-}
+const director = (extra: Partial<Director> = {}) => sessionDirector(lab, extra);
 
-/** Signals the director's processes whose command line starts with `prefix` (the VM has no pkill). */
-function killByCmdline(prefix: string, signal = "TERM"): Promise<unknown> {
-  return lab.exec(`for p in /proc/[0-9]*; do case "$(tr '\\0' ' ' < $p/cmdline 2>/dev/null)" in ${prefix}*) kill -${signal} \${p#/proc/};; esac; done`);
-}
+/** Signals the director's processes whose command line starts with `prefix`. */
+const killByCmdline = (prefix: string, signal?: string) => lab.killByCmdline(`${prefix}*`, signal);
 
-// The start script execs the verified descriptor, so the helper's command line is "/proc/self/fd/3 serve …".
-const HELPER_SERVE = "/proc/self/fd/3\\ serve";
 const tcp = (address: string): ServiceKey => ({ family: "ipv4", protocol: "tcp", address, port: 80 });
 const target = () => `ops@127.0.0.1:${lab.port}`;
 

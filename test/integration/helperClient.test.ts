@@ -5,6 +5,7 @@ import { directorOps, helperStats, installPath, locateHelper } from "../../provi
 import { HelperError, type ServiceKey } from "../../provider/protocol";
 import { closeAllSessions, DirectorError, sessionFor } from "../../provider/session";
 import { startDirector, type LabDirector } from "../lab/director";
+import { HELPER_SERVE, sessionDirector } from "./providerEngine";
 import { ipvsadmSave } from "../lab/ipvsadm";
 
 let lab: LabDirector;
@@ -18,17 +19,10 @@ afterAll(async () => {
   await lab?.stop();
 });
 
-function director(extra: Partial<Director> = {}): Director {
-  return { host: lab.host, port: lab.port, user: "ops", privateKeyPath: lab.privateKeyPath, hostKey: lab.hostKey, sudo: true, connectTimeoutSeconds: 20, operationTimeoutSeconds: 60, ...extra };
-}
+const director = (extra: Partial<Director> = {}) => sessionDirector(lab, extra);
 
-/** Signals the director's processes whose command line starts with `prefix` (the VM has no pkill). */
-function killByCmdline(prefix: string, signal = "TERM"): Promise<unknown> {
-  return lab.exec(`for p in /proc/[0-9]*; do case "$(tr '\\0' ' ' < $p/cmdline 2>/dev/null)" in ${prefix}*) kill -${signal} \${p#/proc/};; esac; done`);
-}
-
-// The start script execs the helper through the descriptor it verified, so that is its argv[0].
-const HELPER_SERVE = "/proc/self/fd/3\\ serve";
+/** Signals the director's processes whose command line starts with `prefix`. */
+const killByCmdline = (prefix: string, signal?: string) => lab.killByCmdline(`${prefix}*`, signal);
 
 const helperFile = () => installPath(locateHelper(), "amd64");
 /** owner:group mode of the install root, the version directory and the binary, plus the binary's inode. */

@@ -10,6 +10,7 @@ import { INSTALL_ROOT } from "../../provider/helperClient/binaries";
 import { installScript } from "../../provider/helperClient/scripts";
 import { closeAllSessions, DirectorError, sessionFor } from "../../provider/session";
 import { startDirector, type LabDirector } from "../lab/director";
+import { sessionDirector } from "./providerEngine";
 
 let lab: LabDirector;
 
@@ -28,12 +29,7 @@ const dir = () => path.posix.dirname(file());
 
 // Every case gets its own pooled session (the pool keys on the settings), so helperStats counts that case only.
 let n = 0;
-function director(): Director {
-  return {
-    host: lab.host, port: lab.port, user: "ops", privateKeyPath: lab.privateKeyPath, hostKey: lab.hostKey, sudo: true,
-    operationTimeoutSeconds: 60, connectTimeoutSeconds: 30 + ++n,
-  };
-}
+const director = (): Director => sessionDirector(lab, { connectTimeoutSeconds: 30 + ++n });
 
 const info = (d: Director) => directorOps(d).run({ op: "info" });
 const failure = (d: Director) => info(d).then(() => undefined, (e: unknown) => e);

@@ -5,6 +5,7 @@
 import { expect } from "vitest";
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { providers } from "../../provider/index";
+import type { Director } from "../../provider/director";
 import type { LabDirector } from "../lab/director";
 
 export type Props = Record<string, unknown>;
@@ -27,6 +28,17 @@ export interface Managed {
 export function labDirector(d: LabDirector, extra: Props = {}): Props {
   return { host: d.host, port: d.port, user: "ops", privateKeyPath: d.privateKeyPath, hostKey: d.hostKey, ...extra };
 }
+
+/** A parsed Director for the lab director as ops (sudo), for tests that use the session and helper client directly. */
+export function sessionDirector(d: LabDirector, extra: Partial<Director> = {}): Director {
+  return {
+    host: d.host, port: d.port, user: "ops", privateKeyPath: d.privateKeyPath, hostKey: d.hostKey, sudo: true,
+    connectTimeoutSeconds: 20, operationTimeoutSeconds: 60, ...extra,
+  };
+}
+
+/** The helper's command line as a case-pattern prefix: the start script execs the descriptor it verified. */
+export const HELPER_SERVE = "/proc/self/fd/3\\ serve";
 
 /** check() as the plugin calls it; fails the test on check failures. */
 export async function check(kind: Kind, olds: Props | undefined, args: Props): Promise<Props> {

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Director } from "../../provider/director";
 import { closeAllSessions, DirectorError, sessionFor } from "../../provider/session";
 import { startDirector, type LabDirector } from "../lab/director";
+import { sessionDirector } from "./providerEngine";
 
 let lab: LabDirector;
 let scratch: string;
@@ -26,9 +27,7 @@ afterAll(async () => {
 });
 
 /** ops with sudo, key by path, pinned host key: the usual director. Extra fields make a distinct pooled session. */
-function director(extra: Partial<Director> = {}): Director {
-  return { host: lab.host, port: lab.port, user: "ops", privateKeyPath: lab.privateKeyPath, hostKey: lab.hostKey, sudo: true, connectTimeoutSeconds: 20, operationTimeoutSeconds: 60, ...extra };
-}
+const director = (extra: Partial<Director> = {}) => sessionDirector(lab, extra);
 
 /** Kills the sshd processes serving ops's sessions (the VM has no pkill; sshd retitles itself "sshd: ops…"). */
 const KILL_OPS_SESSIONS = `for p in /proc/[0-9]*; do case "$(tr '\\0' ' ' < $p/cmdline 2>/dev/null)" in "sshd: ops"*) kill \${p#/proc/};; esac; done`;
@@ -212,11 +211,13 @@ describe("recovering from dropped connections", () => {
     const session = sessionFor(director({ connectTimeoutSeconds: 40 }));
     await session.exec("true");
     const before = { ...session.stats };
-    // Detached: kills sshd (listener and sessions) a moment after this exec returns, restarts it 3 s later.
-    const script = `sleep 1; kill $(cat /run/sshd.pid); ${KILL_OPS_SESSIONS}; sleep 3; /usr/sbin/sshd -E /var/log/sshd.log\n`;
+    // Detached: once the command below is running, kills sshd (listener and sessions) and restarts it 3 s later. The
+    // command waits for that kill (no timing assumed), and its re-run after the re-dial finds the kill done and answers.
+    await lab.exec("rm -f /tmp/sshd-cmd-started /tmp/sshd-killed");
+    const script = `until [ -e /tmp/sshd-cmd-started ]; do sleep 0.1; done; touch /tmp/sshd-killed; kill $(cat /run/sshd.pid); ${KILL_OPS_SESSIONS}; sleep 3; /usr/sbin/sshd -E /var/log/sshd.log\n`;
     await lab.exec("cat > /tmp/restart-sshd", { stdin: script });
     await lab.exec("setsid sh /tmp/restart-sshd </dev/null >/dev/null 2>&1 &");
-    const result = await session.exec("sleep 3; echo done");
+    const result = await session.exec("if [ -e /tmp/sshd-killed ]; then echo done; else touch /tmp/sshd-cmd-started; sleep 120; fi");
     expect(result.stdout.toString().trim()).toBe("done");
     expect(session.stats.connections).toBe(before.connections + 1);
     expect(session.stats.dialAttempts).toBeGreaterThan(before.dialAttempts);

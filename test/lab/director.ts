@@ -25,6 +25,8 @@ export interface LabDirector {
    * connection would; the lab's own root connection stays.
    */
   killSshSessions(user?: string): Promise<void>;
+  /** Sends `signal` (default TERM) to every process whose command line matches the shell case pattern (the VM has no pkill). */
+  killByCmdline(casePattern: string, signal?: string): Promise<void>;
   /**
    * Kills the VM (SIGKILL, like a power cut) and boots it again on the same port with the same host key. The guest
    * starts from its image: the kernel table is empty and nothing installed on it survives.
@@ -83,11 +85,12 @@ function directorOf(rec: VmRecord): LabDirector {
       if (res.code !== 0) throw new Error(`${where}: copy ${localPath} -> ${remotePath} failed: ${res.stderr.trim()}`);
     },
     consoleTail: (lines) => consoleTail(rec.runDir, lines),
+    async killByCmdline(casePattern, signal = "TERM") {
+      await exec(`for p in /proc/[0-9]*; do case "$(tr '\\0' ' ' < $p/cmdline 2>/dev/null)" in ${casePattern}) kill -${signal} \${p#/proc/};; esac; done`);
+    },
     async killSshSessions(user = "ops") {
-      // The VM has no pkill; sshd retitles the processes of a session "sshd: <user> [priv]" and "sshd: <user>@notty".
-      await exec(
-        `for p in /proc/[0-9]*; do case "$(tr '\\0' ' ' < $p/cmdline 2>/dev/null)" in ${shellQuote(`sshd: ${user}@`)}*|${shellQuote(`sshd: ${user} `)}*) kill \${p#/proc/};; esac; done`,
-      );
+      // sshd retitles the processes of a session "sshd: <user> [priv]" and "sshd: <user>@notty".
+      await this.killByCmdline(`${shellQuote(`sshd: ${user}@`)}*|${shellQuote(`sshd: ${user} `)}*`);
     },
     async restart() {
       current = await restartVm(current);
