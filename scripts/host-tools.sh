@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the host has the system tools the lab director and the builds need, before anything else runs:
 #   qemu-system-x86_64 (qemu-system-x86) boots the director VM; cpio + depmod/modprobe (kmod) build its image from .debs;
-#   ssh + ssh-keygen (openssh-client) reach it; ca-certificates lets Go fetch modules over TLS.
+#   ssh + ssh-keygen (openssh-client) reach it; ca-certificates lets Go fetch modules over TLS; systemd-analyze (systemd)
+#   verifies the boot unit the helper installs (the lab director has no systemd).
 # Nothing missing: silent. Missing and root on Debian/Ubuntu: installs them with apt-get, saying what. Otherwise: stops
 # with the exact command to run, before anything was done. Node >= 20 and Go >= 1.26 are checked, not installed.
 set -euo pipefail
@@ -19,6 +20,7 @@ need cpio "has cpio"
 need kmod "has depmod && has modprobe"
 need openssh-client "has ssh && has ssh-keygen"
 need ca-certificates "[ -s /etc/ssl/certs/ca-certificates.crt ]"
+need systemd "has systemd-analyze"
 
 problems=()
 node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)

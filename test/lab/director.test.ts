@@ -1,12 +1,13 @@
 // The lab director keeps the promises other tests rely on: pinned host key, the three login users and their sudo,
-// every IPVS scheduler, binary-safe copies that can run, long-lived connections through a VIP, and attach by name.
+// every IPVS scheduler, binary-safe copies that can run, long-lived connections through a VIP, and attach by name;
+// with a persistent disk, a crash-like reboot that keeps what a real director keeps and runs its enabled units.
 import { randomBytes, createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { attachDirector, startDirector, type LabDirector } from "./director";
-import { ipvsadm } from "./ipvsadm";
+import { ipvsadm, ipvsadmSave } from "./ipvsadm";
 import { addRealServers, addVip, openLongConnection } from "./realServers";
 import { sshRun, type SshTarget } from "./ssh";
 
@@ -99,5 +100,66 @@ describe("lab director", () => {
     expect({ port: again.port, hostKey: again.hostKey }).toEqual({ port: d.port, hostKey: d.hostKey });
     expect((await again.exec("hostname")).stdout).toBe("director\n");
     expect(d.consoleTail()).toContain("LAB-READY");
+  });
+
+  it("does not pretend to run systemd without a persistent disk", async () => {
+    expect(d.persistentDisk).toBe(false);
+    expect(await d.exec("test -e /run/systemd/system", { check: false })).toMatchObject({ code: 1 });
+  });
+});
+
+describe("lab director with a persistent disk", () => {
+  let d: LabDirector;
+
+  beforeAll(async () => {
+    d = await startDirector({ persistentDisk: true });
+  });
+
+  afterAll(async () => {
+    await d?.stop();
+  });
+
+  it("keeps /var/lib, /usr/local and enabled units across a crash-like reboot, running their ExecStart before it is ready", async () => {
+    expect(d.persistentDisk).toBe(true);
+    // The helper judges every path component: root-owned and not group/other-writable, or it refuses.
+    expect((await d.exec("stat -c '%U:%G %a %n' /var/lib /etc/systemd/system /usr/local /run/systemd/system")).stdout).toBe(
+      "root:root 755 /var/lib\nroot:root 755 /etc/systemd/system\nroot:root 755 /usr/local\nroot:root 755 /run/systemd/system\n",
+    );
+    // Written without fsync right before the SIGKILL: the disk is mounted sync, so nothing may be lost.
+    const write = (file: string, content: string, mode = "644") =>
+      d.exec(`mkdir -p "$(dirname ${file})" && cat > ${file} && chmod ${mode} ${file}`, { stdin: content });
+    const unit = (execStart: string) => `[Unit]\nDescription=lab probe\n[Service]\nType=oneshot\nExecStart=${execStart}\n`;
+    await write("/var/lib/pulumi-ipvs/probe", "ledger\n", "600");
+    // The marker holds the boot id, so it proves the unit ran in the boot after the reboot.
+    await write("/usr/local/lib/pulumi-ipvs/probe", "#!/bin/sh\ncat /proc/sys/kernel/random/boot_id > /run/lab-probe.ran\nipvsadm -A -t 192.0.2.1:80\n", "755");
+    await write("/etc/systemd/system/lab-probe.service", unit("/usr/local/lib/pulumi-ipvs/probe"));
+    // Sorted before lab-probe: a failing unit must not keep the next one (or the boot) from running.
+    await write("/etc/systemd/system/lab-fail.service", unit("/bin/false"));
+    // Installed but not enabled: not run.
+    await write("/etc/systemd/system/lab-disabled.service", unit("/bin/touch /run/lab-disabled.ran"));
+    await d.exec(
+      "mkdir -p /etc/systemd/system/multi-user.target.wants && cd /etc/systemd/system/multi-user.target.wants && " +
+        "ln -s ../lab-probe.service ../lab-fail.service . && ipvsadm -A -t 192.0.2.2:80",
+    );
+    const bootIdBefore = (await d.exec("cat /proc/sys/kernel/random/boot_id")).stdout;
+
+    await d.reboot();
+
+    const bootId = (await d.exec("cat /proc/sys/kernel/random/boot_id")).stdout;
+    expect(bootId).not.toBe(bootIdBefore);
+    expect((await d.exec("cat /var/lib/pulumi-ipvs/probe")).stdout).toBe("ledger\n");
+    expect((await d.exec("cat /etc/systemd/system/lab-probe.service")).stdout).toBe(unit("/usr/local/lib/pulumi-ipvs/probe"));
+    expect((await d.exec("cat /run/lab-probe.ran")).stdout).toBe(bootId);
+    expect(await d.exec("test -e /run/lab-disabled.ran", { check: false })).toMatchObject({ code: 1 });
+    // Only the unit's entry: the hand-made 192.0.2.2 died with the kernel.
+    expect(await ipvsadmSave(d)).toBe("-A -t 192.0.2.1:80 -s wlc\n");
+    expect((await d.exec("cat /var/log/boot-units.log")).stdout).toBe(
+      "boot-units: lab-fail.service: /bin/false\nboot-units: lab-fail.service: exit 1\n" +
+        "boot-units: lab-probe.service: /usr/local/lib/pulumi-ipvs/probe\nboot-units: lab-probe.service: exit 0\n",
+    );
+    const bootConsole = d.consoleTail(200);
+    expect(bootConsole.indexOf("boot-units: lab-probe.service: exit 0")).toBeGreaterThan(-1);
+    expect(bootConsole.indexOf("boot-units: lab-probe.service: exit 0")).toBeLessThan(bootConsole.indexOf("LAB-READY"));
+    expect(await d.exec("test -d /run/systemd/system", { check: false })).toMatchObject({ code: 0 });
   });
 });

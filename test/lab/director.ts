@@ -14,6 +14,8 @@ export interface LabDirector {
   /** The director's OpenSSH public host key line. */
   hostKey: string;
   sudoUser: string;
+  /** True when it has a persistent disk (startDirector({ persistentDisk: true })); see reboot(). */
+  persistentDisk: boolean;
   /** Runs a shell command as root; by default throws (with stderr) on a non-zero exit. */
   exec(command: string, opts?: { check?: boolean; timeoutMs?: number; stdin?: string }): Promise<ExecResult>;
   /** Copies a local file to the director as root, atomically, with `mode` (default 0644). */
@@ -29,9 +31,19 @@ export interface LabDirector {
   killByCmdline(casePattern: string, signal?: string): Promise<void>;
   /**
    * Kills the VM (SIGKILL, like a power cut) and boots it again on the same port with the same host key. The guest
-   * starts from its image: the kernel table is empty and nothing installed on it survives.
+   * starts from its image: the kernel table is empty and nothing installed on it survives — unless the director has a
+   * persistent disk, where restart() is reboot().
    */
   restart(): Promise<void>;
+  /**
+   * A real reboot after a crash: kills the VM (SIGKILL) and boots it again on the same port and the same persistent
+   * disk. What lives on the disk survives — /var/lib (the helper's ledger), /etc/systemd/system and /usr/local (the
+   * helper binary); the kernel table, /run, /tmp and the rest do not. /run/systemd/system exists on such a director,
+   * and its init runs the ExecStart= of every unit enabled in /etc/systemd/system/multi-user.target.wants before the
+   * VM reports ready (commands and exit codes in /var/log/boot-units.log), so this resolves after they ran.
+   * Without a persistent disk it is the same as restart().
+   */
+  reboot(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -66,6 +78,9 @@ function directorOf(rec: VmRecord): LabDirector {
     }
     return res;
   };
+  const killAndBoot = async () => {
+    current = await restartVm(current);
+  };
   return {
     name: rec.name,
     host: rec.host,
@@ -74,6 +89,7 @@ function directorOf(rec: VmRecord): LabDirector {
     privateKeyPath: rec.privateKeyPath,
     hostKey: rec.hostKey,
     sudoUser: "ops",
+    persistentDisk: rec.disk !== undefined,
     exec,
     async copyTo(localPath, remotePath, mode = 0o644) {
       const tmp = `${remotePath}.lab-copy-${process.pid}`;
@@ -92,20 +108,29 @@ function directorOf(rec: VmRecord): LabDirector {
       // sshd retitles the processes of a session "sshd: <user> [priv]" and "sshd: <user>@notty".
       await this.killByCmdline(`${shellQuote(`sshd: ${user}@`)}*|${shellQuote(`sshd: ${user} `)}*`);
     },
-    async restart() {
-      current = await restartVm(current);
-    },
+    // One operation: restartVm keeps the disk when there is one, so what survives depends only on how it was started.
+    restart: killAndBoot,
+    reboot: killAndBoot,
     stop: () => killVm(current),
   };
 }
 
 let counter = 0;
 
-/** Boots a new director. Without a name it gets a unique one, so test files can run in parallel. */
-export async function startDirector(opts: { name?: string; memoryMiB?: number } = {}): Promise<LabDirector> {
+/**
+ * Boots a new director. Without a name it gets a unique one, so test files can run in parallel. `persistentDisk` gives
+ * it a new, empty disk for what a real director keeps across reboot() (see there); without it, it keeps nothing.
+ */
+export async function startDirector(
+  opts: { name?: string; memoryMiB?: number; persistentDisk?: boolean } = {},
+): Promise<LabDirector> {
   const image = await labImage();
   const name = opts.name ?? `t${process.pid}-${++counter}`;
-  const rec = await bootVm(name, image, opts.memoryMiB ?? 768, process.env[RUN_ENV]);
+  const rec = await bootVm(name, image, {
+    memoryMiB: opts.memoryMiB ?? 768,
+    runId: process.env[RUN_ENV],
+    persistentDisk: opts.persistentDisk,
+  });
   return directorOf(rec);
 }
 

@@ -1,5 +1,6 @@
 // Lab director VM processes: boots qemu detached (so CLI-started directors outlive the CLI), one runtime directory per
-// director name under the lab cache dir (pid, console log, known_hosts, director.json), readiness, and killing.
+// director name under the lab cache dir (pid, console log, known_hosts, director.json, the optional persistent disk),
+// readiness, and killing.
 import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
@@ -25,11 +26,15 @@ export interface VmRecord {
   imageDir: string;
   privateKeyPath: string;
   hostKey: string;
+  /** The raw disk image the guest mounts for what survives a reboot (rcS); absent for a director without one. */
+  disk?: string;
   /** The test run that started it (PULUMI_IPVS_LAB_RUN), so that run's teardown can kill it; absent for the CLI. */
   runId?: string;
 }
 
 const READY_MARK = "LAB-READY";
+/** Size of the persistent disk; sparse, so it costs only what the guest writes. */
+const DISK_BYTES = 64 * 1024 * 1024;
 
 function runRoot(): string {
   return path.join(labCacheDir(), "run");
@@ -104,7 +109,7 @@ function freePort(): Promise<number> {
   });
 }
 
-function qemuArgs(image: LabImage, runDir: string, port: number, accel: Accel, memoryMiB: number): string[] {
+function qemuArgs(image: LabImage, runDir: string, port: number, accel: Accel, memoryMiB: number, disk?: string): string[] {
   return [
     "-name", `pulumi-ipvs-lab-${path.basename(runDir)}`,
     "-accel", accel,
@@ -119,6 +124,8 @@ function qemuArgs(image: LabImage, runDir: string, port: number, accel: Accel, m
     "-netdev", `user,id=n0,hostfwd=tcp:127.0.0.1:${port}-:22`,
     "-device", "virtio-net-pci,netdev=n0",
     "-device", "virtio-rng-pci",
+    // The guest formats it on first boot; commas in the path would end qemu's option value, so none are allowed.
+    ...(disk ? ["-drive", `file=${disk},if=virtio,format=raw`] : []),
     "-pidfile", path.join(runDir, "qemu.pid"),
     "-daemonize",
   ];
@@ -133,6 +140,7 @@ async function launch(
   runDir: string,
   accel: Accel,
   memoryMiB: number,
+  disk: string | undefined,
   fixedPort?: number,
 ): Promise<{ pid: number; port: number }> {
   for (let attempt = 1; ; attempt++) {
@@ -140,7 +148,7 @@ async function launch(
     fs.rmSync(path.join(runDir, "console.log"), { force: true });
     try {
       // -daemonize: qemu returns once the VM runs, or fails with its reason on stderr.
-      await execFileP("qemu-system-x86_64", qemuArgs(image, runDir, port, accel, memoryMiB));
+      await execFileP("qemu-system-x86_64", qemuArgs(image, runDir, port, accel, memoryMiB, disk));
     } catch (e) {
       const stderr = String((e as { stderr?: string }).stderr ?? e).trim();
       if (attempt < 5 && /host forwarding|Address already in use/i.test(stderr)) {
@@ -194,13 +202,30 @@ function accelVerdictFile(): string {
 const KVM_PROBE_MS = 25_000;
 const BOOT_TIMEOUT_MS = Number(process.env.PULUMI_IPVS_LAB_BOOT_TIMEOUT_MS ?? 150_000);
 
-/** Boots a director named `name`; resolves once root can run a command over SSH. */
-export async function bootVm(name: string, image: LabImage, memoryMiB: number, runId?: string): Promise<VmRecord> {
+/**
+ * Boots a director named `name`; resolves once root can run a command over SSH. With `persistentDisk` it gets a new,
+ * empty disk in its runtime dir that restartVm keeps.
+ */
+export async function bootVm(
+  name: string,
+  image: LabImage,
+  opts: { memoryMiB: number; runId?: string; persistentDisk?: boolean },
+): Promise<VmRecord> {
+  const { memoryMiB, runId } = opts;
   const runDir = runDirOf(name);
   const running = readVm(name);
   if (running) throw new Error(`lab director "${name}" is already running (pid ${running.pid}, port ${running.port}); stop it first`);
   fs.rmSync(runDir, { recursive: true, force: true });
   fs.mkdirSync(runDir, { recursive: true });
+  const disk = opts.persistentDisk ? path.join(runDir, "persist.img") : undefined;
+  if (disk?.includes(",")) throw new Error(`lab director "${name}": the lab dir ${labCacheDir()} must not contain "," (qemu -drive)`);
+  // Empty (all zeros) again before each first boot, so a KVM probe killed mid-format leaves nothing half made.
+  const blankDisk = () => {
+    if (!disk) return;
+    fs.writeFileSync(disk, "");
+    fs.truncateSync(disk, DISK_BYTES);
+  };
+  blankDisk();
 
   const forced = process.env.PULUMI_IPVS_LAB_ACCEL as Accel | undefined;
   if (forced && forced !== "kvm" && forced !== "tcg") throw new Error(`PULUMI_IPVS_LAB_ACCEL must be kvm or tcg, not "${forced}"`);
@@ -209,7 +234,7 @@ export async function bootVm(name: string, image: LabImage, memoryMiB: number, r
   let accel: Accel = forced ?? remembered ?? (canOpenKvm() ? "kvm" : "tcg");
   const probing = !forced && !remembered && accel === "kvm";
 
-  let { pid, port } = await launch(image, runDir, accel, memoryMiB).catch((e) => {
+  let { pid, port } = await launch(image, runDir, accel, memoryMiB, disk).catch((e) => {
     if (!probing) throw e;
     return { pid: 0, port: 0 };
   });
@@ -217,15 +242,16 @@ export async function bootVm(name: string, image: LabImage, memoryMiB: number, r
   if (probing) {
     if (!ready) {
       if (pid) await killPid(pid, runDir);
+      blankDisk();
       accel = "tcg";
-      ({ pid, port } = await launch(image, runDir, accel, memoryMiB));
+      ({ pid, port } = await launch(image, runDir, accel, memoryMiB, disk));
       ready = await waitReady(runDir, pid, BOOT_TIMEOUT_MS);
     }
     fs.writeFileSync(verdictFile, accel);
   }
   const rec: VmRecord = {
     name, host: "127.0.0.1", port, pid, accel, memoryMiB, runDir,
-    imageDir: image.dir, privateKeyPath: image.privateKeyPath, hostKey: image.hostKey, runId,
+    imageDir: image.dir, privateKeyPath: image.privateKeyPath, hostKey: image.hostKey, disk, runId,
   };
   return connectRoot(rec, ready);
 }
@@ -261,8 +287,10 @@ async function connectRoot(rec: VmRecord, ready: boolean): Promise<VmRecord> {
 
 /**
  * Kills the director's qemu as a crash would (SIGKILL, no shutdown) and boots the same image again on the same
- * loopback port with the same accelerator: same host key and credentials, but a fresh initramfs, so nothing done in
- * the guest survives (empty IPVS table, no installed helper). Resolves with the new record once root SSH works again.
+ * loopback port with the same accelerator: same host key and credentials, a fresh initramfs and an empty IPVS table.
+ * Without a persistent disk nothing done in the guest survives (no installed helper); with one, what rcS keeps on it
+ * (/var/lib, /etc/systemd/system, /usr/local) does, and its enabled units run at boot. Resolves with the new record
+ * once root SSH works again.
  */
 export async function restartVm(rec: VmRecord): Promise<VmRecord> {
   if (isOurQemu(rec.pid, rec.runDir)) process.kill(rec.pid, "SIGKILL");
@@ -277,7 +305,7 @@ export async function restartVm(rec: VmRecord): Promise<VmRecord> {
     privateKeyPath: rec.privateKeyPath,
     hostKey: rec.hostKey,
   };
-  const { pid } = await launch(image, rec.runDir, rec.accel, rec.memoryMiB, rec.port);
+  const { pid } = await launch(image, rec.runDir, rec.accel, rec.memoryMiB, rec.disk, rec.port);
   const ready = await waitReady(rec.runDir, pid, BOOT_TIMEOUT_MS);
   return connectRoot({ ...rec, pid }, ready);
 }

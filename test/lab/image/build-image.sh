@@ -3,11 +3,12 @@
 #   build-image.sh uris        print the exact .deb URIs (name + version) the image is made of; the image cache key hashes them
 #   build-image.sh build OUT   write vmlinuz, initrd.gz, the user key pair and the host public key into directory OUT
 # The kernel and its modules come from linux-image-amd64 (dpkg -x + depmod -b); userland is busybox-static plus real Debian
-# binaries (OpenSSH, ipvsadm, iproute2, nftables, sudo with PAM, kmod, bash) with every library package they depend on.
+# binaries (OpenSSH, ipvsadm, iproute2, nftables, sudo with PAM, kmod, bash, e2fsprogs for the optional persistent disk)
+# with every library package they depend on.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 
-USERLAND=(busybox-static bash dash openssh-server openssh-sftp-server ipvsadm iproute2 nftables sudo libpam-modules kmod)
+USERLAND=(busybox-static bash dash openssh-server openssh-sftp-server ipvsadm iproute2 nftables sudo libpam-modules kmod e2fsprogs)
 
 kernel_package() {
   apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ { print $2; exit }'
@@ -28,13 +29,15 @@ uris() {
 }
 
 # Modules the director needs (IPVS and every scheduler, netfilter incl. nftables for fwmark, tunnels for TUN mode,
-# bridge/veth/dummy for lab topologies, virtio for the VM) plus whatever they depend on.
+# bridge/veth/dummy for lab topologies, virtio for the VM, virtio_blk + ext4 for the persistent disk) plus whatever they
+# depend on.
 select_modules() {
   local kroot=$1 kver=$2 mdir="$1/lib/modules/$2"
   {
     find "$mdir/kernel/net/netfilter" "$mdir/kernel/net/ipv4" "$mdir/kernel/net/ipv6" "$mdir/kernel/net/bridge" \
       "$mdir/kernel/net/8021q" "$mdir/kernel/drivers/virtio" -name '*.ko'
-    ls "$mdir"/kernel/drivers/net/{veth,dummy,virtio_net}.ko "$mdir"/kernel/drivers/char/hw_random/virtio-rng.ko
+    ls "$mdir"/kernel/drivers/net/{veth,dummy,virtio_net}.ko "$mdir"/kernel/drivers/char/hw_random/virtio-rng.ko \
+      "$mdir"/kernel/drivers/block/virtio_blk.ko "$mdir"/kernel/fs/ext4/ext4.ko
   } | xargs -n1 basename | sed 's/\.ko$//' | sort -u |
     while read -r m; do modprobe -d "$kroot" -S "$kver" --show-depends "$m"; done |
     awk '$1 == "insmod" { print $2 }' | sort -u
