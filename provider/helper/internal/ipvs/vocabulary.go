@@ -1,6 +1,10 @@
 package ipvs
 
-import "sort"
+import (
+	"sort"
+
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/sysctl"
+)
 
 // DefaultScheduler is ipvsadm's scheduler for a service created without one.
 const DefaultScheduler = "wlc"
@@ -17,6 +21,8 @@ type Vocabulary struct {
 	TunnelTypes     []string          `json:"tunnelTypes"`
 	TunnelChecksums []string          `json:"tunnelChecksums"`
 	Defaults        map[string]string `json:"defaults"`
+	// Sysctls are the settings ensureSettings takes, with their ranges (internal/sysctl).
+	Sysctls []sysctl.Setting `json:"sysctls"`
 }
 
 // Names returns the vocabulary, each list in a stable order.
@@ -33,5 +39,6 @@ func Names() Vocabulary {
 		TunnelTypes:     []string{TunTypeName(TunIPIP), TunTypeName(TunGUE), TunTypeName(TunGRE)},
 		TunnelChecksums: []string{TunCsumName(TunNoCsum), TunCsumName(TunCsum), TunCsumName(TunRemCsum)},
 		Defaults:        map[string]string{"scheduler": DefaultScheduler},
+		Sysctls:         sysctl.All(),
 	}
 }
