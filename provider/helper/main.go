@@ -15,6 +15,7 @@ import (
 
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/engine"
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ipvs"
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ledger"
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/protocol"
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/savefmt"
 )
@@ -28,7 +29,10 @@ const usage = `usage: ipvs-helper <command> [--timeout-seconds N]
   save               print the IPVS table exactly as "ipvsadm -Sn" does
   restore [--dry-run] converge the table to "ipvsadm -Sn" text on stdin with the fewest changes (never flushes)
   version            print {"helper","protocol","kernel"}
-  names              print the names the protocol accepts (schedulers, flags, forwarding, tunnels) and the defaults
+  names              print the names the protocol accepts (schedulers, flags, forwarding, tunnels, sysctls) and the defaults
+  owners [--json]    print the ownership ledger: which stack owns which entries and settings on this director
+  boot               restore every stack's owned entries and settings from the ledger (the boot unit runs this)
+  unit               print the systemd unit that runs "boot" at startup
   --timeout-seconds N (1..3600, default 30) bounds each request of apply and serve, and the whole of the other
                      commands; a kernel call or modprobe gets 2/3 of it. A request past it is answered with TIMEOUT
                      for the ops that did not finish and the helper exits 3; another command exits 1.
@@ -52,7 +56,7 @@ const exitHung = 3
 func main() {
 	// Batches allocate much short-lived garbage (JSON, netlink messages); a lazier GC is a large win on small directors.
 	debug.SetGCPercent(400)
-	cmd, dryRun, lim, ok := parseArgs(os.Args[1:])
+	cmd, flag, lim, ok := parseArgs(os.Args[1:])
 	if !ok {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
@@ -78,7 +82,13 @@ func main() {
 	case "save":
 		err = save(lim)
 	case "restore":
-		err = restore(lim, dryRun)
+		err = restore(lim, flag)
+	case "owners":
+		err = owners(lim, flag)
+	case "boot":
+		err = boot(lim)
+	case "unit":
+		err = printUnit()
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ipvs-helper:", err)
@@ -86,22 +96,23 @@ func main() {
 	}
 }
 
-// parseArgs reads "<command> [--dry-run (restore only)] [--timeout-seconds N | --timeout-seconds=N]".
-func parseArgs(args []string) (cmd string, dryRun bool, lim limits, ok bool) {
+// parseArgs reads "<command> [--dry-run (restore) | --json (owners)] [--timeout-seconds N | --timeout-seconds=N]";
+// flag is whether the command's own flag was given.
+func parseArgs(args []string) (cmd string, flag bool, lim limits, ok bool) {
 	if len(args) == 0 {
 		return "", false, lim, false
 	}
 	cmd, seconds, timeoutSet := args[0], 30, false
 	switch cmd {
-	case "version", "names", "apply", "serve", "save", "restore":
+	case "version", "names", "apply", "serve", "save", "restore", "owners", "boot", "unit":
 	default:
 		return "", false, lim, false
 	}
 	for rest := args[1:]; len(rest) > 0; rest = rest[1:] {
 		arg := rest[0]
 		switch {
-		case arg == "--dry-run" && cmd == "restore" && !dryRun:
-			dryRun = true
+		case (arg == "--dry-run" && cmd == "restore" || arg == "--json" && cmd == "owners") && !flag:
+			flag = true
 		case (arg == "--timeout-seconds" || strings.HasPrefix(arg, "--timeout-seconds=")) && !timeoutSet:
 			val, found := strings.CutPrefix(arg, "--timeout-seconds=")
 			if !found {
@@ -120,7 +131,7 @@ func parseArgs(args []string) (cmd string, dryRun bool, lim limits, ok bool) {
 			return "", false, lim, false
 		}
 	}
-	return cmd, dryRun, limitsOf(seconds), true
+	return cmd, flag, limitsOf(seconds), true
 }
 
 func printVersion(lim limits) error {
@@ -153,6 +164,7 @@ func runDoc(eng **engine.Engine, doc []byte, lim limits) (resp protocol.Response
 			if perr != nil {
 				return failAll(req, perr)
 			}
+			e.LockWait = lim.call // the lock is waited for within the request's deadline
 			*eng = e
 			p.Stage("")
 		}
@@ -259,4 +271,59 @@ func restore(lim limits, dryRun bool) error {
 		fmt.Println(c.Text)
 	}
 	return nil
+}
+
+// owners prints the ledger, read under its lock.
+func owners(lim limits, asJSON bool) error {
+	l, err := ledger.Open(time.Now().Add(lim.call))
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	if !asJSON {
+		_, err := fmt.Print(engine.LedgerText(l))
+		return err
+	}
+	stacks := []any{}
+	for _, s := range l.Stacks() {
+		stacks = append(stacks, s.Record())
+	}
+	return json.NewEncoder(os.Stdout).Encode(map[string]any{"dir": ledger.Dir, "stacks": stacks})
+}
+
+// boot restores the ledger; it exits 1 after trying everything when something failed.
+func boot(lim limits) error {
+	l, err := ledger.Load()
+	if err != nil {
+		return err
+	}
+	if len(l.Stacks()) == 0 {
+		return nil // nothing to restore: IPVS need not even be loaded
+	}
+	eng, perr := openEngine(lim)
+	if perr != nil {
+		return perr
+	}
+	eng.LockWait = lim.call
+	lines, failures := eng.Boot(time.Now().Add(lim.call))
+	for _, line := range lines {
+		fmt.Println(line)
+	}
+	for _, f := range failures {
+		fmt.Fprintln(os.Stderr, "ipvs-helper boot:", f)
+	}
+	if len(failures) > 0 {
+		return fmt.Errorf("boot made %d changes, and %d records could not be restored (above)", len(lines), len(failures))
+	}
+	return nil
+}
+
+// printUnit prints the boot unit with this binary's own path as its ExecStart.
+func printUnit() error {
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("finding this helper's own path (/proc/self/exe): %w", err)
+	}
+	_, err = fmt.Print(ledger.UnitText(exe))
+	return err
 }

@@ -2,9 +2,13 @@ package engine
 
 import (
 	"fmt"
+	"os"
+	"time"
 
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ipvs"
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ledger"
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/protocol"
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/sysctl"
 )
 
 // Engine executes batches on one kernel connection.
@@ -14,15 +18,29 @@ type Engine struct {
 	modprobe Modprober // nil when modprobe is not installed
 	v        *view
 
+	// LockWait bounds the wait for the ledger's lock (within the request's deadline).
+	LockWait time.Duration
+	// Exe is this helper's path, the boot unit's ExecStart.
+	Exe string
+	// Sysctl reads and writes the director's sysctls.
+	Sysctl sysctl.FS
+
 	// The running request's results, and its write pipeline (pipeline.go).
 	progress *Progress
 	queue    []queued
 	inQueue  map[entry]bool
+	// The running request's ledger (ownership.go); ownsLock: it was opened for this request.
+	own      ownedRun
+	ownsLock bool
 }
+
+// defaultLockWait is how long a request waits for the ledger lock unless the helper sets LockWait.
+const defaultLockWait = 10 * time.Second
 
 // New makes an engine for a kernel connection, the running kernel's version and a module loader (may be nil).
 func New(k Kernel, kv ipvs.KernelVersion, modprobe Modprober) *Engine {
-	return &Engine{k: k, kv: kv, modprobe: modprobe}
+	exe, _ := os.Executable() // /proc/self/exe; "" leaves the boot unit's ExecStart to fail verification loudly
+	return &Engine{k: k, kv: kv, modprobe: modprobe, LockWait: defaultLockWait, Exe: exe, Sysctl: sysctl.Proc("/proc/sys")}
 }
 
 // fullDumpThreshold: a batch touching more services than this reads them with one dump instead of a GET each.
@@ -35,6 +53,11 @@ func (e *Engine) Run(req protocol.Request) protocol.Response {
 
 // RunTracked is Run settling each op's result in p (made by NewProgress(req)) as soon as it is known.
 func (e *Engine) RunTracked(req protocol.Request, p *Progress) protocol.Response {
+	return e.run(req, p, nil)
+}
+
+// run is RunTracked with the ledger led already open (and locked) by the caller, or nil to open it when needed.
+func (e *Engine) run(req protocol.Request, p *Progress, led *ledger.Ledger) protocol.Response {
 	resp := protocol.Response{V: protocol.Version}
 	if req.V != protocol.Version {
 		err := &protocol.Error{Code: protocol.CodeBadRequest, Message: fmt.Sprintf("protocol version %d is not supported; this helper speaks version %d", req.V, protocol.Version)}
@@ -58,6 +81,7 @@ func (e *Engine) RunTracked(req protocol.Request, p *Progress) protocol.Response
 		}
 	}
 	e.progress, e.inQueue = p, map[entry]bool{}
+	e.openLedger(ops, led)
 	e.v = e.newView()
 	if len(touched) > fullDumpThreshold {
 		// A failed dump is not fatal: the view falls back to reading services one by one.
@@ -72,9 +96,10 @@ func (e *Engine) RunTracked(req protocol.Request, p *Progress) protocol.Response
 			continue
 		}
 		e.sendQueued()
-		p.settle(i, result(e.runOp(op)))
+		p.settle(i, result(e.runOp(i, op)))
 	}
 	e.sendQueued()
+	e.finishLedger(ops)
 	e.v, e.progress, e.inQueue = nil, nil, nil
 	resp.Results = p.snapshot()
 	return resp
@@ -87,10 +112,8 @@ func (e *Engine) newView() *view {
 	return v
 }
 
-func (e *Engine) runOp(op *protocol.Op) (protocol.Result, *protocol.Error) {
+func (e *Engine) runOp(idx int, op *protocol.Op) (protocol.Result, *protocol.Error) {
 	switch op.Name {
-	case "ensureService", "deleteService", "ensureDest", "deleteDest":
-		return e.now(e.stepOp(op))
 	case "getService":
 		return e.getService(op)
 	case "getDest":
@@ -121,6 +144,12 @@ func (e *Engine) runOp(op *protocol.Op) (protocol.Result, *protocol.Error) {
 		return e.zero(op)
 	case "flush":
 		return e.flush()
+	case "ensureSettings":
+		return e.ensureSettings(idx, op)
+	case "deleteSettings":
+		return e.deleteSettings(idx, op)
+	case "getSettings":
+		return e.getSettings(op)
 	}
 	return nil, &protocol.Error{Code: protocol.CodeInternal, Message: "operation " + op.Name + " has no handler"}
 }

@@ -50,25 +50,12 @@ func pipelined(op *protocol.Op) (entry, bool) {
 	return entry{}, false
 }
 
-func (e *Engine) stepOp(op *protocol.Op) step {
-	switch op.Name {
-	case "ensureService":
-		return e.ensureService(op, true)
-	case "deleteService":
-		return e.deleteService(op)
-	case "ensureDest":
-		return e.ensureDest(op, true)
-	default: // "deleteDest"
-		return e.deleteDest(op)
-	}
-}
-
 // enqueue runs a write op's decision and queues its write, or records its result when there is nothing to send.
 func (e *Engine) enqueue(idx int, op *protocol.Op, ent entry) {
 	if e.inQueue[ent] {
 		e.sendQueued()
 	}
-	s := e.stepOp(op)
+	s := e.stepOp(idx, op)
 	if s.w == nil {
 		e.progress.settle(idx, result(s.res, s.err))
 		return

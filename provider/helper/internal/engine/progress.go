@@ -139,6 +139,12 @@ func describe(op *protocol.Op) string {
 		return "zeroing all counters"
 	case "flush":
 		return "flushing the IPVS table"
+	case "ensureSettings":
+		return "setting the director settings of stack " + op.Owner
+	case "deleteSettings":
+		return "putting back the director settings of stack " + op.Owner
+	case "getSettings":
+		return "reading the director settings"
 	}
 	return "operation " + op.Name
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ipvs"
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/sysctl"
 )
 
 // Op is one decoded, range-checked operation. Rules that need the merged entry (ipvsadm's cross-field rules)
@@ -25,6 +26,17 @@ type Op struct {
 	Timeouts        ipvs.Timeouts
 	Daemon          ipvs.Daemon
 	State           uint32
+
+	// Ownership (PROTOCOL.md "Ownership ledger"): Owner "" = a protocol-1 op that never reads or writes the ledger.
+	Owner            string
+	FormerOwner      string
+	Takeover         bool
+	WithForeignDests bool
+	// DryRun (deleteService): answer as the delete would, change nothing (a drain asks before quiescing).
+	DryRun bool
+
+	Settings Settings // ensureSettings
+	Sysctls  []string // getSettings: the sysctls to read, by full name
 }
 
 // OnExisting is what an ensure does when its entry already exists.
@@ -116,15 +128,24 @@ type wireOp struct {
 	UDP        *int64       `json:"udp"`
 	Daemon     *wireDaemon  `json:"daemon"`
 	State      *string      `json:"state"`
+
+	Owner            *string `json:"owner"`
+	FormerOwner      *string `json:"formerOwner"`
+	Takeover         *bool   `json:"takeover"`
+	WithForeignDests *bool   `json:"withForeignDests"`
+	DryRun           *bool   `json:"dryRun"`
+
+	Settings json.RawMessage `json:"settings"`
+	Sysctls  *[]string       `json:"sysctls"`
 }
 
 // fields each op accepts (besides "op"), and which of them are required.
 var opFields = map[string]struct{ allowed, required string }{
-	"ensureService": {"service onExisting", "service"},
-	"deleteService": {"service", "service"},
+	"ensureService": {"service onExisting owner formerOwner takeover", "service"},
+	"deleteService": {"service owner withForeignDests dryRun", "service"},
 	"getService":    {"service withDests", "service"},
-	"ensureDest":    {"service dest onExisting", "service dest"},
-	"deleteDest":    {"service dest", "service dest"},
+	"ensureDest":    {"service dest onExisting owner formerOwner takeover", "service dest"},
+	"deleteDest":    {"service dest owner", "service dest"},
 	"getDest":       {"service dest", "service dest"},
 	"dump":          {"", ""},
 	"setTimeouts":   {"tcp tcpfin udp", ""},
@@ -135,6 +156,10 @@ var opFields = map[string]struct{ allowed, required string }{
 	"info":          {"", ""},
 	"zero":          {"service", ""},
 	"flush":         {"", ""},
+
+	"ensureSettings": {"owner settings", "owner settings"},
+	"deleteSettings": {"owner", "owner"},
+	"getSettings":    {"sysctls", ""},
 }
 
 func bad(format string, a ...any) *Error {
@@ -166,7 +191,10 @@ func DecodeOp(raw json.RawMessage) (*Op, *Error) {
 	// A null field counts as absent.
 	present := map[string]bool{"service": w.Service != nil, "dest": w.Dest != nil, "onExisting": w.OnExisting != nil,
 		"withDests": w.WithDests != nil, "tcp": w.TCP != nil, "tcpfin": w.TCPFin != nil, "udp": w.UDP != nil,
-		"daemon": w.Daemon != nil, "state": w.State != nil}
+		"daemon": w.Daemon != nil, "state": w.State != nil, "owner": w.Owner != nil, "formerOwner": w.FormerOwner != nil,
+		"takeover": w.Takeover != nil, "withForeignDests": w.WithForeignDests != nil,
+		"dryRun":   w.DryRun != nil,
+		"settings": w.Settings != nil && string(w.Settings) != "null", "sysctls": w.Sysctls != nil}
 	allowed := " " + spec.allowed + " "
 	for k, there := range present {
 		if there && !strings.Contains(allowed, " "+k+" ") {
@@ -179,6 +207,9 @@ func DecodeOp(raw json.RawMessage) (*Op, *Error) {
 		}
 	}
 	op := &Op{Name: w.Op}
+	if e := decodeOwnership(&w, op); e != nil {
+		return nil, e
+	}
 	if w.Service != nil {
 		settingsAllowed := w.Op == "ensureService"
 		if e := decodeService(w.Service, settingsAllowed, op); e != nil {
@@ -218,6 +249,21 @@ func DecodeOp(raw json.RawMessage) (*Op, *Error) {
 		if e := decodeDaemon(w.Daemon, op); e != nil {
 			return nil, e
 		}
+	}
+	if present["settings"] {
+		set, e := DecodeSettings(w.Settings, false)
+		if e != nil {
+			return nil, e
+		}
+		op.Settings = set
+	}
+	if w.Sysctls != nil {
+		for _, name := range *w.Sysctls {
+			if _, ok := sysctl.Lookup(name); !ok {
+				return nil, unknownSysctl(name)
+			}
+		}
+		op.Sysctls = *w.Sysctls
 	}
 	if w.State != nil {
 		s, e := daemonState(*w.State)
@@ -411,47 +457,99 @@ func daemonState(s string) (uint32, *Error) {
 }
 
 func decodeDaemon(w *wireDaemon, op *Op) *Error {
-	st, e := daemonState(w.State)
+	d, e := daemonOf(w)
 	if e != nil {
 		return e
+	}
+	op.Daemon = d
+	return nil
+}
+
+func daemonOf(w *wireDaemon) (ipvs.Daemon, *Error) {
+	st, e := daemonState(w.State)
+	if e != nil {
+		return ipvs.Daemon{}, e
 	}
 	d := ipvs.Daemon{State: st, Interface: w.Interface}
 	if w.SyncID != nil {
 		if d.SyncID, e = rng(w.SyncID, "syncid", 0, 255); e != nil {
-			return e
+			return ipvs.Daemon{}, e
 		}
 	}
 	if w.MaxLen != nil {
 		v, e := rng(w.MaxLen, "maxlen", 1, 65507)
 		if e != nil {
-			return e
+			return ipvs.Daemon{}, e
 		}
 		d.MaxLen = uint16(v)
 	}
 	if w.Group != nil {
 		a, e := parseAddr(*w.Group, 0, "sync group")
 		if e != nil {
-			return e
+			return ipvs.Daemon{}, e
 		}
 		d.Group = a
 	}
 	if w.Port != nil {
 		v, e := rng(w.Port, "sync port", 1, 65535)
 		if e != nil {
-			return e
+			return ipvs.Daemon{}, e
 		}
 		d.Port = uint16(v)
 	}
 	if w.TTL != nil {
 		v, e := rng(w.TTL, "sync ttl", 1, 255)
 		if e != nil {
-			return e
+			return ipvs.Daemon{}, e
 		}
 		d.TTL = uint8(v)
 	}
 	if err := ipvs.ValidateDaemon(d); err != nil {
-		return bad("%v", err)
+		return ipvs.Daemon{}, bad("%v", err)
 	}
-	op.Daemon = d
+	return d, nil
+}
+
+// MaxOwnerLen bounds an owner name ("organization/project/stack").
+const MaxOwnerLen = 300
+
+// CheckOwner tells whether s is "organization/project/stack": three non-empty parts of [A-Za-z0-9._-].
+func CheckOwner(s string, field string) *Error {
+	parts := strings.Split(s, "/")
+	ok := len(s) <= MaxOwnerLen && len(parts) == 3
+	for _, p := range parts {
+		ok = ok && p != "" && strings.Trim(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == ""
+	}
+	if !ok {
+		return bad("%s %q must be \"organization/project/stack\": three non-empty parts of letters, digits, '.', '_' and '-', at most %d characters", field, s, MaxOwnerLen)
+	}
+	return nil
+}
+
+func decodeOwnership(w *wireOp, op *Op) *Error {
+	if w.Owner == nil {
+		for k, there := range map[string]bool{"formerOwner": w.FormerOwner != nil, "takeover": w.Takeover != nil, "withForeignDests": w.WithForeignDests != nil, "dryRun": w.DryRun != nil} {
+			if there {
+				return bad("operation %s takes field %q only together with \"owner\"", w.Op, k)
+			}
+		}
+		return nil
+	}
+	if e := CheckOwner(*w.Owner, "owner"); e != nil {
+		return e
+	}
+	op.Owner = *w.Owner
+	if w.FormerOwner != nil {
+		if e := CheckOwner(*w.FormerOwner, "formerOwner"); e != nil {
+			return e
+		}
+		if *w.FormerOwner == op.Owner {
+			return bad("formerOwner %q is the owner itself", op.Owner)
+		}
+		op.FormerOwner = *w.FormerOwner
+	}
+	op.Takeover = w.Takeover != nil && *w.Takeover
+	op.WithForeignDests = w.WithForeignDests != nil && *w.WithForeignDests
+	op.DryRun = w.DryRun != nil && *w.DryRun
 	return nil
 }

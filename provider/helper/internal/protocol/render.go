@@ -30,20 +30,30 @@ type PersistenceOut struct {
 	Netmask string `json:"netmask"`
 }
 
-// ServiceOut is a service as read back: identity, settings, counters, and dests when asked.
-type ServiceOut struct {
-	Family            string          `json:"family"`
-	Protocol          string          `json:"protocol,omitempty"`
-	Address           string          `json:"address,omitempty"`
-	Port              *uint16         `json:"port,omitempty"`
-	FWMark            uint32          `json:"fwmark,omitempty"`
+// ServiceKeyOut is a service's identity.
+type ServiceKeyOut struct {
+	Family   string  `json:"family"`
+	Protocol string  `json:"protocol,omitempty"`
+	Address  string  `json:"address,omitempty"`
+	Port     *uint16 `json:"port,omitempty"`
+	FWMark   uint32  `json:"fwmark,omitempty"`
+}
+
+// ServiceSpecOut is a service's identity and settings: what the ownership ledger records.
+type ServiceSpecOut struct {
+	ServiceKeyOut
 	Scheduler         string          `json:"scheduler"`
 	SchedulerFlags    []string        `json:"schedulerFlags"`
 	Persistence       *PersistenceOut `json:"persistence"`
 	PersistenceEngine string          `json:"persistenceEngine"`
 	OnePacket         bool            `json:"onePacket"`
-	Stats             StatsOut        `json:"stats"`
-	Dests             *[]DestOut      `json:"dests,omitempty"`
+}
+
+// ServiceOut is a service as read back: identity, settings, counters, and dests when asked.
+type ServiceOut struct {
+	ServiceSpecOut
+	Stats StatsOut   `json:"stats"`
+	Dests *[]DestOut `json:"dests,omitempty"`
 }
 
 // TunnelOut is a tunnel-forwarded dest's encapsulation.
@@ -53,31 +63,43 @@ type TunnelOut struct {
 	Checksum string `json:"checksum"`
 }
 
+// DestSpecOut is a real server's identity and settings: what the ownership ledger records.
+type DestSpecOut struct {
+	Address        string     `json:"address"`
+	Port           uint16     `json:"port"`
+	Forwarding     string     `json:"forwarding"`
+	Weight         uint32     `json:"weight"`
+	UpperThreshold uint32     `json:"upperThreshold"`
+	LowerThreshold uint32     `json:"lowerThreshold"`
+	Tunnel         *TunnelOut `json:"tunnel"`
+}
+
 // DestOut is a real server as read back.
 type DestOut struct {
-	Address         string     `json:"address"`
-	Port            uint16     `json:"port"`
-	Forwarding      string     `json:"forwarding"`
-	Weight          uint32     `json:"weight"`
-	UpperThreshold  uint32     `json:"upperThreshold"`
-	LowerThreshold  uint32     `json:"lowerThreshold"`
-	Tunnel          *TunnelOut `json:"tunnel"`
-	ActiveConns     uint32     `json:"activeConns"`
-	InactiveConns   uint32     `json:"inactiveConns"`
-	PersistentConns uint32     `json:"persistentConns"`
-	Stats           StatsOut   `json:"stats"`
+	DestSpecOut
+	ActiveConns     uint32   `json:"activeConns"`
+	InactiveConns   uint32   `json:"inactiveConns"`
+	PersistentConns uint32   `json:"persistentConns"`
+	Stats           StatsOut `json:"stats"`
+}
+
+// ServiceKeyJSON renders a service's identity.
+func ServiceKeyJSON(k ipvs.ServiceKey) ServiceKeyOut {
+	o := ServiceKeyOut{Family: ipvs.FamilyName(k.AF)}
+	if k.IsFWMark() {
+		o.FWMark = k.FWMark
+	} else {
+		port := k.Port
+		o.Protocol, o.Address, o.Port = ipvs.ProtocolName(k.Protocol), k.Addr.String(), &port
+	}
+	return o
 }
 
 // ServiceJSON renders a service with its settings and counters; dests are added when not nil.
 func ServiceJSON(s ipvs.Service, dests []ipvs.Dest) ServiceOut {
-	o := ServiceOut{Family: ipvs.FamilyName(s.AF), Scheduler: s.Sched, SchedulerFlags: ipvs.SchedFlagNames(s.Sched, s.Flags),
-		PersistenceEngine: s.PE, OnePacket: s.Flags&ipvs.FlagOnePacket != 0, Stats: StatsJSON(s.Stats)}
-	if s.IsFWMark() {
-		o.FWMark = s.FWMark
-	} else {
-		port := s.Port
-		o.Protocol, o.Address, o.Port = ipvs.ProtocolName(s.Protocol), s.Addr.String(), &port
-	}
+	o := ServiceOut{ServiceSpecOut: ServiceSpecOut{ServiceKeyOut: ServiceKeyJSON(s.ServiceKey), Scheduler: s.Sched,
+		SchedulerFlags: ipvs.SchedFlagNames(s.Sched, s.Flags), PersistenceEngine: s.PE, OnePacket: s.Flags&ipvs.FlagOnePacket != 0},
+		Stats: StatsJSON(s.Stats)}
 	if o.SchedulerFlags == nil {
 		o.SchedulerFlags = []string{}
 	}
@@ -96,8 +118,8 @@ func ServiceJSON(s ipvs.Service, dests []ipvs.Dest) ServiceOut {
 
 // DestJSON renders a real server with its settings, connection counts and counters.
 func DestJSON(d ipvs.Dest) DestOut {
-	o := DestOut{Address: d.Addr.String(), Port: d.Port, Forwarding: ipvs.FwdName(d.Fwd), Weight: d.Weight,
-		UpperThreshold: d.UThresh, LowerThreshold: d.LThresh, ActiveConns: d.ActiveConns, InactiveConns: d.InactConns,
+	o := DestOut{DestSpecOut: DestSpecOut{Address: d.Addr.String(), Port: d.Port, Forwarding: ipvs.FwdName(d.Fwd), Weight: d.Weight,
+		UpperThreshold: d.UThresh, LowerThreshold: d.LThresh}, ActiveConns: d.ActiveConns, InactiveConns: d.InactConns,
 		PersistentConns: d.PersistConns, Stats: StatsJSON(d.Stats)}
 	if d.Fwd&ipvs.FwdMask == ipvs.FwdTunnel {
 		o.Tunnel = &TunnelOut{Type: ipvs.TunTypeName(d.TunType), Port: d.TunPort, Checksum: ipvs.TunCsumName(d.TunFlags)}

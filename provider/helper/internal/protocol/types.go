@@ -49,6 +49,12 @@ const (
 	CodePermission      = "PERMISSION"
 	CodeTimeout         = "TIMEOUT"
 	CodeInternal        = "INTERNAL"
+
+	// Ownership ledger (errno 0: refused by the helper).
+	CodeOwned            = "OWNED"
+	CodeForeignDests     = "FOREIGN_DESTS"
+	CodeManagedElsewhere = "MANAGED_ELSEWHERE"
+	CodeLedger           = "LEDGER"
 )
 
 // Fail is the result of a failed operation.

@@ -1,0 +1,133 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ledger"
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/protocol"
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/savefmt"
+)
+
+// bootOps are the ops that restore the ledger: every stack's settings, then services, then real servers, each an
+// ensure with onExisting "update" under its owner (never a delete: nothing unowned is touched).
+func bootOps(stacks []*ledger.Stack) []json.RawMessage {
+	var settings, services, dests []json.RawMessage
+	op := func(v map[string]any) json.RawMessage {
+		b, err := json.Marshal(v)
+		if err != nil {
+			panic(err) // records are plain structs
+		}
+		return b
+	}
+	for _, s := range stacks {
+		if s.Settings != nil {
+			settings = append(settings, op(map[string]any{"op": "ensureSettings", "owner": s.Owner, "settings": s.Settings.Applied}))
+		}
+		for _, svc := range s.ServiceList() {
+			services = append(services, op(map[string]any{"op": "ensureService", "owner": s.Owner, "service": svc}))
+		}
+		for _, d := range s.DestList() {
+			dests = append(dests, op(map[string]any{"op": "ensureDest", "owner": s.Owner, "service": d.Service, "dest": d.Dest}))
+		}
+	}
+	return append(append(settings, services...), dests...)
+}
+
+// Boot restores every stack's entries and settings from the ledger, under its lock (waiting until deadline at
+// most). lines say each change; failures each op that failed (boot tries them all).
+func (e *Engine) Boot(deadline time.Time) (lines, failures []string) {
+	l, err := ledger.Open(deadline)
+	if err != nil {
+		return nil, []string{err.Error()}
+	}
+	defer l.Close()
+	req := protocol.Request{V: protocol.Version, Ops: bootOps(l.Stacks())}
+	resp := e.run(req, NewProgress(req), l)
+	for i, r := range resp.Results {
+		op, perr := protocol.DecodeOp(req.Ops[i])
+		if perr != nil {
+			failures = append(failures, fmt.Sprintf("a ledger record does not decode (%s): %s", req.Ops[i], perr.Message))
+			continue
+		}
+		if r["ok"] != true {
+			failures = append(failures, fmt.Sprintf("restoring for stack %s: %s", op.Owner, r["error"].(*protocol.Error).Message))
+			continue
+		}
+		if r["changed"] == true {
+			lines = append(lines, restoredLine(op, r))
+		}
+	}
+	if resp.Error != nil {
+		failures = append(failures, resp.Error.Message)
+	}
+	return lines, failures
+}
+
+// restoredLine says what a boot op changed, in ipvsadm's words: "add -A -t 192.0.2.10:80 -s wlc (stack a/b/c)".
+func restoredLine(op *protocol.Op, r protocol.Result) string {
+	verb := "update"
+	if r["created"] == true {
+		verb = "add"
+	}
+	switch op.Name {
+	case "ensureService":
+		return fmt.Sprintf("%s %s (stack %s)", verb, serviceText(op), op.Owner)
+	case "ensureDest":
+		return fmt.Sprintf("%s %s (stack %s)", verb, destText(op), op.Owner)
+	}
+	return fmt.Sprintf("set %s (stack %s)", op.Settings.Describe(), op.Owner)
+}
+
+// serviceText renders a recorded service as an ipvsadm line.
+func serviceText(op *protocol.Op) string {
+	s, err := mergeService(nil, op.Service, op.ServiceSettings)
+	if err != nil {
+		return op.Service.String()
+	}
+	return savefmt.ServiceLine(s)
+}
+
+func destText(op *protocol.Op) string {
+	d, err := mergeDest(nil, destKey(op), op.DestSettings)
+	if err != nil {
+		return fmt.Sprintf("%s of %s", destKey(op), op.Service)
+	}
+	return savefmt.DestLine(op.Service, d)
+}
+
+// LedgerText is the ledger for an operator (`ipvs-helper owners`): per stack, its file, entries as ipvsadm lines
+// and its settings with the values they replaced.
+func LedgerText(l *ledger.Ledger) string {
+	stacks := l.Stacks()
+	if len(stacks) == 0 {
+		return fmt.Sprintf("No stack owns anything on this director (no records under %s).\n", ledger.Dir)
+	}
+	var b strings.Builder
+	for _, s := range stacks {
+		fmt.Fprintf(&b, "stack %s (%s)\n", s.Owner, s.Path)
+		for _, op := range bootOps([]*ledger.Stack{s}) {
+			dec, perr := protocol.DecodeOp(op)
+			if perr != nil {
+				fmt.Fprintf(&b, "  (a record that does not decode: %s)\n", perr.Message)
+				continue
+			}
+			switch dec.Name {
+			case "ensureService":
+				fmt.Fprintf(&b, "  %s\n", serviceText(dec))
+			case "ensureDest":
+				fmt.Fprintf(&b, "  %s\n", destText(dec))
+			default:
+				orig, perr := protocol.DecodeSettings(s.Settings.Original, true)
+				before := "?"
+				if perr == nil {
+					before = orig.Describe()
+				}
+				fmt.Fprintf(&b, "  settings: %s (before: %s)\n", dec.Settings.Describe(), before)
+			}
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,168 @@
+package ledger_test
+
+import (
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ipvs"
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ledger"
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ledger/ledgertest"
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/protocol"
+)
+
+const stack = "acme/lb/prod"
+
+var key = ipvs.ServiceKey{AF: ipvs.AFInet, Protocol: ipvs.ProtoTCP, Addr: netip.MustParseAddr("192.0.2.1"), Port: 80}
+
+func spec(sched string) protocol.ServiceSpecOut {
+	return protocol.ServiceJSON(ipvs.Service{ServiceKey: key, Sched: sched}, nil).ServiceSpecOut
+}
+
+func save(t *testing.T, sched string) error {
+	t.Helper()
+	l, err := ledger.Open(time.Now().Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	l.PutService(stack, key, spec(sched))
+	return l.Save()
+}
+
+func stackPath() string { return filepath.Join(ledger.Dir, "stacks", ledger.FileName(stack)) }
+
+// A failed write never replaces the file: the old record stays whole and no temp file is left.
+func TestWriteIsAtomic(t *testing.T) {
+	ledgertest.Use(t)
+	if err := save(t, "rr"); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(stackPath())
+	if fi, _ := os.Stat(stackPath()); fi.Mode().Perm() != 0o600 {
+		t.Errorf("stack file mode %s", fi.Mode().Perm())
+	}
+	if fi, _ := os.Stat(ledger.Dir); fi.Mode().Perm() != 0o700 {
+		t.Errorf("state directory mode %s", fi.Mode().Perm())
+	}
+	restore := ledger.FailSyncForTest(errors.New("disk on fire"))
+	err := save(t, "wlc")
+	restore()
+	if err == nil || !strings.Contains(err.Error(), "disk on fire") || !strings.Contains(err.Error(), stackPath()) {
+		t.Fatalf("error %v", err)
+	}
+	after, _ := os.ReadFile(stackPath())
+	if string(after) != string(before) || !strings.Contains(string(after), `"scheduler": "rr"`) {
+		t.Errorf("file replaced by a failed write:\n%s", after)
+	}
+	ents, _ := os.ReadDir(filepath.Dir(stackPath()))
+	if len(ents) != 1 {
+		t.Errorf("left in the stacks directory: %v", ents)
+	}
+	if err := save(t, "wlc"); err != nil {
+		t.Fatal(err)
+	}
+	l, err := ledger.Load()
+	if err != nil || l.ServiceOwner(key) != stack || l.Stacks()[0].Services[key].Scheduler != "wlc" {
+		t.Fatalf("reloaded: %v %v", l, err)
+	}
+}
+
+// Every component from the root down is judged with lstat semantics; nothing is changed through a bad one.
+func TestJudgedComponents(t *testing.T) {
+	for _, c := range []struct {
+		name, want string
+		spoil      func(root string)
+	}{
+		{"symlink", "is a symbolic link", func(root string) {
+			os.Rename(filepath.Join(root, "var/lib"), filepath.Join(root, "lib2"))
+			os.Symlink(filepath.Join(root, "lib2"), filepath.Join(root, "var/lib"))
+		}},
+		{"group-writable", "is writable by group or others", func(root string) { os.Chmod(filepath.Join(root, "var"), 0o775) }},
+		{"other owner", "is not owned by uid", func(root string) { os.Chown(filepath.Join(root, "var/lib"), 4242, 4242) }},
+		{"file", "is not a regular file", func(root string) {
+			os.MkdirAll(filepath.Join(root, "var/lib/pulumi-ipvs/stacks/x.json"), 0o700)
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			root := ledgertest.Use(t)
+			if c.name == "other owner" && os.Getuid() != 0 {
+				t.Skip("chown needs root")
+			}
+			c.spoil(root)
+			_, err := ledger.Open(time.Now().Add(time.Second))
+			if err == nil && c.name != "file" {
+				// The state directory does not exist yet: the walk stops at the bad component when saving.
+				l, _ := ledger.Open(time.Now().Add(time.Second))
+				l.PutService(stack, key, spec("rr"))
+				err = l.Save()
+				l.Close()
+			}
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v, want %q", err, c.want)
+			}
+			if _, serr := os.Stat(filepath.Join(root, "lib2/pulumi-ipvs")); serr == nil {
+				t.Error("created the state directory through the symlink")
+			}
+		})
+	}
+}
+
+// A held lock makes Open wait until its deadline and say who held it.
+func TestLockDeadline(t *testing.T) {
+	ledgertest.Use(t)
+	held, err := ledger.Open(time.Now().Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = ledger.Open(time.Now().Add(100 * time.Millisecond))
+	if err == nil || !strings.Contains(err.Error(), "another ipvs-helper held") || time.Since(start) > time.Second {
+		t.Fatalf("error %v after %s", err, time.Since(start))
+	}
+	held.Close()
+	l, err := ledger.Open(time.Now().Add(100 * time.Millisecond))
+	if err != nil {
+		t.Fatalf("after release: %v", err)
+	}
+	l.Close()
+}
+
+// The boot unit is managed only where systemd runs: installed and enabled while stacks have records, removed after.
+func TestUnitInstallAndRemove(t *testing.T) {
+	ledgertest.Use(t)
+	if changed, err := ledger.SyncUnit(true, "/opt/ipvs-helper", time.Second); changed || err != nil {
+		t.Fatalf("without systemd: %v %v", changed, err)
+	}
+	os.MkdirAll(ledger.SystemdRun, 0o755)
+	unit := filepath.Join(ledger.UnitDir, ledger.UnitName)
+	link := filepath.Join(ledger.UnitDir, "multi-user.target.wants", ledger.UnitName)
+	if changed, err := ledger.SyncUnit(true, "/opt/ipvs-helper", time.Second); !changed || err != nil {
+		t.Fatalf("install: %v %v", changed, err)
+	}
+	text, _ := os.ReadFile(unit)
+	for _, s := range []string{"Type=oneshot\n", "RemainAfterExit=yes\n", "After=network-online.target\n", "Wants=network-online.target\n",
+		"ExecStart=/opt/ipvs-helper boot\n", "WantedBy=multi-user.target\n", "Description=", "Documentation="} {
+		if !strings.Contains(string(text), s) {
+			t.Errorf("unit lacks %q:\n%s", s, text)
+		}
+	}
+	if target, err := os.Readlink(link); err != nil || target != unit {
+		t.Errorf("wants link %q %v", target, err)
+	}
+	if changed, err := ledger.SyncUnit(true, "/opt/ipvs-helper", time.Second); changed || err != nil {
+		t.Errorf("second install: %v %v", changed, err)
+	}
+	if changed, err := ledger.SyncUnit(false, "/opt/ipvs-helper", time.Second); !changed || err != nil {
+		t.Fatalf("remove: %v %v", changed, err)
+	}
+	for _, p := range []string{unit, link} {
+		if _, err := os.Lstat(p); !os.IsNotExist(err) {
+			t.Errorf("%s left: %v", p, err)
+		}
+	}
+}

@@ -1,0 +1,289 @@
+// Package managers tells whether another manager runs a virtual address: kube-proxy in IPVS mode (the address is
+// on its kube-ipvs0 dummy interface) or a running keepalived whose configuration declares the virtual server.
+// pulumi-ipvs refuses to adopt such entries: the other manager would fight over them.
+package managers
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ipvs"
+)
+
+// Where the facts come from; tests point them at fixtures (package variables, never flags or environment).
+var (
+	// ProcRoot is the proc filesystem (processes' comm and cmdline).
+	ProcRoot = "/proc"
+	// FSRoot prefixes the paths keepalived reads (its configuration and includes).
+	FSRoot = "/"
+	// InterfaceAddrs lists the addresses of a network interface (none, no error, when it does not exist).
+	InterfaceAddrs = interfaceAddrs
+)
+
+// KubeInterface is the dummy interface kube-proxy's IPVS mode puts every service address on.
+const KubeInterface = "kube-ipvs0"
+
+// DefaultKeepalivedConf is keepalived's configuration when it is started without -f.
+const DefaultKeepalivedConf = "/etc/keepalived/keepalived.conf"
+
+func interfaceAddrs(name string) ([]netip.Addr, error) {
+	ifi, err := net.InterfaceByName(name)
+	if err != nil {
+		return nil, nil // no such interface
+	}
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return nil, fmt.Errorf("reading the addresses of interface %s: %v", name, err)
+	}
+	var out []netip.Addr
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(n.IP); ok {
+				out = append(out, ip.Unmap())
+			}
+		}
+	}
+	return out, nil
+}
+
+// vs is a virtual server a keepalived configuration declares: an address and port (protocol not compared: a
+// keepalived virtual_server with another protocol still owns the address), or a fwmark.
+type vs struct {
+	addr   netip.Addr
+	port   uint16
+	fwmark uint32
+}
+
+// Snapshot is what the other managers run, read once per request.
+type Snapshot struct {
+	kube       map[netip.Addr]bool
+	keepalived map[vs]string // → the file that declares it
+}
+
+// Scan reads kube-ipvs0's addresses and every running keepalived's configuration.
+func Scan() (*Snapshot, error) {
+	s := &Snapshot{kube: map[netip.Addr]bool{}, keepalived: map[vs]string{}}
+	addrs, err := InterfaceAddrs(KubeInterface)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range addrs {
+		s.kube[a] = true
+	}
+	confs, err := keepalivedConfigs()
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range confs {
+		p := &parser{seen: map[string]bool{}, out: s.keepalived}
+		if err := p.file(c, 0); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Manager names the manager of a service's virtual address, "" when none.
+func (s *Snapshot) Manager(k ipvs.ServiceKey) string {
+	if k.IsFWMark() {
+		if f, ok := s.keepalived[vs{fwmark: k.FWMark}]; ok {
+			return fmt.Sprintf("keepalived (its configuration %s declares virtual_server fwmark %d)", f, k.FWMark)
+		}
+		return ""
+	}
+	if s.kube[k.Addr] {
+		return fmt.Sprintf("kube-proxy (%s is an address of interface %s)", k.Addr, KubeInterface)
+	}
+	if f, ok := s.keepalived[vs{addr: k.Addr, port: k.Port}]; ok {
+		return fmt.Sprintf("keepalived (its configuration %s declares virtual_server %s %d)", f, k.Addr, k.Port)
+	}
+	return ""
+}
+
+// keepalivedConfigs lists the configuration file of every running keepalived process.
+func keepalivedConfigs() ([]string, error) {
+	ents, err := os.ReadDir(ProcRoot)
+	if err != nil {
+		return nil, fmt.Errorf("listing processes in %s: %v", ProcRoot, err)
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, e := range ents {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		comm, err := os.ReadFile(filepath.Join(ProcRoot, e.Name(), "comm"))
+		if err != nil || strings.TrimSpace(string(comm)) != "keepalived" {
+			continue // gone meanwhile, or another program
+		}
+		cmdline, err := os.ReadFile(filepath.Join(ProcRoot, e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		conf := configArg(strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00"))
+		if !seen[conf] {
+			seen[conf] = true
+			out = append(out, conf)
+		}
+	}
+	return out, nil
+}
+
+// configArg is keepalived's -f/--use-file argument, or its default configuration.
+func configArg(argv []string) string {
+	for i := 1; i < len(argv); i++ {
+		a := argv[i]
+		switch {
+		case (a == "-f" || a == "--use-file") && i+1 < len(argv):
+			return argv[i+1]
+		case strings.HasPrefix(a, "--use-file="):
+			return strings.TrimPrefix(a, "--use-file=")
+		case strings.HasPrefix(a, "-f") && len(a) > 2:
+			return a[2:]
+		}
+	}
+	return DefaultKeepalivedConf
+}
+
+// maxIncludeDepth bounds include nesting (keepalived itself allows a few levels).
+const maxIncludeDepth = 8
+
+type parser struct {
+	seen map[string]bool
+	out  map[vs]string
+}
+
+// file reads one configuration file (path as keepalived sees it) and the files it includes.
+func (p *parser) file(path string, depth int) error {
+	if depth > maxIncludeDepth || p.seen[path] {
+		return nil
+	}
+	p.seen[path] = true
+	b, err := os.ReadFile(filepath.Join(FSRoot, path))
+	if os.IsNotExist(err) {
+		return nil // keepalived runs without it (a missing include is skipped too): it declares nothing there
+	}
+	if err != nil {
+		return fmt.Errorf("reading keepalived's configuration %s: %v", path, err)
+	}
+	toks := tokens(string(b))
+	groups := map[string][]vs{}
+	var groupRefs []string
+	for i := 0; i < len(toks); i++ {
+		switch toks[i] {
+		case "include":
+			if i+1 < len(toks) {
+				pattern := toks[i+1]
+				if !filepath.IsAbs(pattern) {
+					pattern = filepath.Join(filepath.Dir(path), pattern)
+				}
+				matches, _ := filepath.Glob(filepath.Join(FSRoot, pattern))
+				for _, m := range matches {
+					rel, _ := filepath.Rel(FSRoot, m)
+					if err := p.file("/"+rel, depth+1); err != nil {
+						return err
+					}
+				}
+				i++
+			}
+		case "virtual_server":
+			switch {
+			case i+2 < len(toks) && toks[i+1] == "fwmark":
+				if n, err := strconv.ParseUint(toks[i+2], 10, 32); err == nil {
+					p.out[vs{fwmark: uint32(n)}] = path
+				}
+			case i+2 < len(toks) && toks[i+1] == "group":
+				groupRefs = append(groupRefs, toks[i+2])
+			case i+2 < len(toks):
+				for _, v := range addrPort(toks[i+1], toks[i+2]) {
+					p.out[v] = path
+				}
+			}
+		case "virtual_server_group":
+			if i+2 < len(toks) && toks[i+2] == "{" {
+				name := toks[i+1]
+				j := i + 3
+				for ; j < len(toks) && toks[j] != "}"; j++ {
+					if toks[j] == "fwmark" && j+1 < len(toks) {
+						if n, err := strconv.ParseUint(toks[j+1], 10, 32); err == nil {
+							groups[name] = append(groups[name], vs{fwmark: uint32(n)})
+						}
+						j++
+					} else if j+1 < len(toks) {
+						if list := addrPort(toks[j], toks[j+1]); list != nil {
+							groups[name] = append(groups[name], list...)
+							j++
+						}
+					}
+				}
+				i = j
+			}
+		}
+	}
+	// A group used by a virtual_server declares its members (the group may be defined in any order).
+	for _, g := range groupRefs {
+		for _, v := range groups[g] {
+			p.out[v] = path
+		}
+	}
+	return nil
+}
+
+// addrPort reads "ADDR PORT" or keepalived's range form "A.B.C.D-E PORT" (the last byte up to E).
+func addrPort(a, port string) []vs {
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return nil
+	}
+	base, last, isRange := strings.Cut(a, "-")
+	ip, err := netip.ParseAddr(base)
+	if err != nil {
+		return nil
+	}
+	ip = ip.Unmap()
+	if !isRange {
+		return []vs{{addr: ip, port: uint16(n)}}
+	}
+	end, err := strconv.ParseUint(last, 16*boolInt(ip.Is6())+10*boolInt(ip.Is4()), 16)
+	if err != nil {
+		return nil
+	}
+	var out []vs
+	for cur := ip; ; cur = cur.Next() {
+		out = append(out, vs{addr: cur, port: uint16(n)})
+		b := cur.AsSlice()
+		low := uint64(b[len(b)-1])
+		if ip.Is6() {
+			low = uint64(b[len(b)-2])<<8 | low
+		}
+		if low >= end || len(out) > 65536 || !cur.Next().IsValid() {
+			break
+		}
+	}
+	return out
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// tokens splits a keepalived configuration into words and braces, without comments (# and ! to end of line).
+func tokens(text string) []string {
+	var out []string
+	for _, line := range strings.Split(text, "\n") {
+		if i := strings.IndexAny(line, "#!"); i >= 0 {
+			line = line[:i]
+		}
+		line = strings.NewReplacer("{", " { ", "}", " } ").Replace(line)
+		out = append(out, strings.Fields(line)...)
+	}
+	return out
+}

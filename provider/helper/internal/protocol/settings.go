@@ -1,0 +1,177 @@
+package protocol
+
+import (
+	"encoding/json"
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ipvs"
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/sysctl"
+)
+
+// Settings are director settings (ensureSettings, getSettings, the ledger): sysctls by full name, the connection
+// timeouts (a 0 field is not managed) and sync daemons (one per state; a state not listed is not managed).
+type Settings struct {
+	Sysctls  map[string]sysctl.Value
+	Timeouts ipvs.Timeouts
+	Daemons  []ipvs.Daemon
+}
+
+// Daemon is the daemon of a state, nil when the settings have none.
+func (s Settings) Daemon(state uint32) *ipvs.Daemon {
+	for i := range s.Daemons {
+		if s.Daemons[i].State == state {
+			return &s.Daemons[i]
+		}
+	}
+	return nil
+}
+
+type wireTimeouts struct {
+	TCP    *int64 `json:"tcp"`
+	TCPFin *int64 `json:"tcpfin"`
+	UDP    *int64 `json:"udp"`
+}
+
+type wireSettings struct {
+	Sysctls  map[string]json.RawMessage `json:"sysctls"`
+	Timeouts *wireTimeouts              `json:"timeouts"`
+	Daemons  []wireDaemon               `json:"daemons"`
+}
+
+func unknownSysctl(name string) *Error {
+	return bad("%q is not a sysctl the helper manages (ipvs-helper names lists them)", name)
+}
+
+// DecodeSettings reads a Settings object. stored: values recorded earlier (the ledger's), whose range is not
+// checked (an original value found in the kernel may lie outside what a stack may set).
+func DecodeSettings(raw json.RawMessage, stored bool) (Settings, *Error) {
+	var w wireSettings
+	if err := strictUnmarshal(raw, &w); err != nil {
+		return Settings{}, bad("settings are malformed: %v", err)
+	}
+	out := Settings{Sysctls: map[string]sysctl.Value{}}
+	for name, v := range w.Sysctls {
+		s, ok := sysctl.Lookup(name)
+		if !ok {
+			return Settings{}, unknownSysctl(name)
+		}
+		decode := s.Decode
+		if stored {
+			decode = s.Load
+		}
+		val, err := decode(v)
+		if err != nil {
+			return Settings{}, bad("%v", err)
+		}
+		out.Sysctls[name] = val
+	}
+	if t := w.Timeouts; t != nil {
+		for _, f := range []struct {
+			v    *int64
+			name string
+			dst  *uint32
+		}{{t.TCP, "tcp timeout", &out.Timeouts.TCP}, {t.TCPFin, "tcpfin timeout", &out.Timeouts.TCPFin}, {t.UDP, "udp timeout", &out.Timeouts.UDP}} {
+			if f.v != nil {
+				var e *Error
+				if *f.dst, e = rng(f.v, f.name, 0, math.MaxInt32); e != nil {
+					return Settings{}, e
+				}
+			}
+		}
+	}
+	for i := range w.Daemons {
+		d, e := daemonOf(&w.Daemons[i])
+		if e != nil {
+			return Settings{}, e
+		}
+		if out.Daemon(d.State) != nil {
+			return Settings{}, bad("settings list two %s sync daemons; there is at most one per state", w.Daemons[i].State)
+		}
+		out.Daemons = append(out.Daemons, d)
+	}
+	return out, nil
+}
+
+// TimeoutsOut are connection timeouts; a field that is 0 (not managed) is left out.
+type TimeoutsOut struct {
+	TCP    uint32 `json:"tcp,omitempty"`
+	TCPFin uint32 `json:"tcpfin,omitempty"`
+	UDP    uint32 `json:"udp,omitempty"`
+}
+
+// SettingsOut renders Settings; DecodeSettings reads it back.
+type SettingsOut struct {
+	Sysctls  map[string]sysctl.Value `json:"sysctls"`
+	Timeouts TimeoutsOut             `json:"timeouts"`
+	Daemons  []map[string]any        `json:"daemons"`
+}
+
+// SettingsJSON renders settings (daemons by state, master first; default daemon fields left out).
+func SettingsJSON(s Settings) SettingsOut {
+	o := SettingsOut{Sysctls: s.Sysctls, Timeouts: TimeoutsOut{s.Timeouts.TCP, s.Timeouts.TCPFin, s.Timeouts.UDP}, Daemons: []map[string]any{}}
+	if o.Sysctls == nil {
+		o.Sysctls = map[string]sysctl.Value{}
+	}
+	ds := append([]ipvs.Daemon(nil), s.Daemons...)
+	sort.Slice(ds, func(i, j int) bool { return ds[i].State < ds[j].State })
+	for _, d := range ds {
+		j := DaemonJSON(d)
+		m := map[string]any{"state": j.State, "interface": j.Interface, "syncId": j.SyncID}
+		if j.MaxLen != 0 {
+			m["maxLen"] = j.MaxLen
+		}
+		if j.Group != "" {
+			m["group"] = j.Group
+		}
+		if j.Port != 0 {
+			m["port"] = j.Port
+		}
+		if j.TTL != 0 {
+			m["ttl"] = j.TTL
+		}
+		o.Daemons = append(o.Daemons, m)
+	}
+	return o
+}
+
+// SysctlNames lists the names of a settings object's sysctls, sorted.
+func (s Settings) SysctlNames() []string {
+	names := make([]string, 0, len(s.Sysctls))
+	for n := range s.Sysctls {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Describe says what a Settings object holds, for the helper's printed lines ("net.ipv4.vs.conntrack=1, timeouts
+// tcp 900, master sync daemon on eth0").
+func (s Settings) Describe() string {
+	var parts []string
+	for _, n := range s.SysctlNames() {
+		parts = append(parts, n+"="+s.Sysctls[n].Text())
+	}
+	var ts []string
+	for _, t := range []struct {
+		name string
+		v    uint32
+	}{{"tcp", s.Timeouts.TCP}, {"tcpfin", s.Timeouts.TCPFin}, {"udp", s.Timeouts.UDP}} {
+		if t.v != 0 {
+			ts = append(ts, t.name+" "+itoa(t.v))
+		}
+	}
+	if len(ts) > 0 {
+		parts = append(parts, "timeouts "+strings.Join(ts, " "))
+	}
+	for _, d := range SettingsJSON(s).Daemons {
+		parts = append(parts, d["state"].(string)+" sync daemon on "+d["interface"].(string))
+	}
+	if len(parts) == 0 {
+		return "nothing"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func itoa(v uint32) string { b, _ := json.Marshal(v); return string(b) }
