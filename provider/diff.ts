@@ -17,6 +17,9 @@
 // - Credential-only changes (keys, passwords, agent, host key policy, jump hosts, sudo, timeouts) are in-place changes
 //   that never touch the kernel. They must still be reported (changes: true): delete and later updates run with the
 //   OUTPUTS in state, so state has to learn the new credentials, or a destroy after a key rotation would use the old key.
+// - The owner (the stack the directors' ledger records) is a setting: a renamed stack or project moves ownership in
+//   place, and state from before the ledger gains its owner by an update. takeover and deleteForeignRealServers only
+//   shape later ops, like adopt.
 // - Unknown at preview: an unknown identity field counts as a replacement (conservative), an unknown setting as a change.
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { directorKey } from "./director";

@@ -7,6 +7,9 @@
 //   SETs when something differs), deletes from removed ones. If any of that fails, state keeps the OLD settings (so the
 //   next diff sees the difference again and retries) with the directors that really hold the entry.
 // - read (refresh) reports the directors that still hold it and the real settings; none left = gone.
+// - ownership (PROTOCOL.md "Ownership ledger"): every op carries the `owner` recorded in state (none for state from
+//   before the ledger). An update that changes it (a renamed stack or project) moves the entry with formerOwner; a
+//   director it leaves is removed as the old owner, and state keeps the old owner until every director got the new one.
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { canonical } from "./diff";
 import { directorKey, type Director } from "./director";
@@ -36,8 +39,8 @@ export interface EntryKind<T> {
 
 /** What a resource does to its entry on one director, through that director's operations. */
 export interface EntryEffects<T> {
-  /** Create or bring to the desired settings; `fail` refuses an existing entry. */
-  ensure(ops: DirectorOps, entry: T, onExisting: OnExisting): Promise<{ changed: boolean }>;
+  /** Create or bring to the desired settings; `fail` refuses an existing entry; `formerOwner`: the owner it moves from. */
+  ensure(ops: DirectorOps, entry: T, onExisting: OnExisting, formerOwner?: string): Promise<{ changed: boolean }>;
   remove(ops: DirectorOps, entry: T): Promise<void>;
   /** The entry's settings as the kernel has them, in props form, or null when absent. */
   read(ops: DirectorOps, entry: T): Promise<Props | null>;
@@ -56,6 +59,8 @@ interface Entries<T> {
 interface DirectorFailure {
   director: Director;
   error: unknown;
+  /** The entry was being removed from this director (an update that drops it, or a delete). */
+  removing?: boolean;
 }
 
 function errorText(e: unknown): string {
@@ -68,22 +73,37 @@ async function onEach(directors: Director[], fn: (d: Director) => Promise<unknow
   return settled.flatMap((r, i) => (r.status === "rejected" ? [{ director: directors[i]!, error: r.reason }] : []));
 }
 
-/** Appended to an EXISTS failure, for either resource. */
-const ADOPT_HINT = "It was not created by this stack: set adopt: true to take it over, or remove it first.";
+/** What to do about a helper refusal, appended to its message (which names the stack, real servers or manager). */
+function hint({ error, removing }: DirectorFailure): string {
+  if (!(error instanceof HelperError)) return "";
+  switch (error.code) {
+    case "EXISTS":
+      return " It was not created by this stack: set adopt: true to take it over, or remove it first.";
+    case "OWNED":
+      return removing
+        ? " It belongs to that stack now: remove it there, or drop it from this stack's state (pulumi state delete)."
+        : " Set takeover: true to take it over, or remove it from that stack.";
+    case "FOREIGN_DESTS":
+      return " Set deleteForeignRealServers: true to delete them with it, or remove them first.";
+    case "MANAGED_ELSEWHERE":
+      return " adopt does not take over what another manager runs: remove it there first.";
+    default:
+      return "";
+  }
+}
 
 function failureMessage<T>(kind: EntryKind<T>, entry: T, what: string, failures: DirectorFailure[], total: number): string {
-  const lines = failures.map(({ director, error }) => {
-    const hint = error instanceof HelperError && error.code === "EXISTS" ? ` ${ADOPT_HINT}` : "";
-    return `  - ${directorKey(director)}: ${errorText(error)}${hint}`;
-  });
+  const lines = failures.map((f) => `  - ${directorKey(f.director)}: ${errorText(f.error)}${hint(f)}`);
   return `${kind.resource} ${kind.describe(entry)}: ${what} failed on ${failures.length} of ${total} director(s):\n${lines.join("\n")}`;
 }
 
 const keyOf = (d: Director) => directorKey(d);
+/** An existing entry may be taken over: adopt, or takeover (which takes one another stack owns, so implies adopt). */
+const adopts = (props: Props) => props.adopt === true || props.takeover === true;
 const without = (ds: Director[], gone: Director[]) => ds.filter((d) => !gone.some((g) => keyOf(g) === keyOf(d)));
 
 /** The checked inputs as outputs: everything echoed (defaults filled), nothing the engine adds. */
-function echo(inputs: Props): Props {
+export function echo(inputs: Props): Props {
   const { __provider: _p, ...rest } = inputs;
   return rest;
 }
@@ -92,14 +112,14 @@ function echo(inputs: Props): Props {
  * A partial failure the engine records: the resource is saved with these properties and the next `up` updates it.
  * The plugin does not add __provider to an init failure's properties, so we do (delete needs it to load the provider).
  */
-function initFailure(message: string, id: string, props: Props, provider: unknown): Error {
+export function initFailure(message: string, id: string, props: Props, provider: unknown): Error {
   return Object.assign(new Error(message), { id, properties: withoutUndefined({ ...props, __provider: provider }), reasons: [message] });
 }
 
 async function createEntry<T>({ kind, effects, opsFor }: Entries<T>, inputs: Props): Promise<dynamic.CreateResult> {
   const entry = kind.parse(inputs);
   const directors = kind.directors(entry);
-  const onExisting: OnExisting = (inputs.adopt as boolean) ? "update" : "fail";
+  const onExisting: OnExisting = adopts(inputs) ? "update" : "fail";
   const failures = await onEach(directors, (d) => effects.ensure(opsFor(d), entry, onExisting));
   const outs = echo(inputs);
   const id = kind.id(entry);
@@ -125,12 +145,17 @@ async function updateEntry<T>({ kind, effects, opsFor }: Entries<T>, id: string,
   const added = without(after, before);
   const kept = without(after, added);
   const removed = without(before, after);
-  const adopt = news.adopt as boolean;
+  const adopt = adopts(news);
+  const ownerChanged = olds.owner !== news.owner;
+  const formerOwner = ownerChanged ? (olds.owner as string | undefined) : undefined;
+  // The directors it leaves have it under the old owner (none: state from before the ledger): removed as that one,
+  // with the new settings (drain, deleteForeignRealServers).
+  const leaving = ownerChanged ? kind.parse({ ...news, owner: olds.owner }) : entry;
 
   const ensureFailures = await onEach([...added, ...kept], (d) =>
-    effects.ensure(opsFor(d), entry, added.includes(d) && !adopt ? "fail" : "update"),
+    effects.ensure(opsFor(d), entry, added.includes(d) && !adopt ? "fail" : "update", formerOwner),
   );
-  const removeFailures = await onEach(removed, (d) => effects.remove(opsFor(d), entry));
+  const removeFailures = (await onEach(removed, (d) => effects.remove(opsFor(d), leaving))).map((f) => ({ ...f, removing: true }));
   const outs = echo(news);
   if (ensureFailures.length === 0 && removeFailures.length === 0) return { outs };
 
@@ -140,14 +165,15 @@ async function updateEntry<T>({ kind, effects, opsFor }: Entries<T>, id: string,
   const failures = [...ensureFailures, ...removeFailures];
   const message = failureMessage(kind, entry, "update", failures, after.length + removed.length);
   // Settings: new ones only if every director that holds the entry got them; otherwise the old, so the next diff retries.
-  const base = ensureFailures.length === 0 ? outs : { ...echo(olds) };
+  // The owner likewise: a director it failed to leave still has it under the old owner (removed as that one next time).
+  const base = ensureFailures.length === 0 ? { ...outs, owner: olds.owner } : { ...echo(olds) };
   throw initFailure(message, id, kind.withDirectors(base, held), news.__provider);
 }
 
 async function deleteEntry<T>({ kind, effects, opsFor }: Entries<T>, props: Props): Promise<void> {
   const entry = kind.parse(props);
   const directors = kind.directors(entry);
-  const failures = await onEach(directors, (d) => effects.remove(opsFor(d), entry));
+  const failures = (await onEach(directors, (d) => effects.remove(opsFor(d), entry))).map((f) => ({ ...f, removing: true }));
   if (failures.length > 0) throw new Error(failureMessage(kind, entry, "delete", failures, directors.length));
 }
 

@@ -1,10 +1,12 @@
 // What the serialized shim (src/shim.ts) loads inside the engine's provider process: one provider per resource kind.
 // The keys are part of state compatibility: state written today names them, later versions must keep them.
 import type * as dynamic from "@pulumi/pulumi/dynamic";
+import { directorSettingsProvider } from "./directorSettingsProvider";
 import { realServerProvider } from "./realServerProvider";
 import { virtualServiceProvider } from "./virtualServiceProvider";
 
 export const providers: Record<string, dynamic.ResourceProvider> = {
   VirtualService: virtualServiceProvider,
   RealServer: realServerProvider,
+  DirectorSettings: directorSettingsProvider,
 };

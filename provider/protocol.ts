@@ -107,18 +107,55 @@ export interface Daemon {
 }
 
 /**
+ * A sysctl's value on the wire: an integer, [threshold, period] for net.ipv4.vs.sync_threshold, a cpulist string for
+ * net.ipv4.vs.est_cpulist.
+ */
+export type SysctlValue = number | [number, number] | string;
+
+/**
+ * Director settings ("Director settings ops"): only the items a stack manages. `sysctls` by full name; `timeouts`: a
+ * field 0 or absent is not managed; `daemons`: at most one per state, a state not listed is not managed.
+ */
+export interface Settings {
+  sysctls: Record<string, SysctlValue>;
+  timeouts?: Partial<Timeouts>;
+  daemons: Daemon[];
+}
+
+/**
  * What an ensure does when the entry exists: "update" sets it to the spec; "fail" refuses (EXISTS); "match" succeeds
  * only when it already holds exactly the spec (the idempotent form of "fail", for re-sending a create whose answer
  * was lost), otherwise EXISTS.
  */
 export type OnExisting = "update" | "fail" | "match";
 
+/**
+ * Ownership fields of ensureService and ensureDest ("Ownership ledger"): `owner` "organization/project/stack" (absent =
+ * the ledger is not read or written), `formerOwner` the owner it moves from (a renamed stack), `takeover` take an entry
+ * another stack owns.
+ */
+export interface EnsureOwnership {
+  owner?: string;
+  formerOwner?: string;
+  takeover?: boolean;
+}
+
+/**
+ * Ownership fields of deleteService: `withForeignDests` also deletes real servers `owner` does not own (else
+ * FOREIGN_DESTS); `dryRun` answers as the delete would and changes nothing.
+ */
+export interface DeleteServiceOwnership {
+  owner?: string;
+  withForeignDests?: boolean;
+  dryRun?: boolean;
+}
+
 export type Op =
-  | { op: "ensureService"; service: ServiceSpec; onExisting?: OnExisting }
-  | { op: "deleteService"; service: ServiceKey }
+  | ({ op: "ensureService"; service: ServiceSpec; onExisting?: OnExisting } & EnsureOwnership)
+  | ({ op: "deleteService"; service: ServiceKey } & DeleteServiceOwnership)
   | { op: "getService"; service: ServiceKey; withDests: boolean }
-  | { op: "ensureDest"; service: ServiceKey; dest: DestSpec; onExisting?: OnExisting }
-  | { op: "deleteDest"; service: ServiceKey; dest: DestKey }
+  | ({ op: "ensureDest"; service: ServiceKey; dest: DestSpec; onExisting?: OnExisting } & EnsureOwnership)
+  | { op: "deleteDest"; service: ServiceKey; dest: DestKey; owner?: string }
   | { op: "getDest"; service: ServiceKey; dest: DestKey }
   | { op: "dump" }
   | { op: "setTimeouts"; tcp?: number; tcpfin?: number; udp?: number }
@@ -128,7 +165,10 @@ export type Op =
   | { op: "getDaemons" }
   | { op: "info" }
   | { op: "zero"; service?: ServiceKey }
-  | { op: "flush" };
+  | { op: "flush" }
+  | { op: "ensureSettings"; owner: string; settings: Settings }
+  | { op: "deleteSettings"; owner: string }
+  | { op: "getSettings"; sysctls: string[] };
 
 /** The success fields of each op's result (without `ok`). */
 export interface OpResults {
@@ -147,6 +187,12 @@ export interface OpResults {
   info: { info: { version: string; connTableSize: number } };
   zero: { changed: true };
   flush: { changed: boolean };
+  /** `settings`: the managed items as now in the kernel. */
+  ensureSettings: { changed: boolean; settings: Settings };
+  /** Every managed item put back to the value found before the stack first set it. */
+  deleteSettings: { changed: boolean };
+  /** All timeouts, all running daemons, the named sysctls; `owner`: the stack holding this director's settings. */
+  getSettings: { settings: Required<Settings> & { timeouts: Timeouts }; owner: string | null };
 }
 
 export type ResultOf<O extends Op> = OpResults[O["op"]];
@@ -164,7 +210,15 @@ export type HelperErrorCode =
   | "PERMISSION"
   /** A kernel call or modprobe did not finish within the helper's deadline; the op may or may not have been applied. */
   | "TIMEOUT"
-  | "INTERNAL";
+  | "INTERNAL"
+  /** The ownership ledger gives the entry (or the director's settings) to another stack; the message names it. */
+  | "OWNED"
+  /** deleteService would take real servers this stack does not own with it; the message lists them and their owners. */
+  | "FOREIGN_DESTS"
+  /** adopt of a VIP that kube-proxy or keepalived manages; the message names the manager. */
+  | "MANAGED_ELSEWHERE"
+  /** The ledger could not be locked, read or written; the message names the file. */
+  | "LEDGER";
 
 export interface WireError {
   code: HelperErrorCode;

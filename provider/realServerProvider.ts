@@ -3,6 +3,7 @@ import { hostPort } from "./director";
 import { diffRealServer } from "./diff";
 import { drainDests } from "./drain";
 import { entryProvider, type EntryEffects, type EntryKind } from "./entries";
+import type { DirectorOps } from "./helperClient";
 import { parseRealServerId, realServerId, serviceIdPart } from "./identity";
 import { checkRealServer, parseRealServer, type RealServerSpec } from "./schema";
 import { destKey, destProps, destSettings } from "./wire/dest";
@@ -25,9 +26,10 @@ export const realServerKind: EntryKind<RealServerSpec> = {
 };
 
 export const realServerEffects: EntryEffects<RealServerSpec> = {
-  ensure: async (ops, rs, onExisting) => {
+  ensure: async (ops, rs, onExisting, formerOwner) => {
     try {
-      return await ops.ensureDest(serviceKey(rs.service), { ...destKey(rs), ...destSettings(rs) }, onExisting);
+      const ownership = { owner: rs.owner, formerOwner, takeover: rs.takeover };
+      return await ops.ensureDest(serviceKey(rs.service), { ...destKey(rs), ...destSettings(rs) }, onExisting, ownership);
     } catch (e) {
       if ((e as { code?: string }).code === "SERVICE_NOT_FOUND")
         throw new Error(
@@ -39,8 +41,12 @@ export const realServerEffects: EntryEffects<RealServerSpec> = {
   remove: async (ops, rs) => {
     const svc = serviceKey(rs.service);
     const key = destKey(rs);
-    if (rs.drain) await drainDests(ops, svc, async () => [await ops.getDest(svc, key)].flatMap((d) => d ?? []), rs.drain.timeoutSeconds);
-    await ops.deleteDest(svc, key);
+    if (rs.drain) {
+      // The quiesce carries the owner too: a dest another stack owns is refused (OWNED) before its weight changes.
+      const owned: DirectorOps = { ...ops, ensureDest: (s, d, onExisting) => ops.ensureDest(s, d, onExisting, { owner: rs.owner }) };
+      await drainDests(owned, svc, async () => [await ops.getDest(svc, key)].flatMap((d) => d ?? []), rs.drain.timeoutSeconds, { urn: rs.resourceUrn });
+    }
+    await ops.deleteDest(svc, key, { owner: rs.owner });
   },
   read: async (ops, rs) => {
     const d = await ops.getDest(serviceKey(rs.service), destKey(rs));

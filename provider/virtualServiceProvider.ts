@@ -21,13 +21,21 @@ export const virtualServiceKind: EntryKind<VirtualServiceSpec> = {
 };
 
 export const virtualServiceEffects: EntryEffects<VirtualServiceSpec> = {
-  ensure: (ops, vs, onExisting) => ops.ensureService({ ...serviceKey(vs), ...serviceSettings(vs) }, onExisting),
+  ensure: (ops, vs, onExisting, formerOwner) =>
+    ops.ensureService({ ...serviceKey(vs), ...serviceSettings(vs) }, onExisting, { owner: vs.owner, formerOwner, takeover: vs.takeover }),
   // The kernel drops a service's dests with it: with drain, they finish their connections first (a director removed
-  // from the service, or the service deleted or replaced while real servers are still on it there).
+  // from the service, or the service deleted or replaced while real servers are still on it there). The helper refuses
+  // to delete a service with real servers this stack does not own (FOREIGN_DESTS) unless deleteForeignRealServers.
   remove: async (ops, vs) => {
     const key = serviceKey(vs);
-    if (vs.drain) await drainDests(ops, key, async () => (await ops.getService(key, true))?.dests ?? [], vs.drain.timeoutSeconds);
-    await ops.deleteService(key);
+    const ownership = { owner: vs.owner, withForeignDests: vs.deleteForeignRealServers };
+    if (vs.drain) {
+      // Ask first (dryRun changes nothing): a delete the helper will refuse must not leave real servers quiesced. Once
+      // it would succeed, every dest is this stack's or may go with it, so the quiesce needs no ledger check.
+      if (vs.owner !== undefined) await ops.deleteService(key, { ...ownership, dryRun: true });
+      await drainDests(ops, key, async () => (await ops.getService(key, true))?.dests ?? [], vs.drain.timeoutSeconds, { urn: vs.resourceUrn });
+    }
+    await ops.deleteService(key, ownership);
   },
   read: async (ops, vs) => {
     const s = await ops.getService(serviceKey(vs));

@@ -1,11 +1,17 @@
 // pulumi-ipvs: Linux IPVS (LVS) virtual services and real servers as Pulumi resources, applied over SSH.
 export type { DirectorArgs, DirectorState, SshConnectionArgs } from "./director";
+export { DirectorSettings } from "./directorSettings";
 export { RealServer } from "./realServer";
 export type {
+  DirectorSettingsArgs,
   DrainArgs,
   DrainState,
   Family,
   Forwarding,
+  IpForwardArgs,
+  IpForwardState,
+  IpvsTimeoutsArgs,
+  IpvsTimeoutsState,
   OneOf,
   PersistenceArgs,
   PersistenceState,
@@ -13,6 +19,12 @@ export type {
   Scheduler,
   SchedulerFlag,
   ServiceRefState,
+  SyncDaemonArgs,
+  SyncDaemonState,
+  SyncThresholdArgs,
+  SyncThresholdState,
+  SysctlsArgs,
+  SysctlsState,
   TransportProtocol,
   TunnelArgs,
   TunnelChecksum,

@@ -1,8 +1,10 @@
 // The RealServer resource: a backend of a VirtualService. All behaviour lives in provider/ (loaded by the shim).
 import * as pulumi from "@pulumi/pulumi";
 import type { DirectorArgs } from "./director";
+import { stackOwner } from "./owner";
 import { secretDirectors } from "./secrets";
 import { providerShim } from "./shim";
+import { selfUrn } from "./urn";
 import type { DrainState, Forwarding, RealServerArgs, ServiceRefState, TunnelState } from "./types";
 
 /**
@@ -23,6 +25,9 @@ export class RealServer extends pulumi.dynamic.Resource {
   declare public readonly tunnel: pulumi.Output<TunnelState | undefined>;
   declare public readonly drain: pulumi.Output<DrainState | undefined>;
   declare public readonly adopt: pulumi.Output<boolean>;
+  declare public readonly takeover: pulumi.Output<boolean>;
+  /** The stack the directors' ownership ledger records for this real server: "organization/project/stack". */
+  declare public readonly owner: pulumi.Output<string>;
 
   constructor(name: string, args: RealServerArgs, opts?: pulumi.CustomResourceOptions) {
     const s = args.service;
@@ -32,8 +37,10 @@ export class RealServer extends pulumi.dynamic.Resource {
       name,
       {
         port: undefined, forwarding: undefined, weight: undefined, upperThreshold: undefined, lowerThreshold: undefined,
-        tunnel: undefined, drain: undefined, adopt: undefined,
+        tunnel: undefined, drain: undefined, adopt: undefined, takeover: undefined,
         ...rest,
+        owner: stackOwner(),
+        resourceUrn: selfUrn(name, "RealServer", opts),
         // The service's resolved outputs: these make the dependency edge, and tell the provider where and what to touch.
         // A VirtualService's directors output is secret already; secretDirectors also covers a hand-made reference.
         service: {

@@ -1,8 +1,10 @@
 // The VirtualService resource: what a program declares. All behaviour lives in provider/ (loaded by the shim).
 import * as pulumi from "@pulumi/pulumi";
 import type { DirectorArgs, DirectorState } from "./director";
+import { stackOwner } from "./owner";
 import { secretDirectors } from "./secrets";
 import { providerShim } from "./shim";
+import { selfUrn } from "./urn";
 import type { DrainState, Family, PersistenceState, Scheduler, SchedulerFlag, TransportProtocol, VirtualServiceArgs } from "./types";
 
 /**
@@ -25,6 +27,10 @@ export class VirtualService extends pulumi.dynamic.Resource {
   declare public readonly onePacket: pulumi.Output<boolean>;
   declare public readonly drain: pulumi.Output<DrainState | undefined>;
   declare public readonly adopt: pulumi.Output<boolean>;
+  declare public readonly takeover: pulumi.Output<boolean>;
+  declare public readonly deleteForeignRealServers: pulumi.Output<boolean>;
+  /** The stack the directors' ownership ledger records for this service: "organization/project/stack". */
+  declare public readonly owner: pulumi.Output<string>;
 
   constructor(name: string, args: VirtualServiceArgs, opts?: pulumi.CustomResourceOptions) {
     super(
@@ -34,8 +40,10 @@ export class VirtualService extends pulumi.dynamic.Resource {
         // Every output is listed so the engine knows its name before the provider fills it.
         family: undefined, protocol: undefined, address: undefined, port: undefined, fwmark: undefined,
         scheduler: undefined, schedulerFlags: undefined, persistence: undefined, onePacket: undefined, drain: undefined,
-        adopt: undefined,
+        adopt: undefined, takeover: undefined, deleteForeignRealServers: undefined,
         ...args,
+        owner: stackOwner(),
+        resourceUrn: selfUrn(name, "VirtualService", opts),
         // Credentials must never be plaintext in state (inputs included), even when the program passed them plain.
         directors: secretDirectors(args.directors),
       },

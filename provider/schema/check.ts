@@ -59,7 +59,7 @@ function prepare(news: unknown): unknown {
   return strip(news ?? {});
 }
 
-function check<S extends z.ZodType>(schema: S, news: unknown): CheckResult<z.output<S>> {
+export function check<S extends z.ZodType>(schema: S, news: unknown): CheckResult<z.output<S>> {
   const r = schema.safeParse(prepare(news));
   if (r.success) return { inputs: r.data, failures: [] };
   return { inputs: news as z.output<S>, failures: toFailures(r.error.issues) };
@@ -100,7 +100,7 @@ function unknownPaths(v: unknown, path: PropertyKey[] = []): string[] {
   return [];
 }
 
-function parse<T>(what: string, r: CheckResult<unknown>, extra: CheckFailure[] = []): T {
+export function parse<T>(what: string, r: CheckResult<unknown>, extra: CheckFailure[] = []): T {
   const failures = [...r.failures, ...(r.failures.length ? [] : extra)];
   for (const p of r.failures.length ? [] : unknownPaths(r.inputs)) failures.push({ property: p, reason: "is not known yet" });
   if (failures.length) throw new Error(`invalid ${what}: ${failures.map((f) => `${f.property}: ${f.reason}`).join("; ")}`);

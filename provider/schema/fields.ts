@@ -5,9 +5,10 @@ import type { z } from "zod";
 
 /**
  * identity: the kernel cannot SET it, so a change replaces the entry. directors: where the entry lives, compared as a
- * set and changed in place. setting: changed in place (on the kernel, or only in state like drain and adopt).
+ * set and changed in place. setting: changed in place (on the kernel, or only in state like drain and adopt). engine:
+ * facts about the Pulumi resource itself (its URN), carried to the provider and never compared by diff.
  */
-export type FieldRole = "identity" | "directors" | "setting";
+export type FieldRole = "identity" | "directors" | "setting" | "engine";
 
 export interface Field<R extends FieldRole = FieldRole, S extends z.ZodType = z.ZodType> {
   role: R;

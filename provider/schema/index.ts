@@ -29,3 +29,18 @@ export {
 } from "./values";
 export { SERVICE_IDENTITY, VIRTUAL_SERVICE_KEYS, VIRTUAL_SERVICE_SETTINGS, virtualServiceSchema } from "./virtualService";
 export type { SchedulerFlag } from "../protocol";
+export {
+  checkDirectorSettings,
+  DAEMON_STATES,
+  DIRECTOR_SETTINGS_KEYS,
+  MAX_TIMEOUT_SECONDS,
+  parseDirectorSettings,
+  type DaemonState,
+  type DirectorSettingsChecked,
+  type DirectorSettingsSpec,
+  type IpForwardSpec,
+  type SyncDaemonSpec,
+  type SysctlsSpec,
+  type TimeoutsSpec,
+} from "./directorSettings";
+export { ALL_SYSCTLS, canonicalCpuList, IP_FORWARD, SYSCTLS, type SysctlDef, type SysctlField, type SysctlKind } from "./sysctls";

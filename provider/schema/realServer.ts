@@ -3,6 +3,7 @@
 import { z } from "zod";
 import { directorsSchema } from "./director";
 import { field, fieldsWithRole, shapeOf } from "./fields";
+import { ownerSchema } from "./owner";
 import { isUnknown, u } from "./unknown";
 import { bool, DEFAULTS, drainSchema, FORWARDING, int, ipAddress, MAX_THRESHOLD, oneOf, parseIp, TUNNEL_CHECKSUMS, TUNNEL_TYPES } from "./values";
 import { familyProblem, SERVICE_IDENTITY, serviceFamily, VIRTUAL_SERVICE_FIELDS } from "./virtualService";
@@ -48,6 +49,11 @@ export const REAL_SERVER_FIELDS = {
   tunnel: field("setting", u(tunnelSchema).optional()),
   drain: field("setting", u(drainSchema).optional()),
   adopt: field("setting", u(bool("adopt")).default(false)),
+  // Ownership, as for a VirtualService (virtualService.ts).
+  owner: field("setting", u(ownerSchema("owner")).optional()),
+  takeover: field("setting", u(bool("takeover")).default(false)),
+  // The resource's own URN (src/urn.ts), for progress messages; absent in state written before it.
+  resourceUrn: field("engine", u(z.string()).optional()),
 };
 
 const rsObject = z.strictObject(shapeOf(REAL_SERVER_FIELDS));
@@ -111,5 +117,8 @@ export const realServerSchema = rsObject.superRefine(realServerRules).transform(
     ...(tunnel !== undefined ? { tunnel } : {}),
     ...(r.drain !== undefined ? { drain: r.drain } : {}),
     adopt: r.adopt,
+    ...(r.owner !== undefined ? { owner: r.owner } : {}),
+    takeover: r.takeover,
+    ...(r.resourceUrn !== undefined ? { resourceUrn: r.resourceUrn } : {}),
   };
 });

@@ -26,6 +26,19 @@ export interface PersistenceSpec {
   engine?: "sip";
 }
 
+/** Who the directors' ownership ledger records as the entry's owner (absent: state from before the ledger). */
+export interface OwnershipSpec {
+  owner?: string;
+  /** Ensure may take the entry from the stack that owns it. */
+  takeover: boolean;
+}
+
+/** Facts about the Pulumi resource itself ("engine" fields): never compared by diff. */
+export interface EngineSpec {
+  /** The resource's URN, for progress messages (absent in state written before it). */
+  resourceUrn?: string;
+}
+
 export interface DrainSpec {
   timeoutSeconds: number;
 }
@@ -39,7 +52,10 @@ export type VirtualServiceSpec = ServiceIdentity & {
   /** Drain the service's real servers before it leaves a director. */
   drain?: DrainSpec;
   adopt: boolean;
-};
+  /** Removing the service may delete real servers this stack does not own (deleteService withForeignDests). */
+  deleteForeignRealServers: boolean;
+} & OwnershipSpec &
+  EngineSpec;
 
 export interface TunnelSpec {
   type: TunnelType;
@@ -51,7 +67,7 @@ export interface TunnelSpec {
 /** The `service` input of a RealServer, fully known: its VirtualService's identity and directors. */
 export type ServiceRefSpec = ServiceIdentity & { directors: Director[] };
 
-export interface RealServerSpec {
+export interface RealServerSpec extends OwnershipSpec, EngineSpec {
   service: ServiceRefSpec;
   address: string;
   port: number;

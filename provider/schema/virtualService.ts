@@ -5,6 +5,7 @@ import { z } from "zod";
 import type { SchedulerFlag } from "../protocol";
 import { directorsSchema } from "./director";
 import { field, fieldsWithRole, shapeOf } from "./fields";
+import { ownerSchema } from "./owner";
 import { isUnknown, u, UNKNOWN, type Unknown } from "./unknown";
 import { bool, DEFAULTS, drainSchema, FAMILIES, int, ipAddress, oneOf, parseIp, PROTOCOLS, SCHEDULER_FLAGS, SCHEDULERS, type Family } from "./values";
 
@@ -53,6 +54,13 @@ export const VIRTUAL_SERVICE_FIELDS = {
   onePacket: field("setting", u(bool("onePacket")).default(false)),
   drain: field("setting", u(drainSchema).optional()),
   adopt: field("setting", u(bool("adopt")).default(false)),
+  // Ownership (PROTOCOL.md "Ownership ledger"): owner is the running stack's (src/ passes it; state written before the
+  // ledger has none); takeover and deleteForeignRealServers only shape the ops, like adopt.
+  owner: field("setting", u(ownerSchema("owner")).optional()),
+  takeover: field("setting", u(bool("takeover")).default(false)),
+  // The resource's own URN (src/urn.ts), for progress messages; absent in state written before it.
+  resourceUrn: field("engine", u(z.string()).optional()),
+  deleteForeignRealServers: field("setting", u(bool("deleteForeignRealServers")).default(false)),
 };
 
 const vsObject = z.strictObject(shapeOf(VIRTUAL_SERVICE_FIELDS));
@@ -166,5 +174,9 @@ export const virtualServiceSchema = vsObject.superRefine(virtualServiceRules).tr
     onePacket: v.onePacket,
     ...(v.drain !== undefined ? { drain: v.drain } : {}),
     adopt: v.adopt,
+    ...(v.owner !== undefined ? { owner: v.owner } : {}),
+    takeover: v.takeover,
+    deleteForeignRealServers: v.deleteForeignRealServers,
+    ...(v.resourceUrn !== undefined ? { resourceUrn: v.resourceUrn } : {}),
   };
 });

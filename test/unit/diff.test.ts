@@ -41,6 +41,16 @@ describe("diffVirtualService", () => {
     expect(dvs(vs({ protocol: "udp" }), vs({ protocol: "udp", onePacket: true }))).toEqual(update);
     expect(dvs(vs({ protocol: "udp", persistence: {} }), vs({ protocol: "udp", persistence: { engine: "sip" } }))).toEqual(update);
   });
+  it("owner, takeover and deleteForeignRealServers update in place; state from before the ledger gains the owner by an update", () => {
+    expect(dvs(vs({ owner: "acme/lb/prod" }), vs({ owner: "acme/lb/production" }))).toEqual(update);
+    expect(dvs(vs({ owner: "acme/lb/prod" }), vs({ owner: "acme/lb/prod" }))).toEqual(noChange);
+    expect(dvs(vs(), vs({ owner: "acme/lb/prod" }))).toEqual(update);
+    expect(dvs(vs(), vs({ takeover: true }))).toEqual(update);
+    expect(dvs(vs(), vs({ deleteForeignRealServers: true }))).toEqual(update);
+    // State written before these inputs existed: their defaults are no change.
+    const { takeover: _t, deleteForeignRealServers: _d, ...before } = outsVs(vs());
+    expect(diffVirtualService("id", before, newsVs(vs()))).toEqual(noChange);
+  });
   it("adding or removing a director is an update, not a replacement; reordering is no change", () => {
     const a = director({ host: "10.0.0.5" }), b = director({ host: "10.0.0.6" });
     expect(dvs(vs({ directors: [a] }), vs({ directors: [a, b] }))).toEqual(update);
@@ -95,6 +105,12 @@ describe("diffRealServer", () => {
     for (const over of [{ weight: 0 }, { upperThreshold: 10 }, { upperThreshold: 10, lowerThreshold: 2 }, { drain: { timeoutSeconds: 5 } }, { adopt: true }, { forwarding: "dr", port: 80 }])
       expect(drs(rs(over.forwarding ? { port: 80 } : {}), rs(over)), JSON.stringify(over)).toEqual(update);
     expect(drs(rs({ port: undefined, forwarding: "tunnel" }), rs({ port: undefined, forwarding: "tunnel", tunnel: { type: "gue", port: 6080 } }))).toEqual(update);
+  });
+  it("owner and takeover update in place", () => {
+    expect(drs(rs({ owner: "acme/lb/prod" }), rs({ owner: "acme/lb2/prod" }))).toEqual(update);
+    expect(drs(rs(), rs({ owner: "acme/lb/prod" }))).toEqual(update);
+    expect(drs(rs(), rs({ takeover: true }))).toEqual(update);
+    expect(drs(rs(), rs({ owner: U }))).toEqual(update);
   });
   it("directors of the service and their credentials update in place", () => {
     expect(drs(rs(), rs({ service: serviceRef({ directors: [director(), director({ host: "10.0.0.6" })] }) }))).toEqual(update);

@@ -5,6 +5,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import type { Director } from "../../provider/director";
 import { entryProvider } from "../../provider/entries";
+import { HelperError, type HelperErrorCode } from "../../provider/protocol";
 import { realServerEffects, realServerKind } from "../../provider/realServerProvider";
 import { virtualServiceEffects, virtualServiceKind } from "../../provider/virtualServiceProvider";
 import { FakeDirectors } from "./fakeDirectors";
@@ -180,5 +181,148 @@ describe("drain when the service leaves a director", () => {
     await vsp.update!(c.id, { ...c.outs, __provider: PROVIDER }, await checked(vsp, service({ directors: [dirA] })));
     expect(fake.lines(B)).toEqual([]);
     expect(fake.log.filter((l) => l.startsWith(`${B} ensureDest`))).toHaveLength(1); // only the out-of-band add
+  });
+});
+
+describe("ownership: the ledger fields each op sends (PROTOCOL.md \"Ownership ledger\")", () => {
+  const OWNER = "acme/lb/prod";
+  const SVC = "tcp/192.0.2.10:80";
+  const key = { family: "ipv4", protocol: "tcp", address: "192.0.2.10", port: 80 } as const;
+  const sent = (prefix: string) => fake.log.filter((l) => l.startsWith(prefix));
+  const owned = (over: Props = {}) => service({ owner: OWNER, ...over });
+  const helperError = (at: string, code: HelperErrorCode, message: string) => new HelperError(at, code, message);
+  const realServer = async (over: Props = {}) => {
+    const vs = await vsp.create(await checked(vsp, owned()));
+    const ref = { directors: vs.outs!.directors, family: "ipv4", protocol: "tcp", address: "192.0.2.10", port: 80 };
+    return (extra: Props = {}) => checked(rsp, { service: ref, address: "10.0.0.11", port: 8080, owner: OWNER, ...over, ...extra });
+  };
+
+  it("create sends the owner, and takeover when set (which also adopts an existing entry)", async () => {
+    await vsp.create(await checked(vsp, owned()));
+    expect(sent(`${A} ensureService`)).toEqual([`${A} ensureService ${SVC} {"owner":"${OWNER}"}`]);
+    fake.log.length = 0;
+    await vsp.create(await checked(vsp, owned({ takeover: true })));
+    expect(sent(`${B} ensureService`)).toEqual([`${B} ensureService ${SVC} {"owner":"${OWNER}","takeover":true}`]);
+  });
+
+  it("state from before the ledger (no owner) sends no ownership fields; its first update claims with the owner", async () => {
+    const c = await vsp.create(await checked(vsp, service()));
+    expect(sent(`${A} ensureService`)).toEqual([`${A} ensureService ${SVC}`]);
+    fake.log.length = 0;
+    const u = await vsp.update!(c.id, { ...c.outs, __provider: PROVIDER }, await checked(vsp, owned({ directors: [dirA] })));
+    expect(u.outs!.owner).toBe(OWNER);
+    expect(sent(`${A} ensureService`)).toEqual([`${A} ensureService ${SVC} {"owner":"${OWNER}"}`]);
+    expect(sent(`${B} deleteService`)).toEqual([`${B} deleteService ${SVC}`]); // B never had it under an owner
+  });
+
+  it("a renamed stack moves ownership: ensures carry formerOwner, a director it leaves is removed as the old owner", async () => {
+    const c = await vsp.create(await checked(vsp, owned()));
+    fake.log.length = 0;
+    const renamed = "acme/lb/production";
+    await vsp.update!(c.id, { ...c.outs, __provider: PROVIDER }, await checked(vsp, owned({ owner: renamed, directors: [dirA] })));
+    expect(sent(`${A} ensureService`)).toEqual([`${A} ensureService ${SVC} {"owner":"${renamed}","formerOwner":"${OWNER}"}`]);
+    expect(sent(`${B} deleteService`)).toEqual([`${B} deleteService ${SVC} {"owner":"${OWNER}"}`]);
+  });
+
+  it("a rename whose removal fails keeps the old owner in state, so the next up removes it as that owner", async () => {
+    const c = await vsp.create(await checked(vsp, owned()));
+    fake.down.add(B);
+    const e = await failure(vsp.update!(c.id, { ...c.outs, __provider: PROVIDER }, await checked(vsp, owned({ owner: "acme/lb/production", directors: [dirA] }))));
+    expect(e.properties!.owner).toBe(OWNER);
+    expect(hosts(e.properties!.directors)).toEqual([A, B]);
+
+    fake.down.clear();
+    fake.log.length = 0;
+    await vsp.update!(c.id, e.properties!, await checked(vsp, owned({ owner: "acme/lb/production", directors: [dirA] })));
+    expect(sent(`${B} deleteService`)).toEqual([`${B} deleteService ${SVC} {"owner":"${OWNER}"}`]);
+  });
+
+  it("OWNED everywhere at create: nothing recorded, the hint says takeover", async () => {
+    for (const d of [A, B]) fake.refuse.set(`${d} ensureService`, helperError(d, "OWNED", `service ${SVC} is owned by stack acme/web/prod.`));
+    const e = await failure(vsp.create(await checked(vsp, owned())));
+    expect(e.id).toBeUndefined();
+    expect(e.message).toContain(
+      `create failed on 2 of 2 director(s):\n  - ${A}: ipvs-helper on ${A}: service ${SVC} is owned by stack acme/web/prod. Set takeover: true to take it over, or remove it from that stack.`,
+    );
+  });
+
+  it("OWNED on one director at create: recorded with the other only (the usual partial failure)", async () => {
+    fake.refuse.set(`${B} ensureService`, helperError(B, "OWNED", `service ${SVC} is owned by stack acme/web/prod.`));
+    const e = await failure(vsp.create(await checked(vsp, owned())));
+    expect(e.id).toBe(`${SVC}@${A},${B}`);
+    expect(hosts(e.properties!.directors)).toEqual([A]);
+  });
+
+  it("OWNED on delete: no takeover hint (takeover is for creating and updating)", async () => {
+    const c = await vsp.create(await checked(vsp, owned({ directors: [dirA] })));
+    fake.refuse.set(`${A} deleteService`, helperError(A, "OWNED", `service ${SVC} is owned by stack acme/web/prod.`));
+    const e = await failure(vsp.delete!(c.id, { ...c.outs, __provider: PROVIDER }));
+    expect(e.message).toMatch(/owned by stack acme\/web\/prod\. It belongs to that stack now: remove it there, or drop it from this stack's state \(pulumi state delete\)\.$/);
+  });
+
+  it("MANAGED_ELSEWHERE: no adopt or takeover hint", async () => {
+    fake.refuse.set(`${A} ensureService`, helperError(A, "MANAGED_ELSEWHERE", "192.0.2.10 is on kube-ipvs0: kube-proxy manages it."));
+    const e = await failure(vsp.create(await checked(vsp, owned({ directors: [dirA], adopt: true }))));
+    expect(e.message).toMatch(/kube-proxy manages it\. adopt does not take over what another manager runs: remove it there first\.$/);
+  });
+
+  it("delete refused for foreign real servers says how to include them; deleteForeignRealServers sends withForeignDests", async () => {
+    const c = await vsp.create(await checked(vsp, owned({ directors: [dirA] })));
+    fake.refuse.set(`${A} deleteService`, helperError(A, "FOREIGN_DESTS", `service ${SVC} has real servers this stack does not own: 10.0.0.12:80 (acme/web/prod).`));
+    const e = await failure(vsp.delete!(c.id, { ...c.outs, __provider: PROVIDER }));
+    expect(e.message).toMatch(/\(acme\/web\/prod\)\. Set deleteForeignRealServers: true to delete them with it, or remove them first\.$/);
+    expect(fake.lines(A)).toEqual([`${SVC} rr`]);
+
+    fake.refuse.clear();
+    fake.log.length = 0;
+    const u = await vsp.update!(c.id, { ...c.outs, __provider: PROVIDER }, await checked(vsp, owned({ directors: [dirA], deleteForeignRealServers: true })));
+    await vsp.delete!(c.id, { ...u.outs, __provider: PROVIDER });
+    expect(sent(`${A} deleteService`)).toEqual([`${A} deleteService ${SVC} {"owner":"${OWNER}","withForeignDests":true}`]);
+  });
+
+  it("drain asks first: a delete the helper would refuse leaves every real server as it was", async () => {
+    const c = await vsp.create(await checked(vsp, owned({ directors: [dirA], drain: { timeoutSeconds: 30 } })));
+    await at("203.0.113.5").ensureDest(key, { address: "10.0.0.12", port: 80, forwarding: "nat", weight: 5 });
+    fake.refuse.set(`${A} deleteService ${SVC} {"owner":"${OWNER}","dryRun":true}`, helperError(A, "FOREIGN_DESTS", "10.0.0.12:80 (no owner)."));
+    fake.log.length = 0;
+    const e = await failure(vsp.delete!(c.id, { ...c.outs, __provider: PROVIDER }));
+    expect(e.message).toContain("Set deleteForeignRealServers: true");
+    expect(fake.lines(A)).toEqual([`${SVC} rr`, "  10.0.0.12:80 nat w5"]);
+    expect(fake.log).toEqual([`${A} deleteService ${SVC} {"owner":"${OWNER}","dryRun":true}`]);
+  });
+
+  it("drain with nothing foreign: dry run, quiesce, delete", async () => {
+    const c = await vsp.create(await checked(vsp, owned({ directors: [dirA], drain: { timeoutSeconds: 30 } })));
+    await at("203.0.113.5").ensureDest(key, { address: "10.0.0.12", port: 80, forwarding: "nat", weight: 5 });
+    fake.log.length = 0;
+    await vsp.delete!(c.id, { ...c.outs, __provider: PROVIDER });
+    expect(fake.log.filter((l) => !l.includes("getService"))).toEqual([
+      `${A} deleteService ${SVC} {"owner":"${OWNER}","dryRun":true}`,
+      `${A} ensureDest ${SVC}/10.0.0.12:80`,
+      `${A} deleteService ${SVC} {"owner":"${OWNER}"}`,
+    ]);
+    expect(fake.lines(A)).toEqual([]);
+  });
+
+  it("a real server sends its owner and takeover on ensure, its owner on the drain's quiesce and on delete", async () => {
+    const rsInputs = await realServer({ takeover: true, drain: { timeoutSeconds: 30 } });
+    fake.log.length = 0;
+    const r = await rsp.create(await rsInputs());
+    expect(sent(`${A} ensureDest`)).toEqual([`${A} ensureDest ${SVC}/10.0.0.11:8080 {"owner":"${OWNER}","takeover":true}`]);
+    fake.log.length = 0;
+    await rsp.delete!(r.id, { ...r.outs, __provider: PROVIDER });
+    expect(fake.log.filter((l) => l.startsWith(A) && !l.includes("getDest"))).toEqual([
+      `${A} ensureDest ${SVC}/10.0.0.11:8080 {"owner":"${OWNER}"}`,
+      `${A} deleteDest ${SVC}/10.0.0.11:8080 {"owner":"${OWNER}"}`,
+    ]);
+  });
+
+  it("a real server another stack took over: the drain's quiesce is refused before its weight changes", async () => {
+    const rsInputs = await realServer({ drain: { timeoutSeconds: 30 } });
+    const r = await rsp.create(await rsInputs());
+    fake.refuse.set(`${A} ensureDest`, helperError(A, "OWNED", "real server 10.0.0.11:8080 is owned by stack acme/web/prod."));
+    const e = await failure(rsp.delete!(r.id, { ...r.outs, __provider: PROVIDER }));
+    expect(e.message).toContain(`${A}: ipvs-helper on ${A}: real server 10.0.0.11:8080 is owned by stack acme/web/prod. It belongs to that stack now`);
+    expect(fake.lines(A)).toEqual([`${SVC} rr`, "  10.0.0.11:8080 nat w1"]);
   });
 });

@@ -2,10 +2,14 @@
 // entry logic in provider/entries.ts: a table per director with the helper's ensure/delete/get semantics (EXISTS,
 // SERVICE_NOT_FOUND, onExisting update/fail/match), and directors that can be made unreachable. The real helper is
 // tested against a real kernel in test/lab and test/integration; this only has to be faithful to PROTOCOL.md's rules.
+// It keeps no ownership ledger: the log shows the ownership fields each op would send, and `refuse` makes an op fail
+// with the helper's answer (OWNED, FOREIGN_DESTS, …) before it changes anything.
 import { directorKey, type Director } from "../../provider/director";
 import type { DirectorOps } from "../../provider/helperClient";
-import { HelperError, type Dest, type DestKey, type DestSpec, type OnExisting, type Service, type ServiceKey, type ServiceSpec, type Stats } from "../../provider/protocol";
+import { ownershipFields } from "../../provider/helperClient/directorOps";
+import { HelperError, type DeleteServiceOwnership, type Dest, type DestKey, type DestSpec, type EnsureOwnership, type OnExisting, type Service, type ServiceKey, type ServiceSpec, type Stats } from "../../provider/protocol";
 import { DirectorError } from "../../provider/session";
+import { FakeSettings } from "./fakeSettings";
 
 const ZERO: Stats = { conns: 0, inPkts: 0, outPkts: 0, inBytes: 0, outBytes: 0, cps: 0, inPps: 0, outPps: 0, inBps: 0, outBps: 0 };
 
@@ -25,8 +29,18 @@ export class FakeDirectors {
   private tables = new Map<string, Table>();
   /** Directors (host:port) whose operations fail as unreachable. */
   readonly down = new Set<string>();
-  /** Every operation, as "host:port op entry". */
+  /** Every operation, as "host:port op entry", then the ownership fields as sent (JSON) when there are any. */
   readonly log: string[] = [];
+  /** Operations that fail with this error: the first whose key starts their log line (e.g. "host:port deleteService"). */
+  readonly refuse = new Map<string, HelperError>();
+
+  private settingsByKey = new Map<string, FakeSettings>();
+  /** The director's sysctls, timeouts, sync daemons and settings ledger record (fakeSettings.ts). */
+  settings(key: string): FakeSettings {
+    let s = this.settingsByKey.get(key);
+    if (!s) this.settingsByKey.set(key, (s = new FakeSettings(key)));
+    return s;
+  }
 
   table(key: string): Table {
     let t = this.tables.get(key);
@@ -45,9 +59,14 @@ export class FakeDirectors {
   readonly opsFor = (director: Director): DirectorOps => {
     const key = directorKey(director);
     const t = this.table(key);
-    const guard = (op: string, entry: string) => {
-      this.log.push(`${key} ${op} ${entry}`);
+    const guard = (op: string, entry: string, ownership?: EnsureOwnership & DeleteServiceOwnership) => {
+      const sent = ownershipFields(ownership);
+      const line = `${key} ${op} ${entry}${Object.keys(sent).length ? ` ${JSON.stringify(sent)}` : ""}`;
+      this.log.push(line);
       if (this.down.has(key)) throw new DirectorError("unreachable", `${director.user}@${key}`, `cannot reach ${director.user}@${key}: connect ECONNREFUSED.`);
+      const refusal = [...this.refuse].find(([prefix]) => line.startsWith(prefix));
+      if (refusal) throw refusal[1];
+      return sent;
     };
     const fail = (code: "EXISTS" | "SERVICE_NOT_FOUND", message: string) => new HelperError(key, code, message);
     const decide = (exists: boolean, same: boolean, onExisting: OnExisting, what: string) => {
@@ -57,9 +76,9 @@ export class FakeDirectors {
     };
     return {
       target: `${director.user}@${key}`,
-      ensureService: async (spec: ServiceSpec, onExisting: OnExisting = "update") => {
+      ensureService: async (spec: ServiceSpec, onExisting: OnExisting = "update", ownership) => {
         const id = serviceId(spec);
-        guard("ensureService", id);
+        guard("ensureService", id, ownership);
         const cur = t.services.get(id);
         const service: Service = {
           ...pickKey(spec),
@@ -71,8 +90,9 @@ export class FakeDirectors {
         if (step === "set") cur!.service = service;
         return { changed: step !== "keep", created: step === "create", service };
       },
-      deleteService: async (k) => {
-        guard("deleteService", serviceId(k));
+      deleteService: async (k, ownership) => {
+        const sent = guard("deleteService", serviceId(k), ownership);
+        if (sent.dryRun) return { changed: t.services.has(serviceId(k)) };
         return { changed: t.services.delete(serviceId(k)) };
       },
       getService: async (k, withDests = false) => {
@@ -80,9 +100,9 @@ export class FakeDirectors {
         const cur = t.services.get(serviceId(k));
         return cur ? { ...cur.service, ...(withDests ? { dests: [...cur.dests.values()] } : {}) } : null;
       },
-      ensureDest: async (k: ServiceKey, spec: DestSpec, onExisting: OnExisting = "update") => {
+      ensureDest: async (k: ServiceKey, spec: DestSpec, onExisting: OnExisting = "update", ownership) => {
         const id = `${serviceId(k)}/${destId(spec)}`;
-        guard("ensureDest", id);
+        guard("ensureDest", id, ownership);
         const svc = t.services.get(serviceId(k));
         if (!svc) throw fail("SERVICE_NOT_FOUND", `service ${serviceId(k)} does not exist.`);
         const cur = svc.dests.get(destId(spec));
@@ -97,8 +117,8 @@ export class FakeDirectors {
         if (step !== "keep") svc.dests.set(destId(spec), dest);
         return { changed: step !== "keep", created: step === "create", dest };
       },
-      deleteDest: async (k, d) => {
-        guard("deleteDest", `${serviceId(k)}/${destId(d)}`);
+      deleteDest: async (k, d, ownership) => {
+        guard("deleteDest", `${serviceId(k)}/${destId(d)}`, ownership);
         return { changed: t.services.get(serviceId(k))?.dests.delete(destId(d)) ?? false };
       },
       getDest: async (k, d) => {
@@ -110,6 +130,10 @@ export class FakeDirectors {
         return [...t.services.values()].map((s) => ({ ...s.service, dests: [...s.dests.values()] }));
       },
       run: async (op) => {
+        if (op.op === "ensureSettings" || op.op === "deleteSettings" || op.op === "getSettings") {
+          guard(op.op, op.op === "getSettings" ? op.sysctls.join(",") : op.owner);
+          return this.settings(key).run(op) as never;
+        }
         throw new Error(`FakeDirectors does not implement ${op.op}`);
       },
     };

@@ -23,6 +23,18 @@ describe("RealServer defaults", () => {
     expect(expectOk(check(rs({ service: serviceRef({ family: "ipv6", address: "2001:db8::1" }), address: "2001:DB8:0::11" }))).address).toBe("2001:db8::11"));
 });
 
+describe("RealServer ownership inputs", () => {
+  it("owner as for a VirtualService; takeover a boolean, default false", () => {
+    expect(expectOk(check(rs({ owner: "acme/lb/prod" })))).toMatchObject({ owner: "acme/lb/prod", takeover: false });
+    expect(expectOk(check(rs()))).not.toHaveProperty("owner");
+    expectFailure(check(rs({ owner: "prod" })), "owner", /^owner must be "organization\/project\/stack"/);
+    expectFailure(check(rs({ takeover: "no" })), "takeover", /^takeover must be true or false$/);
+    expect(parseRealServer(rs({ owner: "acme/lb/prod", takeover: true }))).toMatchObject({ owner: "acme/lb/prod", takeover: true });
+  });
+  it("deleteForeignRealServers belongs to the VirtualService", () =>
+    expectFailure(check(rs({ deleteForeignRealServers: true })), "deleteForeignRealServers", /not a known property/));
+});
+
 describe("RealServer at preview: the service's other-kind identity is unknown, not set", () => {
   // The engine sends every VirtualService output a RealServer references; the ones the service was not given (an
   // address service's fwmark, a fwmark service's protocol/address/port) are unknown until it exists.

@@ -10,7 +10,7 @@ describe("VirtualService defaults and normalisation", () => {
     expect(v).toEqual({
       directors: [expect.objectContaining({ host: "203.0.113.5", port: 22, sudo: true })],
       family: "ipv4", protocol: "tcp", address: "192.0.2.10", port: 80,
-      scheduler: "wlc", schedulerFlags: [], onePacket: false, adopt: false,
+      scheduler: "wlc", schedulerFlags: [], onePacket: false, adopt: false, takeover: false, deleteForeignRealServers: false,
     });
   });
   it("writes IPv6 in the compressed lowercase form the kernel reports", () => {
@@ -110,6 +110,29 @@ describe("VirtualService rules", () => {
     const r = check(vs({ port: -1, scheduler: "x", adopt: 1 }));
     expect(r.failures.map((f) => f.property).sort()).toEqual(["adopt", "port", "scheduler"]);
   });
+});
+
+describe("VirtualService ownership inputs", () => {
+  it("owner is organization/project/stack, absent for state from before the ledger", () => {
+    expect(expectOk(check(vs({ owner: "acme/lb/prod" }))).owner).toBe("acme/lb/prod");
+    expect(expectOk(check(vs({ owner: "my-org/edge.lb/dev_2" }))).owner).toBe("my-org/edge.lb/dev_2");
+    expect(expectOk(check(vs()))).not.toHaveProperty("owner");
+    expect(expectOk(check(vs({ owner: U }))).owner).toBe(U);
+  });
+  it("refuses an owner the ledger cannot record, naming the field and the rule", () => {
+    for (const owner of ["acme/lb", "acme//prod", "acme/lb/prod/x", "acme/lb/pr od", "acme/lb/prød", ""])
+      expectFailure(check(vs({ owner })), "owner", /^owner must be "organization\/project\/stack": three non-empty parts of letters, digits, "\.", "_" and "-", not "/);
+    expectFailure(check(vs({ owner: `a/b/${"c".repeat(297)}` })), "owner", /^owner must be at most 300 characters, not 301$/);
+    expectOk(check(vs({ owner: `a/b/${"c".repeat(296)}` })));
+    expectFailure(check(vs({ owner: 7 })), "owner", /^owner must be a string "organization\/project\/stack"/);
+  });
+  it("takeover and deleteForeignRealServers are booleans, default false", () => {
+    expect(expectOk(check(vs({ takeover: true, deleteForeignRealServers: true })))).toMatchObject({ takeover: true, deleteForeignRealServers: true });
+    expectFailure(check(vs({ takeover: "yes" })), "takeover", /^takeover must be true or false$/);
+    expectFailure(check(vs({ deleteForeignRealServers: 1 })), "deleteForeignRealServers", /^deleteForeignRealServers must be true or false$/);
+  });
+  it("parse keeps them for the ops", () =>
+    expect(parseVirtualService(vs({ owner: "acme/lb/prod", takeover: true }))).toMatchObject({ owner: "acme/lb/prod", takeover: true, deleteForeignRealServers: false }));
 });
 
 describe("VirtualService unknowns at preview", () => {

@@ -4,7 +4,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { DEFAULTS, FORWARDING, SCHEDULER_FLAGS, SCHEDULERS, TUNNEL_CHECKSUMS, TUNNEL_TYPES } from "../../provider/schema";
+import { ALL_SYSCTLS, DEFAULTS, FORWARDING, SCHEDULER_FLAGS, SCHEDULERS, TUNNEL_CHECKSUMS, TUNNEL_TYPES } from "../../provider/schema";
 
 const HELPER = path.resolve(__dirname, "../../provider/helper/bin/ipvs-helper-linux-amd64");
 
@@ -19,5 +19,13 @@ describe("the provider's vocabulary is the helper's", () => {
     expect(sorted(names.tunnelTypes as string[])).toEqual(sorted(TUNNEL_TYPES));
     expect(sorted(names.tunnelChecksums as string[])).toEqual(sorted(TUNNEL_CHECKSUMS));
     expect(names.defaults).toEqual({ scheduler: DEFAULTS.scheduler });
+  });
+
+  it("the sysctls DirectorSettings may set: names, kinds, ranges and rules", () => {
+    const names = JSON.parse(execFileSync(HELPER, ["names"], { encoding: "utf8" })) as { sysctls: Record<string, unknown>[] };
+    const ours = ALL_SYSCTLS.map(({ name, kind, min, max, powerOfTwo, defense }) => ({
+      name, kind, min, max, ...(powerOfTwo ? { powerOfTwo } : {}), ...(defense ? { defense } : {}),
+    })).sort((a, b) => (a.name < b.name ? -1 : 1));
+    expect(names.sysctls).toEqual(ours);
   });
 });

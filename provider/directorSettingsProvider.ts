@@ -1,0 +1,228 @@
+// The DirectorSettings dynamic provider: one director's IPVS timeouts, sync daemons, sysctls and IP forwarding, held by
+// one stack in the director's ledger (PROTOCOL.md "Director settings ops"). The helper records the values it found
+// before the stack first set each item, and deleteSettings puts them back.
+//
+// - create / update send ensureSettings with the complete managed set: what the stack stopped managing is put back.
+// - read reports the kernel's values of the managed items only, so refresh shows drift in what the stack declared and
+//   nothing else (an unmanaged timeout or a daemon field left to the kernel's default is not compared).
+// - a director host/port change replaces (delete first: the old director gets its values back, and a move between two
+//   names of one machine records the right originals); anything else, credentials included, updates in place.
+import type * as dynamic from "@pulumi/pulumi/dynamic";
+import { canonical } from "./diff";
+import { directorKey, type Director } from "./director";
+import { echo, initFailure, withoutUndefined, type OpsFor } from "./entries";
+import { directorOps } from "./helperClient";
+import { HelperError, type Daemon, type OpResults, type Settings, type SysctlValue } from "./protocol";
+import {
+  ALL_SYSCTLS,
+  checkDirectorSettings,
+  DIRECTOR_SETTINGS_KEYS,
+  IP_FORWARD,
+  isUnknown,
+  parseDirectorSettings,
+  SYSCTLS,
+  upgradeState,
+  type DirectorSettingsSpec,
+  type SysctlDef,
+  type SyncDaemonSpec,
+} from "./schema";
+
+type Props = Record<string, unknown>;
+type KernelSettings = OpResults["getSettings"]["settings"];
+
+const RESOURCE = "DirectorSettings";
+
+/** "settings@203.0.113.5:22": one DirectorSettings per director per stack. */
+export const directorSettingsId = (d: Pick<Director, "host" | "port">) => `settings@${directorKey(d)}`;
+
+// --- pure: the wire form and back ---------------------------------------------------------------------------------
+
+function sysctlToWire(d: SysctlDef, v: unknown): SysctlValue {
+  if (d.bool) return v ? 1 : 0;
+  if (d.kind === "pair") {
+    const p = v as { threshold: number; period: number };
+    return [p.threshold, p.period];
+  }
+  return v as number | string;
+}
+
+/** The kernel's value in input form. A defense mode's automatic 1 and 2 are one mode: the declared one is reported. */
+function sysctlFromWire(d: SysctlDef, raw: SysctlValue | undefined, declared: unknown): unknown {
+  if (raw === undefined) return undefined;
+  if (d.bool) return raw !== 0;
+  if (d.kind === "pair") return Array.isArray(raw) ? { threshold: raw[0], period: raw[1] } : raw;
+  if (d.defense && (raw === 1 || raw === 2) && (declared === 1 || declared === 2)) return declared;
+  return raw;
+}
+
+function daemonToWire(d: SyncDaemonSpec): Daemon {
+  return withoutUndefined({ state: d.state, interface: d.interface, syncId: d.syncId, maxLen: d.maxLength, group: d.group, port: d.port, ttl: d.ttl });
+}
+
+/** The managed set as ensureSettings takes it: sysctls by full name, only the given timeouts, the declared daemons. */
+export function settingsWire(s: DirectorSettingsSpec): Settings {
+  const sysctls: Record<string, SysctlValue> = {};
+  const add = (defs: Record<string, SysctlDef>, given: object) => {
+    for (const [k, v] of Object.entries(given)) if (v !== undefined) sysctls[defs[k]!.name] = sysctlToWire(defs[k]!, v);
+  };
+  add(SYSCTLS, s.sysctls);
+  add(IP_FORWARD, s.ipForward ?? {});
+  const t = s.timeouts;
+  return {
+    sysctls,
+    ...(t ? { timeouts: withoutUndefined({ tcp: t.tcp, tcpfin: t.tcpFin, udp: t.udp }) } : {}),
+    daemons: s.syncDaemons.map(daemonToWire),
+  };
+}
+
+/** The full names of the sysctls `s` manages (what read asks the kernel for). */
+export const managedSysctls = (s: DirectorSettingsSpec): string[] => Object.keys(settingsWire(s).sysctls);
+
+/**
+ * The managed items as the kernel has them, in props form: each declared sysctl, timeout and daemon field with the
+ * kernel's value. A declared daemon that is not running is left out, so the next diff sees it missing.
+ */
+export function settingsProps(s: DirectorSettingsSpec, real: KernelSettings): Props {
+  const section = <T extends Record<string, SysctlDef>>(defs: T, declared: Partial<Record<keyof T, unknown>>) =>
+    Object.fromEntries(
+      Object.entries(declared).flatMap(([k, v]) => {
+        const d = defs[k as keyof T]!;
+        const got = sysctlFromWire(d, real.sysctls[d.name], v);
+        return got === undefined ? [] : [[k, got]];
+      }),
+    );
+  const timeouts = s.timeouts && {
+    ...(s.timeouts.tcp !== undefined ? { tcp: real.timeouts.tcp } : {}),
+    ...(s.timeouts.tcpFin !== undefined ? { tcpFin: real.timeouts.tcpfin } : {}),
+    ...(s.timeouts.udp !== undefined ? { udp: real.timeouts.udp } : {}),
+  };
+  const syncDaemons = s.syncDaemons.flatMap((d) => {
+    const r = real.daemons.find((x) => x.state === d.state);
+    if (!r) return [];
+    return [{
+      state: r.state, interface: r.interface, syncId: r.syncId,
+      ...(d.maxLength !== undefined ? { maxLength: r.maxLen } : {}),
+      ...(d.group !== undefined ? { group: r.group } : {}),
+      ...(d.port !== undefined ? { port: r.port } : {}),
+      ...(d.ttl !== undefined ? { ttl: r.ttl } : {}),
+    }];
+  });
+  return {
+    ...(timeouts ? { timeouts } : {}),
+    syncDaemons,
+    sysctls: section(SYSCTLS, s.sysctls),
+    ...(s.ipForward ? { ipForward: section(IP_FORWARD, s.ipForward) } : {}),
+  };
+}
+
+/** Normalised through the schema; when that fails (e.g. state from an older version) the raw values. */
+function normalise(state: unknown): Props {
+  const v = upgradeState(state);
+  const raw: Props = {};
+  for (const k of DIRECTOR_SETTINGS_KEYS) if (v && typeof v === "object" && k in v) raw[k] = (v as Props)[k];
+  const r = checkDirectorSettings(undefined, raw);
+  return r.failures.length === 0 && r.inputs && typeof r.inputs === "object" ? (r.inputs as Props) : raw;
+}
+
+/** host:port, or undefined while not known (preview) or not there. */
+function keyOf(d: unknown): string | undefined {
+  if (!d || typeof d !== "object") return undefined;
+  const { host, port } = d as Props;
+  return typeof host === "string" && typeof port === "number" && !isUnknown(host) ? directorKey({ host, port }) : undefined;
+}
+
+/** Replace when the director (host:port) changes or is not known yet; anything else changes in place. */
+export function diffDirectorSettings(_id: string, olds: unknown, news: unknown): dynamic.DiffResult {
+  const o = normalise(olds);
+  const n = normalise(news);
+  const moved = keyOf(n.director) === undefined || keyOf(o.director) !== keyOf(n.director);
+  const changed = DIRECTOR_SETTINGS_KEYS.some((k) => canonical(o[k]) !== canonical(n[k]));
+  return { changes: moved || changed, replaces: moved ? ["director"] : [], deleteBeforeReplace: true };
+}
+
+// --- effects --------------------------------------------------------------------------------------------------------
+
+/** What to do about a refusal, appended to the helper's message (which names the stack or the sysctl). */
+function hint(e: unknown): string {
+  if (!(e instanceof HelperError)) return "";
+  if (e.code === "OWNED")
+    return " Another stack holds this director's settings (a director has one stack's settings): destroy its DirectorSettings first.";
+  if (e.code === "UNSUPPORTED_KERNEL") {
+    const paths = ALL_SYSCTLS.filter((d) => e.helperMessage.includes(d.name)).map((d) => d.path);
+    if (paths.length) return ` Leave ${paths.join(", ")} out for this director.`;
+  }
+  return "";
+}
+
+function failure(director: Director, what: string, e: unknown): string {
+  return `${RESOURCE} on ${directorKey(director)}: ${what} failed: ${e instanceof Error ? e.message : String(e)}${hint(e)}`;
+}
+
+/** A refusal that changed nothing on the director: a failed create then leaves nothing to record. */
+const refused = (e: unknown) => e instanceof HelperError && ["BAD_REQUEST", "UNSUPPORTED_KERNEL", "OWNED"].includes(e.code);
+
+async function ensure(opsFor: OpsFor, s: DirectorSettingsSpec): Promise<void> {
+  await opsFor(s.director).run({ op: "ensureSettings", owner: s.owner, settings: settingsWire(s) });
+}
+
+async function remove(opsFor: OpsFor, s: DirectorSettingsSpec): Promise<void> {
+  await opsFor(s.director).run({ op: "deleteSettings", owner: s.owner });
+}
+
+/** The DirectorSettings provider; `opsFor` reaches a director's operations (unit tests pass in-memory directors). */
+export function makeDirectorSettingsProvider(opsFor: OpsFor = directorOps): dynamic.ResourceProvider {
+  return {
+    check: async (_olds, news) => {
+      const r = checkDirectorSettings(undefined, news);
+      return { inputs: withoutUndefined(r.inputs), failures: r.failures };
+    },
+    diff: async (id, olds, news) => diffDirectorSettings(id, olds, news),
+    create: async (inputs) => {
+      const s = parseDirectorSettings(inputs);
+      const id = directorSettingsId(s.director);
+      try {
+        await ensure(opsFor, s);
+      } catch (e) {
+        if (refused(e)) throw new Error(failure(s.director, "create", e));
+        // Maybe partly applied, and recorded in the ledger: keep the resource so that the next up converges and a
+        // destroy puts the original values back.
+        throw initFailure(failure(s.director, "create", e), id, echo(inputs), inputs.__provider);
+      }
+      return { id, outs: withoutUndefined(echo(inputs)) };
+    },
+    update: async (id, olds, news) => {
+      const s = parseDirectorSettings(news);
+      const old = parseDirectorSettings(olds);
+      try {
+        // A renamed stack or project: the settings move to the new owner (put back, then set again as that one).
+        if (old.owner !== s.owner) await remove(opsFor, old);
+        await ensure(opsFor, s);
+      } catch (e) {
+        // State keeps the old settings, so the next diff sees the difference again and retries; the new credentials.
+        throw initFailure(failure(s.director, "update", e), id, { ...echo(olds), director: news.director }, news.__provider);
+      }
+      return { outs: withoutUndefined(echo(news)) };
+    },
+    read: async (id, props) => {
+      const s = parseDirectorSettings(props);
+      let real: KernelSettings;
+      try {
+        real = (await opsFor(s.director).run({ op: "getSettings", sysctls: managedSysctls(s) })).settings;
+      } catch (e) {
+        throw new Error(failure(s.director, "read", e));
+      }
+      const current = echo(normalise(props));
+      return { id, props: withoutUndefined({ ...current, ...settingsProps(s, real) }) };
+    },
+    delete: async (_id, props) => {
+      const s = parseDirectorSettings(props);
+      try {
+        await remove(opsFor, s);
+      } catch (e) {
+        throw new Error(failure(s.director, "delete", e));
+      }
+    },
+  };
+}
+
+export const directorSettingsProvider = makeDirectorSettingsProvider();
