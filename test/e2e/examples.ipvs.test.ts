@@ -1,14 +1,14 @@
 // The smaller examples run for real (pulumi up → ipvsadm shows exactly what they declare → destroy leaves nothing) on
-// one lab director: examples/fwmark and examples/ipv6-udp-dns. Their traffic needs a firewall mark rule or DNS servers,
+// one lab director: examples/fwmark, examples/ipv6-udp-dns and examples/director-settings. Their traffic needs a firewall mark rule or DNS servers,
 // which the lab does not have; the quickstart and dr-pair tests cover traffic.
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDirector, type LabDirector } from "../lab/director";
-import { ipvsadmList, ipvsadmSave } from "../lab/ipvsadm";
+import { ipvsadm, ipvsadmList, ipvsadmSave } from "../lab/ipvsadm";
 import { E2EStack, repoRoot } from "./harness";
 
-describe("examples/fwmark and examples/ipv6-udp-dns against a lab director", () => {
+describe("examples/fwmark, ipv6-udp-dns and director-settings against a lab director", () => {
   let d: LabDirector;
   const connection = () => ({
     host: d.host,
@@ -63,6 +63,26 @@ describe("examples/fwmark and examples/ipv6-udp-dns against a lab director", () 
       expect(again.stdout).toMatch(/7 unchanged/);
       await stack.destroy();
       expect((await ipvsadmSave(d)).trim()).toBe("");
+    } finally {
+      await stack.dispose();
+    }
+  });
+  it("director-settings: timeouts, sysctls, forwarding and a sync daemon, put back by destroy", async () => {
+    const sysctls = "net.ipv4.vs.conn_reuse_mode net.ipv4.vs.expire_nodest_conn net.ipv4.vs.expire_quiescent_template net.ipv4.ip_forward";
+    await d.exec("modprobe ip_vs && sysctl -q -w net.ipv4.ip_forward=0");
+    const before = { sysctls: (await d.exec(`sysctl ${sysctls}`)).stdout, timeouts: await ipvsadm(d, "-L --timeout") };
+    const stack = await E2EStack.create({ program: path.join(repoRoot, "examples", "director-settings"), config: { ...connection(), vip: "192.0.2.30" } });
+    try {
+      await stack.up();
+      expect(await ipvsadm(d, "-L --timeout")).toContain("Timeout (tcp tcpfin udp): 900 120 300");
+      expect(await ipvsadm(d, "-L --daemon")).toMatch(/^master sync daemon \(mcast=eth0, syncid=1, /);
+      expect((await d.exec(`sysctl -n ${sysctls}`)).stdout.split("\n").slice(0, 4)).toEqual(["1", "1", "1", "1"]);
+      expect(await ipvsadmSave(d)).toContain("-a -t 192.0.2.30:80 -r 10.10.0.11:80 -m -w 1");
+      await stack.destroy();
+      expect((await ipvsadmSave(d)).trim()).toBe("");
+      expect((await d.exec(`sysctl ${sysctls}`)).stdout).toBe(before.sysctls);
+      expect(await ipvsadm(d, "-L --timeout")).toBe(before.timeouts);
+      expect((await ipvsadm(d, "-L --daemon")).trim()).toBe("");
     } finally {
       await stack.dispose();
     }
