@@ -149,6 +149,11 @@ func owned(doing, what, holder string) *protocol.Error {
 		doing, what, holder, map[bool]string{true: "; take it deliberately with takeover", false: ""}[strings.HasPrefix(doing, "ensuring")])}
 }
 
+func heldElsewhere(doing, what, held string, ensure bool) *protocol.Error {
+	return &protocol.Error{Code: protocol.CodeOwned, Message: fmt.Sprintf("%s refused: %s is held by another resource of this stack, %s (a real server belongs to one RealServer or RealServerPool)%s.",
+		doing, what, held, map[bool]string{true: "; take it deliberately with takeover", false: ""}[ensure])}
+}
+
 // checkOwnership applies rules 1, 2 and 4 to a write op with an owner; nil when it may go on.
 func (e *Engine) checkOwnership(op *protocol.Op) *protocol.Error {
 	l := e.own.led
@@ -163,6 +168,13 @@ func (e *Engine) checkOwnership(op *protocol.Op) *protocol.Error {
 	// Rule 1: another stack's entry (even when missing from the kernel: that stack still claims it).
 	if holder != "" && holder != op.Owner && holder != op.FormerOwner && !(ensure && op.Takeover) {
 		return owned(describe(op), what, holder)
+	}
+	// Within the stack, a real server belongs to one resource (a RealServer or one RealServerPool): another
+	// resource's is refused naming it. No holder on either side (callers before holders) is no check.
+	if isDest && holder == op.Owner && op.Holder != "" && !(ensure && op.Takeover) {
+		if held := l.DestHolder(op.Service, destKey(op)); held != "" && held != op.Holder {
+			return heldElsewhere(describe(op), what, held, ensure)
+		}
 	}
 	if op.Name == "deleteService" {
 		return e.checkForeignDests(op)
@@ -249,7 +261,7 @@ func (e *Engine) record(idx int, op *protocol.Op, res protocol.Result) {
 	case "ensureService":
 		changed = l.PutService(op.Owner, op.Service, res["service"].(protocol.ServiceOut).ServiceSpecOut)
 	case "ensureDest":
-		changed = l.PutDest(op.Owner, op.Service, destKey(op), res["dest"].(protocol.DestOut).DestSpecOut)
+		changed = l.PutDest(op.Owner, op.Holder, op.Service, destKey(op), res["dest"].(protocol.DestOut).DestSpecOut)
 	case "deleteService":
 		changed = l.DropService(op.Service)
 	case "deleteDest":

@@ -276,3 +276,36 @@ func TestJudgedStateDirRefusesSymlink(t *testing.T) {
 		t.Errorf("wrote through the symlink: %v, table %v", ents, f.svcs)
 	}
 }
+
+// Within one stack a real server belongs to one resource: the ledger records the holder (a URN) an ensure gives,
+// and an ensure or delete naming another holder is refused naming it; no holder on either side is no check.
+func TestDestHolders(t *testing.T) {
+	f, e := newOwnedEngine(t)
+	const pool, rs = "urn:pulumi:prod::lb::pulumi-nodejs:dynamic/ipvs:RealServerPool::web", "urn:pulumi:prod::lb::pulumi-nodejs:dynamic/ipvs:RealServer::app-1"
+	held := func(h string) string { return owner(stackA) + fmt.Sprintf(`,"holder":%q`, h) }
+	ensure, del := destJSON("ensureDest", "192.0.2.1", "10.0.0.1", 1), destJSON("deleteDest", "192.0.2.1", "10.0.0.1", 0)
+	res := run(t, e, as(svcJSON("192.0.2.1", "rr"), owner(stackA)), as(ensure, held(pool)))
+	wantCode(t, "create", res[1], "ok")
+	if d := stackFile(t, stackA)["dests"].([]any)[0].(map[string]any); d["holder"] != pool {
+		t.Fatalf("record %v, want holder %s", d, pool)
+	}
+	wantCode(t, "another resource's ensure", run(t, e, as(ensure, held(rs)))[0], protocol.CodeOwned, "held by another resource of this stack, "+pool, "takeover")
+	wantCode(t, "another resource's delete", run(t, e, as(del, held(rs)))[0], protocol.CodeOwned, pool)
+	if len(f.dests[svc1]) != 1 {
+		t.Fatal("a refused delete deleted")
+	}
+	// A caller without holders is not checked and does not clear the record's holder.
+	wantCode(t, "no holder", run(t, e, as(destJSON("ensureDest", "192.0.2.1", "10.0.0.1", 3), owner(stackA)))[0], "ok")
+	wantCode(t, "still the pool's", run(t, e, as(ensure, held(rs)))[0], protocol.CodeOwned, pool)
+	// takeover moves it to the other resource; another stack's takeover records its own holder.
+	wantCode(t, "takeover", run(t, e, as(ensure, held(rs)+`,"takeover":true`))[0], "ok")
+	wantCode(t, "the pool now", run(t, e, as(ensure, held(pool)))[0], protocol.CodeOwned, rs)
+	wantCode(t, "other stack takes it", run(t, e, as(ensure, owner(stackB)+`,"holder":"urn:b","takeover":true`))[0], "ok")
+	if d := stackFile(t, stackB)["dests"].([]any)[0].(map[string]any); d["holder"] != "urn:b" {
+		t.Fatalf("B's record %v", d)
+	}
+	wantCode(t, "its holder deletes", run(t, e, as(del, owner(stackB)+`,"holder":"urn:b"`))[0], "ok")
+	if len(f.dests[svc1]) != 0 || stackFile(t, stackB) != nil {
+		t.Fatalf("after delete: %v %v", f.dests, stackFile(t, stackB))
+	}
+}

@@ -38,6 +38,8 @@ type serviceRec struct {
 type DestRecord struct {
 	Service protocol.ServiceKeyOut `json:"service"`
 	Dest    protocol.DestSpecOut   `json:"dest"`
+	// Holder is the resource of the owning stack that holds the real server (a URN), "" when the ops gave none.
+	Holder string `json:"holder,omitempty"`
 }
 
 // Settings is a stack's director settings: what it applied, and the values found before it first set each item.
@@ -232,6 +234,14 @@ func (l *Ledger) ServiceOwner(k ipvs.ServiceKey) string { return l.svcOwner[k] }
 // DestOwner is the stack owning a real server, "" when none.
 func (l *Ledger) DestOwner(svc ipvs.ServiceKey, d ipvs.DestKey) string { return l.destOwner[svc][d] }
 
+// DestHolder is the resource holding a real server within its owner's stack, "" when none is recorded.
+func (l *Ledger) DestHolder(svc ipvs.ServiceKey, d ipvs.DestKey) string {
+	if owner := l.DestOwner(svc, d); owner != "" {
+		return l.stacks[owner].Dests[DestID{svc, d}].Holder
+	}
+	return ""
+}
+
 func (l *Ledger) setDestOwner(id DestID, owner string) {
 	m := l.destOwner[id.Svc]
 	if m == nil {
@@ -256,15 +266,19 @@ func (l *Ledger) PutService(owner string, k ipvs.ServiceKey, spec protocol.Servi
 	return true
 }
 
-// PutDest records a real server as now in the kernel under owner, taking it from any other stack.
-func (l *Ledger) PutDest(owner string, svc ipvs.ServiceKey, d ipvs.DestKey, spec protocol.DestSpecOut) (changed bool) {
+// PutDest records a real server as now in the kernel under owner and holder, taking it from any other stack. An
+// empty holder keeps the one the owner's record already has (an op that names none does not clear it).
+func (l *Ledger) PutDest(owner, holder string, svc ipvs.ServiceKey, d ipvs.DestKey, spec protocol.DestSpecOut) (changed bool) {
 	id := DestID{svc, d}
 	if prev := l.DestOwner(svc, d); prev != "" && prev != owner {
 		delete(l.stacks[prev].Dests, id)
 		l.dirty[prev] = true
 	}
 	s := l.stack(owner)
-	rec := DestRecord{Service: protocol.ServiceKeyJSON(svc), Dest: spec}
+	if old, ok := s.Dests[id]; ok && holder == "" {
+		holder = old.Holder
+	}
+	rec := DestRecord{Service: protocol.ServiceKeyJSON(svc), Dest: spec, Holder: holder}
 	if old, ok := s.Dests[id]; ok && sameJSON(old, rec) {
 		return false
 	}

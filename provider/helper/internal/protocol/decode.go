@@ -28,8 +28,11 @@ type Op struct {
 	State           uint32
 
 	// Ownership (PROTOCOL.md "Ownership ledger"): Owner "" = a protocol-1 op that never reads or writes the ledger.
-	Owner            string
-	FormerOwner      string
+	Owner       string
+	FormerOwner string
+	// Holder (ensureDest, deleteDest): the resource within the owner's stack that holds the real server (its URN);
+	// "" = no holder check (callers before it).
+	Holder           string
 	Takeover         bool
 	WithForeignDests bool
 	// DryRun (deleteService): answer as the delete would, change nothing (a drain asks before quiescing).
@@ -131,6 +134,7 @@ type wireOp struct {
 
 	Owner            *string `json:"owner"`
 	FormerOwner      *string `json:"formerOwner"`
+	Holder           *string `json:"holder"`
 	Takeover         *bool   `json:"takeover"`
 	WithForeignDests *bool   `json:"withForeignDests"`
 	DryRun           *bool   `json:"dryRun"`
@@ -144,8 +148,8 @@ var opFields = map[string]struct{ allowed, required string }{
 	"ensureService": {"service onExisting owner formerOwner takeover", "service"},
 	"deleteService": {"service owner withForeignDests dryRun", "service"},
 	"getService":    {"service withDests", "service"},
-	"ensureDest":    {"service dest onExisting owner formerOwner takeover", "service dest"},
-	"deleteDest":    {"service dest owner", "service dest"},
+	"ensureDest":    {"service dest onExisting owner formerOwner holder takeover", "service dest"},
+	"deleteDest":    {"service dest owner holder", "service dest"},
 	"getDest":       {"service dest", "service dest"},
 	"dump":          {"", ""},
 	"setTimeouts":   {"tcp tcpfin udp", ""},
@@ -192,7 +196,7 @@ func DecodeOp(raw json.RawMessage) (*Op, *Error) {
 	present := map[string]bool{"service": w.Service != nil, "dest": w.Dest != nil, "onExisting": w.OnExisting != nil,
 		"withDests": w.WithDests != nil, "tcp": w.TCP != nil, "tcpfin": w.TCPFin != nil, "udp": w.UDP != nil,
 		"daemon": w.Daemon != nil, "state": w.State != nil, "owner": w.Owner != nil, "formerOwner": w.FormerOwner != nil,
-		"takeover": w.Takeover != nil, "withForeignDests": w.WithForeignDests != nil,
+		"holder": w.Holder != nil, "takeover": w.Takeover != nil, "withForeignDests": w.WithForeignDests != nil,
 		"dryRun":   w.DryRun != nil,
 		"settings": w.Settings != nil && string(w.Settings) != "null", "sysctls": w.Sysctls != nil}
 	allowed := " " + spec.allowed + " "
@@ -526,9 +530,25 @@ func CheckOwner(s string, field string) *Error {
 	return nil
 }
 
+// MaxHolderLen bounds a holder (a Pulumi resource URN).
+const MaxHolderLen = 1024
+
+// checkHolder: a holder names a resource in messages and the ledger, so it is one line of printable text.
+func checkHolder(s string) *Error {
+	if s == "" || len(s) > MaxHolderLen {
+		return bad("holder must be 1..%d characters (the holding resource's URN), not %d", MaxHolderLen, len(s))
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return bad("holder %q must not contain control characters", s)
+		}
+	}
+	return nil
+}
+
 func decodeOwnership(w *wireOp, op *Op) *Error {
 	if w.Owner == nil {
-		for k, there := range map[string]bool{"formerOwner": w.FormerOwner != nil, "takeover": w.Takeover != nil, "withForeignDests": w.WithForeignDests != nil, "dryRun": w.DryRun != nil} {
+		for k, there := range map[string]bool{"formerOwner": w.FormerOwner != nil, "holder": w.Holder != nil, "takeover": w.Takeover != nil, "withForeignDests": w.WithForeignDests != nil, "dryRun": w.DryRun != nil} {
 			if there {
 				return bad("operation %s takes field %q only together with \"owner\"", w.Op, k)
 			}
@@ -547,6 +567,12 @@ func decodeOwnership(w *wireOp, op *Op) *Error {
 			return bad("formerOwner %q is the owner itself", op.Owner)
 		}
 		op.FormerOwner = *w.FormerOwner
+	}
+	if w.Holder != nil {
+		if e := checkHolder(*w.Holder); e != nil {
+			return e
+		}
+		op.Holder = *w.Holder
 	}
 	op.Takeover = w.Takeover != nil && *w.Takeover
 	op.WithForeignDests = w.WithForeignDests != nil && *w.WithForeignDests

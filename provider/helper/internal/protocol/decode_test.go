@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -116,4 +117,30 @@ func FuzzDecodeRequest(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestDecodeHolder(t *testing.T) {
+	dest := `{"op":"%s","service":{"family":"ipv4","fwmark":1},"dest":{"address":"10.0.0.1"}%s}`
+	urn := "urn:pulumi:prod::lb::pulumi-nodejs:dynamic/ipvs:RealServerPool::web"
+	for _, name := range []string{"ensureDest", "deleteDest"} {
+		op, e := DecodeOp(json.RawMessage(fmt.Sprintf(dest, name, `,"owner":"acme/lb/prod","holder":"`+urn+`"`)))
+		if e != nil || op.Holder != urn {
+			t.Errorf("%s: %v %+v", name, e, op)
+		}
+	}
+	for what, c := range map[string]struct{ op, fields, want string }{
+		"without owner": {"ensureDest", `,"holder":"x"`, `only together with "owner"`},
+		"on a service":  {"deleteService", `,"owner":"acme/lb/prod","holder":"x"`, `does not take field "holder"`},
+		"empty":         {"deleteDest", `,"owner":"acme/lb/prod","holder":""`, "1..1024 characters"},
+		"control chars": {"ensureDest", `,"owner":"acme/lb/prod","holder":"a\nb"`, "control characters"},
+	} {
+		raw := fmt.Sprintf(dest, c.op, c.fields)
+		if c.op == "deleteService" {
+			raw = `{"op":"deleteService","service":{"family":"ipv4","fwmark":1}` + c.fields + `}`
+		}
+		_, e := DecodeOp(json.RawMessage(raw))
+		if e == nil || e.Code != CodeBadRequest || !strings.Contains(e.Message, c.want) {
+			t.Errorf("%s: %v, want BAD_REQUEST %q", what, e, c.want)
+		}
+	}
 }
