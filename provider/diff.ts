@@ -60,7 +60,7 @@ export function canonical(v: unknown): string {
 const same = (a: unknown, b: unknown) => canonical(a) === canonical(b);
 
 /** Directors compared as a set keyed by host:port, so listing them in another order is no change. */
-function sameDirectors(a: unknown, b: unknown): boolean {
+export function sameDirectors(a: unknown, b: unknown): boolean {
   const byKey = (ds: unknown) => {
     if (!Array.isArray(ds)) return ds;
     const known = ds.every((d) => d && typeof d === "object" && !isUnknown(d.host) && !isUnknown(d.port));
@@ -70,7 +70,7 @@ function sameDirectors(a: unknown, b: unknown): boolean {
 }
 
 /** An identity field changed, or is not known yet (then it may change: report it as replacing). */
-function identityChanged(o: unknown, n: unknown): boolean {
+export function identityChanged(o: unknown, n: unknown): boolean {
   return isUnknown(n) || !same(o, n);
 }
 

@@ -63,7 +63,7 @@ interface DirectorFailure {
   removing?: boolean;
 }
 
-function errorText(e: unknown): string {
+export function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
@@ -74,7 +74,7 @@ async function onEach(directors: Director[], fn: (d: Director) => Promise<unknow
 }
 
 /** What to do about a helper refusal, appended to its message (which names the stack, real servers or manager). */
-function hint({ error, removing }: DirectorFailure): string {
+export function hint({ error, removing }: Pick<DirectorFailure, "error" | "removing">): string {
   if (!(error instanceof HelperError)) return "";
   switch (error.code) {
     case "EXISTS":

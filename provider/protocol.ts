@@ -138,6 +138,17 @@ export interface EnsureOwnership {
   owner?: string;
   formerOwner?: string;
   takeover?: boolean;
+  /**
+   * ensureDest only: the resource of `owner`'s stack that holds the real server (its URN). The helper refuses (OWNED)
+   * an ensure or delete of the same stack naming another holder than the recorded one; absent on either side = no check.
+   */
+  holder?: string;
+}
+
+/** Ownership fields of deleteDest: `holder` as for ensureDest. */
+export interface DeleteDestOwnership {
+  owner?: string;
+  holder?: string;
 }
 
 /**
@@ -155,7 +166,7 @@ export type Op =
   | ({ op: "deleteService"; service: ServiceKey } & DeleteServiceOwnership)
   | { op: "getService"; service: ServiceKey; withDests: boolean }
   | ({ op: "ensureDest"; service: ServiceKey; dest: DestSpec; onExisting?: OnExisting } & EnsureOwnership)
-  | { op: "deleteDest"; service: ServiceKey; dest: DestKey; owner?: string }
+  | ({ op: "deleteDest"; service: ServiceKey; dest: DestKey } & DeleteDestOwnership)
   | { op: "getDest"; service: ServiceKey; dest: DestKey }
   | { op: "dump" }
   | { op: "setTimeouts"; tcp?: number; tcpfin?: number; udp?: number }

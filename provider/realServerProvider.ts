@@ -5,6 +5,7 @@ import { drainDests } from "./drain";
 import { entryProvider, type EntryEffects, type EntryKind } from "./entries";
 import type { DirectorOps } from "./helperClient";
 import { parseRealServerId, realServerId, serviceIdPart } from "./identity";
+import type { DeleteDestOwnership } from "./protocol";
 import { checkRealServer, parseRealServer, type RealServerSpec } from "./schema";
 import { destKey, destProps, destSettings } from "./wire/dest";
 import { serviceKey } from "./wire/service";
@@ -28,7 +29,8 @@ export const realServerKind: EntryKind<RealServerSpec> = {
 export const realServerEffects: EntryEffects<RealServerSpec> = {
   ensure: async (ops, rs, onExisting, formerOwner) => {
     try {
-      const ownership = { owner: rs.owner, formerOwner, takeover: rs.takeover };
+      // holder: the resource holding the dest within the stack (a RealServer, or a RealServerPool for its members).
+      const ownership = { owner: rs.owner, formerOwner, takeover: rs.takeover, holder: rs.resourceUrn };
       return await ops.ensureDest(serviceKey(rs.service), { ...destKey(rs), ...destSettings(rs) }, onExisting, ownership);
     } catch (e) {
       if ((e as { code?: string }).code === "SERVICE_NOT_FOUND")
@@ -41,18 +43,25 @@ export const realServerEffects: EntryEffects<RealServerSpec> = {
   remove: async (ops, rs) => {
     const svc = serviceKey(rs.service);
     const key = destKey(rs);
+    const ownership: DeleteDestOwnership = { owner: rs.owner, holder: rs.resourceUrn };
     if (rs.drain) {
-      // The quiesce carries the owner too: a dest another stack owns is refused (OWNED) before its weight changes.
-      const owned: DirectorOps = { ...ops, ensureDest: (s, d, onExisting) => ops.ensureDest(s, d, onExisting, { owner: rs.owner }) };
-      await drainDests(owned, svc, async () => [await ops.getDest(svc, key)].flatMap((d) => d ?? []), rs.drain.timeoutSeconds, { urn: rs.resourceUrn });
+      // The quiesce carries the ownership too: a dest another stack or resource holds is refused (OWNED) before its
+      // weight changes.
+      await drainDests(quiescingAs(ops, ownership), svc, async () => [await ops.getDest(svc, key)].flatMap((d) => d ?? []), rs.drain.timeoutSeconds, { urn: rs.resourceUrn });
     }
-    await ops.deleteDest(svc, key, { owner: rs.owner });
+    await ops.deleteDest(svc, key, ownership);
   },
+  // From the director's memoized dump, like VirtualService's read; the drain above reads live counters instead.
   read: async (ops, rs) => {
-    const d = await ops.getDest(serviceKey(rs.service), destKey(rs));
+    const d = (await ops.table()).dest(serviceKey(rs.service), destKey(rs));
     return d ? destProps(d, { forwarding: rs.forwarding }) : null;
   },
 };
+
+/** ops whose ensureDest (a drain's quiesce) carries `ownership`, so the helper checks it before the weight changes. */
+export function quiescingAs(ops: DirectorOps, ownership: DeleteDestOwnership): DirectorOps {
+  return { ...ops, ensureDest: (s, d, onExisting) => ops.ensureDest(s, d, onExisting, ownership) };
+}
 
 /** `RealServer.get(name, id, { service: { directors } })`: identity from the id, settings from the kernel. */
 function fromId(id: string, props: Props): Props {

@@ -37,8 +37,9 @@ export const virtualServiceEffects: EntryEffects<VirtualServiceSpec> = {
     }
     await ops.deleteService(key, ownership);
   },
+  // From the director's memoized dump: a refresh of N entries costs one dump per director (DirectorOps.table).
   read: async (ops, vs) => {
-    const s = await ops.getService(serviceKey(vs));
+    const s = (await ops.table()).service(serviceKey(vs));
     return s ? serviceProps(s) : null;
   },
 };

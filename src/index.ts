@@ -2,6 +2,7 @@
 export type { DirectorArgs, DirectorState, SshConnectionArgs } from "./director";
 export { DirectorSettings } from "./directorSettings";
 export { RealServer } from "./realServer";
+export { RealServerPool } from "./realServerPool";
 export type {
   DirectorSettingsArgs,
   DrainArgs,
@@ -16,6 +17,9 @@ export type {
   PersistenceArgs,
   PersistenceState,
   RealServerArgs,
+  RealServerPoolArgs,
+  RealServerPoolMemberArgs,
+  RealServerPoolMemberState,
   Scheduler,
   SchedulerFlag,
   ServiceRefState,

@@ -179,6 +179,66 @@ export interface ServiceRefState {
   fwmark?: number;
 }
 
+// RealServerPool: one service's real servers as one resource (provider/schema/realServerPool.ts has the rules).
+
+/** One member of a RealServerPool: a real server, with exactly a RealServer's fields, defaults and rules. */
+export interface RealServerPoolMemberArgs {
+  /** The real server's IP address (no host names). Same family as the service, unless forwarding is "tunnel". */
+  address: pulumi.Input<string>;
+  /**
+   * 0..65535. Default: the service port (0 for fwmark services). With "dr" or "tunnel" on an address service it must
+   * equal the service port, so leave it out. A member is identified by address:port: no address:port twice.
+   */
+  port?: pulumi.Input<number>;
+  /** "nat" (masquerading) | "dr" (direct routing) | "tunnel". Default "nat". */
+  forwarding?: pulumi.Input<OneOf<Forwarding>>;
+  /** 0..65535; 0 = quiesced (no new connections). Default 1. */
+  weight?: pulumi.Input<number>;
+  /** Stop sending new connections above this many, 0..2147483647; 0 = no limit. Default 0. */
+  upperThreshold?: pulumi.Input<number>;
+  /** Resume below this many connections, 0..upperThreshold (needs an upperThreshold). Default 0. */
+  lowerThreshold?: pulumi.Input<number>;
+  /** Tunnel options; only with forwarding "tunnel". Default { type: "ipip" } there. */
+  tunnel?: pulumi.Input<TunnelArgs>;
+}
+
+/**
+ * The real servers of one virtual service as one resource, for pools of hundreds to thousands of backends. Members
+ * are identified by address:port: adding, removing or changing one touches only that member's real server (in place;
+ * counters and connections of the others are untouched). Changing the service's identity replaces the pool.
+ *
+ * Ownership as for a RealServer: the directors' ledger records each member under this stack and this pool, so a real
+ * server cannot also be a RealServer's or another pool's (refused naming the resource that holds it).
+ */
+export interface RealServerPoolArgs {
+  /** The virtual service; the members inherit its directors and identity. */
+  service: VirtualServiceRef;
+  /** The real servers. Order does not matter. */
+  members: pulumi.Input<pulumi.Input<RealServerPoolMemberArgs>[]>;
+  /** Drain each removed member (and every member on delete): weight 0, wait for its connections, then remove. Default: remove at once. */
+  drain?: pulumi.Input<DrainArgs>;
+  /** Take over existing real servers with these addresses and ports that no stack owns, instead of failing. Default false. */
+  adopt?: pulumi.Input<boolean>;
+  /** Take members over from the stack or resource that holds them. Implies adopt. Default false. */
+  takeover?: pulumi.Input<boolean>;
+}
+
+/** A RealServerPool member as recorded: defaults filled, port resolved. */
+export interface RealServerPoolMemberState {
+  address: string;
+  port: number;
+  forwarding: Forwarding;
+  weight: number;
+  upperThreshold: number;
+  lowerThreshold: number;
+  tunnel?: TunnelState;
+  /**
+   * Only when the member is on some of the service's directors, not all (a partial failure, or found so by a
+   * refresh): those directors ("host:port"). The next `up` puts it on the others.
+   */
+  onlyOn?: string[];
+}
+
 // DirectorSettings: one director's IPVS settings as a whole (provider/schema/directorSettings.ts has the rules).
 
 /**

@@ -36,6 +36,8 @@ export interface HelperStats {
   ops: number;
   /** Operations re-sent after the helper or connection died. */
   resent: number;
+  /** `dump` operations sent (DirectorOps.table() shares one per director). */
+  dumps: number;
 }
 
 /** Bounds one request line; a burst larger than this goes out in several consecutive batches. */
@@ -53,7 +55,8 @@ function resendForm(op: Op): Op {
   return (op.op === "ensureService" || op.op === "ensureDest") && op.onExisting === "fail" ? { ...op, onExisting: "match" } : op;
 }
 
-const READ_ONLY = new Set<Op["op"]>(["getService", "getDest", "dump", "getTimeouts", "getDaemons", "info"]);
+/** The operations that change nothing on the director. */
+export const READ_ONLY: ReadonlySet<Op["op"]> = new Set<Op["op"]>(["getService", "getDest", "dump", "getTimeouts", "getDaemons", "info", "getSettings"]);
 
 /** "ensureService tcp/192.0.2.10:80", "deleteDest tcp/192.0.2.10:80/10.0.0.11:8080", "dump". */
 function describeOp(op: Op): string {
@@ -71,7 +74,7 @@ export function helperTimeoutSeconds(operationTimeoutSeconds: number): number {
 class NoAnswer extends Error {}
 
 export class HelperClient {
-  readonly stats: HelperStats = { starts: 0, uploads: 0, batches: 0, ops: 0, resent: 0 };
+  readonly stats: HelperStats = { starts: 0, uploads: 0, batches: 0, ops: 0, resent: 0, dumps: 0 };
   private queue: Pending[] = [];
   private pumping = false;
   private channel?: { ch: SshChannel; lines: LineReader };
@@ -128,6 +131,7 @@ export class HelperClient {
   private async roundTrip(open: { ch: SshChannel; lines: LineReader }, ops: Op[]): Promise<WireResult[]> {
     this.stats.batches++;
     this.stats.ops += ops.length;
+    this.stats.dumps += ops.filter((o) => o.op === "dump").length;
     const request: Request = { v: PROTOCOL_VERSION, ops };
     open.ch.write(JSON.stringify(request) + "\n");
     const line = await within(open.lines.next(), this.session.operationTimeoutSeconds * 1000, () => new NoAnswer());

@@ -3,4 +3,4 @@
 // typed operations the providers call (directorOps.ts).
 export { installPath, locateHelper, type Arch, type HelperBinaries } from "./binaries";
 export type { HelperStats } from "./client";
-export { directorOps, helperStats, type DirectorOps } from "./directorOps";
+export { directorOps, forgetTables, helperStats, type DirectorOps, type DirectorTable } from "./directorOps";

@@ -77,7 +77,7 @@ export function checkVirtualService(_olds: unknown, news: unknown): CheckResult<
  * with service.fwmark" for every real server of a service being created or updated, and diff saw an identity that "may
  * change" (a replacement in preview that up never does).
  */
-function settleServiceUnknowns(props: unknown): unknown {
+export function settleServiceUnknowns(props: unknown): unknown {
   if (!props || typeof props !== "object") return props;
   const svc = (props as Record<string, unknown>).service;
   if (!svc || typeof svc !== "object" || Array.isArray(svc)) return props;
@@ -115,12 +115,16 @@ export function parseVirtualService(inputs: unknown): VirtualServiceSpec {
 /** Fully known, normalised RealServer (for create/update/read); throws with every problem listed. */
 export function parseRealServer(inputs: unknown): RealServerSpec {
   const r = checkRealServer(undefined, upgradeState(inputs));
+  return parse("RealServer inputs", r, serviceRefRequired(r.inputs.service));
+}
+
+/** What create/update/read need of a `service` reference that check lets pass while it comes from another resource. */
+export function serviceRefRequired(svc: RealServerChecked["service"] | undefined): CheckFailure[] {
   const extra: CheckFailure[] = [];
-  const svc = r.inputs.service;
   if (!isUnknown(svc) && svc) {
     if (svc.directors === undefined) extra.push({ property: "service.directors", reason: "is required (the VirtualService's directors)" });
     if (svc.fwmark === undefined && (svc.address === undefined || svc.port === undefined || svc.protocol === undefined))
       extra.push({ property: "service", reason: "needs fwmark, or protocol + address + port (the VirtualService's identity)" });
   }
-  return parse("RealServer inputs", r, extra);
+  return extra;
 }

@@ -8,6 +8,15 @@ export { directorSchema, directorsSchema, sshEndpointSchema, upgradeState } from
 export { parseOpenSshPublicKey } from "../session/hostKeys";
 export type { FieldRole } from "./fields";
 export { REAL_SERVER_KEYS, REAL_SERVER_SETTINGS, realServerSchema } from "./realServer";
+export {
+  checkRealServerPool,
+  parseRealServerPool,
+  REAL_SERVER_POOL_KEYS,
+  REAL_SERVER_POOL_SETTINGS,
+  type PoolMemberSpec,
+  type RealServerPoolChecked,
+  type RealServerPoolSpec,
+} from "./realServerPool";
 export type * from "./specs";
 export { isUnknown, UNKNOWN, type Checked, type Known, type Unknown } from "./unknown";
 export {

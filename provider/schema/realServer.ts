@@ -1,10 +1,11 @@
 // RealServer rules (ipvsadm's, reference/ipvs-netlink.md §4): its field table, the cross-field rules and the
-// normalisation (port defaulted from the service, tunnel defaults).
+// normalisation (port defaulted from the service, tunnel defaults). A real server's own fields and rules (MEMBER_FIELDS,
+// memberRules, normaliseMember) are also those of each member of a RealServerPool (realServerPool.ts).
 import { z } from "zod";
 import { directorsSchema } from "./director";
 import { field, fieldsWithRole, shapeOf } from "./fields";
 import { ownerSchema } from "./owner";
-import { isUnknown, u } from "./unknown";
+import { isUnknown, u, type Unknown } from "./unknown";
 import { bool, DEFAULTS, drainSchema, FORWARDING, int, ipAddress, MAX_THRESHOLD, oneOf, parseIp, TUNNEL_CHECKSUMS, TUNNEL_TYPES } from "./values";
 import { familyProblem, SERVICE_IDENTITY, serviceFamily, VIRTUAL_SERVICE_FIELDS } from "./virtualService";
 
@@ -14,7 +15,7 @@ import { familyProblem, SERVICE_IDENTITY, serviceFamily, VIRTUAL_SERVICE_FIELDS 
  * another resource, so at preview any of them may be unknown or even absent: check() lets that pass; parseRealServer()
  * requires them.
  */
-const serviceRefSchema = z.strictObject({
+export const serviceRefSchema = z.strictObject({
   directors: u(directorsSchema).optional(),
   ...Object.fromEntries(SERVICE_IDENTITY.map((k) => [k, VIRTUAL_SERVICE_FIELDS[k].schema])),
 } as { directors: z.ZodOptional<typeof VIRTUAL_SERVICE_FIELDS.directors.schema> } & { [K in (typeof SERVICE_IDENTITY)[number]]: (typeof VIRTUAL_SERVICE_FIELDS)[K]["schema"] });
@@ -37,9 +38,8 @@ const tunnelSchema = z
   })
   .transform((t) => ({ ...t, checksum: t.checksum ?? ("nocsum" as const) }));
 
-/** Every RealServer input: its role and its rule and default. The service's identity is this one's too. */
-export const REAL_SERVER_FIELDS = {
-  service: field("identity", u(serviceRefSchema)),
+/** A real server's own fields (the dest in its service): a RealServer's, and each RealServerPool member's. */
+export const MEMBER_FIELDS = {
   address: field("identity", u(ipAddress("address", "dest"))),
   port: field("identity", u(int("port", 0, 65535)).optional()),
   forwarding: field("setting", u(oneOf("forwarding", FORWARDING)).default(DEFAULTS.forwarding)),
@@ -47,6 +47,15 @@ export const REAL_SERVER_FIELDS = {
   upperThreshold: field("setting", u(int("upperThreshold", 0, MAX_THRESHOLD)).default(0)),
   lowerThreshold: field("setting", u(int("lowerThreshold", 0, MAX_THRESHOLD)).default(0)),
   tunnel: field("setting", u(tunnelSchema).optional()),
+};
+export const memberObject = z.strictObject(shapeOf(MEMBER_FIELDS));
+export type MemberParsed = z.output<typeof memberObject>;
+type ServiceRefParsed = z.output<typeof serviceRefSchema>;
+
+/** Every RealServer input: its role and its rule and default. The service's identity is this one's too. */
+export const REAL_SERVER_FIELDS = {
+  service: field("identity", u(serviceRefSchema)),
+  ...MEMBER_FIELDS,
   drain: field("setting", u(drainSchema).optional()),
   adopt: field("setting", u(bool("adopt")).default(false)),
   // Ownership, as for a VirtualService (virtualService.ts).
@@ -62,44 +71,52 @@ type RsParsed = z.output<typeof rsObject>;
 export const REAL_SERVER_KEYS = Object.keys(REAL_SERVER_FIELDS) as (keyof RsParsed)[];
 export const REAL_SERVER_SETTINGS = fieldsWithRole(REAL_SERVER_FIELDS, "setting");
 
-function realServerRules(r: RsParsed, ctx: z.RefinementCtx) {
-  const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: "custom", path, message });
-  const svc = isUnknown(r.service) ? undefined : r.service;
-  const svcFamily = svc && serviceFamily(svc);
-  const fwd = r.forwarding;
+export type Issue = (path: (string | number)[], message: string) => void;
+export const issuer = (ctx: z.RefinementCtx): Issue => (path, message) => ctx.addIssue({ code: "custom", path, message });
 
+/** The rules of the `service` reference itself (a RealServer's or a RealServerPool's). */
+export function serviceRefRules(service: ServiceRefParsed | Unknown, issue: Issue) {
+  const svc = isUnknown(service) ? undefined : service;
   if (svc && svc.fwmark !== undefined)
     for (const k of ["protocol", "address", "port"] as const)
       if (svc[k] !== undefined) issue(["service", k], `service.${k} cannot be combined with service.fwmark`);
-  // Refused rather than letting serviceFamily() below silently prefer the address.
+  // Refused rather than letting serviceFamily() silently prefer the address.
   const familyMismatch = svc && familyProblem(svc, "service.");
   if (familyMismatch) issue(["service", "family"], familyMismatch);
+}
+
+/** A real server's own cross-field rules against its service; `at` prefixes the paths (a pool member's index). */
+export function memberRules(r: MemberParsed, service: ServiceRefParsed | Unknown, issue: Issue, at: (string | number)[] = []) {
+  const svc = isUnknown(service) ? undefined : service;
+  const svcFamily = svc && serviceFamily(svc);
+  const fwd = r.forwarding;
+  const here: Issue = (path, message) => issue([...at, ...path], message);
 
   if (!isUnknown(r.address) && svcFamily !== undefined && !isUnknown(svcFamily) && !isUnknown(fwd) && fwd !== "tunnel") {
     const family = parseIp(r.address)!.family;
     if (family !== svcFamily)
-      issue(["address"], `address ${r.address} is ${family} but the service is ${svcFamily}: mixing families needs forwarding "tunnel"`);
+      here(["address"], `address ${r.address} is ${family} but the service is ${svcFamily}: mixing families needs forwarding "tunnel"`);
   }
 
   // ipvsadm silently rewrites the port for dr/tunnel on address services; we refuse instead of surprising the user.
   if ((fwd === "dr" || fwd === "tunnel") && svc && svc.fwmark === undefined) {
     if (r.port !== undefined && !isUnknown(r.port) && svc.port !== undefined && !isUnknown(svc.port) && r.port !== svc.port)
-      issue(["port"], `port must equal the service port (${svc.port}) with forwarding "${fwd}": the packet is not rewritten, so the real server sees the service port (omit port)`);
+      here(["port"], `port must equal the service port (${svc.port}) with forwarding "${fwd}": the packet is not rewritten, so the real server sees the service port (omit port)`);
   }
 
   const up = r.upperThreshold, low = r.lowerThreshold;
   // The kernel refuses lower > upper even when upper is 0 (0 = no upper limit), so a lower threshold needs an upper one.
   if (!isUnknown(up) && !isUnknown(low) && low > up)
-    issue(["lowerThreshold"], up === 0
+    here(["lowerThreshold"], up === 0
       ? "lowerThreshold needs an upperThreshold: with upperThreshold 0 (no limit) lowerThreshold must be 0"
       : `lowerThreshold (${low}) must not be greater than upperThreshold (${up})`);
 
   if (r.tunnel !== undefined && !isUnknown(fwd) && fwd !== "tunnel")
-    issue(["tunnel"], `tunnel options are only used with forwarding "tunnel", not "${fwd}"`);
+    here(["tunnel"], `tunnel options are only used with forwarding "tunnel", not "${fwd}"`);
 }
 
-export const realServerSchema = rsObject.superRefine(realServerRules).transform((r) => {
-  const svc = r.service;
+/** A real server's own fields normalised: port defaulted from the service, tunnel defaults filled. */
+export function normaliseMember(r: MemberParsed, svc: ServiceRefParsed | Unknown) {
   let port = r.port;
   if (port === undefined && !isUnknown(svc)) {
     // Omitted port = the service port (ipvsadm); a fwmark service has no port, so 0 (= keep the packet's port).
@@ -107,7 +124,6 @@ export const realServerSchema = rsObject.superRefine(realServerRules).transform(
   }
   const tunnel = r.forwarding === "tunnel" ? (r.tunnel ?? { type: "ipip" as const, checksum: "nocsum" as const }) : r.tunnel;
   return {
-    service: isUnknown(svc) ? svc : { ...svc, family: serviceFamily(svc) },
     address: r.address,
     ...(port !== undefined ? { port } : {}),
     forwarding: r.forwarding,
@@ -115,6 +131,22 @@ export const realServerSchema = rsObject.superRefine(realServerRules).transform(
     upperThreshold: r.upperThreshold,
     lowerThreshold: r.lowerThreshold,
     ...(tunnel !== undefined ? { tunnel } : {}),
+  };
+}
+
+/** The service reference normalised (its family settled). */
+export const normaliseServiceRef = (svc: ServiceRefParsed | Unknown) => (isUnknown(svc) ? svc : { ...svc, family: serviceFamily(svc) });
+
+function realServerRules(r: RsParsed, ctx: z.RefinementCtx) {
+  const issue = issuer(ctx);
+  serviceRefRules(r.service, issue);
+  memberRules(r, r.service, issue);
+}
+
+export const realServerSchema = rsObject.superRefine(realServerRules).transform((r) => {
+  return {
+    service: normaliseServiceRef(r.service),
+    ...normaliseMember(r, r.service),
     ...(r.drain !== undefined ? { drain: r.drain } : {}),
     adopt: r.adopt,
     ...(r.owner !== undefined ? { owner: r.owner } : {}),

@@ -1,21 +1,29 @@
 // `npm run bench`: how long it takes to put 1 service + N real servers (default 200) on one director, three ways,
 // on one lab director (a qemu VM; TCG on machines without KVM, so absolute times are slow — compare the ratios):
 //   A  pulumi-ipvs: ONE `pulumi up` of test/bench/fixture (N+1 resources, default parallelism), real pulumi CLI.
-//      Also timed: the same up again with nothing to change (the engine's and program's own share, no SSH at all), and
-//      the `pulumi destroy` that removes them again.
+//      Also timed: the same up again with nothing to change (the engine's and program's own share, no SSH at all), a
+//      `pulumi refresh` of the N+1 resources (with the helper's round trips and dumps: one dump per director, not N
+//      reads), and the `pulumi destroy` that removes them again. Before the up, a `pulumi preview` of the fresh stack
+//      (N+1 creates) must open no SSH connection and send nothing to a helper.
 //   B  one `ipvsadm-restore` of the same table over a single fresh SSH exec (the fastest thing a script can do).
 //   C  one fresh SSH connection per `ipvsadm -a` (N+1 sequential `ssh … sudo ipvsadm …`): what @pulumi/command
 //      remote.Command users get, one command per resource.
 //   F  the engine's floor: the same N+1 resources and dependency shape as no-op dynamic resources (test/bench/floor,
-//      one shared provider object): up, no-change up, destroy. Every A round is reported as a ratio to its F round.
-// The table is flushed (ipvsadm -C) between rounds and checked with `ipvsadm -Sn` after each. Round A also reports the
-// helper's round trips and the provider process's peak RSS (read from it by test/bench/helperStatsHook.cjs).
+//      one shared provider object): preview, up, no-change up, refresh, destroy. Every A round is reported as a ratio
+//      to its F round.
+//   X  fan-out: the same fixture on 3 lab directors (one service on all three, each real server on all three): up and
+//      destroy, as a ratio to A's one-director up and destroy. The 3 directors run during every round, so the rounds
+//      compare under the same load.
+// The table is flushed (ipvsadm -C) between rounds and checked with `ipvsadm -Sn` after each. Rounds A and X also report
+// the helper's round trips and the provider process's peak RSS (read from it by test/bench/helperStatsHook.cjs).
 // With --curve: a scale curve, N = 100, 200, 500, 1000 (or --curve 50,100): time of A's and F's up and the provider
-// process's peak RSS, as a table and an SVG chart next to the JSON.
-// Prints tables; writes JSON (and the chart) to .lab/bench/result-<time>.* (git-ignored).
-// Options: --count N (default 200), --curve [N,N,…], --keep (leave the VM running, named "bench").
+// process's peak RSS, as a table and an SVG chart next to the JSON; at the largest N also the preview check.
+// Prints tables; writes JSON (and the chart) to .lab/bench/result-<time>.* (git-ignored). Exits 1 when a check fails
+// (a preview that connected), after printing everything.
+// Options: --count N (default 200), --curve [N,N,…], --quick (N = 20, no curve: checks the bench itself in minutes),
+// --keep (leave the VMs running, named "bench", "bench-2", "bench-3").
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { startDirector, type LabDirector } from "../lab/director";
@@ -23,9 +31,14 @@ import { readVm } from "../lab/vm";
 import { E2EStack, repoRoot } from "../e2e/harness";
 
 const VIP = "192.0.2.50";
+/** Directors of the fan-out round (X). */
+const FANOUT = 3;
 const args = process.argv.slice(2);
-const count = Number(args[args.indexOf("--count") + 1] ?? 0) || 200;
-const curveArg = args.includes("--curve") ? args[args.indexOf("--curve") + 1] : undefined;
+const quick = args.includes("--quick");
+const option = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
+const count = Number(option("--count")) || (quick ? 20 : 200);
+const curveArg = option("--curve");
+if (quick && args.includes("--curve")) throw new Error("npm run bench: --quick runs no curve; drop one of --quick and --curve");
 const curve = !args.includes("--curve")
   ? []
   : curveArg && /^\d+(,\d+)*$/.test(curveArg)
@@ -95,51 +108,109 @@ async function sshLogins(d: LabDirector): Promise<number> {
 
 interface Stats {
   maxRssKiB?: number;
-  directors?: Record<string, { batches: number; ops: number; uploads: number }>;
+  directors?: Record<string, { batches: number; ops: number; uploads: number; dumps: number }>;
 }
 
-const readStats = (file: string): Stats => (existsSync(file) && readFileSync(file, "utf8") ? (JSON.parse(readFileSync(file, "utf8")) as Stats) : {});
+/**
+ * The stats of the provider processes started since `before` (the files in `dir` then): helper counters added up
+ * per director, the largest peak RSS. One file per process (helperStatsHook.cjs).
+ */
+function readStats(dir: string, before: Set<string>): Stats {
+  const stats: Required<Stats> = { maxRssKiB: 0, directors: {} };
+  for (const f of readdirSync(dir).filter((f) => !before.has(f))) {
+    const text = readFileSync(path.join(dir, f), "utf8");
+    if (!text) continue;
+    const one = JSON.parse(text) as Stats;
+    stats.maxRssKiB = Math.max(stats.maxRssKiB, one.maxRssKiB ?? 0);
+    for (const [k, d] of Object.entries(one.directors ?? {})) {
+      const sum = (stats.directors[k] ??= { batches: 0, ops: 0, uploads: 0, dumps: 0 });
+      for (const field of ["batches", "ops", "uploads", "dumps"] as const) sum[field] += d[field] ?? 0;
+    }
+  }
+  return stats;
+}
 
-/** up, no-change up and destroy of one program through the real CLI, with the provider process's stats. */
+/** Sums a helper counter over every director. */
+const total = (s: Stats, field: "batches" | "ops" | "uploads" | "dumps") => Object.values(s.directors ?? {}).reduce((n, d) => n + d[field], 0);
+
+/** One pulumi operation: its wall time, the SSH logins it caused on the directors, its provider processes' stats. */
+interface Step {
+  ms: number;
+  logins: number;
+  stats: Stats;
+}
+
+interface Lifecycle {
+  preview?: Step;
+  up: Step;
+  noChange?: Step;
+  refresh?: Step;
+  destroy: Step;
+}
+
+/** The endpoints as the fixture's config takes them: `host`, `port`, … for one director, `directors` for several. */
+function directorConfig(ds: LabDirector[]): Record<string, string> {
+  const [d] = ds;
+  if (ds.length === 1) return { host: d!.host, port: String(d!.port), user: d!.user, hostKey: d!.hostKey };
+  return { directors: JSON.stringify(ds.map((x) => ({ host: x.host, port: x.port, user: x.user, hostKey: x.hostKey }))) };
+}
+
+/**
+ * [preview,] up, [no-change up,] [refresh,] destroy of one program on `ds` through the real CLI, each with its provider
+ * processes' stats and SSH logins; the fixture's table is checked on every director after up (and refresh).
+ */
 async function lifecycle(
-  d: LabDirector,
+  ds: LabDirector[],
   program: "fixture" | "floor",
   n: number,
-  opts: { noChange: boolean },
-): Promise<{ up: number; noChange?: number; destroy: number; upStats: Stats; logins: { up: number; noChange?: number; destroy: number } }> {
-  const statsFile = path.join(os.tmpdir(), `pulumi-ipvs-bench-stats-${process.pid}-${program}-${n}.json`);
+  opts: { preview?: boolean; noChange?: boolean; refresh?: boolean },
+): Promise<Lifecycle> {
+  const statsDir = mkdtempSync(path.join(os.tmpdir(), `pulumi-ipvs-bench-stats-${program}-${n}-`));
   const stack = await E2EStack.create({
     program: path.join(repoRoot, "test", "bench", program),
-    config: {
-      host: d.host, port: String(d.port), user: d.user, privateKey: { secret: readFileSync(d.privateKeyPath, "utf8") },
-      hostKey: d.hostKey, vip: VIP, count: String(n),
-    },
-    env: { NODE_OPTIONS: `--require ${path.join(__dirname, "helperStatsHook.cjs")}`, PULUMI_IPVS_BENCH_STATS: statsFile },
+    config: { ...directorConfig(ds), privateKey: { secret: readFileSync(ds[0]!.privateKeyPath, "utf8") }, vip: VIP, count: String(n) },
+    env: { NODE_OPTIONS: `--require ${path.join(__dirname, "helperStatsHook.cjs")}`, PULUMI_IPVS_BENCH_STATS: statsDir },
   });
-  const logins = () => sshLogins(d);
+  const logins = async () => (await Promise.all(ds.map(sshLogins))).reduce((a, b) => a + b, 0);
+  const step = async (what: string, fn: () => Promise<unknown>): Promise<Step> => {
+    console.error(`bench:    ${program} N = ${n}${ds.length > 1 ? ` on ${ds.length} directors` : ""}: ${what} …`);
+    const before = new Set(readdirSync(statsDir));
+    const l0 = await logins();
+    const t = await timed(fn);
+    return { ms: t.ms, logins: (await logins()) - l0, stats: readStats(statsDir, before) };
+  };
+  const check = async (round: string) => {
+    if (program === "fixture") for (const d of ds) await verify(d, round, n);
+  };
   try {
-    let l0 = await logins();
-    const up = await timed(() => stack.up());
-    const upLogins = (await logins()) - l0;
-    const upStats = readStats(statsFile);
-    if (program === "fixture") await verify(d, "A", n);
-    let noChange: { ms: number } | undefined;
-    let noChangeLogins: number | undefined;
-    if (opts.noChange) {
-      l0 = await logins();
-      noChange = await timed(() => stack.up());
-      noChangeLogins = (await logins()) - l0;
+    const preview = opts.preview ? await step("preview", () => stack.preview()) : undefined;
+    const up = await step("up", () => stack.up());
+    await check("up");
+    const noChange = opts.noChange ? await step("up, no changes", () => stack.up()) : undefined;
+    const refresh = opts.refresh ? await step("refresh", () => stack.refresh()) : undefined;
+    if (refresh) {
+      await check("refresh");
+      // A read that missed its entry in the table would have dropped the resource from state.
+      const kept = (await stack.exportState()).deployment.resources?.filter((r) => !r.type.startsWith("pulumi:")).length;
+      if (kept !== n + 1) throw new Error(`pulumi refresh of ${program} left ${kept} of ${n + 1} resources in state`);
     }
-    l0 = await logins();
-    const destroy = await timed(() => stack.destroy());
-    const destroyLogins = (await logins()) - l0;
-    const left = (await d.exec("ipvsadm -Sn")).stdout.trim();
-    if (left !== "") throw new Error(`pulumi destroy of ${program} left entries:\n${left.slice(0, 500)}`);
-    return { up: up.ms, noChange: noChange?.ms, destroy: destroy.ms, upStats, logins: { up: upLogins, noChange: noChangeLogins, destroy: destroyLogins } };
+    const destroy = await step("destroy", () => stack.destroy());
+    for (const d of ds) {
+      const left = (await d.exec("ipvsadm -Sn")).stdout.trim();
+      if (left !== "") throw new Error(`pulumi destroy of ${program} left entries on ${d.name}:\n${left.slice(0, 500)}`);
+    }
+    return { preview, up, noChange, refresh, destroy };
   } finally {
     await stack.dispose().catch((e) => console.error(`bench: dispose: ${e}`));
-    if (existsSync(statsFile)) writeFileSync(statsFile, "");
+    rmSync(statsDir, { recursive: true, force: true });
   }
+}
+
+/** "ok" or the failure, for a preview that must not reach any director. */
+function previewCheck(p: Step, n: number): { ok: boolean; text: string } {
+  const trips = total(p.stats, "batches");
+  const ok = p.logins === 0 && trips === 0;
+  return { ok, text: `preview of ${n + 1} resources: ${p.logins} SSH connection(s), ${trips} helper round trip(s): ${ok ? "ok" : "FAILED (must be 0 and 0)"}` };
 }
 
 /** A line chart of the scale curve: up time of pulumi-ipvs and of the floor (left axis), provider RSS (right axis). */
@@ -172,37 +243,79 @@ function curveSvg(points: Array<{ n: number; ipvsUp: number; floorUp: number; rs
   ].join("\n");
 }
 
+/** Boots `n` lab directors at once; if any fails, stops the others. */
+async function bootDirectors(n: number, keep: boolean): Promise<LabDirector[]> {
+  const booted = await Promise.allSettled(
+    Array.from({ length: n }, (_, i) => startDirector(keep ? { name: i === 0 ? "bench" : `bench-${i + 1}` } : {})),
+  );
+  const failed = booted.find((b) => b.status === "rejected");
+  const ds = booted.flatMap((b) => (b.status === "fulfilled" ? [b.value] : []));
+  if (failed) {
+    await Promise.all(ds.map((d) => d.stop()));
+    throw failed.reason;
+  }
+  return ds;
+}
+
+interface Row {
+  round: string;
+  what: string;
+  ms: number;
+  sshConnections: number;
+  /** The round this one is measured against (its floor; A for the fan-out) and its time. */
+  ref?: { round: string; ms: number };
+  note?: string;
+}
+
 async function main(): Promise<void> {
   const keep = args.includes("--keep");
-  console.error(`bench: booting a lab director, ${count} real servers per round …`);
-  const boot = await timed(() => startDirector(keep ? { name: "bench" } : {}));
-  const d = boot.value;
-  const rows: Array<{ round: string; what: string; ms: number; sshConnections: number; floorMs?: number; note?: string }> = [];
+  console.error(`bench: booting ${FANOUT} lab directors (round X uses all, the others the first), ${count} real servers per round …`);
+  const boot = await timed(() => bootDirectors(FANOUT, keep));
+  const all = boot.value;
+  const d = all[0]!;
+  const rows: Row[] = [];
+  const checks: Array<{ ok: boolean; text: string }> = [];
   const points: Array<{ n: number; ipvsUp: number; floorUp: number; rssMiB?: number; floorRssMiB?: number }> = [];
-  let helper: Stats | undefined;
+  const helper: Record<string, Stats> = {};
   let accel = "?";
+  const row = (round: string, what: string, s: Step, ref?: Row, note?: string): Row => ({
+    round, what, ms: s.ms, sshConnections: s.logins, ref: ref && { round: ref.round, ms: ref.ms }, note,
+  });
+  const rss = (s: Stats) => (s.maxRssKiB ? `, provider peak RSS ${(s.maxRssKiB / 1024).toFixed(0)} MiB` : "");
+  const trips = (s: Stats) =>
+    `${total(s, "batches")} helper round trips for ${total(s, "ops")} ops, ${total(s, "dumps")} dump(s), ${total(s, "uploads")} upload(s)${rss(s)}`;
   try {
     accel = readVm(d.name)?.accel ?? "?";
-    console.error(`bench: director up in ${seconds(boot.ms)} (${d.host}:${d.port}, ${accel})`);
-    await flush(d);
+    console.error(`bench: directors up in ${seconds(boot.ms)} (${all.map((x) => `${x.host}:${x.port}`).join(", ")}, ${accel})`);
+    await Promise.all(all.map(flush));
 
     // F first: the floor of the same run, so every A round has its ratio.
-    console.error("bench: F  no-op floor: up, no-change up, destroy …");
-    const floor = await lifecycle(d, "floor", count, { noChange: true });
-    // A: pulumi up, the same again with nothing to change (check + diff only, no SSH), destroy.
-    console.error("bench: A  pulumi-ipvs: up, no-change up, destroy …");
-    const ipvs = await lifecycle(d, "fixture", count, { noChange: true });
-    helper = ipvs.upStats;
-    const hs = Object.values(ipvs.upStats.directors ?? {})[0];
-    const rss = ipvs.upStats.maxRssKiB ? `, provider peak RSS ${(ipvs.upStats.maxRssKiB / 1024).toFixed(0)} MiB` : "";
+    console.error("bench: F  no-op floor: preview, up, no-change up, refresh, destroy …");
+    const floor = await lifecycle([d], "floor", count, { preview: true, noChange: true, refresh: true });
+    // A: preview, pulumi up, the same again with nothing to change (check + diff only, no SSH), refresh, destroy.
+    console.error("bench: A  pulumi-ipvs: preview, up, no-change up, refresh, destroy …");
+    const ipvs = await lifecycle([d], "fixture", count, { preview: true, noChange: true, refresh: true });
+    Object.assign(helper, { up: ipvs.up.stats, refresh: ipvs.refresh!.stats });
+    const F = row("F", `no-op floor: pulumi up (${count + 1} resources)`, floor.up);
+    const F0 = row("F0", "no-op floor: pulumi up, no changes", floor.noChange!);
+    const FR = row("F~", "no-op floor: pulumi refresh", floor.refresh!);
+    const FP = row("FP", "no-op floor: pulumi preview (fresh stack)", floor.preview!);
+    const Fd = row("F'", "no-op floor: pulumi destroy", floor.destroy);
+    const A = row("A", `pulumi up (${count + 1} resources)`, ipvs.up, F, trips(ipvs.up.stats));
+    const Ad = row("A'", `pulumi destroy (${count + 1} resources)`, ipvs.destroy, Fd);
+    const refreshDumps = total(ipvs.refresh!.stats, "dumps");
+    const preview = previewCheck(ipvs.preview!, count);
     rows.push(
-      { round: "A", what: `pulumi up (${count + 1} resources)`, ms: ipvs.up, floorMs: floor.up, sshConnections: ipvs.logins.up,
-        note: hs ? `${hs.batches} helper round trips for ${hs.ops} ops, ${hs.uploads} upload(s)${rss}` : undefined },
-      { round: "A0", what: `pulumi up, no changes (${count + 1} unchanged)`, ms: ipvs.noChange!, floorMs: floor.noChange, sshConnections: ipvs.logins.noChange! },
-      { round: "A'", what: `pulumi destroy (${count + 1} resources)`, ms: ipvs.destroy, floorMs: floor.destroy, sshConnections: ipvs.logins.destroy },
-      { round: "F", what: `no-op floor: pulumi up (${count + 1} resources)`, ms: floor.up, sshConnections: floor.logins.up },
-      { round: "F0", what: "no-op floor: pulumi up, no changes", ms: floor.noChange!, sshConnections: floor.logins.noChange! },
-      { round: "F'", what: "no-op floor: pulumi destroy", ms: floor.destroy, sshConnections: floor.logins.destroy },
+      A,
+      row("A0", `pulumi up, no changes (${count + 1} unchanged)`, ipvs.noChange!, F0),
+      row("A~", `pulumi refresh (${count + 1} resources)`, ipvs.refresh!, FR, `${trips(ipvs.refresh!.stats)} for ${count + 1} reads`),
+      row("AP", `pulumi preview (fresh stack, ${count + 1} creates)`, ipvs.preview!, FP),
+      Ad,
+      F, F0, FR, FP, Fd,
+    );
+    checks.push(
+      { ok: refreshDumps === 1, text: `refresh of ${count + 1} resources on 1 director: ${refreshDumps} dump(s) (target: 1 per director)` },
+      preview,
     );
     await flush(d);
 
@@ -226,16 +339,35 @@ async function main(): Promise<void> {
     rows.push({ round: "C", what: `${count + 1} × fresh ssh + ipvsadm`, ms: perCommand.ms, sshConnections: (await logins()) - l0 });
     await flush(d);
 
+    // X: the same resources, each on all FANOUT directors.
+    console.error(`bench: X  fan-out: up, destroy on ${FANOUT} directors …`);
+    const fan = await lifecycle(all, "fixture", count, {});
+    helper.fanOutUp = fan.up.stats;
+    const X = row("X", `fan-out: pulumi up, ${FANOUT} directors × ${count} real servers`, fan.up, A, trips(fan.up.stats));
+    rows.push(X, row("X'", `fan-out: pulumi destroy, ${FANOUT} directors`, fan.destroy, Ad));
+    checks.push({ ok: X.ms <= 1.3 * A.ms, text: `fan-out up on ${FANOUT} directors / one-director up (A) = ${(X.ms / A.ms).toFixed(2)}× (target ≤ 1.3×)` });
+    await Promise.all(all.map(flush));
+
+    const largest = Math.max(...curve);
     for (const n of curve) {
-      console.error(`bench: curve N = ${n}: floor up + destroy, pulumi-ipvs up + destroy …`);
-      const f = await lifecycle(d, "floor", n, { noChange: false });
-      const a = await lifecycle(d, "fixture", n, { noChange: false });
+      const withPreview = n === largest;
+      console.error(`bench: curve N = ${n}: floor and pulumi-ipvs ${withPreview ? "preview, " : ""}up, destroy …`);
+      const f = await lifecycle([d], "floor", n, { preview: withPreview });
+      const a = await lifecycle([d], "fixture", n, { preview: withPreview });
       await flush(d);
       const mib = (kib?: number) => (kib ? kib / 1024 : undefined);
-      points.push({ n, ipvsUp: a.up, floorUp: f.up, rssMiB: mib(a.upStats.maxRssKiB), floorRssMiB: mib(f.upStats.maxRssKiB) });
+      points.push({ n, ipvsUp: a.up.ms, floorUp: f.up.ms, rssMiB: mib(a.up.stats.maxRssKiB), floorRssMiB: mib(f.up.stats.maxRssKiB) });
+      if (withPreview) {
+        const p = previewCheck(a.preview!, n);
+        checks.push({ ok: p.ok, text: `${p.text}; ${seconds(a.preview!.ms)}, ${(a.preview!.ms / f.preview!.ms).toFixed(2)}× its floor (${seconds(f.preview!.ms)})` });
+      }
+      if (n === 1000 && points.at(-1)!.rssMiB !== undefined) {
+        const m = points.at(-1)!;
+        checks.push({ ok: m.rssMiB! < 150, text: `provider peak RSS at N = 1000: ${m.rssMiB!.toFixed(0)} MiB, ${(m.rssMiB! / m.floorRssMiB!).toFixed(2)}× the floor's (target < 150 MiB)` });
+      }
     }
   } finally {
-    if (!keep) await d.stop();
+    if (!keep) await Promise.all(all.map((x) => x.stop()));
   }
 
   const a = rows.find((r) => r.round === "A")!.ms;
@@ -243,11 +375,14 @@ async function main(): Promise<void> {
   const c = rows.find((r) => r.round === "C")!.ms;
   const ratio = (x: number, y?: number) => (y ? `${(x / y).toFixed(2)}×` : "");
   const out = [
-    `pulumi-ipvs bench: 1 service + ${count} real servers on one lab director (qemu ${accel}, host ${os.cpus().length} CPUs)`,
+    `pulumi-ipvs bench: 1 service + ${count} real servers on one lab director, and on ${FANOUT} for X (qemu ${accel}, host ${os.cpus().length} CPUs)`,
     "",
-    `| round | what | wall time | SSH logins | vs B (restore) | vs A (pulumi up) | vs its floor |`,
+    `| round | what | wall time | SSH logins | vs B (restore) | vs A (pulumi up) | vs its reference |`,
     `|---|---|---:|---:|---:|---:|---:|`,
-    ...rows.map((r) => `| ${r.round} | ${r.what} | ${seconds(r.ms)} | ${r.sshConnections} | ${(r.ms / b).toFixed(1)}× | ${(r.ms / a).toFixed(2)}× | ${ratio(r.ms, r.floorMs)} |`),
+    ...rows.map(
+      (r) =>
+        `| ${r.round} | ${r.what} | ${seconds(r.ms)} | ${r.sshConnections} | ${(r.ms / b).toFixed(1)}× | ${(r.ms / a).toFixed(2)}× | ${r.ref ? `${ratio(r.ms, r.ref.ms)} ${r.ref.round}` : ""} |`,
+    ),
     "",
     ...rows.filter((r) => r.note).map((r) => `${r.round}: ${r.note}`),
     `C / A = ${(c / a).toFixed(1)}  (pulumi up is ${(c / a).toFixed(1)}× faster than one SSH connection per ipvsadm command)`,
@@ -257,23 +392,31 @@ async function main(): Promise<void> {
           "",
           "Scale curve (one pulumi up each, fresh stack):",
           "",
-          "| N | pulumi-ipvs up | floor up | vs floor | provider peak RSS | floor's provider peak RSS |",
-          "|---:|---:|---:|---:|---:|---:|",
-          ...points.map((p) => `| ${p.n} | ${seconds(p.ipvsUp)} | ${seconds(p.floorUp)} | ${ratio(p.ipvsUp, p.floorUp)} | ${p.rssMiB?.toFixed(0) ?? "?"} MiB | ${p.floorRssMiB?.toFixed(0) ?? "?"} MiB |`),
+          "| N | pulumi-ipvs up | floor up | vs floor | provider peak RSS | floor's provider peak RSS | vs floor |",
+          "|---:|---:|---:|---:|---:|---:|---:|",
+          ...points.map(
+            (p) =>
+              `| ${p.n} | ${seconds(p.ipvsUp)} | ${seconds(p.floorUp)} | ${ratio(p.ipvsUp, p.floorUp)} | ${p.rssMiB?.toFixed(0) ?? "?"} MiB | ${p.floorRssMiB?.toFixed(0) ?? "?"} MiB | ${p.rssMiB && p.floorRssMiB ? ratio(p.rssMiB, p.floorRssMiB) : ""} |`,
+          ),
         ]
       : []),
+    "",
+    "Checks:",
+    ...checks.map((k) => `  ${k.ok ? "ok  " : "MISS"} ${k.text}`),
   ].join("\n");
   console.log(out);
   const dir = path.join(repoRoot, ".lab", "bench");
   mkdirSync(dir, { recursive: true });
   const base = path.join(dir, `result-${new Date().toISOString().replace(/[:.]/g, "-")}`);
-  writeFileSync(`${base}.json`, JSON.stringify({ count, accel, cpus: os.cpus().length, bootMs: boot.ms, rows, helper, curve: points }, null, 2));
+  writeFileSync(`${base}.json`, JSON.stringify({ count, fanOut: FANOUT, accel, cpus: os.cpus().length, bootMs: boot.ms, rows, checks, helper, curve: points }, null, 2));
   if (points.length) writeFileSync(`${base}.svg`, curveSvg(points));
   console.log(`\n(JSON: ${path.relative(process.cwd(), base)}.json${points.length ? `, chart: ${path.relative(process.cwd(), base)}.svg` : ""})`);
+  // A preview that reached a director is a bug, not a slow figure: the run fails (after reporting everything).
+  if (checks.some((k) => !k.ok && k.text.startsWith("preview"))) process.exitCode = 1;
 }
 
 main().then(
-  () => process.exit(0),
+  () => process.exit(process.exitCode ?? 0),
   (e: unknown) => {
     console.error(`bench failed: ${e instanceof Error ? e.stack : String(e)}`);
     process.exit(1);

@@ -6,6 +6,7 @@ import { expect } from "vitest";
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { providers } from "../../provider/index";
 import type { Director } from "../../provider/director";
+import { forgetTables } from "../../provider/helperClient";
 import type { LabDirector } from "../lab/director";
 
 export type Props = Record<string, unknown>;
@@ -93,6 +94,9 @@ export async function updateFails(r: Managed, args: Props): Promise<{ err: Error
 
 /** refresh: read(id, state). Returns the new id ("" = gone) and props. */
 export async function read(r: Pick<Managed, "kind" | "id" | "state">): Promise<{ id: string; props?: Props }> {
+  // Each refresh is a new provider process, whose reads share one table dump per director: these tests edit the
+  // director out of band between reads in one process, so each read starts from a fresh dump.
+  forgetTables();
   const res = await providers[r.kind]!.read!(r.id, roundTrip(r.state));
   return { id: res.id ?? "", props: res.props ? roundTrip(res.props) : undefined };
 }

@@ -3,10 +3,11 @@
 // SERVICE_NOT_FOUND, onExisting update/fail/match), and directors that can be made unreachable. The real helper is
 // tested against a real kernel in test/lab and test/integration; this only has to be faithful to PROTOCOL.md's rules.
 // It keeps no ownership ledger: the log shows the ownership fields each op would send, and `refuse` makes an op fail
-// with the helper's answer (OWNED, FOREIGN_DESTS, …) before it changes anything.
+// with the helper's answer (OWNED, FOREIGN_DESTS, …) before it changes anything. table() is the providers' own memo
+// (helperClient/directorOps withTable) over the fake's dump, so `count("dump")` shows what a refresh costs.
 import { directorKey, type Director } from "../../provider/director";
 import type { DirectorOps } from "../../provider/helperClient";
-import { ownershipFields } from "../../provider/helperClient/directorOps";
+import { ownershipFields, TableMemo, withTable } from "../../provider/helperClient/directorOps";
 import { HelperError, type DeleteServiceOwnership, type Dest, type DestKey, type DestSpec, type EnsureOwnership, type OnExisting, type Service, type ServiceKey, type ServiceSpec, type Stats } from "../../provider/protocol";
 import { DirectorError } from "../../provider/session";
 import { FakeSettings } from "./fakeSettings";
@@ -33,6 +34,14 @@ export class FakeDirectors {
   readonly log: string[] = [];
   /** Operations that fail with this error: the first whose key starts their log line (e.g. "host:port deleteService"). */
   readonly refuse = new Map<string, HelperError>();
+
+  /** Operations logged so far whose op is `op` (e.g. "dump"), on every director or on `key` ("host:port"). */
+  count(op: string, key?: string): number {
+    return this.log.filter((l) => l.split(" ")[1] === op && (key === undefined || l.startsWith(`${key} `))).length;
+  }
+
+  /** Per director, the memo behind table(): the one the providers use (helperClient/directorOps withTable). */
+  private memos = new Map<string, TableMemo>();
 
   private settingsByKey = new Map<string, FakeSettings>();
   /** The director's sysctls, timeouts, sync daemons and settings ledger record (fakeSettings.ts). */
@@ -74,7 +83,9 @@ export class FakeDirectors {
       if (onExisting === "fail" || (onExisting === "match" && !same)) throw fail("EXISTS", `${what} already exists.`);
       return same ? "keep" : "set";
     };
-    return {
+    let memo = this.memos.get(key);
+    if (!memo) this.memos.set(key, (memo = new TableMemo()));
+    return withTable({
       target: `${director.user}@${key}`,
       ensureService: async (spec: ServiceSpec, onExisting: OnExisting = "update", ownership) => {
         const id = serviceId(spec);
@@ -127,7 +138,8 @@ export class FakeDirectors {
       },
       dump: async () => {
         guard("dump", "");
-        return [...t.services.values()].map((s) => ({ ...s.service, dests: [...s.dests.values()] }));
+        // A copy, as the helper's answer is: a memoized table must not follow later changes to the fake's table.
+        return structuredClone([...t.services.values()].map((s) => ({ ...s.service, dests: [...s.dests.values()] })));
       },
       run: async (op) => {
         if (op.op === "ensureSettings" || op.op === "deleteSettings" || op.op === "getSettings") {
@@ -136,6 +148,6 @@ export class FakeDirectors {
         }
         throw new Error(`FakeDirectors does not implement ${op.op}`);
       },
-    };
+    }, memo);
   };
 }

@@ -1,0 +1,285 @@
+// The RealServerPool dynamic provider: one service's real servers as one resource, on every director of the service.
+// Each member is a RealServer's dest and goes through the RealServer's own effects (realServerProvider.ts: the same
+// ensure, ownership and messages), with this pool's URN as the holder the ledger records.
+//
+// - create / update touch only what differs: per director, a member is ensured when it is new there or its settings
+//   (or the stack's owner) changed, and removed when it is no longer wanted there. All of a director's ops are issued
+//   at once so the helper client pipelines them into few round trips; a weight change of one member of 2,000 is one
+//   ensureDest per director. Removed members with `drain` are quiesced and waited for together, then deleted.
+// - State is honest about which members exist where: a member is recorded while some director holds it; one that a
+//   partial failure (or a refresh) left on only some directors carries `onlyOn` (those directors), so the next diff
+//   sees a change and the next up puts it on the others. Settings changes that did not reach every director keep the
+//   old settings in state (the next diff retries), as for the other resources (entries.ts).
+// - read (refresh): each director's table (its memoized dump, shared with every other resource's read: one dump per
+//   director for a whole refresh); members gone from every director leave the outputs.
+import type * as dynamic from "@pulumi/pulumi/dynamic";
+import { canonical, identityChanged, sameDirectors } from "./diff";
+import { directorKey, hostPort, type Director } from "./director";
+import { drainDests } from "./drain";
+import { echo, errorText, hint, initFailure, withoutUndefined, type OpsFor } from "./entries";
+import { directorOps, type DirectorOps } from "./helperClient";
+import { serviceIdPart, virtualServiceId } from "./identity";
+import type { DeleteDestOwnership, Dest, Service } from "./protocol";
+import { quiescingAs, realServerEffects } from "./realServerProvider";
+import {
+  checkRealServerPool,
+  isUnknown,
+  parseRealServerPool,
+  REAL_SERVER_POOL_KEYS,
+  REAL_SERVER_POOL_SETTINGS,
+  SERVICE_IDENTITY,
+  upgradeState,
+  type PoolMemberSpec,
+  type RealServerPoolSpec,
+  type RealServerSpec,
+} from "./schema";
+import { destKey, destProps } from "./wire/dest";
+import { serviceKey } from "./wire/service";
+
+type Props = Record<string, unknown>;
+
+/** At most this many failure lines in a message; the rest are counted. */
+const MAX_FAILURE_LINES = 20;
+
+const describe = (p: RealServerPoolSpec) => serviceIdPart(serviceKey(p.service));
+const poolId = (p: RealServerPoolSpec) => `pool/${virtualServiceId(serviceKey(p.service), p.service.directors)}`;
+
+/** A member as the RealServer it is: the RealServer effects run it, with the pool's ownership and URN as holder. */
+function asRealServer(p: RealServerPoolSpec, m: PoolMemberSpec): RealServerSpec {
+  const { onlyOn: _o, ...own } = m;
+  return {
+    ...own,
+    service: p.service,
+    adopt: p.adopt,
+    takeover: p.takeover,
+    ...(p.owner !== undefined ? { owner: p.owner } : {}),
+    ...(p.resourceUrn !== undefined ? { resourceUrn: p.resourceUrn } : {}),
+  };
+}
+
+const SETTINGS = ["forwarding", "weight", "upperThreshold", "lowerThreshold", "tunnel"] as const;
+const sameSettings = (a: PoolMemberSpec, b: PoolMemberSpec) => SETTINGS.every((k) => canonical(a[k]) === canonical(b[k]));
+
+/** Which directors ("host:port") hold each member, as state says. */
+function holdersOf(p: RealServerPoolSpec | undefined): Map<string, Set<string>> {
+  const all = (p?.service.directors ?? []).map(directorKey);
+  return new Map(Object.entries(p?.members ?? {}).map(([k, m]) => [k, new Set(m.onlyOn ?? all)]));
+}
+
+interface Failure {
+  member: string;
+  director: string;
+  error: unknown;
+  removing: boolean;
+}
+
+function failureMessage(p: RealServerPoolSpec, what: string, failures: Failure[], total: number): string {
+  // The same text on one director (it is unreachable) is one line naming the members, not one line per member.
+  const groups = new Map<string, { f: Failure; members: string[] }>();
+  for (const f of failures) {
+    const text = `${f.director}: ${errorText(f.error)}${hint(f)}`;
+    const g = groups.get(text);
+    if (g) g.members.push(f.member);
+    else groups.set(text, { f, members: [f.member] });
+  }
+  const lines = [...groups.values()].map(({ f, members }) => {
+    const who = members.length === 1 ? members[0] : `${members.length} members (${members.slice(0, 3).join(", ")}${members.length > 3 ? ", …" : ""})`;
+    return `  - ${who} on ${f.director}: ${errorText(f.error)}${hint(f)}`;
+  });
+  const shown = lines.slice(0, MAX_FAILURE_LINES);
+  if (lines.length > shown.length) shown.push(`  … and ${lines.length - shown.length} more`);
+  return `RealServerPool ${describe(p)}: ${what} failed for ${failures.length} of ${total} member operation(s):\n${shown.join("\n")}`;
+}
+
+interface Outcome {
+  props: Props;
+  failures: Failure[];
+  total: number;
+  /** No director holds anything: nothing to record. */
+  empty: boolean;
+}
+
+/**
+ * Brings the kernel from `old` (state; undefined for a create) to `want`, and says what state must record. `want`'s
+ * directors empty = delete everywhere.
+ */
+async function apply(opsFor: OpsFor, old: RealServerPoolSpec | undefined, want: RealServerPoolSpec, outs: Props): Promise<Outcome> {
+  const before = holdersOf(old);
+  const oldDirs = old?.service.directors ?? [];
+  const wantKeys = new Set(want.service.directors.map(directorKey));
+  // Kept directors are reached with the new settings (credentials may have changed); removed ones with the old.
+  const directors = [...want.service.directors, ...oldDirs.filter((d) => !wantKeys.has(directorKey(d)))];
+  const ownerChanged = old !== undefined && old.owner !== want.owner;
+  const formerOwner = ownerChanged ? old.owner : undefined;
+  const adopt = want.adopt || want.takeover;
+  const after = new Map([...before].map(([k, s]) => [k, new Set(s)]));
+  const failures: Failure[] = [];
+  const failedEnsure = new Set<string>();
+  const opsOn = new Map<string, number>();
+  let total = 0;
+
+  await Promise.all(
+    directors.map(async (d) => {
+      const dk = directorKey(d);
+      const ops = opsFor(d);
+      const fail = (member: string, error: unknown, removing: boolean) => {
+        failures.push({ member, director: dk, error, removing });
+        if (!removing) failedEnsure.add(member);
+      };
+      const ensures = wantKeys.has(dk)
+        ? Object.entries(want.members).flatMap(([k, m]) => {
+            const had = before.get(k)?.has(dk) ?? false;
+            const prev = old?.members[k];
+            return !had || ownerChanged || !prev || !sameSettings(prev, m) ? [{ k, m, had }] : [];
+          })
+        : [];
+      const removals = [...before].flatMap(([k, held]) => (held.has(dk) && !(wantKeys.has(dk) && k in want.members) ? [k] : []));
+      const n = ensures.length + removals.length;
+      opsOn.set(dk, n);
+      total += n;
+      await Promise.all([
+        ...ensures.map(async ({ k, m, had }) => {
+          try {
+            await realServerEffects.ensure(ops, asRealServer(want, m), had || adopt ? "update" : "fail", formerOwner);
+            after.get(k)?.add(dk) ?? after.set(k, new Set([dk]));
+          } catch (e) {
+            fail(k, e, false);
+          }
+        }),
+        removeMembers(ops, old!, removals).then((results) =>
+          results.forEach((r, i) => (r.status === "fulfilled" ? after.get(removals[i]!)!.delete(dk) : fail(removals[i]!, r.reason, true))),
+        ),
+      ]);
+    }),
+  );
+
+  // Directors state keeps: the wanted ones, except one new here that got nothing (it failed: the next up adds it
+  // again), and removed ones that still hold a member (their removal is retried).
+  const holds = (dk: string) => [...after.values()].some((s) => s.has(dk));
+  const oldKeys = new Set(oldDirs.map(directorKey));
+  const stateDirs = directors.filter((d) => {
+    const dk = directorKey(d);
+    if (!wantKeys.has(dk)) return holds(dk);
+    return oldKeys.has(dk) || holds(dk) || !failures.some((f) => f.director === dk) || opsOn.get(dk) === 0;
+  });
+  const stateKeys = stateDirs.map(directorKey).sort();
+  const members: Record<string, PoolMemberSpec> = {};
+  for (const k of new Set([...Object.keys(old?.members ?? {}), ...Object.keys(want.members)])) {
+    const held = stateKeys.filter((dk) => after.get(k)?.has(dk));
+    if (held.length === 0) continue;
+    const w = want.members[k];
+    const o = old?.members[k];
+    // New settings once every director that was asked got them; otherwise the old, so the next diff retries.
+    const settings = w && (!failedEnsure.has(k) || !o) ? w : o!;
+    const { onlyOn: _o, ...m } = settings;
+    members[k] = { ...m, ...(held.length !== stateKeys.length ? { onlyOn: held } : {}) };
+  }
+  // The owner moves in state once every op got it (a member left behind is still the old owner's there).
+  const owner = ownerChanged && failures.length > 0 ? old.owner : want.owner;
+  const props = { ...outs, service: { ...(outs.service as Props), directors: stateDirs }, members, owner };
+  return { props: withoutUndefined(props), failures, total, empty: stateDirs.length === 0 };
+}
+
+/** Removes members from one director: with drain, all quiesced and waited for together, then each deleted. */
+async function removeMembers(ops: DirectorOps, old: RealServerPoolSpec, keys: string[]): Promise<PromiseSettledResult<unknown>[]> {
+  if (keys.length === 0) return [];
+  const svc = serviceKey(old.service);
+  const ownership: DeleteDestOwnership = { owner: old.owner, holder: old.resourceUrn };
+  if (old.drain) {
+    const gone = new Set(keys);
+    const readDests = async (): Promise<Dest[]> =>
+      ((await ops.getService(svc, true))?.dests ?? []).filter((d) => gone.has(hostPort(d.address, d.port)));
+    try {
+      await drainDests(quiescingAs(ops, ownership), svc, readDests, old.drain.timeoutSeconds, { urn: old.resourceUrn });
+    } catch (e) {
+      return keys.map(() => ({ status: "rejected", reason: e }));
+    }
+  }
+  return Promise.allSettled(keys.map((k) => ops.deleteDest(svc, destKey(old.members[k]!), ownership)));
+}
+
+/** Normalise through the schema; when that fails compare the raw values. */
+function normalise(state: unknown): Props {
+  const v = upgradeState(state) as Props | undefined;
+  const raw: Props = {};
+  for (const k of REAL_SERVER_POOL_KEYS) if (v && typeof v === "object" && k in v) raw[k] = v[k];
+  const r = checkRealServerPool(undefined, raw);
+  return r.failures.length === 0 && r.inputs && typeof r.inputs === "object" ? (r.inputs as Props) : raw;
+}
+
+/** Replace only when the service's identity changes; directors and members change in place. */
+export function diffRealServerPool(_id: string, olds: unknown, news: unknown): dynamic.DiffResult {
+  const o = normalise(olds);
+  const n = normalise(news);
+  const os = (o.service ?? {}) as Props;
+  const ns = n.service as Props | string | undefined;
+  const replaces =
+    isUnknown(ns) || !ns || typeof ns !== "object" || SERVICE_IDENTITY.some((k) => identityChanged(os[k], ns[k])) ? ["service"] : [];
+  const directorsChanged = typeof ns === "object" && ns !== null && !sameDirectors(os.directors, ns.directors);
+  const changed = directorsChanged || REAL_SERVER_POOL_SETTINGS.some((k) => canonical(o[k]) !== canonical(n[k]));
+  return { changes: replaces.length > 0 || changed, replaces, deleteBeforeReplace: false };
+}
+
+/** The members as the kernel has them (each director's table); a director without the service holds none. */
+async function readPool(opsFor: OpsFor, id: string, props: Props): Promise<dynamic.ReadResult> {
+  const p = parseRealServerPool(props);
+  const key = serviceKey(p.service);
+  const directors = p.service.directors;
+  const read = await Promise.allSettled(directors.map(async (d) => (await opsFor(d).table()).service(key)));
+  const failed = read.flatMap((r, i) => (r.status === "rejected" ? [{ member: "the service", director: directorKey(directors[i]!), error: r.reason, removing: false }] : []));
+  if (failed.length > 0) throw new Error(failureMessage(p, "read", failed, directors.length));
+  const views = read.flatMap((r, i) => {
+    const s = (r as PromiseFulfilledResult<Service | null>).value;
+    return s ? [{ director: directors[i]!, dests: new Map((s.dests ?? []).map((d) => [hostPort(d.address, d.port), d])) }] : [];
+  });
+  if (views.length === 0) return { id: "" };
+  const members: Record<string, Props> = {};
+  for (const [k, m] of Object.entries(p.members)) {
+    const found = views.flatMap((v) => (v.dests.has(k) ? [{ director: directorKey(v.director), dest: v.dests.get(k)! }] : []));
+    if (found.length === 0) continue;
+    const { onlyOn: _o, ...own } = m;
+    // Directors can disagree after out-of-band edits: show one that differs from state, so the next up heals it.
+    const kernel = found.map((f) => destProps(f.dest, { forwarding: m.forwarding }));
+    const drifted = kernel.find((v) => Object.entries(v).some(([f, x]) => canonical(x) !== canonical((own as Props)[f])));
+    members[k] = { ...own, ...(drifted ?? kernel[0]), ...(found.length !== views.length ? { onlyOn: found.map((f) => f.director).sort() } : {}) };
+  }
+  const current = echo(props);
+  return { id, props: withoutUndefined({ ...current, service: { ...(current.service as Props), directors: views.map((v) => v.director) }, members }) };
+}
+
+/** The dynamic provider (`opsFor`: the pooled helpers by default; unit tests pass an in-memory table). */
+export function realServerPoolProviderWith(opsFor: OpsFor = directorOps): dynamic.ResourceProvider {
+  const poolOf = (props: Props) => parseRealServerPool(props);
+  return {
+    check: async (_olds, news) => {
+      const r = checkRealServerPool(undefined, news);
+      return { inputs: withoutUndefined(r.inputs), failures: r.failures };
+    },
+    diff: async (id, olds, news) => diffRealServerPool(id, olds, news),
+    create: async (inputs: Props) => {
+      const want = poolOf(inputs);
+      const id = poolId(want);
+      const r = await apply(opsFor, undefined, want, echo(inputs));
+      if (r.failures.length === 0) return { id, outs: r.props };
+      const message = failureMessage(want, "create", r.failures, r.total);
+      if (r.empty) throw new Error(message);
+      throw initFailure(message, id, r.props, inputs.__provider);
+    },
+    read: async (id, props: Props) => readPool(opsFor, id, props),
+    update: async (id, olds: Props, news: Props) => {
+      const old = poolOf(olds);
+      const want = poolOf(news);
+      const r = await apply(opsFor, old, want, echo(news));
+      if (r.failures.length === 0) return { outs: r.props };
+      throw initFailure(failureMessage(want, "update", r.failures, r.total), id, r.props, news.__provider);
+    },
+    delete: async (_id, props: Props) => {
+      const old = poolOf(props);
+      const none = { ...old, members: {}, service: { ...old.service, directors: [] as Director[] } };
+      const r = await apply(opsFor, old, none, echo(props));
+      if (r.failures.length > 0) throw new Error(failureMessage(old, "delete", r.failures, r.total));
+    },
+  };
+}
+
+export const realServerPoolProvider = realServerPoolProviderWith();
