@@ -11,6 +11,8 @@
 //   F  the engine's floor: the same N+1 resources and dependency shape as no-op dynamic resources (test/bench/floor,
 //      one shared provider object): preview, up, no-change up, refresh, destroy. Every A round is reported as a ratio
 //      to its F round.
+//   P  RealServerPool: the same table as 1 service + 1 pool resource of N members (up, a one-member weight change, which
+//      must touch one dest, destroy), at N and at 2,000 (not with --quick), each against an ipvsadm-restore of its size.
 //   X  fan-out: the same fixture on 3 lab directors (one service on all three, each real server on all three): up and
 //      destroy, as a ratio to A's one-director up and destroy. The 3 directors run during every round, so the rounds
 //      compare under the same load.
@@ -206,6 +208,39 @@ async function lifecycle(
   }
 }
 
+/** Round P on one director: the pool's up, one member's weight change and destroy, and a restore of the same table. */
+async function poolRound(d: LabDirector, n: number): Promise<{ up: Step; change: Step; destroy: Step; changedOps: number; restoreMs: number }> {
+  const statsDir = mkdtempSync(path.join(os.tmpdir(), `pulumi-ipvs-bench-stats-pool-${n}-`));
+  const stack = await E2EStack.create({
+    program: path.join(repoRoot, "test", "bench", "fixture"),
+    config: { ...directorConfig([d]), privateKey: { secret: readFileSync(d.privateKeyPath, "utf8") }, vip: VIP, count: String(n), pool: "true" },
+    env: { NODE_OPTIONS: `--require ${path.join(__dirname, "helperStatsHook.cjs")}`, PULUMI_IPVS_BENCH_STATS: statsDir },
+  });
+  const step = async (fn: () => Promise<unknown>): Promise<Step> => {
+    const before = new Set(readdirSync(statsDir));
+    const l0 = await sshLogins(d);
+    const t = await timed(fn);
+    return { ms: t.ms, logins: (await sshLogins(d)) - l0, stats: readStats(statsDir, before) };
+  };
+  try {
+    const up = await step(() => stack.up());
+    await verify(d, `P${n}`, n);
+    await stack.setConfig("firstWeight", "9");
+    const change = await step(() => stack.up());
+    if (!(await d.exec("ipvsadm -Sn")).stdout.includes(`-a -t ${VIP}:80 -r ${rsAddress(0)}:8080 -m -w 9`))
+      throw new Error(`round P${n}: the first member's weight did not become 9`);
+    const destroy = await step(() => stack.destroy());
+    await flush(d);
+    const restore = await timed(() => freshSsh(d, "sudo -n ipvsadm-restore", restoreText(n)));
+    await verify(d, `B${n}`, n);
+    await flush(d);
+    return { up, change, destroy, changedOps: total(change.stats, "ops"), restoreMs: restore.ms };
+  } finally {
+    await stack.dispose().catch((e) => console.error(`bench: dispose: ${e}`));
+    rmSync(statsDir, { recursive: true, force: true });
+  }
+}
+
 /** "ok" or the failure, for a preview that must not reach any director. */
 function previewCheck(p: Step, n: number): { ok: boolean; text: string } {
   const trips = total(p.stats, "batches");
@@ -338,6 +373,19 @@ async function main(): Promise<void> {
     await verify(d, "C", count);
     rows.push({ round: "C", what: `${count + 1} × fresh ssh + ipvsadm`, ms: perCommand.ms, sshConnections: (await logins()) - l0 });
     await flush(d);
+
+    // P: the real servers as one RealServerPool, at N and at 2,000, each against a restore of the same size.
+    for (const n of quick ? [count] : [...new Set([count, 2000])]) {
+      console.error(`bench: P  RealServerPool of ${n} members: up, one-member change, destroy; restore of the same table …`);
+      const p = await poolRound(d, n);
+      const Bn = { round: `B${n}`, what: `ipvsadm-restore of ${n + 1} entries, 1 SSH exec`, ms: p.restoreMs, sshConnections: 1 };
+      const P = row(`P${n}`, `RealServerPool up (1 service + ${n} members)`, p.up, Bn, trips(p.up.stats));
+      rows.push(P, row(`P${n}~`, `RealServerPool: one member's weight changed`, p.change, undefined, trips(p.change.stats)), row(`P${n}'`, "RealServerPool destroy", p.destroy), Bn);
+      checks.push(
+        { ok: P.ms <= 3 * p.restoreMs, text: `pool of ${n} members: up / restore = ${(P.ms / p.restoreMs).toFixed(2)}× (target ≤ 3×)` },
+        { ok: p.changedOps === 1, text: `pool of ${n} members: a one-member weight change sent ${p.changedOps} helper op(s) (target: 1)` },
+      );
+    }
 
     // X: the same resources, each on all FANOUT directors.
     console.error(`bench: X  fan-out: up, destroy on ${FANOUT} directors …`);
