@@ -183,17 +183,23 @@ func (l *Ledger) loadFile(path string) error {
 		s.Services[key] = r.Service
 		l.svcOwner[key] = f.Owner
 	}
+	// Every owned request loads the whole ledger: each distinct service is decoded once, not once per real server.
+	svcKeys := map[string]ipvs.ServiceKey{}
 	for _, r := range f.Dests {
-		svc, e := serviceKey(r.Service)
+		ks := string(mustJSON(r.Service))
+		svc, seen := svcKeys[ks]
+		if !seen {
+			var e *protocol.Error
+			if svc, e = serviceKey(r.Service); e != nil {
+				return bad("%s", e.Message)
+			}
+			svcKeys[ks] = svc
+		}
+		dest, e := protocol.DestKeyOf(r.Dest.Address, r.Dest.Port)
 		if e != nil {
 			return bad("%s", e.Message)
 		}
-		op, e := protocol.DecodeOp(mustJSON(map[string]any{"op": "deleteDest", "service": r.Service,
-			"dest": map[string]any{"address": r.Dest.Address, "port": r.Dest.Port}}))
-		if e != nil {
-			return bad("%s", e.Message)
-		}
-		id := DestID{svc, op.Dest}
+		id := DestID{svc, dest}
 		s.Dests[id] = r
 		l.setDestOwner(id, f.Owner)
 	}

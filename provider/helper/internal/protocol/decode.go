@@ -367,15 +367,26 @@ func decodeService(w *wireService, settingsAllowed bool, op *Op) *Error {
 // Forwarding names the protocol accepts for writes; "local" and "bypass" are only ever read back.
 var forwardings = map[string]uint32{"nat": ipvs.FwdMasq, "dr": ipvs.FwdRoute, "tunnel": ipvs.FwdTunnel}
 
+// DestKeyOf is a real server's identity from its address and port, as decodeDest reads them (the ledger keys its
+// records with it without a JSON round trip).
+func DestKeyOf(address string, port uint16) (ipvs.DestKey, *Error) {
+	a, e := parseAddr(address, 0, "real server address")
+	if e != nil {
+		return ipvs.DestKey{}, e
+	}
+	k := ipvs.DestKey{AF: ipvs.AFInet, Addr: a, Port: port}
+	if a.Is6() {
+		k.AF = ipvs.AFInet6
+	}
+	return k, nil
+}
+
 func decodeDest(w *wireDest, settingsAllowed bool, op *Op) *Error {
-	a, e := parseAddr(w.Address, 0, "real server address")
+	k, e := DestKeyOf(w.Address, 0)
 	if e != nil {
 		return e
 	}
-	op.Dest = ipvs.DestKey{AF: ipvs.AFInet, Addr: a}
-	if a.Is6() {
-		op.Dest.AF = ipvs.AFInet6
-	}
+	op.Dest = k
 	if w.Port != nil {
 		p, e := rng(w.Port, "real server port", 0, 65535)
 		if e != nil {
