@@ -1,5 +1,6 @@
-// What the serialized shim (src/shim.ts) loads inside the engine's provider process: one provider per resource kind.
-// The keys are part of state compatibility: state written today names them, later versions must keep them.
+// What the stored provider module (src/shim.ts providerModule) loads in the engine's provider process: one provider
+// per resource kind. The keys and their methods are part of state compatibility: state written today names them,
+// later versions must keep them.
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { directorSettingsProvider } from "./directorSettingsProvider";
 import { realServerPoolProvider } from "./realServerPoolProvider";

@@ -4,7 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { DirectorState } from "./director";
 import { stackOwner } from "./owner";
 import { secretHop } from "./secrets";
-import { providerShim } from "./shim";
+import { ShimResource } from "./shim";
 import type { DirectorSettingsArgs, IpForwardState, IpvsTimeoutsState, SyncDaemonState, SysctlsState } from "./types";
 
 /**
@@ -14,7 +14,7 @@ import type { DirectorSettingsArgs, IpForwardState, IpvsTimeoutsState, SyncDaemo
  * an item) puts back the value the director had before this stack first set it. A director host/port change moves
  * the settings; everything else updates in place.
  */
-export class DirectorSettings extends pulumi.dynamic.Resource {
+export class DirectorSettings extends ShimResource {
   // `declare`: the Resource constructor sets these outputs (see VirtualService).
   /** The director, credentials included: a secret output. */
   declare public readonly director: pulumi.Output<DirectorState>;
@@ -28,7 +28,7 @@ export class DirectorSettings extends pulumi.dynamic.Resource {
 
   constructor(name: string, args: DirectorSettingsArgs, opts?: pulumi.CustomResourceOptions) {
     super(
-      providerShim("DirectorSettings"),
+      "DirectorSettings",
       name,
       {
         // Every output is listed so the engine knows its name before the provider fills it.
@@ -39,8 +39,6 @@ export class DirectorSettings extends pulumi.dynamic.Resource {
         director: secretHop(args.director),
       },
       { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "director"] },
-      "ipvs",
-      "DirectorSettings",
     );
   }
 }

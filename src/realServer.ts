@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { DirectorArgs } from "./director";
 import { stackOwner } from "./owner";
 import { secretDirectors } from "./secrets";
-import { providerShim } from "./shim";
+import { ShimResource } from "./shim";
 import { selfUrn } from "./urn";
 import type { DrainState, Forwarding, RealServerArgs, ServiceRefState, TunnelState } from "./types";
 
@@ -11,7 +11,7 @@ import type { DrainState, Forwarding, RealServerArgs, ServiceRefState, TunnelSta
  * An IPVS real server (`ipvsadm -a`) of a VirtualService, on every director of that service. Its address and port
  * (and its service's identity) are its identity; weight, thresholds, forwarding and tunnel update in place.
  */
-export class RealServer extends pulumi.dynamic.Resource {
+export class RealServer extends ShimResource {
   // `declare`: the Resource constructor sets these outputs; a plain field (`x!: T`) compiled for ES2022 would be
   // re-initialised to undefined after super() returns, so dependents (a RealServer's service) would see no outputs.
   /** The service's directors and identity, as the provider received them (a secret output: credentials). */
@@ -33,7 +33,7 @@ export class RealServer extends pulumi.dynamic.Resource {
     const s = args.service;
     const { service: _s, ...rest } = args;
     super(
-      providerShim("RealServer"),
+      "RealServer",
       name,
       {
         port: undefined, forwarding: undefined, weight: undefined, upperThreshold: undefined, lowerThreshold: undefined,
@@ -49,8 +49,6 @@ export class RealServer extends pulumi.dynamic.Resource {
         },
       },
       { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "service"] },
-      "ipvs",
-      "RealServer",
     );
   }
 

@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { DirectorArgs } from "./director";
 import { stackOwner } from "./owner";
 import { secretDirectors } from "./secrets";
-import { providerShim } from "./shim";
+import { ShimResource } from "./shim";
 import { selfUrn } from "./urn";
 import type { DrainState, RealServerPoolArgs, RealServerPoolMemberState, ServiceRefState } from "./types";
 
@@ -12,7 +12,7 @@ import type { DrainState, RealServerPoolArgs, RealServerPoolMemberState, Service
  * hundreds to thousands of backends, where one RealServer each would cost the engine a resource each. Members are
  * identified by address:port and change in place; preview shows per member what is added, removed or changed.
  */
-export class RealServerPool extends pulumi.dynamic.Resource {
+export class RealServerPool extends ShimResource {
   /** The service's directors and identity, as the provider received them (a secret output: credentials). */
   declare public readonly service: pulumi.Output<ServiceRefState>;
   /** The members by "address:port" ("[2001:db8::11]:80" for IPv6), as recorded. */
@@ -26,7 +26,7 @@ export class RealServerPool extends pulumi.dynamic.Resource {
   constructor(name: string, args: RealServerPoolArgs, opts?: pulumi.CustomResourceOptions) {
     const s = args.service;
     super(
-      providerShim("RealServerPool"),
+      "RealServerPool",
       name,
       {
         drain: undefined, adopt: undefined, takeover: undefined,
@@ -41,8 +41,6 @@ export class RealServerPool extends pulumi.dynamic.Resource {
         },
       },
       { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "service"] },
-      "ipvs",
-      "RealServerPool",
     );
   }
 }

@@ -1,60 +1,47 @@
-import type * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "@pulumi/pulumi";
 
 /** The module whose `providers` record implements this package's resources inside the engine's provider process. */
 export const PROVIDER_MODULE = "pulumi-ipvs/provider";
 
 /**
- * The object handed to `new pulumi.dynamic.Resource(...)`. Pulumi serializes it into state and replays the serialized
- * code later — delete even runs the code stored at the last create/update. So it holds nothing but the provider kind
- * and module name: each method loads the installed package when it runs and delegates to `providers[kind]`. Behaviour
- * then follows the installed version, and no schema, SSH client or secret is ever captured.
+ * What a dynamic resource stores as `__provider`: the CommonJS module the Node dynamic-provider plugin evaluates for
+ * every call, taking its `handler()` as the provider (@pulumi/pulumi cmd/dynamic-provider, getProvider). Pulumi's
+ * closure serializer would write ~3 KB of wrappers for a six-method delegating object; the engine re-serializes every
+ * resource's inputs and outputs, both holding it, at every checkpoint of an up — with hundreds of real servers that
+ * was half of the state and most of the engine's time. So the module is written here: ~200 bytes, nothing captured.
  *
- * The method set is a compatibility surface: state written by this version must stay readable and deletable by later
- * ones, so the six methods stay, and each falls back to the engine's default behaviour when the provider lacks it.
+ * It loads the installed package when a call runs (`require` resolves from the program directory, where the plugin
+ * runs), so behaviour follows the installed version and no schema, SSH client or secret is ever in state. Delete runs
+ * the text stored at the last create/update: `providers[kind]`, with the methods it has, is a compatibility surface
+ * later versions keep (the plugin itself supplies defaults for a missing check, diff, read, update or delete).
  * `moduleName` exists so tests can point the same mechanism at a test-only provider package.
  */
-export function providerShim(kind: string, moduleName: string = PROVIDER_MODULE): pulumi.dynamic.ResourceProvider {
-  // One object per kind: Pulumi caches a provider's serialized closure per object, so a new object per resource made
-  // every resource pay for serializing it again.
-  const key = `${moduleName}\0${kind}`;
-  let shim = shims.get(key);
-  if (!shim) shims.set(key, (shim = makeShim(kind, moduleName)));
-  return shim;
+export function providerModule(kind: string, moduleName: string = PROVIDER_MODULE): string {
+  const m = JSON.stringify(moduleName);
+  const k = JSON.stringify(kind);
+  const missing = JSON.stringify(`${moduleName} has no provider for resource kind "${kind}" (is the installed version older?)`);
+  return `exports.handler = () => { const p = require(${m}).providers?.[${k}]; if (!p) throw new Error(${missing}); return p; };\n`;
 }
 
-const shims = new Map<string, pulumi.dynamic.ResourceProvider>();
+/**
+ * A dynamic resource (type `pulumi-nodejs:dynamic/<module>:<kind>`, served by the engine's Node dynamic-provider
+ * plugin) whose `__provider` is providerModule(kind): what `pulumi.dynamic.Resource` makes, with the small module text
+ * instead of a serialized closure.
+ */
+export abstract class ShimResource extends pulumi.CustomResource {
+  protected constructor(
+    kind: string,
+    name: string,
+    props: pulumi.Inputs,
+    opts: pulumi.CustomResourceOptions | undefined,
+    options: { module?: string; moduleName?: string } = {},
+  ) {
+    if ("__provider" in props) throw new Error("a dynamic resource must not define the __provider key");
+    super(dynamicType(kind, options.module), name, { ...props, __provider: providerModule(kind, options.moduleName) }, opts);
+  }
+}
 
-function makeShim(kind: string, moduleName: string): pulumi.dynamic.ResourceProvider {
-  // Runs in the provider process: `require` there resolves from the program directory, i.e. the installed package.
-  const load = (): pulumi.dynamic.ResourceProvider => {
-    const provider = require(moduleName).providers?.[kind];
-    if (!provider) {
-      throw new Error(`${moduleName} has no provider for resource kind "${kind}" (is the installed version older?)`);
-    }
-    return provider;
-  };
-  return {
-    check: async (olds, news) => {
-      const p = load();
-      return p.check ? p.check(olds, news) : { inputs: news };
-    },
-    diff: async (id, olds, news) => {
-      const p = load();
-      return p.diff ? p.diff(id, olds, news) : {};
-    },
-    create: async (inputs) => load().create(inputs),
-    read: async (id, props) => {
-      const p = load();
-      return p.read ? p.read(id, props) : { id, props };
-    },
-    update: async (id, olds, news) => {
-      const p = load();
-      if (!p.update) throw new Error(`${moduleName}: resource kind "${kind}" cannot be updated in place`);
-      return p.update(id, olds, news);
-    },
-    delete: async (id, props) => {
-      const p = load();
-      if (p.delete) await p.delete(id, props);
-    },
-  };
+/** The type token `pulumi.dynamic.Resource` gives a resource of `kind` in `module`. */
+export function dynamicType(kind: string, module = "ipvs"): string {
+  return `pulumi-nodejs:dynamic/${module}:${kind}`;
 }

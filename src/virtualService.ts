@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { DirectorArgs, DirectorState } from "./director";
 import { stackOwner } from "./owner";
 import { secretDirectors } from "./secrets";
-import { providerShim } from "./shim";
+import { ShimResource } from "./shim";
 import { selfUrn } from "./urn";
 import type { DrainState, Family, PersistenceState, Scheduler, SchedulerFlag, TransportProtocol, VirtualServiceArgs } from "./types";
 
@@ -11,7 +11,7 @@ import type { DrainState, Family, PersistenceState, Scheduler, SchedulerFlag, Tr
  * An IPVS virtual service (`ipvsadm -A`) on one or more directors. Identity (protocol, address, port, or fwmark, and
  * family) changes replace it; everything else, directors included, updates in place without dropping connections.
  */
-export class VirtualService extends pulumi.dynamic.Resource {
+export class VirtualService extends ShimResource {
   // `declare`: the Resource constructor sets these outputs; a plain field (`x!: T`) compiled for ES2022 would be
   // re-initialised to undefined after super() returns, so dependents (a RealServer's service) would see no outputs.
   /** The directors, credentials included: a secret output. */
@@ -34,7 +34,7 @@ export class VirtualService extends pulumi.dynamic.Resource {
 
   constructor(name: string, args: VirtualServiceArgs, opts?: pulumi.CustomResourceOptions) {
     super(
-      providerShim("VirtualService"),
+      "VirtualService",
       name,
       {
         // Every output is listed so the engine knows its name before the provider fills it.
@@ -48,8 +48,6 @@ export class VirtualService extends pulumi.dynamic.Resource {
         directors: secretDirectors(args.directors),
       },
       { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "directors"] },
-      "ipvs",
-      "VirtualService",
     );
   }
 

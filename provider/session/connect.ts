@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import type { Duplex, Readable } from "node:stream";
-import { NodeSSH } from "node-ssh";
+import type { NodeSSH } from "node-ssh";
 import { CREDENTIAL_FIELDS, directorKey, type SshEndpoint } from "../director";
 import { classifyConnectError, DirectorError } from "./errors";
 import { hostKeyCheck, parseKnownHosts, parsePublicKey, type HostKeyPolicy } from "./hostKeys";
@@ -123,7 +123,8 @@ async function dialHop(ep: SshEndpoint, sock: Duplex | undefined, secrets: Set<s
   if (fileSecret) secrets.add(fileSecret);
   const hostKey = hostKeyCheck(policy, target, ep.host, ep.port);
   let rejection: string | undefined;
-  const ssh = new NodeSSH();
+  // Loaded on the first connection, not with the provider: a preview or a no-change up never dials a director.
+  const ssh: NodeSSH = new (require("node-ssh") as typeof import("node-ssh")).NodeSSH();
   try {
     await ssh.connect({
       host: sock ? undefined : ep.host,

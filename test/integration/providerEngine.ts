@@ -12,7 +12,7 @@ import type { LabDirector } from "../lab/director";
 export type Props = Record<string, unknown>;
 export type Kind = "VirtualService" | "RealServer";
 
-/** Stands in for the serialized shim the engine keeps in state. */
+/** Stands in for the provider module the engine keeps in state (src/shim.ts). */
 export const PROVIDER = "exports.handler = __fakeSerializedProvider;";
 
 export const roundTrip = <T>(v: T): T => JSON.parse(JSON.stringify(v ?? {})) as T;
