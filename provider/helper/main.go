@@ -275,7 +275,7 @@ func restore(lim limits, dryRun bool) error {
 
 // owners prints the ledger, read under its lock.
 func owners(lim limits, asJSON bool) error {
-	l, err := ledger.Open(time.Now().Add(lim.call))
+	l, err := ledger.Open(time.Now().Add(lim.call), nil)
 	if err != nil {
 		return err
 	}

@@ -39,7 +39,7 @@ func bootOps(stacks []*ledger.Stack) []json.RawMessage {
 // Boot restores every stack's entries and settings from the ledger, under its lock (waiting until deadline at
 // most). lines say each change; failures each op that failed (boot tries them all).
 func (e *Engine) Boot(deadline time.Time) (lines, failures []string) {
-	l, err := ledger.Open(deadline)
+	l, err := ledger.Open(deadline, nil)
 	if err != nil {
 		return nil, []string{err.Error()}
 	}

@@ -200,7 +200,7 @@ func TestBootRestoresTheLedger(t *testing.T) {
 		t.Errorf("second boot: %v %v", lines, failures)
 	}
 	text := func() string {
-		l, err := ledger.Open(time.Now().Add(time.Second))
+		l, err := ledger.Open(time.Now().Add(time.Second), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

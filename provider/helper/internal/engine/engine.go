@@ -32,6 +32,9 @@ type Engine struct {
 	// The running request's ledger (ownership.go); ownsLock: it was opened for this request.
 	own      ownedRun
 	ownsLock bool
+	// kept is the ledger the last request opened, reopened by the next one so that a serving helper re-reads only
+	// the stack files others changed; nil after a failed open.
+	kept *ledger.Ledger
 }
 
 // defaultLockWait is how long a request waits for the ledger lock unless the helper sets LockWait.

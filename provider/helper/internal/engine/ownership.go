@@ -43,7 +43,8 @@ func (e *Engine) openLedger(ops []*protocol.Op, led *ledger.Ledger) {
 	if led != nil || !needsLedger(ops) {
 		return
 	}
-	l, err := ledger.Open(time.Now().Add(e.LockWait))
+	l, err := ledger.Open(time.Now().Add(e.LockWait), e.kept)
+	e.kept = l
 	if err != nil {
 		e.own.err = ledgerError(err)
 		return

@@ -229,7 +229,7 @@ func TestOwnedWritesStayPipelined(t *testing.T) {
 // A held lock fails the owned ops with LEDGER at the deadline; ops without an owner still run.
 func TestLockTimeout(t *testing.T) {
 	f, e := newOwnedEngine(t)
-	held, err := ledger.Open(time.Now().Add(time.Second))
+	held, err := ledger.Open(time.Now().Add(time.Second), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

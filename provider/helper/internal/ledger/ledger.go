@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -55,13 +56,111 @@ type DestID struct {
 	Dest ipvs.DestKey
 }
 
-// Stack is one stack's record.
+// Stack is one stack's record. Its maps are read-only outside this package: the Ledger keeps the encodings and
+// the order below in step with them.
 type Stack struct {
 	Owner    string
 	Path     string
 	Services map[ipvs.ServiceKey]protocol.ServiceSpecOut
 	Dests    map[DestID]DestRecord
 	Settings *Settings
+
+	// The records' lines in the file, so that saving a stack re-encodes only what a request changed.
+	svcLines  lines[ipvs.ServiceKey]
+	destLines lines[DestID]
+	// disk is the identity of the file as this process last read or wrote it; zero when unknown.
+	disk fileID
+}
+
+func newStack(owner string) *Stack {
+	s := &Stack{Owner: owner, Path: filepath.Join(stacksDir(), FileName(owner)),
+		Services: map[ipvs.ServiceKey]protocol.ServiceSpecOut{}, Dests: map[DestID]DestRecord{}}
+	s.svcLines = lines[ipvs.ServiceKey]{byKey: map[ipvs.ServiceKey]*line[ipvs.ServiceKey]{}, cmp: cmpKeys,
+		render: func(k ipvs.ServiceKey) []byte { return mustJSON(serviceRec{Service: s.Services[k]}) }}
+	s.destLines = lines[DestID]{byKey: map[DestID]*line[DestID]{}, cmp: cmpDestIDs,
+		render: func(id DestID) []byte { return mustJSON(s.Dests[id]) }}
+	return s
+}
+
+// lines is one kind of a stack's records in the file's order, each with its line in the file: rendered when first
+// needed, replaced only when its record changes. The order is ipvsadm's, kept by inserting each new record at its
+// place; a loaded file keeps its own order (the helper wrote it so), which makes rewriting a file a fixed point
+// even where ipvsadm's comparison is not transitive.
+type lines[K comparable] struct {
+	order  []*line[K]
+	byKey  map[K]*line[K]
+	cmp    func(a, b K) int
+	render func(K) []byte
+}
+
+type line[K comparable] struct {
+	key K
+	b   []byte
+}
+
+// load appends a record read from a file (a repeated one keeps its first place).
+func (ls *lines[K]) load(k K) {
+	if ls.byKey[k] == nil {
+		ln := &line[K]{key: k}
+		ls.byKey[k] = ln
+		ls.order = append(ls.order, ln)
+	}
+}
+
+// get is a record's line.
+func (ls *lines[K]) get(k K) []byte { return ls.text(ls.byKey[k]) }
+
+func (ls *lines[K]) text(ln *line[K]) []byte {
+	if ln.b == nil {
+		ln.b = ls.render(ln.key)
+	}
+	return ln.b
+}
+
+// set is a record's new line; a new record goes to its place in the order.
+func (ls *lines[K]) set(k K, b []byte) {
+	if ln := ls.byKey[k]; ln != nil {
+		ln.b = b
+		return
+	}
+	ln := &line[K]{key: k, b: b}
+	i, _ := slices.BinarySearchFunc(ls.order, k, func(x *line[K], k K) int { return ls.cmp(x.key, k) })
+	ls.order = slices.Insert(ls.order, i, ln)
+	ls.byKey[k] = ln
+}
+
+// drop forgets the records that match, in one pass over the order.
+func (ls *lines[K]) drop(match func(K) bool) {
+	ls.order = slices.DeleteFunc(ls.order, func(ln *line[K]) bool {
+		if match(ln.key) {
+			delete(ls.byKey, ln.key)
+			return true
+		}
+		return false
+	})
+}
+
+// appendTo renders the records as a JSON list, one per line.
+func (ls *lines[K]) appendTo(b []byte) []byte {
+	b = append(b, '[')
+	for i, ln := range ls.order {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(append(b, '\n'), ls.text(ln)...)
+	}
+	if len(ls.order) > 0 {
+		b = append(b, '\n')
+	}
+	return append(b, ']')
+}
+
+func (ls *lines[K]) size() int {
+	n := 0
+	for _, ln := range ls.order {
+		n += len(ls.text(ln)) + 2
+	}
+	return n
 }
 
 func (s *Stack) empty() bool { return len(s.Services) == 0 && len(s.Dests) == 0 && s.Settings == nil }
@@ -73,6 +172,11 @@ type Ledger struct {
 	destOwner map[ipvs.ServiceKey]map[ipvs.DestKey]string // by service: a deleted service drops its dests at once
 	dirty     map[string]bool
 	lockFile  *os.File
+	scratch   []byte // the last file Save encoded, its space reused: a serving helper rewrites the same file often
+}
+
+func newLedger() *Ledger {
+	return &Ledger{stacks: map[string]*Stack{}, svcOwner: map[ipvs.ServiceKey]string{}, destOwner: map[ipvs.ServiceKey]map[ipvs.DestKey]string{}, dirty: map[string]bool{}}
 }
 
 // FileName is the stack file of an owner: the first 32 hex digits of sha256(owner).
@@ -81,14 +185,21 @@ func FileName(owner string) string {
 	return hex.EncodeToString(h[:])[:32] + ".json"
 }
 
-// Open takes the lock (waiting until deadline at most) and loads the ledger; Close releases it.
-func Open(deadline time.Time) (*Ledger, error) {
+// Open takes the lock (waiting until deadline at most) and loads the ledger; Close releases it. prev, when not nil,
+// is the ledger this process opened last (closed since): Open brings it up to date and returns it, re-reading only
+// the stack files another helper replaced meanwhile (always under this lock, so comparing each file's identity
+// with the one prev read or wrote is sound). A prev holding unsaved changes (a failed Save) is dropped and the
+// ledger loaded whole. Open consumes prev: on error it returns nil and prev must not be used again.
+func Open(deadline time.Time, prev *Ledger) (*Ledger, error) {
 	f, err := lock(deadline)
 	if err != nil {
 		return nil, err
 	}
-	l, err := Load()
-	if err != nil {
+	l := prev
+	if l == nil || l.Changed() {
+		l = newLedger()
+	}
+	if err := l.refresh(); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -106,52 +217,135 @@ func (l *Ledger) Close() {
 
 // Load reads every stack file without the lock: files are replaced by rename, so each one read is whole.
 func Load() (*Ledger, error) {
-	l := &Ledger{stacks: map[string]*Stack{}, svcOwner: map[ipvs.ServiceKey]string{}, destOwner: map[ipvs.ServiceKey]map[ipvs.DestKey]string{}, dirty: map[string]bool{}}
-	if err := judgeDirs(stacksDir(), false, 0); err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return l, nil // no ledger yet
-		}
+	l := newLedger()
+	if err := l.refresh(); err != nil {
 		return nil, err
-	}
-	entries, err := os.ReadDir(stacksDir())
-	if err != nil {
-		return nil, fmt.Errorf("listing the ledger directory %s failed: %v", stacksDir(), err)
-	}
-	for _, ent := range entries {
-		if !strings.HasSuffix(ent.Name(), ".json") || strings.HasPrefix(ent.Name(), ".") {
-			continue // a temp file left by a helper that died mid-write
-		}
-		if err := l.loadFile(filepath.Join(stacksDir(), ent.Name())); err != nil {
-			return nil, err
-		}
 	}
 	return l, nil
 }
 
-// readTrusted reads a file opened O_NOFOLLOW that is judged like the directories above it.
-func readTrusted(path string) ([]byte, error) {
+// refresh makes l what the stack files hold: the directories are judged and listed each time, a file is read
+// again only when its identity differs from the one l last read or wrote, and a stack whose file is gone is
+// forgotten.
+func (l *Ledger) refresh() error {
+	var names []string
+	switch err := judgeDirs(stacksDir(), false, 0); {
+	case errors.Is(err, os.ErrNotExist): // no ledger yet
+	case err != nil:
+		return err
+	default:
+		entries, err := os.ReadDir(stacksDir())
+		if err != nil {
+			return fmt.Errorf("listing the ledger directory %s failed: %v", stacksDir(), err)
+		}
+		for _, ent := range entries {
+			if strings.HasSuffix(ent.Name(), ".json") && !strings.HasPrefix(ent.Name(), ".") { // not a temp file left by a helper that died mid-write
+				names = append(names, ent.Name())
+			}
+		}
+	}
+	cached := make(map[string]*Stack, len(l.stacks))
+	for _, s := range l.stacks {
+		cached[filepath.Base(s.Path)] = s
+	}
+	changed := false
+	forget := func(s *Stack) {
+		delete(l.stacks, s.Owner)
+		changed = changed || !s.empty() // an empty stack owns nothing in the indexes
+	}
+	for _, name := range names {
+		path := filepath.Join(stacksDir(), name)
+		s := cached[name]
+		delete(cached, name)
+		if s != nil && s.disk != (fileID{}) {
+			fi, err := os.Lstat(path)
+			if err != nil {
+				return fmt.Errorf("examining the ledger file %s failed: %v", path, err)
+			}
+			if err := judgeInfo(path, fi, false); err != nil {
+				return err
+			}
+			if fileIDOf(fi) == s.disk {
+				continue
+			}
+		}
+		if s != nil {
+			forget(s)
+		}
+		if err := l.loadFile(path); err != nil {
+			return err
+		}
+		changed = true
+	}
+	for _, s := range cached {
+		forget(s)
+	}
+	if changed {
+		l.reindex()
+	}
+	return nil
+}
+
+// reindex rebuilds who owns what from the stacks, in file name order as a whole load reads them (should two files
+// claim an entry, the later one has it either way).
+func (l *Ledger) reindex() {
+	clear(l.svcOwner)
+	clear(l.destOwner)
+	stacks := make([]*Stack, 0, len(l.stacks))
+	for _, s := range l.stacks {
+		stacks = append(stacks, s)
+	}
+	sort.Slice(stacks, func(i, j int) bool { return filepath.Base(stacks[i].Path) < filepath.Base(stacks[j].Path) })
+	for _, s := range stacks {
+		for k := range s.Services {
+			l.svcOwner[k] = s.Owner
+		}
+		for id := range s.Dests {
+			l.setDestOwner(id, s.Owner)
+		}
+	}
+}
+
+// readTrusted reads a file opened O_NOFOLLOW that is judged like the directories above it; fi is its fstat.
+func readTrusted(path string) (data []byte, fi os.FileInfo, err error) {
 	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return nil, fmt.Errorf("opening the ledger file %s failed: %v", path, err)
+		return nil, nil, fmt.Errorf("opening the ledger file %s failed: %v", path, err)
 	}
 	f := os.NewFile(uintptr(fd), path)
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("examining the ledger file %s failed: %v", path, err)
+	if fi, err = f.Stat(); err != nil {
+		return nil, nil, fmt.Errorf("examining the ledger file %s failed: %v", path, err)
 	}
 	if err := judgeInfo(path, fi, false); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var b bytes.Buffer
+	b := bytes.NewBuffer(make([]byte, 0, fi.Size()+bytes.MinRead))
 	if _, err := b.ReadFrom(f); err != nil {
-		return nil, fmt.Errorf("reading the ledger file %s failed: %v", path, err)
+		return nil, nil, fmt.Errorf("reading the ledger file %s failed: %v", path, err)
 	}
-	return b.Bytes(), nil
+	return b.Bytes(), fi, nil
 }
 
+// svcIdentity is a recorded service identity as a map key (ServiceKeyOut holds a pointer).
+type svcIdentity struct {
+	family, protocol, address string
+	port                      uint16
+	hasPort                   bool
+	fwmark                    uint32
+}
+
+func identityOf(k protocol.ServiceKeyOut) svcIdentity {
+	id := svcIdentity{family: k.Family, protocol: k.Protocol, address: k.Address, fwmark: k.FWMark}
+	if k.Port != nil {
+		id.port, id.hasPort = *k.Port, true
+	}
+	return id
+}
+
+// loadFile reads a stack file into a new stack (the caller reindexes).
 func (l *Ledger) loadFile(path string) error {
-	raw, err := readTrusted(path)
+	raw, fi, err := readTrusted(path)
 	if err != nil {
 		return err
 	}
@@ -173,7 +367,7 @@ func (l *Ledger) loadFile(path string) error {
 	if filepath.Base(path) != FileName(f.Owner) {
 		return bad("it holds stack %s, whose file is %s", f.Owner, FileName(f.Owner))
 	}
-	s := l.stack(f.Owner)
+	s := newStack(f.Owner)
 	s.Settings = f.Settings
 	for _, r := range f.Services {
 		key, e := serviceKey(r.Service.ServiceKeyOut)
@@ -181,19 +375,18 @@ func (l *Ledger) loadFile(path string) error {
 			return bad("%s", e.Message)
 		}
 		s.Services[key] = r.Service
-		l.svcOwner[key] = f.Owner
+		s.svcLines.load(key)
 	}
-	// Every owned request loads the whole ledger: each distinct service is decoded once, not once per real server.
-	svcKeys := map[string]ipvs.ServiceKey{}
+	// Each distinct service is decoded once, not once per real server.
+	svcKeys := map[svcIdentity]ipvs.ServiceKey{}
 	for _, r := range f.Dests {
-		ks := string(mustJSON(r.Service))
-		svc, seen := svcKeys[ks]
+		svc, seen := svcKeys[identityOf(r.Service)]
 		if !seen {
 			var e *protocol.Error
 			if svc, e = serviceKey(r.Service); e != nil {
 				return bad("%s", e.Message)
 			}
-			svcKeys[ks] = svc
+			svcKeys[identityOf(r.Service)] = svc
 		}
 		dest, e := protocol.DestKeyOf(r.Dest.Address, r.Dest.Port)
 		if e != nil {
@@ -201,8 +394,10 @@ func (l *Ledger) loadFile(path string) error {
 		}
 		id := DestID{svc, dest}
 		s.Dests[id] = r
-		l.setDestOwner(id, f.Owner)
+		s.destLines.load(id)
 	}
+	s.disk = fileIDOf(fi)
+	l.stacks[f.Owner] = s
 	return nil
 }
 
@@ -227,8 +422,7 @@ func mustJSON(v any) json.RawMessage {
 func (l *Ledger) stack(owner string) *Stack {
 	s := l.stacks[owner]
 	if s == nil {
-		s = &Stack{Owner: owner, Path: filepath.Join(stacksDir(), FileName(owner)),
-			Services: map[ipvs.ServiceKey]protocol.ServiceSpecOut{}, Dests: map[DestID]DestRecord{}}
+		s = newStack(owner)
 		l.stacks[owner] = s
 	}
 	return s
@@ -261,14 +455,16 @@ func (l *Ledger) setDestOwner(id DestID, owner string) {
 // ledger differs from before.
 func (l *Ledger) PutService(owner string, k ipvs.ServiceKey, spec protocol.ServiceSpecOut) (changed bool) {
 	if prev := l.svcOwner[k]; prev != "" && prev != owner {
-		delete(l.stacks[prev].Services, k)
+		l.stacks[prev].dropService(k)
 		l.dirty[prev] = true
 	}
 	s := l.stack(owner)
-	if old, ok := s.Services[k]; ok && sameJSON(old, spec) {
+	line := mustJSON(serviceRec{Service: spec})
+	if _, ok := s.Services[k]; ok && bytes.Equal(s.svcLines.get(k), line) {
 		return false
 	}
 	s.Services[k], l.svcOwner[k], l.dirty[owner] = spec, owner, true
+	s.svcLines.set(k, line)
 	return true
 }
 
@@ -277,18 +473,21 @@ func (l *Ledger) PutService(owner string, k ipvs.ServiceKey, spec protocol.Servi
 func (l *Ledger) PutDest(owner, holder string, svc ipvs.ServiceKey, d ipvs.DestKey, spec protocol.DestSpecOut) (changed bool) {
 	id := DestID{svc, d}
 	if prev := l.DestOwner(svc, d); prev != "" && prev != owner {
-		delete(l.stacks[prev].Dests, id)
+		l.stacks[prev].dropDests(func(x DestID) bool { return x == id })
 		l.dirty[prev] = true
 	}
 	s := l.stack(owner)
-	if old, ok := s.Dests[id]; ok && holder == "" {
+	old, had := s.Dests[id]
+	if had && holder == "" {
 		holder = old.Holder
 	}
 	rec := DestRecord{Service: protocol.ServiceKeyJSON(svc), Dest: spec, Holder: holder}
-	if old, ok := s.Dests[id]; ok && sameJSON(old, rec) {
+	line := mustJSON(rec)
+	if had && bytes.Equal(s.destLines.get(id), line) {
 		return false
 	}
 	s.Dests[id], l.dirty[owner] = rec, true
+	s.destLines.set(id, line)
 	l.setDestOwner(id, owner)
 	return true
 }
@@ -296,12 +495,16 @@ func (l *Ledger) PutDest(owner, holder string, svc ipvs.ServiceKey, d ipvs.DestK
 // DropService forgets a deleted service and every real server recorded under it, in every stack.
 func (l *Ledger) DropService(k ipvs.ServiceKey) (changed bool) {
 	if owner := l.svcOwner[k]; owner != "" {
-		delete(l.stacks[owner].Services, k)
+		l.stacks[owner].dropService(k)
 		delete(l.svcOwner, k)
 		l.dirty[owner], changed = true, true
 	}
-	for d, owner := range l.destOwner[k] {
-		delete(l.stacks[owner].Dests, DestID{k, d})
+	owners := map[string]bool{}
+	for _, owner := range l.destOwner[k] {
+		owners[owner] = true
+	}
+	for owner := range owners {
+		l.stacks[owner].dropDests(func(x DestID) bool { return x.Svc == k })
 		l.dirty[owner], changed = true, true
 	}
 	delete(l.destOwner, k)
@@ -315,10 +518,28 @@ func (l *Ledger) DropDest(svc ipvs.ServiceKey, d ipvs.DestKey) (changed bool) {
 	if owner == "" {
 		return false
 	}
-	delete(l.stacks[owner].Dests, id)
+	l.stacks[owner].dropDests(func(x DestID) bool { return x == id })
 	delete(l.destOwner[svc], d)
 	l.dirty[owner] = true
 	return true
+}
+
+func (s *Stack) dropService(k ipvs.ServiceKey) {
+	if _, ok := s.Services[k]; ok {
+		delete(s.Services, k)
+		s.svcLines.drop(func(x ipvs.ServiceKey) bool { return x == k })
+	}
+}
+
+// dropDests forgets the real servers that match.
+func (s *Stack) dropDests(match func(DestID) bool) {
+	s.destLines.drop(func(id DestID) bool {
+		if match(id) {
+			delete(s.Dests, id)
+			return true
+		}
+		return false
+	})
 }
 
 // SettingsOwner is the stack holding settings on this director, "" when none.
@@ -342,7 +563,7 @@ func (l *Ledger) Settings(owner string) *Settings {
 // SetSettings replaces owner's settings record (nil drops it).
 func (l *Ledger) SetSettings(owner string, set *Settings) (changed bool) {
 	s := l.stack(owner)
-	if sameJSON(s.Settings, set) {
+	if bytes.Equal(mustJSON(s.Settings), mustJSON(set)) {
 		return false
 	}
 	s.Settings, l.dirty[owner] = set, true
@@ -364,32 +585,20 @@ func (l *Ledger) Stacks() []*Stack {
 // Changed tells whether anything is still to be saved.
 func (l *Ledger) Changed() bool { return len(l.dirty) > 0 }
 
-func sameJSON(a, b any) bool { return bytes.Equal(mustJSON(a), mustJSON(b)) }
-
 // ServiceList is the stack's services in ipvsadm's order.
 func (s *Stack) ServiceList() []protocol.ServiceSpecOut {
-	keys := make([]ipvs.ServiceKey, 0, len(s.Services))
-	for k := range s.Services {
-		keys = append(keys, k)
-	}
-	sortKeys(keys)
-	out := make([]protocol.ServiceSpecOut, len(keys))
-	for i, k := range keys {
-		out[i] = s.Services[k]
+	out := make([]protocol.ServiceSpecOut, len(s.svcLines.order))
+	for i, ln := range s.svcLines.order {
+		out[i] = s.Services[ln.key]
 	}
 	return out
 }
 
 // DestList is the stack's real servers in ipvsadm's order.
 func (s *Stack) DestList() []DestRecord {
-	ids := make([]DestID, 0, len(s.Dests))
-	for id := range s.Dests {
-		ids = append(ids, id)
-	}
-	sortDestIDs(ids)
-	out := make([]DestRecord, len(ids))
-	for i, id := range ids {
-		out[i] = s.Dests[id]
+	out := make([]DestRecord, len(s.destLines.order))
+	for i, ln := range s.destLines.order {
+		out[i] = s.Dests[ln.key]
 	}
 	return out
 }
@@ -403,36 +612,34 @@ func (s *Stack) Record() any {
 	return f
 }
 
-// encode renders a stack file.
-func (s *Stack) encode() []byte {
-	b, err := json.MarshalIndent(s.Record(), "", " ")
-	if err != nil {
-		panic(err) // plain structs and JSON already checked
+// encode appends a stack file to b: compact JSON with one record per line, concatenated from the records' lines.
+func (s *Stack) encode(b []byte) []byte {
+	owner, settings := mustJSON(s.Owner), mustJSON(s.Settings)
+	b = slices.Grow(b, len(owner)+len(settings)+s.svcLines.size()+s.destLines.size()+64)
+	b = fmt.Appendf(b, `{"v":%d,"owner":%s,`+"\n"+`"services":`, FileVersion, owner)
+	b = append(s.svcLines.appendTo(b), ",\n"+`"dests":`...)
+	b = append(s.destLines.appendTo(b), ",\n"+`"settings":`...)
+	return append(append(b, settings...), "}\n"...)
+}
+
+// cmpKeys is ipvsadm's order of services.
+func cmpKeys(a, b ipvs.ServiceKey) int {
+	x, y := ipvs.Service{ServiceKey: a}, ipvs.Service{ServiceKey: b}
+	return ipvs.CmpServices(&x, &y)
+}
+
+// cmpDestIDs is ipvsadm's order of real servers: by service, then by real server.
+func cmpDestIDs(a, b DestID) int {
+	if c := cmpKeys(a.Svc, b.Svc); c != 0 {
+		return c
 	}
-	return append(b, '\n')
-}
-
-func sortKeys(keys []ipvs.ServiceKey) {
-	sort.Slice(keys, func(i, j int) bool {
-		a, b := ipvs.Service{ServiceKey: keys[i]}, ipvs.Service{ServiceKey: keys[j]}
-		return ipvs.CmpServices(&a, &b) < 0
-	})
-}
-
-func sortDestIDs(ids []DestID) {
-	sort.Slice(ids, func(i, j int) bool {
-		a, b := ipvs.Service{ServiceKey: ids[i].Svc}, ipvs.Service{ServiceKey: ids[j].Svc}
-		if c := ipvs.CmpServices(&a, &b); c != 0 {
-			return c < 0
-		}
-		x, y := ipvs.Dest{DestKey: ids[i].Dest}, ipvs.Dest{DestKey: ids[j].Dest}
-		return ipvs.CmpDests(&x, &y) < 0
-	})
+	x, y := ipvs.Dest{DestKey: a.Dest}, ipvs.Dest{DestKey: b.Dest}
+	return ipvs.CmpDests(&x, &y)
 }
 
 // Save writes every changed stack file (atomically: temp file, fsync, rename, directory fsync), removes the files
 // of stacks left empty, and the state directory when no stack is left. On error the files not yet written keep
-// their old content; the error names the file.
+// their old content, and what is left unsaved makes the next Open load the ledger whole; the error names the file.
 func (l *Ledger) Save() error {
 	owners := make([]string, 0, len(l.dirty))
 	for o := range l.dirty {
@@ -441,23 +648,28 @@ func (l *Ledger) Save() error {
 	sort.Strings(owners)
 	anyLeft := len(l.Stacks()) > 0
 	if anyLeft {
-		if err := judgeDirs(Dir, true, 0o700); err != nil {
-			return err
-		}
-		if err := judgeDirs(stacksDir(), true, 0o700); err != nil {
+		if err := judgeDirs(stacksDir(), true, 0o700); err != nil { // Dir too: it is on the way
 			return err
 		}
 	}
 	for _, o := range owners {
 		s := l.stacks[o]
-		var err error
 		if s.empty() {
-			err = removeFile(s.Path)
+			if err := removeFile(s.Path); err != nil {
+				return err
+			}
+			s.disk = fileID{}
 		} else {
-			err = writeAtomic(s.Path, s.encode(), 0o600)
-		}
-		if err != nil {
-			return err
+			l.scratch = s.encode(l.scratch[:0])
+			if err := writeAtomic(s.Path, l.scratch, 0o600); err != nil {
+				return err
+			}
+			// Remembered so that the next request of this process does not read back what it wrote.
+			fi, err := os.Lstat(s.Path)
+			if err != nil {
+				return fmt.Errorf("examining the ledger file %s after writing it failed: %v", s.Path, err)
+			}
+			s.disk = fileIDOf(fi)
 		}
 		delete(l.dirty, o)
 	}

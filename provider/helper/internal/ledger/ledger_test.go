@@ -25,7 +25,7 @@ func spec(sched string) protocol.ServiceSpecOut {
 
 func save(t *testing.T, sched string) error {
 	t.Helper()
-	l, err := ledger.Open(time.Now().Add(time.Second))
+	l, err := ledger.Open(time.Now().Add(time.Second), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestWriteIsAtomic(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 	after, _ := os.ReadFile(stackPath())
-	if string(after) != string(before) || !strings.Contains(string(after), `"scheduler": "rr"`) {
+	if string(after) != string(before) || !strings.Contains(string(after), `"scheduler":"rr"`) {
 		t.Errorf("file replaced by a failed write:\n%s", after)
 	}
 	ents, _ := os.ReadDir(filepath.Dir(stackPath()))
@@ -94,10 +94,10 @@ func TestJudgedComponents(t *testing.T) {
 				t.Skip("chown needs root")
 			}
 			c.spoil(root)
-			_, err := ledger.Open(time.Now().Add(time.Second))
+			_, err := ledger.Open(time.Now().Add(time.Second), nil)
 			if err == nil && c.name != "file" {
 				// The state directory does not exist yet: the walk stops at the bad component when saving.
-				l, _ := ledger.Open(time.Now().Add(time.Second))
+				l, _ := ledger.Open(time.Now().Add(time.Second), nil)
 				l.PutService(stack, key, spec("rr"))
 				err = l.Save()
 				l.Close()
@@ -115,17 +115,17 @@ func TestJudgedComponents(t *testing.T) {
 // A held lock makes Open wait until its deadline and say who held it.
 func TestLockDeadline(t *testing.T) {
 	ledgertest.Use(t)
-	held, err := ledger.Open(time.Now().Add(time.Second))
+	held, err := ledger.Open(time.Now().Add(time.Second), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	_, err = ledger.Open(time.Now().Add(100 * time.Millisecond))
+	_, err = ledger.Open(time.Now().Add(100*time.Millisecond), nil)
 	if err == nil || !strings.Contains(err.Error(), "another ipvs-helper held") || time.Since(start) > time.Second {
 		t.Fatalf("error %v after %s", err, time.Since(start))
 	}
 	held.Close()
-	l, err := ledger.Open(time.Now().Add(100 * time.Millisecond))
+	l, err := ledger.Open(time.Now().Add(100*time.Millisecond), nil)
 	if err != nil {
 		t.Fatalf("after release: %v", err)
 	}

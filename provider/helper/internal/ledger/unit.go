@@ -65,7 +65,7 @@ func SyncUnit(want bool, exe string, limit time.Duration) (changed bool, err err
 }
 
 func installUnit(unit, wants, link string, text []byte) (changed bool, err error) {
-	cur, rerr := readTrusted(unit)
+	cur, _, rerr := readTrusted(unit)
 	if rerr != nil || !bytes.Equal(cur, text) {
 		if _, serr := os.Lstat(unit); serr == nil && rerr != nil {
 			return false, rerr // something is there that root must not overwrite blindly (a symlink, another owner)
