@@ -10,7 +10,11 @@
 //      remote.Command users get, one command per resource.
 //   F  the engine's floor: the same N+1 resources and dependency shape as no-op dynamic resources (test/bench/floor,
 //      one shared provider object): preview, up, no-change up, refresh, destroy. Every A round is reported as a ratio
-//      to its F round.
+//      to its F round. F* is the same floor whose resources also take the inputs pulumi-ipvs's resources store (the
+//      directors with their secret key, owner, URN, flags): the engine's own cost of those properties, for reference.
+//   I  first contact: the fixture's service alone on the 3 fresh directors (up, destroy), which installs the helper
+//      on each (one upload per director, once per helper version). Every later round finds it installed, as every
+//      pulumi up after a director's first does.
 //   P  RealServerPool: the same table as 1 service + 1 pool resource of N members (up, a one-member weight change, which
 //      must touch one dest, destroy), at N and at 2,000 (not with --quick), each against an ipvsadm-restore of its size.
 //   X  fan-out: the same fixture on 3 lab directors (one service on all three, each real server on all three): up and
@@ -165,12 +169,12 @@ async function lifecycle(
   ds: LabDirector[],
   program: "fixture" | "floor",
   n: number,
-  opts: { preview?: boolean; noChange?: boolean; refresh?: boolean },
+  opts: { preview?: boolean; noChange?: boolean; refresh?: boolean; config?: Record<string, string> },
 ): Promise<Lifecycle> {
   const statsDir = mkdtempSync(path.join(os.tmpdir(), `pulumi-ipvs-bench-stats-${program}-${n}-`));
   const stack = await E2EStack.create({
     program: path.join(repoRoot, "test", "bench", program),
-    config: { ...directorConfig(ds), privateKey: { secret: readFileSync(ds[0]!.privateKeyPath, "utf8") }, vip: VIP, count: String(n) },
+    config: { ...directorConfig(ds), privateKey: { secret: readFileSync(ds[0]!.privateKeyPath, "utf8") }, vip: VIP, count: String(n), ...opts.config },
     env: { NODE_OPTIONS: `--require ${path.join(__dirname, "helperStatsHook.cjs")}`, PULUMI_IPVS_BENCH_STATS: statsDir },
   });
   const logins = async () => (await Promise.all(ds.map(sshLogins))).reduce((a, b) => a + b, 0);
@@ -324,9 +328,16 @@ async function main(): Promise<void> {
     console.error(`bench: directors up in ${seconds(boot.ms)} (${all.map((x) => `${x.host}:${x.port}`).join(", ")}, ${accel})`);
     await Promise.all(all.map(flush));
 
+    // I: the helper is installed once per director; measured on its own so the other rounds compare steady state.
+    console.error(`bench: I  first contact: the service alone on ${FANOUT} fresh directors (installs the helper) …`);
+    const first = await lifecycle(all, "fixture", 0, {});
+    rows.push(row("I", `first contact: pulumi up of 1 service on ${FANOUT} fresh directors`, first.up, undefined, trips(first.up.stats)));
+
     // F first: the floor of the same run, so every A round has its ratio.
     console.error("bench: F  no-op floor: preview, up, no-change up, refresh, destroy …");
     const floor = await lifecycle([d], "floor", count, { preview: true, noChange: true, refresh: true });
+    console.error("bench: F* no-op floor with pulumi-ipvs's inputs: up, no-change up, destroy …");
+    const floorInputs = await lifecycle([d], "floor", count, { noChange: true, config: { inputs: "ipvs" } });
     // A: preview, pulumi up, the same again with nothing to change (check + diff only, no SSH), refresh, destroy.
     console.error("bench: A  pulumi-ipvs: preview, up, no-change up, refresh, destroy …");
     const ipvs = await lifecycle([d], "fixture", count, { preview: true, noChange: true, refresh: true });
@@ -337,16 +348,25 @@ async function main(): Promise<void> {
     const FP = row("FP", "no-op floor: pulumi preview (fresh stack)", floor.preview!);
     const Fd = row("F'", "no-op floor: pulumi destroy", floor.destroy);
     const A = row("A", `pulumi up (${count + 1} resources)`, ipvs.up, F, trips(ipvs.up.stats));
+    const A0 = row("A0", `pulumi up, no changes (${count + 1} unchanged)`, ipvs.noChange!, F0);
     const Ad = row("A'", `pulumi destroy (${count + 1} resources)`, ipvs.destroy, Fd);
+    const Fs = row("F*", "no-op floor with pulumi-ipvs's inputs: pulumi up", floorInputs.up, F);
+    const Fs0 = row("F*0", "no-op floor with pulumi-ipvs's inputs: up, no changes", floorInputs.noChange!, F0);
+    const Fsd = row("F*'", "no-op floor with pulumi-ipvs's inputs: destroy", floorInputs.destroy, Fd);
     const refreshDumps = total(ipvs.refresh!.stats, "dumps");
     const preview = previewCheck(ipvs.preview!, count);
+    const target = (r: Row, max: number, what: string) => ({
+      ok: r.ms <= max * r.ref!.ms,
+      text: `${what} / its floor = ${(r.ms / r.ref!.ms).toFixed(2)}× (target ≤ ${max}×; vs the floor with pulumi-ipvs's inputs ${(r.ms / (r === A ? Fs : r === A0 ? Fs0 : Fsd).ms).toFixed(2)}×)`,
+    });
+    checks.push(target(A, 1.3, "pulumi up"), target(A0, 1.2, "no-change up"), target(Ad, 1.3, "destroy"));
     rows.push(
       A,
-      row("A0", `pulumi up, no changes (${count + 1} unchanged)`, ipvs.noChange!, F0),
+      A0,
       row("A~", `pulumi refresh (${count + 1} resources)`, ipvs.refresh!, FR, `${trips(ipvs.refresh!.stats)} for ${count + 1} reads`),
       row("AP", `pulumi preview (fresh stack, ${count + 1} creates)`, ipvs.preview!, FP),
       Ad,
-      F, F0, FR, FP, Fd,
+      F, F0, FR, FP, Fd, Fs, Fs0, Fsd,
     );
     checks.push(
       { ok: refreshDumps === 1, text: `refresh of ${count + 1} resources on 1 director: ${refreshDumps} dump(s) (target: 1 per director)` },
@@ -372,6 +392,7 @@ async function main(): Promise<void> {
     });
     await verify(d, "C", count);
     rows.push({ round: "C", what: `${count + 1} × fresh ssh + ipvsadm`, ms: perCommand.ms, sshConnections: (await logins()) - l0 });
+    checks.push({ ok: perCommand.ms >= 15 * A.ms, text: `one SSH connection per command / pulumi up = ${(perCommand.ms / A.ms).toFixed(1)}× (target ≥ 15×)` });
     await flush(d);
 
     // P: the real servers as one RealServerPool, at N and at 2,000, each against a restore of the same size.

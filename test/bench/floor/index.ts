@@ -2,6 +2,9 @@
 // "service" whose outputs every "real server" takes as an input), as dynamic resources whose provider does nothing.
 // One provider object for all of them, so Pulumi serializes it once. Used by test/bench/run.ts; compare its rounds
 // with the fixture's to see what pulumi-ipvs costs beyond the engine itself.
+// With config `inputs` "ipvs" each resource also takes the inputs a pulumi-ipvs resource of the fixture stores (the
+// directors with their secret key, owner, URN, flags; the real servers' service reference, secret as a whole in
+// outputs): the engine's own cost of checkpointing those properties, which the provider cannot avoid.
 import * as pulumi from "@pulumi/pulumi";
 
 const cfg = new pulumi.Config();
@@ -26,20 +29,44 @@ const noop: pulumi.dynamic.ResourceProvider = {
 class Noop extends pulumi.dynamic.Resource {
   declare public readonly address: pulumi.Output<string>;
   declare public readonly port: pulumi.Output<number>;
-  constructor(name: string, props: Record<string, pulumi.Input<unknown>>) {
-    super(noop, name, { address: undefined, port: undefined, ...props }, {}, "bench", "Noop");
+  declare public readonly directors: pulumi.Output<unknown>;
+  constructor(name: string, props: Record<string, pulumi.Input<unknown>>, secretOutputs: string[] = []) {
+    super(noop, name, { address: undefined, port: undefined, directors: undefined, ...props }, { additionalSecretOutputs: secretOutputs }, "bench", "Noop");
   }
 }
 
-const svc = new Noop("bench", { protocol: "tcp", address: vip, port: 80, scheduler: "wrr" });
+// What a pulumi-ipvs resource of the fixture stores beyond its own fields (see src/virtualService.ts, realServer.ts).
+const ipvsInputs = cfg.get("inputs") === "ipvs";
+const owner = `organization/${pulumi.getProject()}/${pulumi.getStack()}`;
+const urn = (name: string) => `urn:pulumi:${pulumi.getStack()}::${pulumi.getProject()}::pulumi-nodejs:dynamic/bench:Noop::${name}`;
+const directors = () => [{ host: cfg.require("host"), port: cfg.requireNumber("port"), user: cfg.require("user"), hostKey: cfg.require("hostKey"), privateKey: cfg.requireSecret("privateKey") }];
+const common = (name: string) => (ipvsInputs ? { adopt: false, takeover: false, owner, resourceUrn: urn(name) } : {});
+
+const svc = new Noop(
+  "bench",
+  {
+    protocol: "tcp", address: vip, port: 80, scheduler: "wrr",
+    ...(ipvsInputs ? { directors: pulumi.secret(directors()), family: "ipv4", schedulerFlags: [], onePacket: false, deleteForeignRealServers: false } : {}),
+    ...common("bench"),
+  },
+  ipvsInputs ? ["directors"] : [],
+);
 for (let i = 0; i < count; i++) {
-  new Noop(`rs-${i + 1}`, {
-    service: { address: svc.address, port: svc.port },
-    address: `10.20.${Math.floor(i / 250)}.${(i % 250) + 1}`,
-    port: 8080,
-    forwarding: "nat",
-    weight: 1 + (i % 5),
-  });
+  new Noop(
+    `rs-${i + 1}`,
+    {
+      service: ipvsInputs
+        ? { directors: svc.directors, family: "ipv4", protocol: "tcp", address: svc.address, port: svc.port }
+        : { address: svc.address, port: svc.port },
+      address: `10.20.${Math.floor(i / 250)}.${(i % 250) + 1}`,
+      port: 8080,
+      forwarding: "nat",
+      weight: 1 + (i % 5),
+      ...(ipvsInputs ? { upperThreshold: 0, lowerThreshold: 0 } : {}),
+      ...common(`rs-${i + 1}`),
+    },
+    ipvsInputs ? ["service"] : [],
+  );
 }
 
 export const service = svc.id;
