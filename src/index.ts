@@ -20,6 +20,7 @@ export type {
   RealServerPoolArgs,
   RealServerPoolMemberArgs,
   RealServerPoolMemberState,
+  RealServerSettingsArgs,
   Scheduler,
   SchedulerFlag,
   ServiceRefState,

@@ -117,9 +117,8 @@ export interface VirtualServiceRef {
 }
 
 /** A real server (backend) of a virtual service, on every director of that service. */
-export interface RealServerArgs {
-  /** The virtual service; the real server inherits its directors and identity. */
-  service: VirtualServiceRef;
+/** A real server's address and settings: what a RealServer and each RealServerPool member take. */
+export interface RealServerSettingsArgs {
   /** The real server's IP address (no host names). Same family as the service, unless forwarding is "tunnel". */
   address: pulumi.Input<string>;
   /**
@@ -137,6 +136,11 @@ export interface RealServerArgs {
   lowerThreshold?: pulumi.Input<number>;
   /** Tunnel options; only with forwarding "tunnel". Default { type: "ipip" } there. */
   tunnel?: pulumi.Input<TunnelArgs>;
+}
+
+export interface RealServerArgs extends RealServerSettingsArgs {
+  /** The virtual service; the real server inherits its directors and identity. */
+  service: VirtualServiceRef;
   /** Drain before removing (delete or replacement). Default: remove at once. */
   drain?: pulumi.Input<DrainArgs>;
   /** Take over an existing dest with this address and port instead of failing (not one another stack owns). Default false. */
@@ -182,25 +186,7 @@ export interface ServiceRefState {
 // RealServerPool: one service's real servers as one resource (provider/schema/realServerPool.ts has the rules).
 
 /** One member of a RealServerPool: a real server, with exactly a RealServer's fields, defaults and rules. */
-export interface RealServerPoolMemberArgs {
-  /** The real server's IP address (no host names). Same family as the service, unless forwarding is "tunnel". */
-  address: pulumi.Input<string>;
-  /**
-   * 0..65535. Default: the service port (0 for fwmark services). With "dr" or "tunnel" on an address service it must
-   * equal the service port, so leave it out. A member is identified by address:port: no address:port twice.
-   */
-  port?: pulumi.Input<number>;
-  /** "nat" (masquerading) | "dr" (direct routing) | "tunnel". Default "nat". */
-  forwarding?: pulumi.Input<OneOf<Forwarding>>;
-  /** 0..65535; 0 = quiesced (no new connections). Default 1. */
-  weight?: pulumi.Input<number>;
-  /** Stop sending new connections above this many, 0..2147483647; 0 = no limit. Default 0. */
-  upperThreshold?: pulumi.Input<number>;
-  /** Resume below this many connections, 0..upperThreshold (needs an upperThreshold). Default 0. */
-  lowerThreshold?: pulumi.Input<number>;
-  /** Tunnel options; only with forwarding "tunnel". Default { type: "ipip" } there. */
-  tunnel?: pulumi.Input<TunnelArgs>;
-}
+export type RealServerPoolMemberArgs = RealServerSettingsArgs;
 
 /**
  * The real servers of one virtual service as one resource, for pools of hundreds to thousands of backends. Members
@@ -213,7 +199,7 @@ export interface RealServerPoolMemberArgs {
 export interface RealServerPoolArgs {
   /** The virtual service; the members inherit its directors and identity. */
   service: VirtualServiceRef;
-  /** The real servers. Order does not matter. */
+  /** The real servers, each identified by address:port (no address:port twice). Order does not matter. */
   members: pulumi.Input<pulumi.Input<RealServerPoolMemberArgs>[]>;
   /** Drain each removed member (and every member on delete): weight 0, wait for its connections, then remove. Default: remove at once. */
   drain?: pulumi.Input<DrainArgs>;
