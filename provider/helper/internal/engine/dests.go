@@ -33,9 +33,15 @@ func (e *Engine) ensureDest(op *protocol.Op, retry bool) step {
 	if sv == nil {
 		return done(nil, serviceMissing(fmt.Sprintf("adding %s to %s", key, op.Service)))
 	}
-	dests, err := e.v.dests(sv)
-	if err != nil {
-		return done(nil, kernelError("reading the real servers of "+op.Service.String(), err, false))
+	// A create (onExisting "fail") of a dest this request has not read does not dump the service's real servers: the
+	// kernel refuses an existing one with EEXIST, and the retry below reads them then, to say what exists. Reading
+	// them first cost a dump of every real server of the service for each one added, O(N²) over an up that adds them
+	// a request or two at a time.
+	dests := sv.dests
+	if dests == nil && (op.OnExisting != protocol.ExistingFail || !retry) {
+		if dests, err = e.v.dests(sv); err != nil {
+			return done(nil, kernelError("reading the real servers of "+op.Service.String(), err, false))
+		}
 	}
 	var cur *ipvs.Dest
 	// Messages are built only on the error paths: this function runs 10,000 times in a large batch.
@@ -71,7 +77,9 @@ func (e *Engine) ensureDest(op *protocol.Op, retry bool) step {
 	if cur != nil {
 		want.ActiveConns, want.InactConns, want.PersistConns, want.Stats = cur.ActiveConns, cur.InactConns, cur.PersistConns, cur.Stats
 	}
-	dests[key] = want // the rest of the batch sees the write; undone if it fails
+	if dests != nil {
+		dests[key] = want // the rest of the batch sees the write; undone if it fails
+	}
 	return send(w, func(err error) (protocol.Result, *protocol.Error) {
 		if err == nil {
 			return protocol.Result{"changed": true, "created": cur == nil, "dest": protocol.DestJSON(want)}, nil

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -65,5 +66,28 @@ func TestFailRefusesIdentical(t *testing.T) {
 		if code(r) != protocol.CodeExists {
 			t.Errorf("op %d: %v, want EXISTS", i, r)
 		}
+	}
+}
+
+// A create ("fail") does not dump the service's real servers to look for itself: the kernel's EEXIST says it exists,
+// and only then are they read, so the refusal still names what is there.
+func TestFailCreatesDoNotDumpTheService(t *testing.T) {
+	f := newFake()
+	e := New(f, ipvs.KernelVersion{Major: 6, Minor: 1}, nil)
+	run(t, e, svcJSON("192.0.2.1", "rr"))
+	for i, rip := range []string{"10.0.0.1", "10.0.0.2", "10.0.0.3"} {
+		if res := run(t, e, withOnExisting(destJSON("ensureDest", "192.0.2.1", rip, 3), "fail")); code(res[0]) != "ok" {
+			t.Fatalf("create %d: %v", i, res[0])
+		}
+	}
+	if f.dumps != 0 {
+		t.Errorf("three creates, each its own request, dumped the service's real servers %d times, want 0", f.dumps)
+	}
+	res := run(t, e, withOnExisting(destJSON("ensureDest", "192.0.2.1", "10.0.0.2", 5), "fail"))
+	if code(res[0]) != protocol.CodeExists || !strings.Contains(res[0]["error"].(*protocol.Error).Message, "-r 10.0.0.2:8080 -m -w 3") {
+		t.Errorf("creating an existing dest: %v, want EXISTS naming its weight 3", res[0])
+	}
+	if got := f.dests[svc1][ipvs.DestKey{AF: ipvs.AFInet, Addr: netip.MustParseAddr("10.0.0.2"), Port: 8080}].Weight; got != 3 {
+		t.Errorf("the refused create changed the dest's weight to %d", got)
 	}
 }

@@ -21,6 +21,7 @@ type fakeKernel struct {
 	loaded  map[string]bool
 	batches []int // writes per Pipeline call
 	log     []string
+	dumps   int // Dests calls
 }
 
 func newFake() *fakeKernel {
@@ -106,6 +107,7 @@ func (f *fakeKernel) Services() ([]ipvs.Service, error) {
 }
 
 func (f *fakeKernel) Dests(k ipvs.ServiceKey) ([]ipvs.Dest, error) {
+	f.dumps++
 	var out []ipvs.Dest
 	for _, d := range f.dests[k] {
 		out = append(out, d)
