@@ -1,4 +1,4 @@
-// The real pulumi engine drives a dynamic resource built on this project's provider shim (src/shim.ts) through a whole
+// The real pulumi engine drives a dynamic resource built on this project's provider module (src/shim.ts) through a whole
 // life: preview → up (create) → up (update) → refresh → destroy. The provider is a test-only package that logs each
 // call, installed into the fixture program's node_modules the way a user installs pulumi-ipvs.
 import { execFileSync } from "node:child_process";
@@ -7,10 +7,12 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { providerModule } from "../../src/shim";
 import { E2EStack, repoRoot, type StateDeployment } from "./harness";
 
 const programDir = path.join(repoRoot, "test", "e2e", "fixtures", "probe-program");
 const PROBE_TYPE = "pulumi-nodejs:dynamic/e2e:Probe";
+const probeIn = (d: StateDeployment) => d.resources?.find((r) => r.type === PROBE_TYPE);
 // Unique, so finding it anywhere can only mean a leak of this secret.
 const TOKEN = `probe-secret-${randomUUID()}`;
 
@@ -34,7 +36,6 @@ describe("the pulumi engine runs the provider shim end to end", () => {
           .split("\n")
           .map((l) => JSON.parse(l) as Call)
       : [];
-  const probeIn = (d: StateDeployment) => d.resources?.find((r) => r.type === PROBE_TYPE);
 
   beforeAll(async () => {
     // Links the probe package into the fixture's node_modules (a file: dependency: no registry involved).
@@ -121,5 +122,55 @@ describe("the pulumi engine runs the provider shim end to end", () => {
     const { deployment } = await stack.exportState();
     expect(probeIn(deployment)).toBeUndefined();
     expect(readFileSync(logFile, "utf8")).not.toContain(TOKEN);
+  });
+});
+
+// Upgrading pulumi-ipvs under existing stacks: state written when resources stored their provider as a serialized
+// closure (before src/shim.ts wrote the provider module itself) must keep working — no replacement, no update from
+// the change of __provider alone, updates and destroy through the installed provider. The program switches with
+// config `storedBy`. In this file, not its own: both install the probe package into the same node_modules.
+describe("a stack whose state holds the serialized-closure provider", () => {
+  let stack: E2EStack;
+  let logDir: string;
+  let logFile: string;
+  const calls = (): Call[] =>
+    existsSync(logFile) ? readFileSync(logFile, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Call) : [];
+
+  beforeAll(async () => {
+    execFileSync("npm", ["install", "--no-audit", "--no-fund", "--no-package-lock", "--loglevel=error"], { cwd: programDir, stdio: ["ignore", "inherit", "inherit"] });
+    logDir = mkdtempSync(path.join(tmpdir(), "pulumi-ipvs-upgrade-"));
+    logFile = path.join(logDir, "calls.jsonl");
+    stack = await E2EStack.create({ program: programDir, config: { logFile, value: "one", token: { secret: "t" }, storedBy: "closure" } });
+  });
+
+  afterAll(async () => {
+    await stack?.dispose();
+    if (logDir) rmSync(logDir, { recursive: true, force: true });
+  });
+
+  it("is updated and destroyed in place by the version that stores the provider module", async () => {
+    await stack.up();
+    const before = probeIn((await stack.exportState()).deployment)!;
+    expect(before.outputs?.__provider).toContain("with({"); // what Pulumi's closure serializer writes
+    const id = before.id;
+
+    // The upgrade: same program, the new base class. Only __provider differs: no update, no replacement.
+    await stack.setConfig("storedBy", "module");
+    const n = calls().length;
+    const same = await stack.up();
+    expect(calls().slice(n).map((c) => c.method)).toEqual(["check", "diff"]);
+    const ops = same.events.flatMap((e) => ((e.resourcePreEvent as any)?.metadata?.type === PROBE_TYPE ? [(e.resourcePreEvent as any).metadata.op] : []));
+    expect(ops).toEqual(["same"]);
+    expect(probeIn((await stack.exportState()).deployment)!.id).toBe(id);
+
+    // A real change updates in place through the new module, which the state then holds.
+    await stack.setConfig("value", "two");
+    await stack.up();
+    expect(calls().filter((c) => c.method === "update")).toEqual([{ method: "update", id, from: "one", to: "two" }]);
+    const after = probeIn((await stack.exportState()).deployment)!;
+    expect(after.outputs?.__provider).toBe(providerModule("Probe", "pulumi-ipvs-e2e-probe"));
+
+    await stack.destroy();
+    expect(calls().filter((c) => c.method === "delete")).toEqual([{ method: "delete", id, value: "two" }]);
   });
 });
