@@ -78,7 +78,13 @@ export function classifyConnectError(
   if (e.level === "agent") {
     return new DirectorError("config", target, `SSH agent failed while connecting to ${target}: ${raw}. Check the agent socket.`);
   }
-  if (e.level === "client-timeout" || (code !== undefined && TRANSIENT_CODES.has(code)) || /No response from server/.test(raw)) {
+  // "Connection lost before handshake": the TCP connect succeeded but the peer closed before saying a word of SSH: an
+  // sshd going down or restarting, one over MaxStartups, or a port forwarder (qemu, a NAT box) whose far side refused.
+  if (
+    e.level === "client-timeout" ||
+    (code !== undefined && TRANSIENT_CODES.has(code)) ||
+    /No response from server|Connection lost before handshake/.test(raw)
+  ) {
     return new DirectorError("unreachable", target, `cannot reach ${target}: ${raw}${code && !raw.includes(code) ? ` (${code})` : ""}.`);
   }
   // A bastion that could not open the next hop (sshd there down or restarting) says so with a channel open failure.

@@ -235,9 +235,11 @@ describe("process lifetime", () => {
     // If a pooled connection stayed open, this child would never exit and the test would time out.
     const child = spawn(path.resolve("node_modules/.bin/tsx"), [script], { env: { ...process.env, DIRECTOR: JSON.stringify(director()) } });
     let stdout = "";
+    let stderr = "";
     child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
     const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
-    expect(code).toBe(0);
+    expect(code, stderr).toBe(0);
     expect(stdout.trim()).toBe("used");
   });
 });

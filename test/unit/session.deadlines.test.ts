@@ -1,6 +1,8 @@
-// within(), the deadline on every wait, and the two connect.ts rules that need no network: a credential-bearing field
-// is never echoed, and a key file's text is listed once among the secrets however often the session dials.
+// within(), the deadline on every wait, and the connect.ts rules that need no director: a credential-bearing field is
+// never echoed, a key file's text is listed once among the secrets however often the session dials, and a peer that
+// hangs up before speaking SSH is worth a retry.
 import { mkdtempSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { describe, expect, it, vi } from "vitest";
@@ -52,5 +54,19 @@ describe("dialling", () => {
     const secrets = new Set<string>();
     for (let i = 0; i < 3; i++) await expect(dial({ ...hop, privateKeyPath: file }, secrets)).rejects.toBeInstanceOf(DirectorError);
     expect([...secrets]).toEqual([PRIVATE_KEY]);
+  });
+
+  it("retries a peer that accepts the connection and hangs up before speaking SSH (an sshd restarting behind a forwarder)", async () => {
+    const server = createServer((socket) => socket.end());
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const port = (server.address() as { port: number }).port;
+      const err = (await dial({ ...hop, port, password: "pw" }, new Set()).catch((e: unknown) => e)) as DirectorError;
+      expect(err).toBeInstanceOf(DirectorError);
+      expect(err.message).toBe(`cannot reach ops@127.0.0.1:${port}: Connection lost before handshake.`);
+      expect(err.retryable).toBe(true);
+    } finally {
+      server.close();
+    }
   });
 });

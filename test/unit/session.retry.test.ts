@@ -88,6 +88,7 @@ describe("classifyConnectError", () => {
     expect(classifyConnectError(withFields("connect ECONNREFUSED", { code: "ECONNREFUSED", level: "client-socket" }), target, undefined, []).kind).toBe("unreachable");
     expect(classifyConnectError(withFields("Timed out while waiting for handshake", { level: "client-timeout" }), target, undefined, []).kind).toBe("unreachable");
     expect(classifyConnectError(new Error("No response from server"), target, undefined, []).kind).toBe("unreachable");
+    expect(classifyConnectError(withFields("Connection lost before handshake", { level: "protocol", fatal: true }), target, undefined, []).kind).toBe("unreachable");
     expect(classifyConnectError(withFields("(SSH) Channel open failure: Connection refused", { reason: 2 }), target, undefined, []).kind).toBe("unreachable");
     expect(classifyConnectError(withFields("All configured authentication methods failed", { level: "client-authentication" }), target, undefined, []).kind).toBe("auth");
     expect(classifyConnectError(withFields("getaddrinfo ENOTFOUND nohost", { code: "ENOTFOUND", level: "client-dns" }), target, undefined, []).kind).toBe("config");
