@@ -78,6 +78,8 @@ describe("ipvs-helper semantics on a real kernel", () => {
       svcOp(tcp("192.0.2.14", 80), { scheduler: "twos" }),
       destOp(svc, { address: "10.10.0.14", port: 8080, forwarding: "dr" }),
       { op: "getService", service: svc },
+      // A create reads nothing first: the kernel's own ESRCH says the service is missing.
+      destOp(tcp("192.0.2.99", 80), { address: "10.10.0.11", port: 80, forwarding: "nat" }, { onExisting: "fail" }),
     ]);
     const errs = res.map((r) => r.error);
     expect(errs[0]).toEqual({ code: "EXISTS", errno: 17, message: "service tcp 192.0.2.13:80 already exists (now: -A -t 192.0.2.13:80 -s wlc -p 60)." });
@@ -96,6 +98,7 @@ describe("ipvs-helper semantics on a real kernel", () => {
       message: expect.stringMatching(/^creating service tcp 192\.0\.2\.14:80 refused: .*scheduler twos needs Linux 6\.2 or newer; this director runs 6\.1/) });
     expect(errs[8]).toMatchObject({ code: "BAD_REQUEST", message: expect.stringContaining("with dr forwarding the real server port must equal the service port 80") });
     expect(res[9]).toMatchObject({ ok: true, service: { scheduler: "wlc", persistence: { timeout: 60 } } });
+    expect(errs[10]).toEqual(errs[2]);
     expect(await ipvsadm(d, "-Sn")).toBe("-A -t 192.0.2.13:80 -s wlc -p 60\n-a -t 192.0.2.13:80 -r 10.10.0.11:80 -m -w 2\n");
   });
 

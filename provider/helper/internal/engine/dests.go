@@ -26,21 +26,25 @@ func serviceMissing(doing string) *protocol.Error {
 // entry is refused with onExisting "fail", and with "match" when a given field differs.
 func (e *Engine) ensureDest(op *protocol.Op, retry bool) step {
 	key := destKey(op)
-	sv, err := e.v.service(op.Service)
-	if err != nil {
-		return done(nil, kernelError("reading "+op.Service.String(), err, false))
-	}
-	if sv == nil {
-		return done(nil, serviceMissing(fmt.Sprintf("adding %s to %s", key, op.Service)))
-	}
-	// A create (onExisting "fail") of a dest this request has not read does not dump the service's real servers: the
-	// kernel refuses an existing one with EEXIST, and the retry below reads them then, to say what exists. Reading
-	// them first cost a dump of every real server of the service for each one added, O(N²) over an up that adds them
-	// a request or two at a time.
-	dests := sv.dests
-	if dests == nil && (op.OnExisting != protocol.ExistingFail || !retry) {
-		if dests, err = e.v.dests(sv); err != nil {
-			return done(nil, kernelError("reading the real servers of "+op.Service.String(), err, false))
+	// A create (onExisting "fail") reads neither its service nor the service's real servers where this request has
+	// not: the kernel refuses a dest of a missing service with ESRCH and an existing dest with EEXIST, and the retry
+	// below reads them then, to say which. Reading the real servers first cost a dump of every one of them for each
+	// one added, O(N²) over an up that adds them a request or two at a time; reading the service, a netlink round
+	// trip per create, most of a lone create's cost after the ledger's.
+	blind := op.OnExisting == protocol.ExistingFail && retry
+	var dests map[ipvs.DestKey]ipvs.Dest
+	if !blind || e.v.known(op.Service) {
+		sv, err := e.v.service(op.Service)
+		if err != nil {
+			return done(nil, kernelError("reading "+op.Service.String(), err, false))
+		}
+		if sv == nil {
+			return done(nil, serviceMissing(fmt.Sprintf("adding %s to %s", key, op.Service)))
+		}
+		if dests = sv.dests; dests == nil && !blind {
+			if dests, err = e.v.dests(sv); err != nil {
+				return done(nil, kernelError("reading the real servers of "+op.Service.String(), err, false))
+			}
 		}
 	}
 	var cur *ipvs.Dest

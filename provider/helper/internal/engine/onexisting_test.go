@@ -69,21 +69,26 @@ func TestFailRefusesIdentical(t *testing.T) {
 	}
 }
 
-// A create ("fail") does not dump the service's real servers to look for itself: the kernel's EEXIST says it exists,
-// and only then are they read, so the refusal still names what is there.
-func TestFailCreatesDoNotDumpTheService(t *testing.T) {
+// A create ("fail") reads neither its service nor the service's real servers to look for itself: the kernel's ESRCH
+// and EEXIST say what is wrong, and only then are they read, so the refusal still names what is there.
+func TestFailCreatesDoNotReadTheService(t *testing.T) {
 	f := newFake()
 	e := New(f, ipvs.KernelVersion{Major: 6, Minor: 1}, nil)
 	run(t, e, svcJSON("192.0.2.1", "rr"))
+	f.gets = 0
 	for i, rip := range []string{"10.0.0.1", "10.0.0.2", "10.0.0.3"} {
 		if res := run(t, e, withOnExisting(destJSON("ensureDest", "192.0.2.1", rip, 3), "fail")); code(res[0]) != "ok" {
 			t.Fatalf("create %d: %v", i, res[0])
 		}
 	}
-	if f.dumps != 0 {
-		t.Errorf("three creates, each its own request, dumped the service's real servers %d times, want 0", f.dumps)
+	if f.dumps != 0 || f.gets != 0 {
+		t.Errorf("three creates, each its own request, dumped the service's real servers %d times and read the service %d times, want 0 and 0", f.dumps, f.gets)
 	}
-	res := run(t, e, withOnExisting(destJSON("ensureDest", "192.0.2.1", "10.0.0.2", 5), "fail"))
+	res := run(t, e, withOnExisting(destJSON("ensureDest", "192.0.2.9", "10.0.0.1", 3), "fail"))
+	if code(res[0]) != protocol.CodeServiceNotFound || !strings.Contains(res[0]["error"].(*protocol.Error).Message, "the service does not exist") {
+		t.Errorf("creating a dest of a missing service: %v, want %s saying the service does not exist", res[0], protocol.CodeServiceNotFound)
+	}
+	res = run(t, e, withOnExisting(destJSON("ensureDest", "192.0.2.1", "10.0.0.2", 5), "fail"))
 	if code(res[0]) != protocol.CodeExists || !strings.Contains(res[0]["error"].(*protocol.Error).Message, "-r 10.0.0.2:8080 -m -w 3") {
 		t.Errorf("creating an existing dest: %v, want EXISTS naming its weight 3", res[0])
 	}

@@ -22,6 +22,7 @@ type fakeKernel struct {
 	batches []int // writes per Pipeline call
 	log     []string
 	dumps   int // Dests calls
+	gets    int // GetService calls
 }
 
 func newFake() *fakeKernel {
@@ -94,6 +95,7 @@ func (f *fakeKernel) Pipeline(ws []ipvs.Write) []error {
 }
 
 func (f *fakeKernel) GetService(k ipvs.ServiceKey) (ipvs.Service, bool, error) {
+	f.gets++
 	s, ok := f.svcs[k]
 	return s, ok, nil
 }

@@ -60,6 +60,12 @@ func (v *view) service(key ipvs.ServiceKey) (*svcView, error) {
 	return sv, nil
 }
 
+// known reports whether service() would answer for key without reading the kernel.
+func (v *view) known(key ipvs.ServiceKey) bool {
+	_, ok := v.svcs[key]
+	return ok || v.full || v.absent[key]
+}
+
 // dests returns a service's dests, dumping them once.
 func (v *view) dests(sv *svcView) (map[ipvs.DestKey]ipvs.Dest, error) {
 	if sv.dests != nil {
