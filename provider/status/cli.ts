@@ -1,19 +1,22 @@
 #!/usr/bin/env node
 // `pulumi-ipvs status [--stack S] [--json]`, run in a Pulumi project directory like the pulumi CLI: reads the stack's
 // state through the Automation API (the `pulumi` on PATH, its usual environment: backend, passphrase or secrets
-// provider), dumps each director's table once over SSH, and prints declared vs kernel with the kernel's counters.
+// provider), dumps each director's table once over SSH (and reads the declared settings of a director with
+// DirectorSettings), and prints declared vs kernel with the kernel's counters.
 // Exit 0 everything matches, 1 drift, 2 error. The decrypted state stays in memory; every printed text is redacted.
 import { LocalWorkspace } from "@pulumi/pulumi/automation";
+import { managedSysctls } from "../directorSettingsProvider";
 import { directorOps } from "../helperClient";
 import { closeAllSessions } from "../session";
-import { compareStack, exitCode, type KernelView } from "./compare";
+import { compareStack, exitCode, type KernelSettings, type KernelView } from "./compare";
 import { render } from "./render";
 import { stackEntries, type ExportedResource } from "./state";
 
 const USAGE = `usage: pulumi-ipvs status [--stack <name>] [--json]
 
-Run in a Pulumi project directory. Compares every VirtualService and RealServer of the stack (default: the selected
-stack) with the kernel of each director and shows the real servers' connections and rates.
+Run in a Pulumi project directory. Compares every VirtualService, RealServer and RealServerPool member
+(pool[address:port]) of the stack (default: the selected stack) with the kernel of each director, and each
+DirectorSettings with the director's timeouts, sync daemons and sysctls; shows the real servers' connections and rates.
 Exit status: 0 everything matches, 1 drift, 2 error.`;
 
 interface Args {
@@ -56,15 +59,22 @@ async function status(args: Args): Promise<{ text: string; code: number }> {
   if (!stackName) throw new Error("no stack selected: pass --stack <name> (or run `pulumi stack select`)");
   const exported = await ws.exportStack(stackName);
   const entries = stackEntries(((exported.deployment as { resources?: ExportedResource[] }).resources ?? []));
-  // One dump per director, all at once; each is bounded by the director's connect and operation deadlines.
+  // One dump per director, all at once, and beside it one getSettings (only the declared sysctls) where the stack has
+  // DirectorSettings; each is bounded by the director's connect and operation deadlines.
+  const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
   const kernel = new Map<string, KernelView>();
   await Promise.all(
     [...entries.directors].map(async ([key, director]) => {
-      try {
-        kernel.set(key, { services: await directorOps(director).dump() });
-      } catch (e) {
-        kernel.set(key, { error: e instanceof Error ? e.message : String(e) });
-      }
+      const ops = directorOps(director);
+      const declared = entries.settings.find((s) => s.director === key);
+      const settings = declared
+        ? ops.run({ op: "getSettings", sysctls: managedSysctls(declared.entry) }).then(
+            (r): { settings: KernelSettings } => ({ settings: r.settings }),
+            (e: unknown) => ({ error: message(e) }),
+          )
+        : undefined;
+      const [dump, read] = await Promise.all([ops.dump().then((services) => ({ services }), (e: unknown) => ({ error: message(e) })), settings]);
+      kernel.set(key, "error" in dump ? dump : { ...dump, ...(read ? { settings: read } : {}) });
     }),
   );
   closeAllSessions();

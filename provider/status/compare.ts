@@ -1,14 +1,16 @@
 // Declared (the stack's state) against the kernel (one dump per director): per director, every service the stack
-// manages or has real servers in, with its real servers, what differs field by field, and the kernel's counters.
-// Pure: the dumps are passed in.
+// manages or has real servers in (RealServers and RealServerPool members), with its real servers, what differs field
+// by field, and the kernel's counters; and the director's DirectorSettings against its getSettings answer.
+// Pure: the dumps and settings are passed in.
 import { canonical } from "../diff";
 import { directorKey, hostPort } from "../director";
+import { settingsProps } from "../directorSettingsProvider";
 import { serviceIdPart } from "../identity";
-import type { Dest, Service, ServiceKey, Stats } from "../protocol";
-import type { RealServerSpec, VirtualServiceSpec } from "../schema";
+import type { Dest, OpResults, Service, ServiceKey, Stats } from "../protocol";
+import type { SyncDaemonSpec, VirtualServiceSpec } from "../schema";
 import { destProps } from "../wire/dest";
 import { serviceProps } from "../wire/service";
-import type { DeclaredDest, DeclaredService, StackEntries } from "./state";
+import type { DeclaredDest, DeclaredService, DeclaredSettings, DestDeclaration, StackEntries } from "./state";
 
 type Props = Record<string, unknown>;
 
@@ -38,6 +40,8 @@ interface EntryReport {
 export interface RealServerReport extends EntryReport {
   /** "10.0.0.11:8080", "[2001:db8::11]:80". */
   realServer: string;
+  /** A RealServerPool member: the pool's resource name (`resource` is then the member's, "web-pool[10.0.0.11:8080]"). */
+  pool?: string;
   activeConns?: number;
   inactiveConns?: number;
   persistentConns?: number;
@@ -51,6 +55,30 @@ export interface ServiceReport extends EntryReport {
   realServers: RealServerReport[];
 }
 
+/** A DirectorSettings value in input form: a timeout, a sysctl (boolean, number, CPU list, sync_threshold pair), a sync daemon field, or a whole daemon. */
+export type SettingValue = boolean | number | string | { threshold: number; period: number } | SyncDaemonSpec;
+
+export interface SettingReport {
+  /** The input path: "timeouts.tcp", "sysctls.expireNodestConn", "ipForward.ipv4", "syncDaemons.master.syncId", "syncDaemons.backup". */
+  field: string;
+  /** unknown: the settings could not be read. */
+  status: "ok" | "differs" | "unknown";
+  declared: SettingValue;
+  /** The kernel's value (absent while unknown); null: the kernel has none (a declared sync daemon that is not running). */
+  kernel?: SettingValue | null;
+}
+
+export interface SettingsReport {
+  /** The DirectorSettings resource's name. */
+  resource: string;
+  /** differs: some field differs; unknown: the director, or its settings, could not be read. */
+  status: "ok" | "differs" | "unknown";
+  /** Why the settings could not be read when the director's table could. */
+  error?: string;
+  /** Every setting the resource declares: timeouts, sysctls, ipForward, then the sync daemons. */
+  fields: SettingReport[];
+}
+
 export interface DirectorReport {
   /** host:port. */
   director: string;
@@ -60,6 +88,8 @@ export interface DirectorReport {
   services: ServiceReport[];
   /** Services on the director that this stack neither manages nor has real servers in. */
   otherServices: string[];
+  /** The stack's DirectorSettings for this director, when it has one. */
+  settings?: SettingsReport;
 }
 
 export interface StatusReport {
@@ -71,8 +101,14 @@ export interface StatusReport {
   problems: string[];
 }
 
-/** A director's dump, or why it could not be had. */
-export type KernelView = { services: Service[] } | { error: string };
+/** The kernel's settings as getSettings answers (the declared sysctls, every timeout, the running daemons). */
+export type KernelSettings = OpResults["getSettings"]["settings"];
+
+/**
+ * A director's dump (and, for a director with DirectorSettings, its settings or why they could not be read), or why
+ * the director could not be read.
+ */
+export type KernelView = { services: Service[]; settings?: { settings: KernelSettings } | { error: string } } | { error: string };
 
 /** State lists resources in creation order, which varies from run to run: sort as people read addresses. */
 const byAddress = (a: string, b: string) => a.localeCompare(b, "en", { numeric: true });
@@ -90,7 +126,7 @@ function declaredServiceProps(vs: VirtualServiceSpec): Props {
   };
 }
 
-function declaredDestProps(rs: RealServerSpec): Props {
+function declaredDestProps(rs: DestDeclaration): Props {
   const t = rs.forwarding === "tunnel" ? rs.tunnel : undefined;
   const tunnel = t ? { type: t.type, ...(t.type === "gue" ? { port: t.port } : {}), checksum: t.checksum } : undefined;
   return { forwarding: rs.forwarding, weight: rs.weight, upperThreshold: rs.upperThreshold, lowerThreshold: rs.lowerThreshold, tunnel };
@@ -109,7 +145,11 @@ const verdict = (diffs: FieldDifference[]): EntryStatus => (diffs.length ? "diff
 
 function destReport(declared: DeclaredDest | undefined, kernel: Dest | undefined, unknown: boolean): RealServerReport {
   const d = declared?.key ?? kernel!;
-  const base = { realServer: hostPort(d.address, d.port), ...(declared ? { resource: declared.resource.name } : {}) };
+  const base = {
+    realServer: hostPort(d.address, d.port),
+    ...(declared ? { resource: declared.name } : {}),
+    ...(declared?.resource.kind === "RealServerPool" ? { pool: declared.resource.name } : {}),
+  };
   const want = declared ? declaredDestProps(declared.entry) : undefined;
   if (unknown) return { ...base, status: "unknown", differences: [], declared: want };
   if (!kernel) return { ...base, status: "missing", differences: [], declared: want };
@@ -149,6 +189,48 @@ function serviceReport(
   return { ...base, status: verdict(diffs), differences: diffs, declared: want, kernel: have, stats: kernel.stats, realServers };
 }
 
+/** DirectorSettings in input form: the spec, or the kernel's values as settingsProps reads them. */
+type SettingsShape = { timeouts?: object; sysctls?: object; ipForward?: object; syncDaemons: { state: string }[] };
+
+/** Every setting as an input path and its value; a sync daemon field by field under its state ("syncDaemons.master.syncId"). */
+function leaves(o: SettingsShape): Map<string, unknown> {
+  const out = new Map<string, unknown>();
+  const add = (prefix: string, x: object | undefined, skip?: string) => {
+    for (const [k, v] of Object.entries(x ?? {})) if (v !== undefined && k !== skip) out.set(`${prefix}.${k}`, v);
+  };
+  add("timeouts", o.timeouts);
+  add("sysctls", o.sysctls);
+  add("ipForward", o.ipForward);
+  for (const d of o.syncDaemons) add(`syncDaemons.${d.state}`, d, "state");
+  return out;
+}
+
+function settingsReport(declared: DeclaredSettings, view: KernelView): SettingsReport {
+  const s = declared.entry;
+  const resource = declared.resource.name;
+  const read = "services" in view ? (view.settings ?? { error: "not read" }) : undefined;
+  if (!read || "error" in read) {
+    const fields = [...leaves(s)].map(([field, v]) => ({ field, status: "unknown" as const, declared: v as SettingValue }));
+    return { resource, status: "unknown", ...(read ? { error: read.error } : {}), fields };
+  }
+  const kernel = settingsProps(s, read.settings) as SettingsShape;
+  const have = leaves(kernel);
+  const compare = ([field, v]: [string, unknown]): SettingReport => {
+    const k = have.get(field);
+    return { field, status: canonical(v) === canonical(k) ? "ok" : "differs", declared: v as SettingValue, kernel: (k ?? null) as SettingValue | null };
+  };
+  const fields = [
+    ...[...leaves({ ...s, syncDaemons: [] })].map(compare),
+    // A declared daemon that is not running is one entry, the whole daemon; a running one is compared field by field.
+    ...s.syncDaemons.flatMap((d): SettingReport[] =>
+      kernel.syncDaemons.some((k) => k.state === d.state)
+        ? [...leaves({ syncDaemons: [d] })].map(compare)
+        : [{ field: `syncDaemons.${d.state}`, status: "differs", declared: d, kernel: null }],
+    ),
+  ];
+  return { resource, status: fields.some((f) => f.status === "differs") ? "differs" : "ok", fields };
+}
+
 function directorReport(key: string, user: string, entries: StackEntries, view: KernelView): DirectorReport {
   const services = entries.services.filter((s) => hasDirector(s.entry.directors, key));
   const dests = entries.dests.filter((rs) => hasDirector(rs.entry.service.directors, key));
@@ -168,7 +250,15 @@ function directorReport(key: string, user: string, entries: StackEntries, view: 
     ),
   );
   const otherServices = kernel.filter((s) => !keys.some((k) => sameKey(k, s))).map((s) => serviceIdPart(s));
-  return { director: key, user, ...(error !== undefined ? { error } : {}), services: reports, otherServices };
+  const settings = entries.settings.find((s) => s.director === key);
+  return {
+    director: key,
+    user,
+    ...(error !== undefined ? { error } : {}),
+    services: reports,
+    otherServices,
+    ...(settings ? { settings: settingsReport(settings, view) } : {}),
+  };
 }
 
 const drifted = (e: EntryReport) => e.resource !== undefined && (e.status === "differs" || e.status === "missing");
@@ -178,8 +268,8 @@ export function compareStack(stack: string, entries: StackEntries, kernel: Reado
   const directors = [...entries.directors.entries()]
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([key, d]) => directorReport(key, d.user, entries, kernel.get(key) ?? { error: "not read" }));
-  const anyDrift = directors.some((d) => d.services.some((s) => drifted(s) || s.realServers.some(drifted)));
-  const anyError = entries.problems.length > 0 || directors.some((d) => d.error !== undefined);
+  const anyDrift = directors.some((d) => d.settings?.status === "differs" || d.services.some((s) => drifted(s) || s.realServers.some(drifted)));
+  const anyError = entries.problems.length > 0 || directors.some((d) => d.error !== undefined || d.settings?.error !== undefined);
   return { stack, status: anyError ? "error" : anyDrift ? "drift" : "ok", directors, problems: entries.problems };
 }
 

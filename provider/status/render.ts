@@ -1,7 +1,7 @@
-// The status report as text (per director: a table like `ipvsadm -Ln --stats --rate` with declared-vs-kernel verdicts,
-// then one sentence per drifted entry) or as one JSON document. Pure.
+// The status report as text (per director: a table like `ipvsadm -Ln --stats --rate` with declared-vs-kernel verdicts
+// and a table of its DirectorSettings, then one sentence per drifted entry or settings) or as one JSON document. Pure.
 import { redact } from "../session/errors";
-import type { DirectorReport, FieldDifference, RealServerReport, ServiceReport, StatusReport } from "./compare";
+import type { DirectorReport, FieldDifference, RealServerReport, ServiceReport, SettingReport, SettingsReport, StatusReport } from "./compare";
 
 /** A setting's value as a person reads it: "rr", "none", "timeout=300 netmask=255.255.255.0", "sh-port,sh-fallback". */
 export function formatValue(v: unknown): string {
@@ -12,7 +12,7 @@ export function formatValue(v: unknown): string {
 }
 
 /** "scheduler: declared rr, kernel wlc". */
-export function formatDifference(d: FieldDifference): string {
+export function formatDifference(d: Pick<FieldDifference, "field" | "declared"> & { kernel?: unknown }): string {
   return `${d.field}: declared ${formatValue(d.declared)}, kernel ${formatValue(d.kernel)}`;
 }
 
@@ -40,8 +40,12 @@ export function driftLines(report: StatusReport): string[] {
     for (const s of d.services) {
       if (drifted(s)) lines.push(`VirtualService ${s.resource} (${s.service} on ${d.director}): ${what(s)}`);
       for (const r of s.realServers)
-        if (drifted(r)) lines.push(`RealServer ${r.resource} (${r.realServer} of ${s.service} on ${d.director}): ${what(r)}`);
+        if (drifted(r))
+          lines.push(`${r.pool !== undefined ? "RealServerPool" : "RealServer"} ${r.resource} (${r.realServer} of ${s.service} on ${d.director}): ${what(r)}`);
     }
+    const st = d.settings;
+    if (st?.status === "differs")
+      lines.push(`DirectorSettings ${st.resource} (on ${d.director}): ${st.fields.filter((f) => f.status === "differs").map(formatDifference).join("; ")}`);
   }
   return lines;
 }
@@ -49,12 +53,14 @@ export function driftLines(report: StatusReport): string[] {
 const COLUMNS = ["Entry", "Resource", "Sched/Fwd", "Weight", "ActConn", "InActConn", "Conns", "CPS", "InPPS", "OutPPS", "InBPS", "OutBPS", "Status"];
 /** Columns aligned right (numbers). */
 const NUMERIC = new Set([3, 4, 5, 6, 7, 8, 9, 10, 11]);
+const SETTING_COLUMNS = ["Setting", "Declared", "Kernel", "Status"];
 
-function table(rows: string[][]): string[] {
-  const widths = COLUMNS.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
+/** Rows (the first: the column names) aligned; the last cell of a row is never padded. */
+function table(rows: string[][], numeric: ReadonlySet<number> = NUMERIC): string[] {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
   return rows.map((r) =>
     r
-      .map((cell, i) => (i === r.length - 1 ? cell : NUMERIC.has(i) ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!)))
+      .map((cell, i) => (i === r.length - 1 ? cell : numeric.has(i) ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!)))
       .join("  ")
       .trimEnd(),
   );
@@ -88,11 +94,26 @@ function destRow(r: RealServerReport): string[] {
   ];
 }
 
+function settingRow(f: SettingReport, unknown: string): string[] {
+  const status = f.status === "unknown" ? unknown : f.status;
+  return [f.field, formatValue(f.declared), f.status === "unknown" ? "" : formatValue(f.kernel), status];
+}
+
+/** "DirectorSettings <name>: <verdict>", then each declared setting with the kernel's value. */
+function settingsSection(st: SettingsReport): string[] {
+  const verdicts = { ok: "ok", differs: "drift", unknown: st.error !== undefined ? `cannot read them: ${st.error}` : "unknown (director not read)" };
+  const unknown = st.error !== undefined ? "unknown (settings not read)" : "unknown (director not read)";
+  const rows = [SETTING_COLUMNS, ...st.fields.map((f) => settingRow(f, unknown))];
+  return [`  DirectorSettings ${st.resource}: ${verdicts[st.status]}`, ...table(rows, new Set()).map((l) => `    ${l}`)];
+}
+
 function directorSection(d: DirectorReport): string[] {
   const head = `Director ${d.director} (${d.user}@${d.director})${d.error !== undefined ? `: cannot read it: ${d.error}` : ""}`;
   const rows = [COLUMNS, ...d.services.flatMap((s) => [serviceRow(s), ...s.realServers.map(destRow)])];
-  const lines = [head, ...table(rows).map((l) => `  ${l}`)];
+  // A director with only DirectorSettings has no entry table.
+  const lines = [head, ...(d.services.length ? table(rows).map((l) => `  ${l}`) : [])];
   if (d.otherServices.length) lines.push(`  Also on this director, not managed by this stack: ${d.otherServices.join(", ")}`);
+  if (d.settings) lines.push(...settingsSection(d.settings));
   return lines;
 }
 

@@ -1,8 +1,17 @@
 // What a stack declares, read from its exported state (`pulumi stack export --show-secrets`, in memory only): the
-// VirtualService and RealServer entries it manages and the directors they are on. Pure: no I/O.
+// VirtualService, RealServer and RealServerPool entries it manages, its DirectorSettings, and the directors they are on.
+// Pure: no I/O.
 import { directorKey, type Director } from "../director";
 import type { DestKey, ServiceKey } from "../protocol";
-import { parseRealServer, parseVirtualService, type RealServerSpec, type VirtualServiceSpec } from "../schema";
+import {
+  parseDirectorSettings,
+  parseRealServer,
+  parseRealServerPool,
+  parseVirtualService,
+  type DirectorSettingsSpec,
+  type RealServerSpec,
+  type VirtualServiceSpec,
+} from "../schema";
 import { destKey } from "../wire/dest";
 import { serviceKey } from "../wire/service";
 
@@ -19,7 +28,7 @@ export interface ExportedResource {
 }
 
 export interface ResourceRef {
-  kind: "VirtualService" | "RealServer";
+  kind: "VirtualService" | "RealServer" | "RealServerPool" | "DirectorSettings";
   /** The resource's name in the program (the URN's last part). */
   name: string;
   urn: string;
@@ -31,16 +40,30 @@ export interface DeclaredService {
   entry: VirtualServiceSpec;
 }
 
+/** A real server as declared, by a RealServer or as a RealServerPool member: what the kernel's dest is compared with. */
+export type DestDeclaration = Pick<RealServerSpec, "service" | "address" | "port" | "forwarding" | "weight" | "upperThreshold" | "lowerThreshold" | "tunnel">;
+
 export interface DeclaredDest {
   resource: ResourceRef;
+  /** What the report calls it: the RealServer's name, or a pool member's `poolMemberName`. */
+  name: string;
   service: ServiceKey;
   key: DestKey;
-  entry: RealServerSpec;
+  entry: DestDeclaration;
+}
+
+export interface DeclaredSettings {
+  resource: ResourceRef;
+  /** host:port. */
+  director: string;
+  entry: DirectorSettingsSpec;
 }
 
 export interface StackEntries {
   services: DeclaredService[];
   dests: DeclaredDest[];
+  /** At most one per director. */
+  settings: DeclaredSettings[];
   /** Every director an entry is recorded on, by host:port; the first resource naming it says how to reach it. */
   directors: Map<string, Director>;
   /** Resources whose state could not be read, with why. */
@@ -78,16 +101,22 @@ export function credentials(v: unknown, out: string[] = []): string[] {
   return out;
 }
 
+/**
+ * A pool member as people find it: the pool's name and the member's key in its `members` map, the key preview --diff
+ * and the pool's error messages show ("web-pool[10.0.0.11:8080]", "web-pool[[2001:db8::11]:80]").
+ */
+export const poolMemberName = (pool: string, member: string) => `${pool}[${member}]`;
+
 const resourceName = (urn: string) => urn.slice(urn.lastIndexOf("::") + 2);
-const kindOf = (type: string): ResourceRef["kind"] | undefined =>
-  type.endsWith(":dynamic/ipvs:VirtualService") ? "VirtualService" : type.endsWith(":dynamic/ipvs:RealServer") ? "RealServer" : undefined;
+const KINDS: readonly ResourceRef["kind"][] = ["VirtualService", "RealServer", "RealServerPool", "DirectorSettings"];
+const kindOf = (type: string): ResourceRef["kind"] | undefined => KINDS.find((k) => type.endsWith(`:dynamic/ipvs:${k}`));
 
 /**
  * The entries the stack manages, from its exported resources. Outputs, not inputs: the `directors` recorded there are
  * the ones that really hold the entry (entries.ts). Resources read with get() are left out: the stack does not own them.
  */
 export function stackEntries(resources: readonly ExportedResource[]): StackEntries {
-  const out: StackEntries = { services: [], dests: [], directors: new Map(), problems: [], secrets: [] };
+  const out: StackEntries = { services: [], dests: [], settings: [], directors: new Map(), problems: [], secrets: [] };
   const note = (directors: Director[]) => {
     for (const d of directors) if (!out.directors.has(directorKey(d))) out.directors.set(directorKey(d), d);
   };
@@ -102,10 +131,29 @@ export function stackEntries(resources: readonly ExportedResource[]): StackEntri
         const entry = parseVirtualService(props);
         out.services.push({ resource, key: serviceKey(entry), entry });
         note(entry.directors);
-      } else {
+      } else if (kind === "RealServer") {
         const entry = parseRealServer(props);
-        out.dests.push({ resource, service: serviceKey(entry.service), key: destKey(entry), entry });
+        out.dests.push({ resource, name: resource.name, service: serviceKey(entry.service), key: destKey(entry), entry });
         note(entry.service.directors);
+      } else if (kind === "RealServerPool") {
+        // Each member is a real server of the pool's service on the directors state records it on, as for a
+        // RealServer: all of the pool's, or those of its `onlyOn` after a partial failure or a refresh.
+        const pool = parseRealServerPool(props);
+        const service = serviceKey(pool.service);
+        for (const [member, { onlyOn, ...m }] of Object.entries(pool.members)) {
+          const directors = onlyOn ? pool.service.directors.filter((d) => onlyOn.includes(directorKey(d))) : pool.service.directors;
+          const entry = { ...m, service: { ...pool.service, directors } };
+          out.dests.push({ resource, name: poolMemberName(resource.name, member), service, key: destKey(entry), entry });
+        }
+        note(pool.service.directors);
+      } else {
+        const entry = parseDirectorSettings(props);
+        const director = directorKey(entry.director);
+        const held = out.settings.find((s) => s.director === director);
+        if (held)
+          out.problems.push(`DirectorSettings ${resource.name}: director ${director} already has DirectorSettings ${held.resource.name} in this stack (one per director); only ${held.resource.name} is compared`);
+        else out.settings.push({ resource, director, entry });
+        note([entry.director]);
       }
     } catch (e) {
       out.problems.push(`${kind} ${resource.name}: cannot read its state: ${e instanceof Error ? e.message : String(e)}`);

@@ -1,7 +1,9 @@
 // `pulumi-ipvs status` (the built bin, dist/provider/status/cli.js) in the project directory of a stack that the real
-// pulumi CLI up'ed from examples/quickstart, against one lab director with real HTTP traffic, in one stack lifecycle:
-// in sync it exits 0 with the kernel's counters, after out-of-band ipvsadm edits it exits 1 naming the real server and
-// the field, and with the director gone it exits 2 naming it, in bounded time. No run prints the key.
+// pulumi CLI up'ed from examples/quickstart plus a RealServerPool and DirectorSettings (fixtures/status), against one
+// lab director with real HTTP traffic, in one stack lifecycle: in sync it exits 0 with the kernel's counters, every
+// pool member and setting listed; after out-of-band ipvsadm / sysctl edits it exits 1 naming the real server, the pool
+// member or the setting and the field; with the director gone it exits 2 naming it, in bounded time. No run prints
+// the key.
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
@@ -16,6 +18,8 @@ const VIP = "192.0.2.10";
 const FOREIGN = "198.51.100.7:443";
 const STACK = "e2e";
 const cli = path.join(repoRoot, "dist", "provider", "status", "cli.js");
+/** The fixture's pool members' weight and declared settings. */
+const POOL_WEIGHT = 2;
 
 
 interface Run {
@@ -53,7 +57,7 @@ describe("pulumi-ipvs status against a lab director", () => {
     await ipvsadm(d, `-A -t ${FOREIGN} -s wlc`);
     keyText = readFileSync(d.privateKeyPath, "utf8");
     stack = await E2EStack.create({
-      program: path.join(repoRoot, "examples", "quickstart"),
+      program: path.join(repoRoot, "test", "e2e", "fixtures", "status"),
       config: {
         host: d.host, port: String(d.port), user: d.user, privateKey: { secret: keyText }, hostKey: d.hostKey,
         vip: VIP, backends: JSON.stringify(servers.map((s) => s.address)), scheduler: "rr", weight: "1",
@@ -68,7 +72,7 @@ describe("pulumi-ipvs status against a lab director", () => {
     if (!stopped) await d?.stop();
   });
 
-  it("in sync: exit 0, every entry ok, the kernel's counters after real traffic, one SSH login for the whole stack", async () => {
+  it("in sync: exit 0, every entry, pool member and setting ok, the kernel's counters after real traffic, one SSH login for the whole stack", async () => {
     await httpRequests(d, VIP, 80, 6);
     // Totals are folded every 2 s: wait until the kernel shows the six connections, so the dump below has them too.
     await waitForStats(d, (st) => st.find((s) => s.service === `TCP ${VIP}:80`)?.conns === 6);
@@ -83,7 +87,21 @@ describe("pulumi-ipvs status against a lab director", () => {
     const [dir] = doc.directors;
     expect(dir).toMatchObject({ director: `${d.host}:${d.port}`, user: "ops", otherServices: [`tcp/${FOREIGN}`] });
     expect(dir!.error).toBeUndefined();
-    expect(dir!.services).toHaveLength(1);
+    expect(dir!.services.map((s) => [s.service, s.resource, s.status])).toEqual([
+      [`tcp/${VIP}:80`, "web", "ok"],
+      [`tcp/${VIP}:8080`, "pooled", "ok"],
+    ]);
+    expect(dir!.services[1]!.realServers.map((r) => [r.resource, r.pool, r.status, r.kernel?.weight])).toEqual(
+      servers.map((s) => [`web-pool[${s.address}:80]`, "web-pool", "ok", POOL_WEIGHT]),
+    );
+    expect(dir!.settings).toEqual({
+      resource: "settings",
+      status: "ok",
+      fields: [
+        { field: "timeouts.tcp", status: "ok", declared: 600, kernel: 600 },
+        { field: "sysctls.expireNodestConn", status: "ok", declared: true, kernel: true },
+      ],
+    });
     const svc = dir!.services[0]!;
     expect(svc).toMatchObject({ service: `tcp/${VIP}:80`, resource: "web", status: "ok", kernel: { scheduler: "rr" } });
     expect(svc.realServers.map((r) => [r.resource, r.realServer, r.status, r.kernel?.weight])).toEqual(
@@ -102,18 +120,28 @@ describe("pulumi-ipvs status against a lab director", () => {
     expect(text.code, text.stderr).toBe(0);
     expect(text.stdout).toMatch(new RegExp(`^Stack ${STACK}: everything matches`));
     expect(text.stdout).toMatch(/-> 10\.10\.0\.11:80\s+app-1\s+nat\s+1\s/);
+    expect(text.stdout).toMatch(/-> 10\.10\.0\.11:80\s+web-pool\[10\.10\.0\.11:80\]\s+nat\s+2\s.*ok$/m);
+    expect(text.stdout).toContain("  DirectorSettings settings: ok");
+    expect(text.stdout).toMatch(/timeouts\.tcp\s+600\s+600\s+ok/);
     expectNoKey(text);
   });
 
-  it("out-of-band ipvsadm edits: exit 1, naming the real server and the field; a foreign real server is marked", async () => {
+  it("out-of-band edits: exit 1, naming the real server, the pool member, the setting and the field; a foreign real server is marked", async () => {
     await ipvsadm(d, `-e -t ${VIP}:80 -r ${servers[0]!.address}:80 -m -w 9`);
     await ipvsadm(d, `-a -t ${VIP}:80 -r 10.10.0.99:80 -m -w 1`);
+    await ipvsadm(d, `-e -t ${VIP}:8080 -r ${servers[1]!.address}:80 -m -w 7`);
+    await d.exec("sysctl -q -w net.ipv4.vs.expire_nodest_conn=0 && ipvsadm --set 700 0 0");
+    const at = `${d.host}:${d.port}`;
 
     const text = await status();
     expect(text.code, text.stderr).toBe(1);
     expect(text.stdout).toMatch(new RegExp(`^Stack ${STACK}: drift`));
     expect(text.stdout).toContain(`RealServer app-1 (${servers[0]!.address}:80 of tcp/${VIP}:80 on ${d.host}:${d.port}): weight: declared 1, kernel 9`);
     expect(text.stdout).toMatch(/-> 10\.10\.0\.99:80\s+-\s+nat\s+1\s.*not managed by this stack/);
+    expect(text.stdout).toContain(
+      `RealServerPool web-pool[${servers[1]!.address}:80] (${servers[1]!.address}:80 of tcp/${VIP}:8080 on ${at}): weight: declared ${POOL_WEIGHT}, kernel 7`,
+    );
+    expect(text.stdout).toContain(`DirectorSettings settings (on ${at}): timeouts.tcp: declared 600, kernel 700; sysctls.expireNodestConn: declared true, kernel false`);
     expectNoKey(text);
 
     const run = await status("--json", "--stack", STACK);
@@ -122,6 +150,17 @@ describe("pulumi-ipvs status against a lab director", () => {
     expect(svc.realServers.find((r) => r.resource === "app-1")).toMatchObject({ status: "differs", differences: [{ field: "weight", declared: 1, kernel: 9 }] });
     expect(svc.realServers.find((r) => r.realServer === "10.10.0.99:80")).toMatchObject({ status: "unmanaged" });
     expect(svc.realServers.filter((r) => r.status === "ok").map((r) => r.resource)).toEqual(["app-2", "app-3"]);
+    const [, pooled] = json(run).directors[0]!.services;
+    expect(pooled!.realServers.filter((r) => r.status !== "ok")).toMatchObject([
+      { resource: `web-pool[${servers[1]!.address}:80]`, status: "differs", differences: [{ field: "weight", declared: POOL_WEIGHT, kernel: 7 }] },
+    ]);
+    expect(json(run).directors[0]!.settings).toMatchObject({
+      status: "differs",
+      fields: [
+        { field: "timeouts.tcp", status: "differs", declared: 600, kernel: 700 },
+        { field: "sysctls.expireNodestConn", status: "differs", declared: true, kernel: false },
+      ],
+    });
   });
 
   it("a stack that does not exist, then a director that is gone: exit 2 with the message, never a hang", async () => {
@@ -137,6 +176,7 @@ describe("pulumi-ipvs status against a lab director", () => {
     expect(dir.director).toBe(`${d.host}:${d.port}`);
     expect(dir.error).toMatch(new RegExp(`${d.host}:${d.port}`));
     expect(dir.services[0]!.status).toBe("unknown");
+    expect(dir.settings).toMatchObject({ resource: "settings", status: "unknown" });
     // Bounded by the session's retry budget (1.5 × connectTimeoutSeconds 20 s), plus the pulumi CLI's own start.
     expect(run.ms).toBeLessThan(90_000);
     expectNoKey(run);

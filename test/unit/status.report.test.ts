@@ -3,7 +3,7 @@
 // export as `pulumi stack export --show-secrets` writes it and dumps as the helper returns them.
 import { describe, expect, it } from "vitest";
 import type { Dest, Service, Stats } from "../../provider/protocol";
-import { compareStack, exitCode, type KernelView } from "../../provider/status/compare";
+import { compareStack, exitCode, type KernelSettings, type KernelView } from "../../provider/status/compare";
 import { driftLines, formatValue, render, renderJson, renderText } from "../../provider/status/render";
 import { credentials, revealSecrets, stackEntries, type ExportedResource } from "../../provider/status/state";
 import { director, PRIVATE_KEY } from "./fixtures";
@@ -278,5 +278,189 @@ describe("status rendering", () => {
       expect(out).toContain(`ops@${B}`.slice(json ? 4 : 0));
       expect(out).toContain("tcp/192.0.2.10:80");
     }
+  });
+});
+
+// A RealServerPool's state holds its members as a map keyed "address:port" (check's output); a DirectorSettings' holds
+// what it declares. getSettings answers every timeout, the running daemons and the sysctls asked for.
+function poolResource(name: string, members: Record<string, number>, directors = [DIRECTOR_A]): ExportedResource {
+  return {
+    urn: urn("RealServerPool", name),
+    type: "pulumi-nodejs:dynamic/ipvs:RealServerPool",
+    id: `pool/tcp/192.0.2.10:80@203.0.113.5:22`,
+    outputs: {
+      service: secret({ family: "ipv4", protocol: "tcp", address: "192.0.2.10", port: 80, directors }),
+      members: Object.fromEntries(
+        Object.entries(members).map(([key, weight]) => {
+          const [address, port] = key.split(":");
+          return [key, { address, port: Number(port), forwarding: "nat", weight, upperThreshold: 0, lowerThreshold: 0 }];
+        }),
+      ),
+      adopt: false, takeover: false, owner: "acme/lb/prod",
+    },
+  };
+}
+
+function settingsResource(name: string, over: Record<string, unknown> = {}, d = DIRECTOR_B): ExportedResource {
+  return {
+    urn: urn("DirectorSettings", name),
+    type: "pulumi-nodejs:dynamic/ipvs:DirectorSettings",
+    id: `settings@${String(d.host)}:${String(d.port)}`,
+    outputs: {
+      director: secret(d),
+      timeouts: { tcp: 900, udp: 60 },
+      syncDaemons: [{ state: "master", interface: "eth0", syncId: 7 }],
+      sysctls: { expireNodestConn: true, connReuseMode: 0, dropEntry: 1 },
+      owner: "acme/lb/prod",
+      ...over,
+    },
+  };
+}
+
+function kernelSettings(over: Partial<KernelSettings> & { sysctls?: KernelSettings["sysctls"] } = {}): KernelSettings {
+  return {
+    timeouts: { tcp: 900, tcpfin: 120, udp: 60 },
+    daemons: [{ state: "master", interface: "eth0", syncId: 7 }],
+    ...over,
+    sysctls: { "net.ipv4.vs.expire_nodest_conn": 1, "net.ipv4.vs.conn_reuse_mode": 0, "net.ipv4.vs.drop_entry": 2, ...over.sysctls },
+  };
+}
+
+const POOL = [vsResource("web"), poolResource("web-pool", { "10.0.0.21:8080": 5, "10.0.0.22:8080": 5, "10.0.0.23:8080": 5 })];
+const poolKernel = (...dests: Dest[]) => kernelService(dests);
+
+describe("RealServerPool members and DirectorSettings", () => {
+  it("stackEntries: each member is a real server of the pool's service, named pool[address:port]; a settings-only director is listed", () => {
+    const e = stackEntries([...POOL, settingsResource("settings")]);
+    expect(e.problems).toEqual([]);
+    expect(e.dests.map((d) => [d.name, d.resource.kind, d.key, d.entry.weight])).toEqual([
+      ["web-pool[10.0.0.21:8080]", "RealServerPool", { address: "10.0.0.21", port: 8080 }, 5],
+      ["web-pool[10.0.0.22:8080]", "RealServerPool", { address: "10.0.0.22", port: 8080 }, 5],
+      ["web-pool[10.0.0.23:8080]", "RealServerPool", { address: "10.0.0.23", port: 8080 }, 5],
+    ]);
+    expect(e.settings.map((s) => [s.resource.name, s.director])).toEqual([["settings", B]]);
+    expect([...e.directors.keys()]).toEqual([A, B]);
+    expect(new Set(e.secrets)).toEqual(new Set([PASSWORD, PRIVATE_KEY]));
+  });
+
+  it("stackEntries: a second DirectorSettings for one director, or a pool whose state cannot be read, is a problem", () => {
+    const e = stackEntries([settingsResource("one"), settingsResource("two"), poolResource("bad", { "10.0.0.21:8080": 70000 })]);
+    expect(e.settings.map((s) => s.resource.name)).toEqual(["one"]);
+    expect(e.problems).toEqual([
+      `DirectorSettings two: director ${B} already has DirectorSettings one in this stack (one per director); only one is compared`,
+      expect.stringMatching(/^RealServerPool bad: cannot read its state: .*weight/),
+    ]);
+  });
+
+  it("pool members compared field by field as RealServers are: a member that differs and a missing one are drift", () => {
+    const kernel = poolKernel(kernelDest("10.0.0.21"), kernelDest("10.0.0.22", { weight: 9 }), kernelDest("10.0.0.99"));
+    const report = compareStack("prod", stackEntries(POOL), views([A, { services: [kernel] }]));
+    expect(report.status).toBe("drift");
+    expect(exitCode(report)).toBe(1);
+    const rows = report.directors[0]!.services[0]!.realServers.map((r) => [r.realServer, r.resource, r.pool, r.status, r.differences]);
+    expect(rows).toEqual([
+      ["10.0.0.21:8080", "web-pool[10.0.0.21:8080]", "web-pool", "ok", []],
+      ["10.0.0.22:8080", "web-pool[10.0.0.22:8080]", "web-pool", "differs", [{ field: "weight", declared: 5, kernel: 9 }]],
+      ["10.0.0.23:8080", "web-pool[10.0.0.23:8080]", "web-pool", "missing", []],
+      ["10.0.0.99:8080", undefined, undefined, "unmanaged", []],
+    ]);
+    const inSyncPool = poolKernel(kernelDest("10.0.0.21"), kernelDest("10.0.0.22"), kernelDest("10.0.0.23"));
+    expect(compareStack("prod", stackEntries(POOL), views([A, { services: [inSyncPool] }])).status).toBe("ok");
+  });
+
+  it("settings as the kernel has them: ok, every declared field listed; a defense mode's automatic 2 is the declared 1", () => {
+    const report = compareStack("prod", stackEntries([settingsResource("settings")]), views([B, { services: [], settings: { settings: kernelSettings() } }]));
+    expect(report.status).toBe("ok");
+    expect(report.directors).toHaveLength(1);
+    expect(report.directors[0]!.services).toEqual([]);
+    expect(report.directors[0]!.settings).toEqual({
+      resource: "settings",
+      status: "ok",
+      fields: [
+        { field: "timeouts.tcp", status: "ok", declared: 900, kernel: 900 },
+        { field: "timeouts.udp", status: "ok", declared: 60, kernel: 60 },
+        { field: "sysctls.connReuseMode", status: "ok", declared: 0, kernel: 0 },
+        { field: "sysctls.dropEntry", status: "ok", declared: 1, kernel: 1 },
+        { field: "sysctls.expireNodestConn", status: "ok", declared: true, kernel: true },
+        { field: "syncDaemons.master.interface", status: "ok", declared: "eth0", kernel: "eth0" },
+        { field: "syncDaemons.master.syncId", status: "ok", declared: 7, kernel: 7 },
+      ],
+    });
+  });
+
+  it("settings that differ name the field with both values and are drift; a declared daemon not running is one field", () => {
+    const kernel = kernelSettings({ timeouts: { tcp: 800, tcpfin: 120, udp: 60 }, daemons: [], sysctls: { "net.ipv4.vs.expire_nodest_conn": 0 } });
+    const report = compareStack("prod", stackEntries([settingsResource("settings")]), views([B, { services: [], settings: { settings: kernel } }]));
+    expect(report.status).toBe("drift");
+    expect(exitCode(report)).toBe(1);
+    const st = report.directors[0]!.settings!;
+    expect(st.status).toBe("differs");
+    expect(st.fields.filter((f) => f.status === "differs")).toEqual([
+      { field: "timeouts.tcp", status: "differs", declared: 900, kernel: 800 },
+      { field: "sysctls.expireNodestConn", status: "differs", declared: true, kernel: false },
+      { field: "syncDaemons.master", status: "differs", declared: { state: "master", interface: "eth0", syncId: 7 }, kernel: null },
+    ]);
+    const other = kernelSettings({ daemons: [{ state: "master", interface: "eth1", syncId: 7 }] });
+    const r2 = compareStack("prod", stackEntries([settingsResource("settings")]), views([B, { services: [], settings: { settings: other } }]));
+    expect(r2.directors[0]!.settings!.fields.filter((f) => f.status === "differs")).toEqual([
+      { field: "syncDaemons.master.interface", status: "differs", declared: "eth0", kernel: "eth1" },
+    ]);
+  });
+
+  it("a member state records on only some directors (onlyOn) is compared there only, as a RealServer is", () => {
+    const pool = poolResource("web-pool", { "10.0.0.21:8080": 5, "10.0.0.22:8080": 5 }, [DIRECTOR_A, DIRECTOR_B]);
+    const members = pool.outputs!.members as Record<string, Record<string, unknown>>;
+    members["10.0.0.22:8080"]!.onlyOn = [A];
+    const report = compareStack("prod", stackEntries([pool]), views([A, { services: [poolKernel(kernelDest("10.0.0.21"), kernelDest("10.0.0.22"))] }], [B, { services: [poolKernel(kernelDest("10.0.0.21"))] }]));
+    const rows = (d: string) => report.directors.find((x) => x.director === d)!.services[0]!.realServers.map((r) => [r.resource, r.status]);
+    expect(rows(A)).toEqual([["web-pool[10.0.0.21:8080]", "ok"], ["web-pool[10.0.0.22:8080]", "ok"]]);
+    expect(rows(B)).toEqual([["web-pool[10.0.0.21:8080]", "ok"]]);
+    expect(report.status).toBe("ok");
+  });
+
+  it("an unreadable director: its members and settings are unknown, exit 2; settings that alone cannot be read too", () => {
+    const e = stackEntries([poolResource("web-pool", { "10.0.0.21:8080": 5 }, [DIRECTOR_A, DIRECTOR_B]), settingsResource("settings")]);
+    const down = compareStack("prod", e, views([A, { services: [poolKernel(kernelDest("10.0.0.21"))] }], [B, { error: "cannot reach ops@203.0.113.6:2222" }]));
+    expect(down.status).toBe("error");
+    expect(exitCode(down)).toBe(2);
+    const b = down.directors.find((d) => d.director === B)!;
+    expect(b.services[0]!.realServers.map((r) => [r.resource, r.status])).toEqual([["web-pool[10.0.0.21:8080]", "unknown"]]);
+    expect(b.settings).toMatchObject({ resource: "settings", status: "unknown" });
+    expect(b.settings!.error).toBeUndefined();
+    expect(b.settings!.fields.map((f) => [f.field, f.status, f.kernel])).toContainEqual(["timeouts.tcp", "unknown", undefined]);
+
+    const refused = compareStack("prod", stackEntries([settingsResource("settings")]), views([B, { services: [], settings: { error: "UNSUPPORTED_KERNEL: no net.ipv4.vs.drop_entry" } }]));
+    expect(refused.status).toBe("error");
+    expect(refused.directors[0]!.error).toBeUndefined();
+    expect(refused.directors[0]!.settings).toMatchObject({ status: "unknown", error: "UNSUPPORTED_KERNEL: no net.ipv4.vs.drop_entry" });
+  });
+
+  it("text and JSON: members and settings listed; drift names the member and each setting", () => {
+    const e = stackEntries([...POOL, settingsResource("settings", {}, DIRECTOR_A)]);
+    const kernel = poolKernel(kernelDest("10.0.0.21"), kernelDest("10.0.0.22", { weight: 9 }));
+    const settings = kernelSettings({ timeouts: { tcp: 800, tcpfin: 120, udp: 60 } });
+    const report = compareStack("prod", e, views([A, { services: [kernel], settings: { settings } }]));
+    const text = renderText(report);
+    const lines = text.split("\n");
+    const row = (needle: string) => lines.find((l) => l.includes(needle))!.trim().split(/\s{2,}/);
+    expect(row("10.0.0.22:8080")).toEqual(["-> 10.0.0.22:8080", "web-pool[10.0.0.22:8080]", "nat", "9", "2", "3", "12", "1", "10", "8", "700", "6000", "weight: declared 5, kernel 9"]);
+    expect(row("10.0.0.23:8080")).toEqual(["-> 10.0.0.23:8080", "web-pool[10.0.0.23:8080]", "nat", "5", "missing in kernel"]);
+    expect(text).toContain("  DirectorSettings settings: drift");
+    expect(row("timeouts.tcp")).toEqual(["timeouts.tcp", "900", "800", "differs"]);
+    expect(row("sysctls.expireNodestConn")).toEqual(["sysctls.expireNodestConn", "true", "true", "ok"]);
+    const drift = lines.slice(lines.indexOf("Drift:") + 1).filter((l) => l.trim());
+    expect(drift.map((l) => l.trim())).toEqual([
+      `RealServerPool web-pool[10.0.0.22:8080] (10.0.0.22:8080 of tcp/192.0.2.10:80 on ${A}): weight: declared 5, kernel 9`,
+      `RealServerPool web-pool[10.0.0.23:8080] (10.0.0.23:8080 of tcp/192.0.2.10:80 on ${A}): missing in kernel`,
+      `DirectorSettings settings (on ${A}): timeouts.tcp: declared 900, kernel 800`,
+    ]);
+    const doc = JSON.parse(renderJson(report)) as typeof report;
+    expect(doc.directors[0]!.settings!.fields[0]).toEqual({ field: "timeouts.tcp", status: "differs", declared: 900, kernel: 800 });
+
+    // A director with only settings has no entry table; one whose settings cannot be read says why.
+    const only = renderText(compareStack("prod", stackEntries([settingsResource("settings")]), views([B, { services: [], settings: { error: "no net.ipv4.vs.drop_entry" } }])));
+    expect(only).not.toMatch(/^\s+Entry\s/m);
+    expect(only).toContain("  DirectorSettings settings: cannot read them: no net.ipv4.vs.drop_entry");
+    expect(only).toMatch(/timeouts\.tcp\s+900\s+unknown \(settings not read\)/);
   });
 });
