@@ -20,6 +20,9 @@
 // - The owner (the stack the directors' ledger records) is a setting: a renamed stack or project moves ownership in
 //   place, and state from before the ledger gains its owner by an update. takeover and deleteForeignRealServers only
 //   shape later ops, like adopt.
+// - The resource's own URN (resourceUrn, an "engine" field) is not compared as a setting, but a different one where state
+//   has one is a rename with aliases: an in-place update, so the directors' ledgers move the entry's holder to the new
+//   URN (formerHolder) and state learns it. State from before resourceUrn gains it with the next update.
 // - Unknown at preview: an unknown identity field counts as a replacement (conservative), an unknown setting as a change.
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { directorKey } from "./director";
@@ -74,6 +77,11 @@ export function identityChanged(o: unknown, n: unknown): boolean {
   return isUnknown(n) || !same(o, n);
 }
 
+/** Renamed with aliases (or moved under another parent): state's URN differs from the one the program gives now. */
+export function renamed(o: Props, n: Props): boolean {
+  return o.resourceUrn !== undefined && !same(o.resourceUrn, n.resourceUrn);
+}
+
 function result(replaces: string[], changed: boolean): dynamic.DiffResult {
   return { changes: replaces.length > 0 || changed, replaces, deleteBeforeReplace: false };
 }
@@ -82,7 +90,7 @@ export function diffVirtualService(_id: string, olds: unknown, news: unknown): d
   const o = normalise(checkVirtualService, VIRTUAL_SERVICE_KEYS, olds);
   const n = normalise(checkVirtualService, VIRTUAL_SERVICE_KEYS, news);
   const replaces = SERVICE_IDENTITY.filter((k) => identityChanged(o[k], n[k]));
-  const changed = !sameDirectors(o.directors, n.directors) || VIRTUAL_SERVICE_SETTINGS.some((k) => !same(o[k], n[k]));
+  const changed = !sameDirectors(o.directors, n.directors) || renamed(o, n) || VIRTUAL_SERVICE_SETTINGS.some((k) => !same(o[k], n[k]));
   return result(replaces, changed);
 }
 
@@ -99,6 +107,6 @@ export function diffRealServer(_id: string, olds: unknown, news: unknown): dynam
   // A checked port is absent only while the service port it defaults to is unknown: then it is unknown too.
   if (identityChanged(o.port, n.port === undefined ? UNKNOWN : n.port)) replaces.push("port");
   const directorsChanged = typeof ns === "object" && ns !== null && !sameDirectors(os.directors, ns.directors);
-  const changed = directorsChanged || REAL_SERVER_SETTINGS.some((k) => !same(o[k], n[k]));
+  const changed = directorsChanged || renamed(o, n) || REAL_SERVER_SETTINGS.some((k) => !same(o[k], n[k]));
   return result(replaces, changed);
 }

@@ -10,6 +10,8 @@
 // - ownership (PROTOCOL.md "Ownership ledger"): every op carries the `owner` recorded in state (none for state from
 //   before the ledger). An update that changes it (a renamed stack or project) moves the entry with formerOwner; a
 //   director it leaves is removed as the old owner, and state keeps the old owner until every director got the new one.
+//   Likewise the holder (the resource's URN, resourceUrn): an update after a rename with aliases passes the old URN as
+//   formerHolder, and state keeps it until every director got the new one.
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { canonical } from "./diff";
 import { directorKey, type Director } from "./director";
@@ -39,9 +41,12 @@ export interface EntryKind<T> {
 
 /** What a resource does to its entry on one director, through that director's operations. */
 export interface EntryEffects<T> {
-  /** Create or bring to the desired settings; `fail` refuses an existing entry; `formerOwner`: the owner it moves from. */
-  ensure(ops: DirectorOps, entry: T, onExisting: OnExisting, formerOwner?: string): Promise<{ changed: boolean }>;
-  remove(ops: DirectorOps, entry: T): Promise<void>;
+  /**
+   * Create or bring to the desired settings; `fail` refuses an existing entry; `formerOwner`: the owner it moves from;
+   * `formerHolder`: the resource URN it moves from (renamed with aliases).
+   */
+  ensure(ops: DirectorOps, entry: T, onExisting: OnExisting, formerOwner?: string, formerHolder?: string): Promise<{ changed: boolean }>;
+  remove(ops: DirectorOps, entry: T, formerHolder?: string): Promise<void>;
   /** The entry's settings as the kernel has them, in props form, or null when absent. */
   read(ops: DirectorOps, entry: T): Promise<Props | null>;
 }
@@ -148,14 +153,16 @@ async function updateEntry<T>({ kind, effects, opsFor }: Entries<T>, id: string,
   const adopt = adopts(news);
   const ownerChanged = olds.owner !== news.owner;
   const formerOwner = ownerChanged ? (olds.owner as string | undefined) : undefined;
+  // Renamed with aliases: the same resource under a new URN, which the directors' ledgers record as the holder.
+  const formerHolder = olds.resourceUrn !== undefined && olds.resourceUrn !== news.resourceUrn ? (olds.resourceUrn as string) : undefined;
   // The directors it leaves have it under the old owner (none: state from before the ledger): removed as that one,
   // with the new settings (drain, deleteForeignRealServers).
   const leaving = ownerChanged ? kind.parse({ ...news, owner: olds.owner }) : entry;
 
   const ensureFailures = await onEach([...added, ...kept], (d) =>
-    effects.ensure(opsFor(d), entry, added.includes(d) && !adopt ? "fail" : "update", formerOwner),
+    effects.ensure(opsFor(d), entry, added.includes(d) && !adopt ? "fail" : "update", formerOwner, formerHolder),
   );
-  const removeFailures = (await onEach(removed, (d) => effects.remove(opsFor(d), leaving))).map((f) => ({ ...f, removing: true }));
+  const removeFailures = (await onEach(removed, (d) => effects.remove(opsFor(d), leaving, formerHolder))).map((f) => ({ ...f, removing: true }));
   const outs = echo(news);
   if (ensureFailures.length === 0 && removeFailures.length === 0) return { outs };
 
@@ -165,8 +172,9 @@ async function updateEntry<T>({ kind, effects, opsFor }: Entries<T>, id: string,
   const failures = [...ensureFailures, ...removeFailures];
   const message = failureMessage(kind, entry, "update", failures, after.length + removed.length);
   // Settings: new ones only if every director that holds the entry got them; otherwise the old, so the next diff retries.
-  // The owner likewise: a director it failed to leave still has it under the old owner (removed as that one next time).
-  const base = ensureFailures.length === 0 ? { ...outs, owner: olds.owner } : { ...echo(olds) };
+  // The owner and holder likewise: a director it failed to leave still has it under the old ones (removed as those next
+  // time, the new holder passing the old one as formerHolder).
+  const base = ensureFailures.length === 0 ? { ...outs, owner: olds.owner, ...(formerHolder ? { resourceUrn: formerHolder } : {}) } : { ...echo(olds) };
   throw initFailure(message, id, kind.withDirectors(base, held), news.__provider);
 }
 

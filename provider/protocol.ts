@@ -143,12 +143,18 @@ export interface EnsureOwnership {
    * an ensure or delete of the same stack naming another holder than the recorded one; absent on either side = no check.
    */
   holder?: string;
+  /**
+   * ensureDest only, with `holder`: the URN the holding resource had before (renamed with aliases); a dest recorded as
+   * held by it is accepted and moves to `holder`.
+   */
+  formerHolder?: string;
 }
 
-/** Ownership fields of deleteDest: `holder` as for ensureDest. */
+/** Ownership fields of deleteDest: `holder` and `formerHolder` as for ensureDest. */
 export interface DeleteDestOwnership {
   owner?: string;
   holder?: string;
+  formerHolder?: string;
 }
 
 /**

@@ -10,10 +10,12 @@
 //   partial failure (or a refresh) left on only some directors carries `onlyOn` (those directors), so the next diff
 //   sees a change and the next up puts it on the others. Settings changes that did not reach every director keep the
 //   old settings in state (the next diff retries), as for the other resources (entries.ts).
+// - A pool renamed with aliases (a new URN, the holder its members are recorded under) re-ensures every member with
+//   the old URN as formerHolder, so the ledgers move them to the new one; state keeps the old URN until every op got it.
 // - read (refresh): each director's table (its memoized dump, shared with every other resource's read: one dump per
 //   director for a whole refresh); members gone from every director leave the outputs.
 import type * as dynamic from "@pulumi/pulumi/dynamic";
-import { canonical, identityChanged, sameDirectors } from "./diff";
+import { canonical, identityChanged, renamed, sameDirectors } from "./diff";
 import { directorKey, hostPort, type Director } from "./director";
 import { drainDests } from "./drain";
 import { echo, errorText, hint, initFailure, withoutUndefined, type OpsFor } from "./entries";
@@ -111,6 +113,7 @@ async function apply(opsFor: OpsFor, old: RealServerPoolSpec | undefined, want: 
   const directors = [...want.service.directors, ...oldDirs.filter((d) => !wantKeys.has(directorKey(d)))];
   const ownerChanged = old !== undefined && old.owner !== want.owner;
   const formerOwner = ownerChanged ? old.owner : undefined;
+  const formerHolder = old?.resourceUrn !== undefined && old.resourceUrn !== want.resourceUrn ? old.resourceUrn : undefined;
   const adopt = want.adopt || want.takeover;
   const after = new Map([...before].map(([k, s]) => [k, new Set(s)]));
   const failures: Failure[] = [];
@@ -130,7 +133,7 @@ async function apply(opsFor: OpsFor, old: RealServerPoolSpec | undefined, want: 
         ? Object.entries(want.members).flatMap(([k, m]) => {
             const had = before.get(k)?.has(dk) ?? false;
             const prev = old?.members[k];
-            return !had || ownerChanged || !prev || !sameSettings(prev, m) ? [{ k, m, had }] : [];
+            return !had || ownerChanged || formerHolder || !prev || !sameSettings(prev, m) ? [{ k, m, had }] : [];
           })
         : [];
       const removals = [...before].flatMap(([k, held]) => (held.has(dk) && !(wantKeys.has(dk) && k in want.members) ? [k] : []));
@@ -140,13 +143,13 @@ async function apply(opsFor: OpsFor, old: RealServerPoolSpec | undefined, want: 
       await Promise.all([
         ...ensures.map(async ({ k, m, had }) => {
           try {
-            await realServerEffects.ensure(ops, asRealServer(want, m), had || adopt ? "update" : "fail", formerOwner);
+            await realServerEffects.ensure(ops, asRealServer(want, m), had || adopt ? "update" : "fail", formerOwner, formerHolder);
             after.get(k)?.add(dk) ?? after.set(k, new Set([dk]));
           } catch (e) {
             fail(k, e, false);
           }
         }),
-        removeMembers(ops, old!, removals).then((results) =>
+        removeMembers(ops, old!, removals, want.resourceUrn).then((results) =>
           results.forEach((r, i) => (r.status === "fulfilled" ? after.get(removals[i]!)!.delete(dk) : fail(removals[i]!, r.reason, true))),
         ),
       ]);
@@ -176,21 +179,26 @@ async function apply(opsFor: OpsFor, old: RealServerPoolSpec | undefined, want: 
   }
   // The owner moves in state once every op got it (a member left behind is still the old owner's there).
   const owner = ownerChanged && failures.length > 0 ? old.owner : want.owner;
-  const props = { ...outs, service: { ...(outs.service as Props), directors: stateDirs }, members, owner };
+  const resourceUrn = formerHolder && failures.length > 0 ? formerHolder : want.resourceUrn;
+  const props = { ...outs, service: { ...(outs.service as Props), directors: stateDirs }, members, owner, resourceUrn };
   return { props: withoutUndefined(props), failures, total, empty: stateDirs.length === 0 };
 }
 
-/** Removes members from one director: with drain, all quiesced and waited for together, then each deleted. */
-async function removeMembers(ops: DirectorOps, old: RealServerPoolSpec, keys: string[]): Promise<PromiseSettledResult<unknown>[]> {
+/**
+ * Removes members from one director: with drain, all quiesced and waited for together, then each deleted. `holder`:
+ * the pool's URN now; when renamed, the old one goes as formerHolder (a member may be recorded under either).
+ */
+async function removeMembers(ops: DirectorOps, old: RealServerPoolSpec, keys: string[], holder: string | undefined): Promise<PromiseSettledResult<unknown>[]> {
   if (keys.length === 0) return [];
   const svc = serviceKey(old.service);
-  const ownership: DeleteDestOwnership = { owner: old.owner, holder: old.resourceUrn };
+  const moved = holder !== undefined && old.resourceUrn !== undefined && holder !== old.resourceUrn;
+  const ownership: DeleteDestOwnership = moved ? { owner: old.owner, holder, formerHolder: old.resourceUrn } : { owner: old.owner, holder: old.resourceUrn };
   if (old.drain) {
     const gone = new Set(keys);
     const readDests = async (): Promise<Dest[]> =>
       ((await ops.getService(svc, true))?.dests ?? []).filter((d) => gone.has(hostPort(d.address, d.port)));
     try {
-      await drainDests(quiescingAs(ops, ownership), svc, readDests, old.drain.timeoutSeconds, { urn: old.resourceUrn });
+      await drainDests(quiescingAs(ops, ownership), svc, readDests, old.drain.timeoutSeconds, { urn: ownership.holder });
     } catch (e) {
       return keys.map(() => ({ status: "rejected", reason: e }));
     }
@@ -216,7 +224,7 @@ export function diffRealServerPool(_id: string, olds: unknown, news: unknown): d
   const replaces =
     isUnknown(ns) || !ns || typeof ns !== "object" || SERVICE_IDENTITY.some((k) => identityChanged(os[k], ns[k])) ? ["service"] : [];
   const directorsChanged = typeof ns === "object" && ns !== null && !sameDirectors(os.directors, ns.directors);
-  const changed = directorsChanged || REAL_SERVER_POOL_SETTINGS.some((k) => canonical(o[k]) !== canonical(n[k]));
+  const changed = directorsChanged || renamed(o, n) || REAL_SERVER_POOL_SETTINGS.some((k) => canonical(o[k]) !== canonical(n[k]));
   return { changes: replaces.length > 0 || changed, replaces, deleteBeforeReplace: false };
 }
 

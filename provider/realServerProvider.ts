@@ -27,10 +27,11 @@ export const realServerKind: EntryKind<RealServerSpec> = {
 };
 
 export const realServerEffects: EntryEffects<RealServerSpec> = {
-  ensure: async (ops, rs, onExisting, formerOwner) => {
+  ensure: async (ops, rs, onExisting, formerOwner, formerHolder) => {
     try {
-      // holder: the resource holding the dest within the stack (a RealServer, or a RealServerPool for its members).
-      const ownership = { owner: rs.owner, formerOwner, takeover: rs.takeover, holder: rs.resourceUrn };
+      // holder: the resource holding the dest within the stack (a RealServer, or a RealServerPool for its members);
+      // formerHolder: its URN before a rename with aliases.
+      const ownership = { owner: rs.owner, formerOwner, takeover: rs.takeover, holder: rs.resourceUrn, formerHolder };
       return await ops.ensureDest(serviceKey(rs.service), { ...destKey(rs), ...destSettings(rs) }, onExisting, ownership);
     } catch (e) {
       if ((e as { code?: string }).code === "SERVICE_NOT_FOUND")
@@ -40,10 +41,10 @@ export const realServerEffects: EntryEffects<RealServerSpec> = {
       throw e;
     }
   },
-  remove: async (ops, rs) => {
+  remove: async (ops, rs, formerHolder) => {
     const svc = serviceKey(rs.service);
     const key = destKey(rs);
-    const ownership: DeleteDestOwnership = { owner: rs.owner, holder: rs.resourceUrn };
+    const ownership: DeleteDestOwnership = { owner: rs.owner, holder: rs.resourceUrn, formerHolder };
     if (rs.drain) {
       // The quiesce carries the ownership too: a dest another stack or resource holds is refused (OWNED) before its
       // weight changes.

@@ -54,14 +54,15 @@ export interface DirectorOps {
 }
 
 /**
- * The ownership fields as sent: only the ones that say something (an owner, a formerOwner other than it, a flag that
- * is true), so an op of state from before the ledger carries none, as protocol 1 callers before it did.
+ * The ownership fields as sent: only the ones that say something (an owner, a formerOwner other than it, a
+ * formerHolder other than a holder sent, a flag that is true), so an op of state from before the ledger carries none, as
+ * protocol 1 callers before it did.
  */
 export function ownershipFields<O extends EnsureOwnership & DeleteServiceOwnership>(o: O | undefined): Partial<O> {
   if (o?.owner === undefined) return {};
-  return Object.fromEntries(
-    Object.entries(o).filter(([k, v]) => v !== undefined && v !== false && !(k === "formerOwner" && v === o.owner)),
-  ) as Partial<O>;
+  const says = (k: string, v: unknown) =>
+    v !== undefined && v !== false && !(k === "formerOwner" && v === o.owner) && !(k === "formerHolder" && (o.holder === undefined || v === o.holder));
+  return Object.fromEntries(Object.entries(o).filter(([k, v]) => says(k, v))) as Partial<O>;
 }
 
 function indexTable(services: Service[]): DirectorTable {

@@ -6,7 +6,8 @@ import type { z } from "zod";
 /**
  * identity: the kernel cannot SET it, so a change replaces the entry. directors: where the entry lives, compared as a
  * set and changed in place. setting: changed in place (on the kernel, or only in state like drain and adopt). engine:
- * facts about the Pulumi resource itself (its URN), carried to the provider and never compared by diff.
+ * facts about the Pulumi resource itself (its URN), carried to the provider and not compared as a setting (a different
+ * URN is a rename with aliases: an in-place update, see diff.ts renamed()).
  */
 export type FieldRole = "identity" | "directors" | "setting" | "engine";
 

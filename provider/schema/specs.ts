@@ -33,9 +33,9 @@ export interface OwnershipSpec {
   takeover: boolean;
 }
 
-/** Facts about the Pulumi resource itself ("engine" fields): never compared by diff. */
+/** Facts about the Pulumi resource itself ("engine" fields): not settings; diff only notices a rename (diff.ts renamed()). */
 export interface EngineSpec {
-  /** The resource's URN, for progress messages (absent in state written before it). */
+  /** The resource's URN: progress messages and the holder the ledger records (absent in state written before it). */
   resourceUrn?: string;
 }
 

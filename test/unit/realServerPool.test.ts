@@ -8,10 +8,11 @@ import { HelperError } from "../../provider/protocol";
 import { diffRealServerPool, realServerPoolProviderWith } from "../../provider/realServerPoolProvider";
 import { realServerEffects, realServerKind } from "../../provider/realServerProvider";
 import { entryProvider } from "../../provider/entries";
+import { diffRealServer, diffVirtualService } from "../../provider/diff";
 import { checkRealServer } from "../../provider/schema";
 import { checkRealServerPool } from "../../provider/schema/realServerPool";
 import { FakeDirectors } from "./fakeDirectors";
-import { director, expectOk, rs, serviceRef, U } from "./fixtures";
+import { director, expectOk, rs, serviceRef, U, vs } from "./fixtures";
 
 type Props = Record<string, unknown>;
 const PROVIDER = "exports.handler = __fake;";
@@ -283,5 +284,62 @@ describe("read (refresh)", () => {
     const c = await pp.create(await checked(pool({ members: many(2) })));
     await at("203.0.113.5").deleteService(key);
     expect((await pp.read!(c.id, state(c.outs))).id).toBe("");
+  });
+});
+
+// A rename with aliases: the same resource under a new URN, which the directors' ledgers record as the holder. The
+// update passes the old URN as formerHolder (the helper then moves the holder), and never replaces.
+describe("renamed with aliases", () => {
+  const NEW = "urn:pulumi:prod::lb::pulumi-nodejs:dynamic/ipvs:RealServerPool::web-renamed";
+  const moving = `{"owner":"${OWNER}","holder":"${NEW}","formerHolder":"${URN}"}`;
+
+  it("diff: a new URN is an in-place update of every resource; state without one is no change", () => {
+    const p = expectOk(checkRealServerPool(undefined, { ...pool(), resourceUrn: URN })) as Props;
+    expect(diffRealServerPool("id", p, { ...pool(), resourceUrn: NEW })).toEqual({ changes: true, replaces: [], deleteBeforeReplace: false });
+    expect(diffRealServerPool("id", p, { ...pool(), resourceUrn: URN }).changes).toBe(false);
+    expect(diffRealServerPool("id", pool(), { ...pool(), resourceUrn: NEW }).changes).toBe(false);
+    expect(diffRealServer("id", rs({ resourceUrn: "urn:a" }), rs({ resourceUrn: "urn:b" }))).toEqual({ changes: true, replaces: [], deleteBeforeReplace: false });
+    expect(diffRealServer("id", rs(), rs({ resourceUrn: "urn:b" })).changes).toBe(false);
+    expect(diffVirtualService("id", vs({ resourceUrn: "urn:a" }), vs({ resourceUrn: "urn:b" }))).toEqual({ changes: true, replaces: [], deleteBeforeReplace: false });
+  });
+
+  it("a renamed pool re-ensures every member, and deletes removed ones, moving from the old URN", async () => {
+    await withService("203.0.113.5");
+    const c = await pp.create(await checked(pool({ members: many(3) })));
+    fake.log.length = 0;
+    const u = await pp.update!(c.id, state(c.outs), await checked(pool({ members: many(2), resourceUrn: NEW })));
+    expect(writes().sort()).toEqual([
+      `${A} deleteDest ${SVC}/10.1.0.3:8080 ${moving}`,
+      `${A} ensureDest ${SVC}/10.1.0.1:8080 ${moving}`,
+      `${A} ensureDest ${SVC}/10.1.0.2:8080 ${moving}`,
+    ]);
+    expect(u.outs.resourceUrn).toBe(NEW);
+  });
+
+  it("a renamed pool whose update failed somewhere keeps the old URN in state (the next up moves the rest)", async () => {
+    await withService("203.0.113.5");
+    const c = await pp.create(await checked(pool({ members: many(2) })));
+    fake.refuse.set(`${A} ensureDest ${SVC}/10.1.0.2:8080`, new HelperError(A, "TIMEOUT", "timed out."));
+    const e = await failure(pp.update!(c.id, state(c.outs), await checked(pool({ members: many(2), resourceUrn: NEW }))));
+    expect(e.properties!.resourceUrn).toBe(URN);
+  });
+
+  it("a renamed RealServer moves from its old URN, also on a director it leaves; a failure keeps the old URN", async () => {
+    await withService("203.0.113.5", "203.0.113.6");
+    const rsp = entryProvider(realServerKind, realServerEffects, fake.opsFor);
+    const input = async (over: Props) => {
+      const r = await rsp.check!({}, { ...rs({ service: twoDirectors() }), owner: OWNER, ...over });
+      return { ...(r.inputs as Props), __provider: PROVIDER };
+    };
+    const c = await rsp.create(await input({ resourceUrn: URN }));
+    fake.log.length = 0;
+    const u = await rsp.update!(c.id, state(c.outs), await input({ resourceUrn: NEW, service: serviceRef() }));
+    expect(writes()).toEqual([`${A} ensureDest ${SVC}/10.0.0.11:8080 ${moving}`, `${B} deleteDest ${SVC}/10.0.0.11:8080 ${moving}`]);
+    expect(u.outs.resourceUrn).toBe(NEW);
+
+    const c2 = await rsp.create(await input({ address: "10.0.0.12", resourceUrn: URN }));
+    fake.refuse.set(`${B} ensureDest`, new HelperError(B, "TIMEOUT", "timed out."));
+    const e = await failure(rsp.update!(c2.id, state(c2.outs), await input({ address: "10.0.0.12", resourceUrn: NEW })));
+    expect(e.properties!.resourceUrn).toBe(URN);
   });
 });

@@ -87,6 +87,37 @@ describe("ipvs-helper ownership ledger on a real kernel", () => {
     expect((await d.exec(`test -e ${STATE} && echo left || echo gone`)).stdout).toBe("gone\n");
   });
 
+  it("a real server whose resource was renamed with aliases moves to the new URN with formerHolder", async () => {
+    await d.exec(`ipvsadm -C; rm -rf ${STATE}`);
+    const web = tcp("192.0.2.44", 80);
+    const dest = { address: "10.30.0.4", port: 8080, forwarding: "nat", weight: 2 };
+    const OLD = "urn:pulumi:prod::lb::pulumi-nodejs:dynamic/ipvs:RealServer::app-1";
+    const NEW = "urn:pulumi:prod::lb::pulumi-nodejs:dynamic/ipvs:RealServer::web-1";
+    await applyOk(d, [svcOp(web, { scheduler: "rr" }, { owner: A }), destOp(web, dest, { owner: A, holder: OLD })]);
+    const table = await ipvsadm(d, "-Sn");
+    const holders = async () =>
+      (JSON.parse((await d.exec(`${HELPER} owners --json`)).stdout) as { stacks: { owner: string; dests: { holder?: string }[] }[] }).stacks.map((s) => [s.owner, s.dests.map((x) => x.holder)]);
+
+    // Another URN than the recorded one as formerHolder, or another stack naming it: refused as before.
+    const refused = await apply(d, [
+      destOp(web, dest, { owner: A, holder: NEW, formerHolder: "urn:pulumi:prod::lb::pulumi-nodejs:dynamic/ipvs:RealServer::other" }),
+      destOp(web, dest, { owner: B, holder: NEW, formerHolder: OLD }),
+    ]);
+    expect(refused[0]!.error).toMatchObject({ code: "OWNED", message: expect.stringContaining(`held by another resource of this stack, ${OLD}`) });
+    expect(refused[1]!.error).toMatchObject({ code: "OWNED", message: expect.stringContaining(`belongs to stack ${A}`) });
+    expect(await holders()).toEqual([[A, [OLD]]]);
+
+    // The move: accepted, the kernel untouched, the ledger names the new URN; the old one is now refused.
+    await applyOk(d, [destOp(web, dest, { owner: A, holder: NEW, formerHolder: OLD })]);
+    expect(await ipvsadm(d, "-Sn")).toBe(table);
+    expect(await holders()).toEqual([[A, [NEW]]]);
+    const [old] = await apply(d, [{ op: "deleteDest", service: web, dest: { address: dest.address, port: dest.port }, owner: A, holder: OLD }]);
+    expect(old!.error).toMatchObject({ code: "OWNED", message: expect.stringContaining(NEW) });
+
+    await applyOk(d, [{ op: "deleteService", service: web, owner: A }]);
+    expect(await ipvsadm(d, "-Sn")).toBe("");
+  });
+
   it("refuses to adopt a VIP on kube-proxy's kube-ipvs0 interface", async () => {
     await d.exec(`ipvsadm -C; rm -rf ${STATE}; ip link add kube-ipvs0 type dummy; ip addr add 10.96.0.10/32 dev kube-ipvs0`);
     try {

@@ -171,9 +171,10 @@ func (e *Engine) checkOwnership(op *protocol.Op) *protocol.Error {
 		return owned(describe(op), what, holder)
 	}
 	// Within the stack, a real server belongs to one resource (a RealServer or one RealServerPool): another
-	// resource's is refused naming it. No holder on either side (callers before holders) is no check.
+	// resource's is refused naming it. No holder on either side (callers before holders) is no check. formerHolder
+	// is the same resource under its former URN (renamed with aliases): the ensure records the new holder.
 	if isDest && holder == op.Owner && op.Holder != "" && !(ensure && op.Takeover) {
-		if held := l.DestHolder(op.Service, destKey(op)); held != "" && held != op.Holder {
+		if held := l.DestHolder(op.Service, destKey(op)); held != "" && held != op.Holder && held != op.FormerHolder {
 			return heldElsewhere(describe(op), what, held, ensure)
 		}
 	}

@@ -309,3 +309,38 @@ func TestDestHolders(t *testing.T) {
 		t.Fatalf("after delete: %v %v", f.dests, stackFile(t, stackB))
 	}
 }
+
+// A resource renamed with aliases keeps its real server: an ensure naming the URN it moves from (formerHolder) is
+// accepted and records the new holder; a delete likewise. A formerHolder the ledger does not record, or one of
+// another stack, is refused as before.
+func TestFormerHolderMovesTheDest(t *testing.T) {
+	f, e := newOwnedEngine(t)
+	const old, renamed = "urn:pulumi:prod::lb::pulumi-nodejs:dynamic/ipvs:RealServer::app-1", "urn:pulumi:prod::lb::pulumi-nodejs:dynamic/ipvs:RealServer::web-1"
+	moving := func(o, h, from string) string {
+		return owner(o) + fmt.Sprintf(`,"holder":%q,"formerHolder":%q`, h, from)
+	}
+	ensure, del := destJSON("ensureDest", "192.0.2.1", "10.0.0.1", 1), destJSON("deleteDest", "192.0.2.1", "10.0.0.1", 0)
+	res := run(t, e, as(svcJSON("192.0.2.1", "rr"), owner(stackA)), as(ensure, owner(stackA)+fmt.Sprintf(`,"holder":%q`, old)))
+	wantCode(t, "create", res[1], "ok")
+
+	wantCode(t, "a wrong formerHolder", run(t, e, as(ensure, moving(stackA, renamed, "urn:other")))[0], protocol.CodeOwned, "held by another resource of this stack, "+old)
+	wantCode(t, "a wrong formerHolder's delete", run(t, e, as(del, moving(stackA, renamed, "urn:other")))[0], protocol.CodeOwned, old)
+	wantCode(t, "another stack naming the holder", run(t, e, as(ensure, moving(stackB, renamed, old)))[0], protocol.CodeOwned, "belongs to stack "+stackA)
+	if d := stackFile(t, stackA)["dests"].([]any)[0].(map[string]any); d["holder"] != old || len(f.dests[svc1]) != 1 || stackFile(t, stackB) != nil {
+		t.Fatalf("a refused op changed something: record %v, table %v", d, f.dests)
+	}
+
+	wantCode(t, "the move", run(t, e, as(ensure, moving(stackA, renamed, old)))[0], "ok")
+	if d := stackFile(t, stackA)["dests"].([]any)[0].(map[string]any); d["holder"] != renamed {
+		t.Fatalf("record %v, want holder %s", d, renamed)
+	}
+	// Moved: the old URN is now another resource's, and re-sending the move is harmless.
+	wantCode(t, "the old URN", run(t, e, as(ensure, owner(stackA)+fmt.Sprintf(`,"holder":%q`, old)))[0], protocol.CodeOwned, renamed)
+	wantCode(t, "the move again", run(t, e, as(ensure, moving(stackA, renamed, old)))[0], "ok")
+
+	// A delete moving from the recorded holder is accepted too (a pool renamed while dropping a member).
+	wantCode(t, "delete moving back", run(t, e, as(del, moving(stackA, old, renamed)))[0], "ok")
+	if len(f.dests[svc1]) != 0 || count(stackFile(t, stackA), "dests") != 0 {
+		t.Fatalf("after delete: %v %v", f.dests, stackFile(t, stackA))
+	}
+}

@@ -32,7 +32,10 @@ type Op struct {
 	FormerOwner string
 	// Holder (ensureDest, deleteDest): the resource within the owner's stack that holds the real server (its URN);
 	// "" = no holder check (callers before it).
-	Holder           string
+	Holder string
+	// FormerHolder (ensureDest, deleteDest, with Holder): the resource of the same stack the real server moves from
+	// (a resource renamed with aliases keeps its dest); "" = none.
+	FormerHolder     string
 	Takeover         bool
 	WithForeignDests bool
 	// DryRun (deleteService): answer as the delete would, change nothing (a drain asks before quiescing).
@@ -135,6 +138,7 @@ type wireOp struct {
 	Owner            *string `json:"owner"`
 	FormerOwner      *string `json:"formerOwner"`
 	Holder           *string `json:"holder"`
+	FormerHolder     *string `json:"formerHolder"`
 	Takeover         *bool   `json:"takeover"`
 	WithForeignDests *bool   `json:"withForeignDests"`
 	DryRun           *bool   `json:"dryRun"`
@@ -148,8 +152,8 @@ var opFields = map[string]struct{ allowed, required string }{
 	"ensureService": {"service onExisting owner formerOwner takeover", "service"},
 	"deleteService": {"service owner withForeignDests dryRun", "service"},
 	"getService":    {"service withDests", "service"},
-	"ensureDest":    {"service dest onExisting owner formerOwner holder takeover", "service dest"},
-	"deleteDest":    {"service dest owner holder", "service dest"},
+	"ensureDest":    {"service dest onExisting owner formerOwner holder formerHolder takeover", "service dest"},
+	"deleteDest":    {"service dest owner holder formerHolder", "service dest"},
 	"getDest":       {"service dest", "service dest"},
 	"dump":          {"", ""},
 	"setTimeouts":   {"tcp tcpfin udp", ""},
@@ -196,7 +200,7 @@ func DecodeOp(raw json.RawMessage) (*Op, *Error) {
 	present := map[string]bool{"service": w.Service != nil, "dest": w.Dest != nil, "onExisting": w.OnExisting != nil,
 		"withDests": w.WithDests != nil, "tcp": w.TCP != nil, "tcpfin": w.TCPFin != nil, "udp": w.UDP != nil,
 		"daemon": w.Daemon != nil, "state": w.State != nil, "owner": w.Owner != nil, "formerOwner": w.FormerOwner != nil,
-		"holder": w.Holder != nil, "takeover": w.Takeover != nil, "withForeignDests": w.WithForeignDests != nil,
+		"holder": w.Holder != nil, "formerHolder": w.FormerHolder != nil, "takeover": w.Takeover != nil, "withForeignDests": w.WithForeignDests != nil,
 		"dryRun":   w.DryRun != nil,
 		"settings": w.Settings != nil && string(w.Settings) != "null", "sysctls": w.Sysctls != nil}
 	allowed := " " + spec.allowed + " "
@@ -545,13 +549,13 @@ func CheckOwner(s string, field string) *Error {
 const MaxHolderLen = 1024
 
 // checkHolder: a holder names a resource in messages and the ledger, so it is one line of printable text.
-func checkHolder(s string) *Error {
+func checkHolder(s, field string) *Error {
 	if s == "" || len(s) > MaxHolderLen {
-		return bad("holder must be 1..%d characters (the holding resource's URN), not %d", MaxHolderLen, len(s))
+		return bad("%s must be 1..%d characters (the holding resource's URN), not %d", field, MaxHolderLen, len(s))
 	}
 	for _, r := range s {
 		if r < 0x20 || r == 0x7f {
-			return bad("holder %q must not contain control characters", s)
+			return bad("%s %q must not contain control characters", field, s)
 		}
 	}
 	return nil
@@ -559,7 +563,7 @@ func checkHolder(s string) *Error {
 
 func decodeOwnership(w *wireOp, op *Op) *Error {
 	if w.Owner == nil {
-		for k, there := range map[string]bool{"formerOwner": w.FormerOwner != nil, "holder": w.Holder != nil, "takeover": w.Takeover != nil, "withForeignDests": w.WithForeignDests != nil, "dryRun": w.DryRun != nil} {
+		for k, there := range map[string]bool{"formerOwner": w.FormerOwner != nil, "holder": w.Holder != nil, "formerHolder": w.FormerHolder != nil, "takeover": w.Takeover != nil, "withForeignDests": w.WithForeignDests != nil, "dryRun": w.DryRun != nil} {
 			if there {
 				return bad("operation %s takes field %q only together with \"owner\"", w.Op, k)
 			}
@@ -580,10 +584,22 @@ func decodeOwnership(w *wireOp, op *Op) *Error {
 		op.FormerOwner = *w.FormerOwner
 	}
 	if w.Holder != nil {
-		if e := checkHolder(*w.Holder); e != nil {
+		if e := checkHolder(*w.Holder, "holder"); e != nil {
 			return e
 		}
 		op.Holder = *w.Holder
+	}
+	if w.FormerHolder != nil {
+		if w.Holder == nil {
+			return bad("operation %s takes field \"formerHolder\" only together with \"holder\"", w.Op)
+		}
+		if e := checkHolder(*w.FormerHolder, "formerHolder"); e != nil {
+			return e
+		}
+		if *w.FormerHolder == op.Holder {
+			return bad("formerHolder %q is the holder itself", op.Holder)
+		}
+		op.FormerHolder = *w.FormerHolder
 	}
 	op.Takeover = w.Takeover != nil && *w.Takeover
 	op.WithForeignDests = w.WithForeignDests != nil && *w.WithForeignDests

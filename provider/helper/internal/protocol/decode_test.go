@@ -127,12 +127,21 @@ func TestDecodeHolder(t *testing.T) {
 		if e != nil || op.Holder != urn {
 			t.Errorf("%s: %v %+v", name, e, op)
 		}
+		op, e = DecodeOp(json.RawMessage(fmt.Sprintf(dest, name, `,"owner":"acme/lb/prod","holder":"`+urn+`","formerHolder":"urn:old"`)))
+		if e != nil || op.Holder != urn || op.FormerHolder != "urn:old" {
+			t.Errorf("%s with formerHolder: %v %+v", name, e, op)
+		}
 	}
 	for what, c := range map[string]struct{ op, fields, want string }{
-		"without owner": {"ensureDest", `,"holder":"x"`, `only together with "owner"`},
-		"on a service":  {"deleteService", `,"owner":"acme/lb/prod","holder":"x"`, `does not take field "holder"`},
-		"empty":         {"deleteDest", `,"owner":"acme/lb/prod","holder":""`, "1..1024 characters"},
-		"control chars": {"ensureDest", `,"owner":"acme/lb/prod","holder":"a\nb"`, "control characters"},
+		"without owner":               {"ensureDest", `,"holder":"x"`, `only together with "owner"`},
+		"on a service":                {"deleteService", `,"owner":"acme/lb/prod","holder":"x"`, `does not take field "holder"`},
+		"empty":                       {"deleteDest", `,"owner":"acme/lb/prod","holder":""`, "1..1024 characters"},
+		"control chars":               {"ensureDest", `,"owner":"acme/lb/prod","holder":"a\nb"`, "control characters"},
+		"formerHolder without holder": {"ensureDest", `,"owner":"acme/lb/prod","formerHolder":"x"`, `only together with "holder"`},
+		"formerHolder is holder":      {"deleteDest", `,"owner":"acme/lb/prod","holder":"x","formerHolder":"x"`, "is the holder itself"},
+		"formerHolder on a service":   {"deleteService", `,"owner":"acme/lb/prod","formerHolder":"x"`, `does not take field "formerHolder"`},
+		"formerHolder without owner":  {"deleteDest", `,"holder":"x","formerHolder":"y"`, `only together with "owner"`},
+		"formerHolder control chars":  {"ensureDest", `,"owner":"acme/lb/prod","holder":"x","formerHolder":"a\tb"`, "formerHolder"},
 	} {
 		raw := fmt.Sprintf(dest, c.op, c.fields)
 		if c.op == "deleteService" {
