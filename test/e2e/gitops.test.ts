@@ -1,9 +1,9 @@
 // examples/gitops as CI runs it (`tsx gitops.ts <mode>`, the Automation API driving the project's pulumi CLI) on
-// examples/quickstart plus a RealServerPool and a DirectorSettings (fixtures/gitops) against one lab director, in one
-// stack lifecycle: preview lists the kernel changes (pool members and settings one by one) and opens no SSH connection
-// (sshd's log and the kernel's TCP counters say so), up applies (ipvsadm shows it), drift is quiet when the kernel
-// matches and fails naming the entry, pool member or setting and the field after out-of-band ipvsadm edits, without
-// recording them.
+// examples/quickstart plus a RealServerPool and a DirectorSettings (fixtures/pool-settings) against one lab director,
+// in one stack lifecycle: preview lists the kernel changes (pool members and settings one by one) and opens no SSH
+// connection (sshd's log and the kernel's TCP counters say so), up applies (ipvsadm shows it), drift is quiet when the
+// kernel matches and fails naming the entry, pool member or setting and the field after out-of-band ipvsadm edits,
+// without recording them.
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
@@ -56,7 +56,7 @@ describe("examples/gitops against a lab director", () => {
     servers = await addRealServers(d, 3);
     await addVip(d, VIP);
     stack = await E2EStack.create({
-      program: path.join(repoRoot, "test", "e2e", "fixtures", "gitops"),
+      program: path.join(repoRoot, "test", "e2e", "fixtures", "pool-settings"),
       config: {
         host: d.host, port: String(d.port), user: d.user, privateKey: { secret: readFileSync(d.privateKeyPath, "utf8") }, hostKey: d.hostKey,
         vip: VIP, backends: JSON.stringify(servers.map((s) => s.address)), scheduler: "rr", weight: "1",

@@ -1,9 +1,9 @@
 // `pulumi-ipvs status` (the built bin, dist/provider/status/cli.js) in the project directory of a stack that the real
-// pulumi CLI up'ed from examples/quickstart plus a RealServerPool and DirectorSettings (fixtures/status), against one
-// lab director with real HTTP traffic, in one stack lifecycle: in sync it exits 0 with the kernel's counters, every
-// pool member and setting listed; after out-of-band ipvsadm / sysctl edits it exits 1 naming the real server, the pool
-// member or the setting and the field; with the director gone it exits 2 naming it, in bounded time. No run prints
-// the key.
+// pulumi CLI up'ed from examples/quickstart plus a RealServerPool and DirectorSettings (fixtures/pool-settings),
+// against one lab director with real HTTP traffic, in one stack lifecycle: in sync it exits 0 with the kernel's
+// counters, every pool member and setting listed; after out-of-band ipvsadm / sysctl edits it exits 1 naming the real
+// server, the pool member or the setting and the field; with the director gone it exits 2 naming it, in bounded time.
+// No run prints the key.
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
@@ -18,9 +18,9 @@ const VIP = "192.0.2.10";
 const FOREIGN = "198.51.100.7:443";
 const STACK = "e2e";
 const cli = path.join(repoRoot, "dist", "provider", "status", "cli.js");
-/** The fixture's pool members' weight and declared settings. */
+/** The fixture's pool with its defaults: each backend on these ports, this weight. */
+const POOL_PORTS = [80, 81];
 const POOL_WEIGHT = 2;
-
 
 interface Run {
   code: number;
@@ -57,7 +57,7 @@ describe("pulumi-ipvs status against a lab director", () => {
     await ipvsadm(d, `-A -t ${FOREIGN} -s wlc`);
     keyText = readFileSync(d.privateKeyPath, "utf8");
     stack = await E2EStack.create({
-      program: path.join(repoRoot, "test", "e2e", "fixtures", "status"),
+      program: path.join(repoRoot, "test", "e2e", "fixtures", "pool-settings"),
       config: {
         host: d.host, port: String(d.port), user: d.user, privateKey: { secret: keyText }, hostKey: d.hostKey,
         vip: VIP, backends: JSON.stringify(servers.map((s) => s.address)), scheduler: "rr", weight: "1",
@@ -92,7 +92,7 @@ describe("pulumi-ipvs status against a lab director", () => {
       [`tcp/${VIP}:8080`, "pooled", "ok"],
     ]);
     expect(dir!.services[1]!.realServers.map((r) => [r.resource, r.pool, r.status, r.kernel?.weight])).toEqual(
-      servers.map((s) => [`web-pool[${s.address}:80]`, "web-pool", "ok", POOL_WEIGHT]),
+      servers.flatMap((s) => POOL_PORTS.map((port) => [`web-pool[${s.address}:${port}]`, "web-pool", "ok", POOL_WEIGHT])),
     );
     expect(dir!.settings).toEqual({
       resource: "settings",
