@@ -36,21 +36,29 @@ func wantCode(t *testing.T, what string, r protocol.Result, want string, inMessa
 	}
 }
 
-// stackFile reads a stack's ledger file, nil when it does not exist.
+// stackFile is a stack's record as a fresh load of its ledger file reads it (records and change lines), nil when
+// it has no file.
 func stackFile(t *testing.T, o string) map[string]any {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(ledger.Dir, "stacks", ledger.FileName(o)))
-	if os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(ledger.Dir, "stacks", ledger.FileName(o))); os.IsNotExist(err) {
 		return nil
 	}
+	l, err := ledger.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatalf("%s: %v", b, err)
+	for _, s := range l.Stacks() {
+		if s.Owner == o {
+			var m map[string]any
+			b, _ := json.Marshal(s.Record())
+			if err := json.Unmarshal(b, &m); err != nil {
+				t.Fatalf("%s: %v", b, err)
+			}
+			return m
+		}
 	}
-	return m
+	t.Fatalf("stack %s has a file but no record", o)
+	return nil
 }
 
 func count(m map[string]any, field string) int {

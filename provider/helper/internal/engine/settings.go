@@ -470,7 +470,7 @@ func (e *Engine) getSettings(op *protocol.Op) (protocol.Result, *protocol.Error)
 	}
 	l := e.own.led
 	if l == nil {
-		// No owner in this request, so no lock: stack files are replaced by rename, each one read is whole.
+		// No owner in this request, so no lock: stack files are replaced by rename or appended to by whole lines.
 		if l, err = ledger.Load(); err != nil {
 			return nil, ledgerError(err)
 		}

@@ -14,13 +14,38 @@ func FailSyncForTest(err error) (restore func()) {
 	return func() { syncFile = saved }
 }
 
-// FreshEncodeForTest is owner's stack file as a fresh load encodes it, every record rendered anew (nil: no stack).
+// FreshEncodeForTest is owner's stack file as a fresh load rewrites it, every record rendered anew (nil: no stack).
 func FreshEncodeForTest(owner string) ([]byte, error) {
 	l, err := Load()
-	if err != nil || l.stacks[owner] == nil {
+	if err != nil {
 		return nil, err
 	}
-	return l.stacks[owner].encode(nil), nil
+	return l.EncodeForTest(owner), nil
+}
+
+// EncodeForTest is owner's stack file as this ledger would rewrite it from its lines (nil: no records).
+func (l *Ledger) EncodeForTest(owner string) []byte {
+	if s := l.stacks[owner]; s != nil && !s.empty() {
+		return s.encode(nil)
+	}
+	return nil
+}
+
+// CompactAtForTest sets how many bytes of change lines a small file may carry (see compactAt) for one test.
+func CompactAtForTest(t interface{ Cleanup(func()) }, n int) int {
+	saved := compactAt
+	compactAt = n
+	t.Cleanup(func() { compactAt = saved })
+	return n
+}
+
+// ChangeLinesForTest is the size of owner's snapshot and of the change lines after it, as a fresh load reads them.
+func ChangeLinesForTest(owner string) (snap, journal int, err error) {
+	l, err := Load()
+	if err != nil || l.stacks[owner] == nil {
+		return 0, 0, err
+	}
+	return l.stacks[owner].snap, l.stacks[owner].journal, nil
 }
 
 // InOrderForTest tells whether the stack's records are in ipvsadm's order.

@@ -19,8 +19,10 @@ import (
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/protocol"
 )
 
-// FileVersion is the stack file format's version.
-const FileVersion = 1
+// FileVersion is the stack file format's version: 2 added change lines after the records (journal.go). Version 1
+// files (records only) are read too; helpers that read only version 1 refuse a version 2 file rather than miss its
+// change lines.
+const FileVersion = 2
 
 // file is one stack's record on disk.
 type file struct {
@@ -70,6 +72,11 @@ type Stack struct {
 	destLines lines[DestID]
 	// disk is the identity of the file as this process last read or wrote it; zero when unknown.
 	disk fileID
+	// snap and journal are the sizes of the file's snapshot and of the change lines after it; torn: the file ends
+	// with an unfinished change line. changed is what to save.
+	snap, journal int
+	torn          bool
+	changed       changes
 }
 
 func newStack(owner string) *Stack {
@@ -215,7 +222,8 @@ func (l *Ledger) Close() {
 	}
 }
 
-// Load reads every stack file without the lock: files are replaced by rename, so each one read is whole.
+// Load reads every stack file without the lock: files are replaced by rename or appended to by whole lines (an
+// unfinished last line is ignored), so each one read is a state some request left, or part of one.
 func Load() (*Ledger, error) {
 	l := newLedger()
 	if err := l.refresh(); err != nil {
@@ -358,8 +366,8 @@ func (l *Ledger) loadFile(path string) error {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("the ledger file %s is not a valid stack record: %s", path, fmt.Sprintf(format, a...))
 	}
-	if f.V != FileVersion {
-		return bad("version %d (this helper reads version %d)", f.V, FileVersion)
+	if f.V != 1 && f.V != FileVersion {
+		return bad("version %d (this helper reads versions 1 and %d)", f.V, FileVersion)
 	}
 	if e := protocol.CheckOwner(f.Owner, "owner"); e != nil {
 		return bad("%s", e.Message)
@@ -396,6 +404,19 @@ func (l *Ledger) loadFile(path string) error {
 		s.Dests[id] = r
 		s.destLines.load(id)
 	}
+	// The change lines: everything after the last newline is an unfinished one (see journal.go).
+	s.snap = int(d.InputOffset())
+	if s.snap < len(raw) && raw[s.snap] == '\n' {
+		s.snap++
+	}
+	rest := raw[s.snap:]
+	lines := rest[:bytes.LastIndexByte(rest, '\n')+1]
+	jd := json.NewDecoder(bytes.NewReader(lines))
+	jd.DisallowUnknownFields()
+	if err := s.replay(jd, svcKeys, bad); err != nil {
+		return err
+	}
+	s.journal, s.torn = len(lines), len(bytes.TrimSpace(rest[len(lines):])) > 0
 	s.disk = fileIDOf(fi)
 	l.stacks[f.Owner] = s
 	return nil
@@ -465,6 +486,7 @@ func (l *Ledger) PutService(owner string, k ipvs.ServiceKey, spec protocol.Servi
 	}
 	s.Services[k], l.svcOwner[k], l.dirty[owner] = spec, owner, true
 	s.svcLines.set(k, line)
+	s.changed.service(k)
 	return true
 }
 
@@ -488,6 +510,7 @@ func (l *Ledger) PutDest(owner, holder string, svc ipvs.ServiceKey, d ipvs.DestK
 	}
 	s.Dests[id], l.dirty[owner] = rec, true
 	s.destLines.set(id, line)
+	s.changed.dest(id)
 	l.setDestOwner(id, owner)
 	return true
 }
@@ -528,6 +551,7 @@ func (s *Stack) dropService(k ipvs.ServiceKey) {
 	if _, ok := s.Services[k]; ok {
 		delete(s.Services, k)
 		s.svcLines.drop(func(x ipvs.ServiceKey) bool { return x == k })
+		s.changed.service(k)
 	}
 }
 
@@ -536,6 +560,7 @@ func (s *Stack) dropDests(match func(DestID) bool) {
 	s.destLines.drop(func(id DestID) bool {
 		if match(id) {
 			delete(s.Dests, id)
+			s.changed.dest(id)
 			return true
 		}
 		return false
@@ -567,6 +592,7 @@ func (l *Ledger) SetSettings(owner string, set *Settings) (changed bool) {
 		return false
 	}
 	s.Settings, l.dirty[owner] = set, true
+	s.changed.settings = true
 	return true
 }
 
@@ -659,18 +685,10 @@ func (l *Ledger) Save() error {
 				return err
 			}
 			s.disk = fileID{}
-		} else {
-			l.scratch = s.encode(l.scratch[:0])
-			if err := writeAtomic(s.Path, l.scratch, 0o600); err != nil {
-				return err
-			}
-			// Remembered so that the next request of this process does not read back what it wrote.
-			fi, err := os.Lstat(s.Path)
-			if err != nil {
-				return fmt.Errorf("examining the ledger file %s after writing it failed: %v", s.Path, err)
-			}
-			s.disk = fileIDOf(fi)
+		} else if err := l.write(s); err != nil {
+			return err
 		}
+		s.changed = changes{}
 		delete(l.dirty, o)
 	}
 	if !anyLeft {
@@ -685,6 +703,27 @@ func (l *Ledger) Save() error {
 			}
 		}
 	}
+	return nil
+}
+
+// write saves a stack's changes: appended as change lines when its file allows (canAppend), else the file rewritten
+// whole from the records.
+func (l *Ledger) write(s *Stack) error {
+	if l.scratch = s.appendChanges(l.scratch[:0]); s.canAppend(len(l.scratch)) {
+		if ok, err := s.appendFile(l.scratch); ok || err != nil {
+			return err
+		}
+	}
+	l.scratch = s.encode(l.scratch[:0])
+	if err := writeAtomic(s.Path, l.scratch, 0o600); err != nil {
+		return err
+	}
+	// Remembered so that the next request of this process does not read back what it wrote.
+	fi, err := os.Lstat(s.Path)
+	if err != nil {
+		return fmt.Errorf("examining the ledger file %s after writing it failed: %v", s.Path, err)
+	}
+	s.disk, s.snap, s.journal, s.torn = fileIDOf(fi), len(l.scratch), 0, false
 	return nil
 }
 

@@ -1,0 +1,179 @@
+package ledger_test
+
+import (
+	"errors"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ipvs"
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ledger"
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ledger/ledgertest"
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/protocol"
+)
+
+func rs(i int) (ipvs.DestKey, protocol.DestSpecOut) {
+	k := ipvs.DestKey{AF: ipvs.AFInet, Addr: netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}), Port: 8080}
+	return k, protocol.DestJSON(ipvs.Dest{DestKey: k, Weight: 1}).DestSpecOut
+}
+
+func fileLines(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile(stackPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+}
+
+// Each request that changes a known file appends one line per changed record; a fresh load replays them, drops
+// included, and the last line of the file is what the last request changed.
+func TestChangesAreAppended(t *testing.T) {
+	ledgertest.Use(t)
+	if err := save(t, "rr"); err != nil {
+		t.Fatal(err)
+	}
+	snapshot := fileLines(t)
+	if !strings.HasPrefix(snapshot[0], `{"v":2,`) {
+		t.Fatalf("snapshot %q", snapshot[0])
+	}
+	var l *ledger.Ledger
+	for i := 1; i <= 3; i++ {
+		l = reopen(t, l, func(l *ledger.Ledger) { k, s := rs(i); l.PutDest(stack, "urn:rs", key, k, s) })
+	}
+	d2, _ := rs(2)
+	l = reopen(t, l, func(l *ledger.Ledger) { l.DropDest(key, d2) })
+	got := fileLines(t)
+	if len(got) != len(snapshot)+4 || strings.Join(got[:len(snapshot)], "\n") != strings.Join(snapshot, "\n") {
+		t.Fatalf("file after 4 requests:\n%s", strings.Join(got, "\n"))
+	}
+	if want := `{"drop":{"service":{"family":"ipv4","protocol":"tcp","address":"192.0.2.1","port":80},"dest":{"address":"10.0.0.2","port":8080}}}`; got[len(got)-1] != want {
+		t.Errorf("drop line %s, want %s", got[len(got)-1], want)
+	}
+	fresh, err := ledger.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ds := fresh.Stacks()[0].DestList(); len(ds) != 2 || ds[0].Dest.Address != "10.0.0.1" || ds[1].Dest.Address != "10.0.0.3" || ds[1].Holder != "urn:rs" {
+		t.Fatalf("replayed dests %+v", ds)
+	}
+	// A deleted service drops its record and its real servers' records, each with a line.
+	reopen(t, l, func(l *ledger.Ledger) { l.DropService(key) })
+	if _, err := os.Stat(stackPath()); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("an emptied stack's file is still there: %v", err)
+	}
+}
+
+// An unfinished last line (a crash mid-append, or a reader racing a writer) is ignored, and the next save rewrites
+// the file whole instead of appending after it.
+func TestUnfinishedChangeLineIsIgnored(t *testing.T) {
+	ledgertest.Use(t)
+	if err := save(t, "rr"); err != nil {
+		t.Fatal(err)
+	}
+	k, s := rs(1)
+	reopen(t, nil, func(l *ledger.Ledger) { l.PutDest(stack, "", key, k, s) })
+	f, _ := os.OpenFile(stackPath(), os.O_WRONLY|os.O_APPEND, 0)
+	f.WriteString(`{"service":{"family":"ipv4","protocol":"tcp","address":"192.0.2.1","port":80},"dest":{"addre`)
+	f.Close()
+	l, err := ledger.Load()
+	if err != nil || len(l.Stacks()[0].Dests) != 1 {
+		t.Fatalf("load with an unfinished line: %v %v", l, err)
+	}
+	k2, s2 := rs(2)
+	reopen(t, nil, func(l *ledger.Ledger) { l.PutDest(stack, "", key, k2, s2) })
+	if _, journal, err := ledger.ChangeLinesForTest(stack); err != nil || journal != 0 {
+		t.Fatalf("after the next save: %d bytes of change lines (%v), want a rewritten file", journal, err)
+	}
+	if l, _ := ledger.Load(); len(l.Stacks()[0].Dests) != 2 {
+		t.Fatalf("rewritten file holds %v", l.Stacks()[0].DestList())
+	}
+}
+
+// A whole change line that is not one of the four kinds fails the load, naming the file and the line.
+func TestBadChangeLine(t *testing.T) {
+	for _, c := range []struct{ line, want string }{
+		{`{"drop":{"service":{"family":"ipv4","protocol":"tcp","address":"192.0.2.1","port":80}},"settings":null}`, "change line 1 is not one of"},
+		{`{"service":{"family":"ipv4","protocol":"tcp","address":"192.0.2.1","port":80},"holder":"urn:x"}`, "change line 1 is not one of"},
+		{`{"service":{"family":"ipv4","protocol":"tcp","address":"192.0.2.1","port":80},"dest":{"address":"10.0.0.1","port":1},"extra":1}`, `unknown field "extra"`},
+		{`{"drop":{"service":{"family":"ipv4","protocol":"tcp","address":"192.0.2.999","port":80}}}`, "192.0.2.999"},
+		{`{}`, "change line 1 is not one of"},
+	} {
+		ledgertest.Use(t)
+		if err := save(t, "rr"); err != nil {
+			t.Fatal(err)
+		}
+		f, _ := os.OpenFile(stackPath(), os.O_WRONLY|os.O_APPEND, 0)
+		f.WriteString(c.line + "\n")
+		f.Close()
+		if _, err := ledger.Load(); err == nil || !strings.Contains(err.Error(), stackPath()+" is not a valid stack record") || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want %q", c.line, err, c.want)
+		}
+	}
+}
+
+// Version 1 files (records only, as helpers before change lines wrote them) are read and stay readable after a
+// change; other versions are refused.
+func TestFileVersions(t *testing.T) {
+	ledgertest.Use(t)
+	if err := save(t, "rr"); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(stackPath())
+	os.WriteFile(stackPath(), []byte(strings.Replace(string(b), `{"v":2,`, `{"v":1,`, 1)), 0o600)
+	k, s := rs(1)
+	reopen(t, nil, func(l *ledger.Ledger) { l.PutDest(stack, "", key, k, s) })
+	if l, err := ledger.Load(); err != nil || len(l.Stacks()[0].Dests) != 1 || l.Stacks()[0].Services[key].Scheduler != "rr" {
+		t.Fatalf("version 1 file and a change: %v %v", l, err)
+	}
+	b, _ = os.ReadFile(stackPath())
+	os.WriteFile(stackPath(), []byte(strings.Replace(string(b), `{"v":1,`, `{"v":3,`, 1)), 0o600)
+	if _, err := ledger.Load(); err == nil || !strings.Contains(err.Error(), "version 3 (this helper reads versions 1 and 2)") {
+		t.Fatalf("version 3: %v", err)
+	}
+}
+
+// Change lines stay within their bound: a file whose change lines would outgrow it is rewritten whole.
+func TestChangeLinesAreCompacted(t *testing.T) {
+	ledgertest.Use(t)
+	bound := ledger.CompactAtForTest(t, 1<<10)
+	var l *ledger.Ledger
+	rewrites, last := 0, 0
+	for i := 0; i < 60; i++ {
+		l = reopen(t, l, func(l *ledger.Ledger) {
+			l.PutService(stack, key, spec([]string{"rr", "wlc"}[i%2]))
+		})
+		snap, journal, err := ledger.ChangeLinesForTest(stack)
+		if err != nil || journal > max(snap, bound) {
+			t.Fatalf("request %d: %d bytes of change lines after a %d-byte snapshot (%v)", i, journal, snap, err)
+		}
+		if journal < last {
+			rewrites++
+		}
+		last = journal
+	}
+	if rewrites == 0 {
+		t.Fatal("never rewritten")
+	}
+}
+
+// A failed append (fsync) cuts the file back: it keeps its old content, and the next save is whole again.
+func TestFailedAppendKeepsTheFile(t *testing.T) {
+	ledgertest.Use(t)
+	if err := save(t, "rr"); err != nil {
+		t.Fatal(err)
+	}
+	k, s := rs(1)
+	reopen(t, nil, func(l *ledger.Ledger) { l.PutDest(stack, "", key, k, s) })
+	before, _ := os.ReadFile(stackPath())
+	restore := ledger.FailSyncForTest(errors.New("disk on fire"))
+	err := save(t, "wlc")
+	restore()
+	if err == nil || !strings.Contains(err.Error(), "appending to "+stackPath()+" failed: fsync: disk on fire") {
+		t.Fatalf("error %v", err)
+	}
+	if after, _ := os.ReadFile(stackPath()); string(after) != string(before) {
+		t.Fatalf("file after a failed append:\n%s\nbefore:\n%s", after, before)
+	}
+}
