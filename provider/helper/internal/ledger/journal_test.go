@@ -58,6 +58,11 @@ func TestChangesAreAppended(t *testing.T) {
 	if ds := fresh.Stacks()[0].DestList(); len(ds) != 2 || ds[0].Dest.Address != "10.0.0.1" || ds[1].Dest.Address != "10.0.0.3" || ds[1].Holder != "urn:rs" {
 		t.Fatalf("replayed dests %+v", ds)
 	}
+	// Another helper process, which replayed the drop, appends only what it changed.
+	l = reopen(t, nil, func(l *ledger.Ledger) { k, s := rs(4); l.PutDest(stack, "", key, k, s) })
+	if n := len(fileLines(t)); n != len(got)+1 {
+		t.Fatalf("a fresh helper's change appended %d lines, want 1:\n%s", n-len(got), strings.Join(fileLines(t), "\n"))
+	}
 	// A deleted service drops its record and its real servers' records, each with a line.
 	reopen(t, l, func(l *ledger.Ledger) { l.DropService(key) })
 	if _, err := os.Stat(stackPath()); !errors.Is(err, os.ErrNotExist) {

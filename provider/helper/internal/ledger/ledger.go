@@ -417,7 +417,7 @@ func (l *Ledger) loadFile(path string) error {
 		return err
 	}
 	s.journal, s.torn = len(lines), len(bytes.TrimSpace(rest[len(lines):])) > 0
-	s.disk = fileIDOf(fi)
+	s.disk, s.changed = fileIDOf(fi), changes{} // the drops replayed are on disk already
 	l.stacks[f.Owner] = s
 	return nil
 }
