@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"syscall"
@@ -74,35 +75,27 @@ type destKeyRec struct {
 
 // appendChanges renders s's change lines: services, then real servers, then settings, each in ipvsadm's order.
 func (s *Stack) appendChanges(b []byte) []byte {
-	svcs := make([]ipvs.ServiceKey, 0, len(s.changed.svcs))
-	for k := range s.changed.svcs {
-		svcs = append(svcs, k)
-	}
-	slices.SortFunc(svcs, cmpKeys)
-	for _, k := range svcs {
-		if _, ok := s.Services[k]; ok {
-			b = append(b, s.svcLines.get(k)...)
-		} else {
-			b = append(b, mustJSON(map[string]any{"drop": dropRec{Service: protocol.ServiceKeyJSON(k)}})...)
-		}
-		b = append(b, '\n')
-	}
-	dests := make([]DestID, 0, len(s.changed.dests))
-	for id := range s.changed.dests {
-		dests = append(dests, id)
-	}
-	slices.SortFunc(dests, cmpDestIDs)
-	for _, id := range dests {
-		if _, ok := s.Dests[id]; ok {
-			b = append(b, s.destLines.get(id)...)
-		} else {
-			b = append(b, mustJSON(map[string]any{"drop": dropRec{Service: protocol.ServiceKeyJSON(id.Svc),
-				Dest: &destKeyRec{Address: id.Dest.Addr.String(), Port: id.Dest.Port}}})...)
-		}
-		b = append(b, '\n')
-	}
+	b = s.svcLines.appendChanged(b, s.changed.svcs, func(k ipvs.ServiceKey) any {
+		return dropRec{Service: protocol.ServiceKeyJSON(k)}
+	})
+	b = s.destLines.appendChanged(b, s.changed.dests, func(id DestID) any {
+		return dropRec{Service: protocol.ServiceKeyJSON(id.Svc), Dest: &destKeyRec{Address: id.Dest.Addr.String(), Port: id.Dest.Port}}
+	})
 	if s.changed.settings {
 		b = append(append(append(b, `{"settings":`...), mustJSON(s.Settings)...), "}\n"...)
+	}
+	return b
+}
+
+// appendChanged appends a line for each changed key, in order: its record's line, or a drop of it when it is gone.
+func (ls *lines[K]) appendChanged(b []byte, changed map[K]bool, drop func(K) any) []byte {
+	for _, k := range slices.SortedFunc(maps.Keys(changed), ls.cmp) {
+		if ls.byKey[k] != nil {
+			b = append(b, ls.get(k)...)
+		} else {
+			b = append(b, mustJSON(map[string]any{"drop": drop(k)})...)
+		}
+		b = append(b, '\n')
 	}
 	return b
 }

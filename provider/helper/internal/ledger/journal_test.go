@@ -18,6 +18,13 @@ func rs(i int) (ipvs.DestKey, protocol.DestSpecOut) {
 	return k, protocol.DestJSON(ipvs.Dest{DestKey: k, Weight: 1}).DestSpecOut
 }
 
+// appendText writes text at the end of the stack's file, as a crashed or foreign writer would.
+func appendText(text string) {
+	f, _ := os.OpenFile(stackPath(), os.O_WRONLY|os.O_APPEND, 0)
+	f.WriteString(text)
+	f.Close()
+}
+
 func fileLines(t *testing.T) []string {
 	t.Helper()
 	b, err := os.ReadFile(stackPath())
@@ -79,9 +86,7 @@ func TestUnfinishedChangeLineIsIgnored(t *testing.T) {
 	}
 	k, s := rs(1)
 	reopen(t, nil, func(l *ledger.Ledger) { l.PutDest(stack, "", key, k, s) })
-	f, _ := os.OpenFile(stackPath(), os.O_WRONLY|os.O_APPEND, 0)
-	f.WriteString(`{"service":{"family":"ipv4","protocol":"tcp","address":"192.0.2.1","port":80},"dest":{"addre`)
-	f.Close()
+	appendText(`{"service":{"family":"ipv4","protocol":"tcp","address":"192.0.2.1","port":80},"dest":{"addre`)
 	l, err := ledger.Load()
 	if err != nil || len(l.Stacks()[0].Dests) != 1 {
 		t.Fatalf("load with an unfinished line: %v %v", l, err)
@@ -109,9 +114,7 @@ func TestBadChangeLine(t *testing.T) {
 		if err := save(t, "rr"); err != nil {
 			t.Fatal(err)
 		}
-		f, _ := os.OpenFile(stackPath(), os.O_WRONLY|os.O_APPEND, 0)
-		f.WriteString(c.line + "\n")
-		f.Close()
+		appendText(c.line + "\n")
 		if _, err := ledger.Load(); err == nil || !strings.Contains(err.Error(), stackPath()+" is not a valid stack record") || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: error %v, want %q", c.line, err, c.want)
 		}
