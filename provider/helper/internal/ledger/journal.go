@@ -193,9 +193,9 @@ func strictJSON(raw []byte, v any) error {
 }
 
 // canAppend tells whether s's changes may be appended to its file: the file is the one this process last read or
-// wrote, it ends with a whole line, and its change lines stay within compactAt of its snapshot's size.
+// wrote, it needs no rewrite, and its change lines stay within compactAt of its snapshot's size.
 func (s *Stack) canAppend(n int) bool {
-	return s.disk != (fileID{}) && !s.torn && s.journal+n <= max(s.snap, compactAt)
+	return s.disk != (fileID{}) && !s.rewrite && s.journal+n <= max(s.snap, compactAt)
 }
 
 // appendFile appends data to s's file and fsyncs it. The file must still be the one s.disk names (else it is

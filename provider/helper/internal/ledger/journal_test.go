@@ -121,8 +121,8 @@ func TestBadChangeLine(t *testing.T) {
 	}
 }
 
-// Version 1 files (records only, as helpers before change lines wrote them) are read and stay readable after a
-// change; other versions are refused.
+// Version 1 files (records only, as helpers before change lines wrote them) are read, and rewritten whole as version 2
+// on their first change; other versions are refused.
 func TestFileVersions(t *testing.T) {
 	ledgertest.Use(t)
 	if err := save(t, "rr"); err != nil {
@@ -135,8 +135,15 @@ func TestFileVersions(t *testing.T) {
 	if l, err := ledger.Load(); err != nil || len(l.Stacks()[0].Dests) != 1 || l.Stacks()[0].Services[key].Scheduler != "rr" {
 		t.Fatalf("version 1 file and a change: %v %v", l, err)
 	}
+	// The change rewrote it as version 2: a helper reading only version 1 refuses it instead of missing lines.
+	if lines := fileLines(t); !strings.HasPrefix(lines[0], `{"v":2,`) {
+		t.Fatalf("a changed version 1 file:\n%s", strings.Join(lines, "\n"))
+	}
+	if _, journal, _ := ledger.ChangeLinesForTest(stack); journal != 0 {
+		t.Fatalf("change lines appended to a version 1 file: %d bytes", journal)
+	}
 	b, _ = os.ReadFile(stackPath())
-	os.WriteFile(stackPath(), []byte(strings.Replace(string(b), `{"v":1,`, `{"v":3,`, 1)), 0o600)
+	os.WriteFile(stackPath(), []byte(strings.Replace(string(b), `{"v":2,`, `{"v":3,`, 1)), 0o600)
 	if _, err := ledger.Load(); err == nil || !strings.Contains(err.Error(), "version 3 (this helper reads versions 1 and 2)") {
 		t.Fatalf("version 3: %v", err)
 	}

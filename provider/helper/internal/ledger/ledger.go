@@ -72,10 +72,11 @@ type Stack struct {
 	destLines lines[DestID]
 	// disk is the identity of the file as this process last read or wrote it; zero when unknown.
 	disk fileID
-	// snap and journal are the sizes of the file's snapshot and of the change lines after it; torn: the file ends
-	// with an unfinished change line. changed is what to save.
+	// snap and journal are the sizes of the file's snapshot and of the change lines after it. rewrite: the next
+	// save must write the file whole, because it ends with an unfinished change line or is version 1 (which older
+	// helpers would read without any change lines). changed is what to save.
 	snap, journal int
-	torn          bool
+	rewrite       bool
 	changed       changes
 }
 
@@ -416,7 +417,7 @@ func (l *Ledger) loadFile(path string) error {
 	if err := s.replay(jd, svcKeys, bad); err != nil {
 		return err
 	}
-	s.journal, s.torn = len(lines), len(bytes.TrimSpace(rest[len(lines):])) > 0
+	s.journal, s.rewrite = len(lines), len(bytes.TrimSpace(rest[len(lines):])) > 0 || f.V != FileVersion
 	s.disk, s.changed = fileIDOf(fi), changes{} // the drops replayed are on disk already
 	l.stacks[f.Owner] = s
 	return nil
@@ -723,7 +724,7 @@ func (l *Ledger) write(s *Stack) error {
 	if err != nil {
 		return fmt.Errorf("examining the ledger file %s after writing it failed: %v", s.Path, err)
 	}
-	s.disk, s.snap, s.journal, s.torn = fileIDOf(fi), len(l.scratch), 0, false
+	s.disk, s.snap, s.journal, s.rewrite = fileIDOf(fi), len(l.scratch), 0, false
 	return nil
 }
 
