@@ -3,6 +3,7 @@
 // before the stack first set each item, and deleteSettings puts them back.
 //
 // - create / update send ensureSettings with the complete managed set: what the stack stopped managing is put back.
+//   An update after a renamed stack or project sends it with formerOwner: the record moves, nothing is put back.
 // - read reports the kernel's values of the managed items only, so refresh shows drift in what the stack declared and
 //   nothing else (an unmanaged timeout or a daemon field left to the kernel's default is not compared).
 // - a director host/port change replaces (delete first: the old director gets its values back, and a move between two
@@ -161,8 +162,9 @@ function failure(director: Director, what: string, e: unknown): string {
 /** A refusal that changed nothing on the director: a failed create then leaves nothing to record. */
 const refused = (e: unknown) => e instanceof HelperError && ["BAD_REQUEST", "UNSUPPORTED_KERNEL", "OWNED"].includes(e.code);
 
-async function ensure(opsFor: OpsFor, s: DirectorSettingsSpec): Promise<void> {
-  await opsFor(s.director).run({ op: "ensureSettings", owner: s.owner, settings: settingsWire(s) });
+/** `formerOwner`: the owner the settings move from (a renamed stack or project), as they are, nothing put back. */
+async function ensure(opsFor: OpsFor, s: DirectorSettingsSpec, formerOwner?: string): Promise<void> {
+  await opsFor(s.director).run({ op: "ensureSettings", owner: s.owner, ...(formerOwner ? { formerOwner } : {}), settings: settingsWire(s) });
 }
 
 async function remove(opsFor: OpsFor, s: DirectorSettingsSpec): Promise<void> {
@@ -194,9 +196,9 @@ export function makeDirectorSettingsProvider(opsFor: OpsFor = directorOps): dyna
       const s = parseDirectorSettings(news);
       const old = parseDirectorSettings(olds);
       try {
-        // A renamed stack or project: the settings move to the new owner (put back, then set again as that one).
-        if (old.owner !== s.owner) await remove(opsFor, old);
-        await ensure(opsFor, s);
+        // A renamed stack or project: the helper moves the record to the new owner, so the director's settings never
+        // revert in between (no sync daemon restarted, no conntrack switched off under live connections).
+        await ensure(opsFor, s, old.owner !== s.owner ? old.owner : undefined);
       } catch (e) {
         // State keeps the old settings, so the next diff sees the difference again and retries; the new credentials.
         throw initFailure(failure(s.director, "update", e), id, { ...echo(olds), director: news.director }, news.__provider);

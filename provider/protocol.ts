@@ -183,7 +183,8 @@ export type Op =
   | { op: "info" }
   | { op: "zero"; service?: ServiceKey }
   | { op: "flush" }
-  | { op: "ensureSettings"; owner: string; settings: Settings }
+  /** `formerOwner`: the stack the settings record moves from, as it is (a renamed stack; PROTOCOL.md "Owner fields"). */
+  | { op: "ensureSettings"; owner: string; formerOwner?: string; settings: Settings }
   | { op: "deleteSettings"; owner: string }
   | { op: "getSettings"; sysctls: string[] };
 

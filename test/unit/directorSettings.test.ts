@@ -128,7 +128,10 @@ describe("create, read, update, delete", () => {
     kernel().sysctls.set(VS("conn_reuse_mode"), 2);
     const { id, outs } = await p.create(await checked(args()));
     const news = await checked(args({ owner: "acme/lb/production" }));
+    const sent = fake.log.length;
     await p.update!(id, { ...outs }, news);
+    // One ensure moving the record (nothing put back in between), no delete as the old owner.
+    expect(fake.log.slice(sent)).toEqual([`${A} ensureSettings acme/lb/production {"formerOwner":"${OWNER}"}`]);
     expect(kernel().record?.owner).toBe("acme/lb/production");
     expect(kernel().sysctls.get(VS("conn_reuse_mode"))).toBe(0);
     await p.delete!(id, news);

@@ -143,7 +143,8 @@ export class FakeDirectors {
       },
       run: async (op) => {
         if (op.op === "ensureSettings" || op.op === "deleteSettings" || op.op === "getSettings") {
-          guard(op.op, op.op === "getSettings" ? op.sysctls.join(",") : op.owner);
+          const former = op.op === "ensureSettings" && op.formerOwner ? ` ${JSON.stringify({ formerOwner: op.formerOwner })}` : "";
+          guard(op.op, op.op === "getSettings" ? op.sysctls.join(",") : op.owner + former);
           return this.settings(key).run(op) as never;
         }
         throw new Error(`FakeDirectors does not implement ${op.op}`);

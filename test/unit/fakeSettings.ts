@@ -1,6 +1,7 @@
 // The director-settings half of the in-memory directors (fakeDirectors.ts): one director's sysctls, timeouts and sync
 // daemons with the helper's ensureSettings / deleteSettings / getSettings rules (PROTOCOL.md "Director settings ops"):
-// one owner per director, originals recorded before an item is first set and put back when it stops being managed.
+// one owner per director (formerOwner moves the record), originals recorded before an item is first set and put back
+// when it stops being managed.
 // The real helper is tested against a real kernel in test/lab; this only has to follow PROTOCOL.md.
 import { ALL_SYSCTLS } from "../../provider/schema";
 import { HelperError, type Daemon, type Op, type OpResults, type Settings, type SysctlValue, type Timeouts } from "../../provider/protocol";
@@ -81,9 +82,13 @@ export class FakeSettings {
           owner: this.record?.owner ?? null,
         };
       case "ensureSettings": {
-        if (this.record && this.record.owner !== op.owner)
+        const moving = op.formerOwner !== undefined && this.record?.owner === op.formerOwner;
+        if (this.record && this.record.owner !== op.owner && !moving)
           throw this.fail("OWNED", `the settings of this director are held by stack ${this.record.owner}.`);
         this.checkNames(Object.keys(op.settings.sysctls));
+        // A renamed stack: the record moves as it is (the helper moves it back when the ensure fails; here only
+        // checkNames fails, before anything).
+        if (moving) this.record!.owner = op.owner;
         const rec = (this.record ??= { owner: op.owner, original: new Map(), managed: new Set() });
         const want = this.wanted(op.settings);
         let changed = false;

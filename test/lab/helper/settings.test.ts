@@ -1,6 +1,7 @@
 // ipvs-helper's director settings ops (PROTOCOL.md "Director settings ops") on a real kernel: every sysctl of the
 // helper's table read as the kernel has it, and ensureSettings / deleteSettings checked with the real oracles
-// (`sysctl -n`, `ipvsadm -L --timeout`, `ipvsadm -L --daemon`): applied, owned by one stack, restored on delete.
+// (`sysctl -n`, `ipvsadm -L --timeout`, `ipvsadm -L --daemon`): applied, owned by one stack, moved to a renamed
+// stack as they are, restored on delete.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDirector, type LabDirector } from "../director";
 import { ipvsadm } from "../ipvsadm";
@@ -8,6 +9,8 @@ import { apply, applyOk, HELPER, installHelper } from "./helperLab";
 
 const A = "acme/lab/a";
 const B = "acme/lab/b";
+/** Stack A after a rename of its stack. */
+const RENAMED = "acme/lab/a-renamed";
 const VS = (n: string) => `net.ipv4.vs.${n}`;
 const procPath = (name: string) => `/proc/sys/${name.replaceAll(".", "/")}`;
 
@@ -104,6 +107,33 @@ describe("ipvs-helper director settings on a real kernel", () => {
     expect(await ipvsadm(d, "-L --daemon")).toBe(daemonsBefore);
 
     const [del] = await applyOk(d, [{ op: "deleteSettings", owner: A }]);
+    expect(del!.changed).toBe(true);
+    expect(await sysctls(d, names)).toEqual(before);
+    const [free] = await applyOk(d, [{ op: "getSettings", sysctls: [] }]);
+    expect(free!.owner).toBeNull();
+  });
+
+  it("a renamed stack (formerOwner) takes the settings as they are, and deleteSettings as the new owner restores them", async () => {
+    const names = [VS("conn_reuse_mode"), VS("expire_nodest_conn")].map(def);
+    const before = await sysctls(d, names);
+    // Values other than the kernel's, so that sysctl -n tells set from restored.
+    const flip = (name: string) => (before[name] === 0 ? 1 : 0);
+    const settings = { sysctls: { [VS("conn_reuse_mode")]: flip(VS("conn_reuse_mode")), [VS("expire_nodest_conn")]: flip(VS("expire_nodest_conn")) }, daemons: [] };
+    await applyOk(d, [{ op: "ensureSettings", owner: A, settings }]);
+    expect(await sysctls(d, names)).toEqual(settings.sysctls);
+
+    // The move writes nothing (changed false), so nothing reverts in between; the record is the new owner's.
+    const [moved] = await applyOk(d, [{ op: "ensureSettings", owner: RENAMED, formerOwner: A, settings }]);
+    expect(moved!.changed).toBe(false);
+    expect(await sysctls(d, names)).toEqual(settings.sysctls);
+    const [held] = await applyOk(d, [{ op: "getSettings", sysctls: [] }]);
+    expect(held!.owner).toBe(RENAMED);
+    const [asFormer] = await applyOk(d, [{ op: "deleteSettings", owner: A }]);
+    expect(asFormer!.changed).toBe(false);
+    expect(await sysctls(d, names)).toEqual(settings.sysctls);
+
+    // The originals moved with it: the new owner's delete puts back what was there before the first ensure.
+    const [del] = await applyOk(d, [{ op: "deleteSettings", owner: RENAMED }]);
     expect(del!.changed).toBe(true);
     expect(await sysctls(d, names)).toEqual(before);
     const [free] = await applyOk(d, [{ op: "getSettings", sysctls: [] }]);

@@ -222,13 +222,41 @@ func settingsOwned(doing, holder string) *protocol.Error {
 		"%s refused: this director's settings belong to stack %s (in its ownership ledger); a director has one stack's DirectorSettings.", doing, holder)}
 }
 
+// moveSettings gives a stack's settings record, as it is (applied values and originals), to another stack.
+func (e *Engine) moveSettings(idx int, from, to string) {
+	rec := e.own.led.Settings(from)
+	moved := e.own.led.SetSettings(to, rec)
+	if e.own.led.SetSettings(from, nil) || moved {
+		e.own.ownOps = append(e.own.ownOps, idx)
+	}
+}
+
+// ensureSettings: with formerOwner holding the settings (a renamed stack), the record moves to owner first, so
+// nothing is put back and a running daemon with the same settings is not restarted; a formerOwner that does not
+// hold them is judged as without it (as for services and dests).
 func (e *Engine) ensureSettings(idx int, op *protocol.Op) (protocol.Result, *protocol.Error) {
 	if e.own.err != nil {
 		return nil, e.own.err
 	}
-	if h := e.own.led.SettingsOwner(); h != "" && h != op.Owner {
+	h := e.own.led.SettingsOwner()
+	if h == "" || h == op.Owner {
+		return e.applySettings(idx, op)
+	}
+	if h != op.FormerOwner {
 		return nil, settingsOwned("setting the director settings of stack "+op.Owner, h)
 	}
+	e.moveSettings(idx, h, op.Owner)
+	res, perr := e.applySettings(idx, op)
+	if perr != nil {
+		// The caller's state still names the former owner (a failed update keeps it), so the record (now holding
+		// whatever this op did, with the originals) goes back to it: its deleteSettings or a retry finds it.
+		e.moveSettings(idx, op.Owner, h)
+	}
+	return res, perr
+}
+
+// applySettings makes op.Settings the managed set of op.Owner, which holds the settings or nobody does.
+func (e *Engine) applySettings(idx int, op *protocol.Op) (protocol.Result, *protocol.Error) {
 	want := op.Settings
 	rec, perr := e.loadSettings(op.Owner)
 	if perr != nil {

@@ -165,7 +165,7 @@ var opFields = map[string]struct{ allowed, required string }{
 	"zero":          {"service", ""},
 	"flush":         {"", ""},
 
-	"ensureSettings": {"owner settings", "owner settings"},
+	"ensureSettings": {"owner formerOwner settings", "owner settings"},
 	"deleteSettings": {"owner", "owner"},
 	"getSettings":    {"sysctls", ""},
 }

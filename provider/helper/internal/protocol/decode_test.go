@@ -153,3 +153,24 @@ func TestDecodeHolder(t *testing.T) {
 		}
 	}
 }
+
+func TestDecodeFormerOwnerOfSettings(t *testing.T) {
+	ensure := `{"op":"ensureSettings","settings":{"sysctls":{"net.ipv4.vs.conntrack":1}}%s}`
+	op, e := DecodeOp(json.RawMessage(fmt.Sprintf(ensure, `,"owner":"acme/lb/production","formerOwner":"acme/lb/prod"`)))
+	if e != nil || op.Owner != "acme/lb/production" || op.FormerOwner != "acme/lb/prod" {
+		t.Errorf("ensureSettings with formerOwner: %v %+v", e, op)
+	}
+	for what, c := range map[string]struct{ raw, want string }{
+		"without owner":     {fmt.Sprintf(ensure, `,"formerOwner":"acme/lb/prod"`), `needs field "owner"`},
+		"the owner itself":  {fmt.Sprintf(ensure, `,"owner":"acme/lb/prod","formerOwner":"acme/lb/prod"`), "is the owner itself"},
+		"not a stack":       {fmt.Sprintf(ensure, `,"owner":"acme/lb/prod","formerOwner":"acme/lb"`), `formerOwner "acme/lb" must be "organization/project/stack"`},
+		"empty":             {fmt.Sprintf(ensure, `,"owner":"acme/lb/prod","formerOwner":""`), `formerOwner "" must be`},
+		"on deleteSettings": {`{"op":"deleteSettings","owner":"acme/lb/prod","formerOwner":"acme/lb/old"}`, `does not take field "formerOwner"`},
+		"on getSettings":    {`{"op":"getSettings","formerOwner":"acme/lb/old"}`, `does not take field "formerOwner"`},
+	} {
+		_, e := DecodeOp(json.RawMessage(c.raw))
+		if e == nil || e.Code != CodeBadRequest || !strings.Contains(e.Message, c.want) {
+			t.Errorf("%s: %v, want BAD_REQUEST %q", what, e, c.want)
+		}
+	}
+}
