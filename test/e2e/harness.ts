@@ -71,6 +71,20 @@ export class E2EStack {
     private readonly ownProject = false,
   ) {}
 
+  /** The stack's name: "e2e" until renameStack. */
+  private current = STACK;
+
+  get stackName(): string {
+    return this.current;
+  }
+
+  /** `pulumi stack rename <name>` (state and stack config file move); later calls use the new name. */
+  async renameStack(name: string): Promise<CliResult> {
+    const res = await this.cli(["stack", "rename", name, "--stack", this.current, "--non-interactive"]);
+    this.current = name;
+    return res;
+  }
+
   get projectDir(): string {
     return this.ownProject ? this.programDir : path.join(this.workDir, "project");
   }
@@ -112,7 +126,7 @@ export class E2EStack {
 
   /** Sets a config value; secret values go through stdin, so they never appear in a process list. */
   async setConfig(key: string, value: string, opts: { secret?: boolean } = {}): Promise<void> {
-    const args = ["config", "set", "--stack", STACK, ...(opts.secret ? ["--secret"] : ["--plaintext"]), key];
+    const args = ["config", "set", "--stack", this.current, ...(opts.secret ? ["--secret"] : ["--plaintext"]), key];
     if (opts.secret) await this.cli(args, { stdin: value });
     else await this.cli([...args, "--", value]);
   }
@@ -135,13 +149,13 @@ export class E2EStack {
 
   /** Stack outputs; secret outputs come back as "[secret]" unless showSecrets. */
   async outputs(opts: { showSecrets?: boolean } = {}): Promise<Record<string, unknown>> {
-    const res = await this.cli(["stack", "output", "--stack", STACK, "--json", `--show-secrets=${!!opts.showSecrets}`]);
+    const res = await this.cli(["stack", "output", "--stack", this.current, "--json", `--show-secrets=${!!opts.showSecrets}`]);
     return JSON.parse(res.stdout) as Record<string, unknown>;
   }
 
   /** The state as `pulumi stack export --show-secrets=false` writes it (secrets stay encrypted). */
   async exportState(): Promise<{ text: string; deployment: StateDeployment }> {
-    const res = await this.cli(["stack", "export", "--stack", STACK, "--show-secrets=false"]);
+    const res = await this.cli(["stack", "export", "--stack", this.current, "--show-secrets=false"]);
     const parsed = JSON.parse(res.stdout) as { deployment: StateDeployment };
     return { text: res.stdout, deployment: parsed.deployment };
   }
@@ -159,7 +173,7 @@ export class E2EStack {
 
   private async operation(name: string, args: string[]): Promise<OperationResult> {
     const eventLog = path.join(this.workDir, `${name}-${Date.now()}.events.jsonl`);
-    const res = await this.cli([...args, "--stack", STACK, "--non-interactive", "--event-log", eventLog]);
+    const res = await this.cli([...args, "--stack", this.current, "--non-interactive", "--event-log", eventLog]);
     const text = existsSync(eventLog) ? await readFile(eventLog, "utf8") : "";
     const events = text
       .split("\n")
