@@ -175,6 +175,39 @@ async function waitReady(runDir: string, pid: number, timeoutMs: number): Promis
   return false;
 }
 
+/** How long a SIGKILLed qemu may take to end (freeing its guest memory) before restartVm gives up. */
+const KILL_TIMEOUT_MS = 30_000;
+
+/** A process's start time (field 22 of /proc/<pid>/stat), undefined when it is gone: tells it from a reused pid. */
+export function startTimeOf(pid: number): string | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the process that started at `started` still holds its files: alive and not yet a zombie. */
+function holdsFiles(pid: number, started: string | undefined): boolean {
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    const rest = fields.slice(fields.lastIndexOf(")") + 2).split(" ");
+    return started !== undefined && rest[19] === started && rest[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+/** Resolves once the process that started at `started` has closed its files (exited, or a zombie). */
+export async function untilExited(pid: number, started: string | undefined, timeoutMs: number, name: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (holdsFiles(pid, started)) {
+    if (Date.now() > deadline) throw new Error(`lab director ${name}: qemu (pid ${pid}) still running ${timeoutMs / 1000} s after SIGKILL`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 async function killPid(pid: number, runDir: string): Promise<void> {
   if (!isOurQemu(pid, runDir)) return;
   process.kill(pid, "SIGTERM");
@@ -293,8 +326,11 @@ async function connectRoot(rec: VmRecord, ready: boolean): Promise<VmRecord> {
  * once root SSH works again.
  */
 export async function restartVm(rec: VmRecord): Promise<VmRecord> {
+  const started = startTimeOf(rec.pid);
   if (isOurQemu(rec.pid, rec.runDir)) process.kill(rec.pid, "SIGKILL");
-  for (let i = 0; i < 100 && isOurQemu(rec.pid, rec.runDir); i++) await new Promise((r) => setTimeout(r, 50));
+  // The new qemu takes the same pid file lock and loopback port, which the old one holds until it has closed its
+  // files: its cmdline reads empty before that (its memory goes first), so wait for the process itself to end.
+  await untilExited(rec.pid, started, KILL_TIMEOUT_MS, path.basename(rec.runDir));
   // The master died with the connection; this only clears its control socket.
   await stopMaster(rootTarget(rec));
   fs.rmSync(rootTarget(rec).controlPath, { force: true });
