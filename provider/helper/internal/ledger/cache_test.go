@@ -235,11 +235,11 @@ func TestCachedLedgerMatchesFreshLoad(t *testing.T) {
 			if mine := got.EncodeForTest(o); err != nil || !bytes.Equal(mine, fresh) {
 				t.Fatalf("%s: records of %s as this ledger writes them\n%s\nfresh encode (%v)\n%s", when, o, mine, err, fresh)
 			}
-			snap, journal, err := ledger.ChangeLinesForTest(o)
-			if err != nil || journal > max(snap, bound) {
-				t.Fatalf("%s: file of %s: %d bytes of change lines after a %d-byte snapshot (%v)", when, o, journal, snap, err)
+			snap, changeBytes, err := ledger.ChangeLinesForTest(o)
+			if err != nil || changeBytes > max(snap, bound) {
+				t.Fatalf("%s: file of %s: %d bytes of change lines after a %d-byte snapshot (%v)", when, o, changeBytes, snap, err)
 			}
-			appended = appended || journal > 0
+			appended = appended || changeBytes > 0
 		}
 	}
 	var cached *ledger.Ledger

@@ -40,12 +40,12 @@ func CompactAtForTest(t interface{ Cleanup(func()) }, n int) int {
 }
 
 // ChangeLinesForTest is the size of owner's snapshot and of the change lines after it, as a fresh load reads them.
-func ChangeLinesForTest(owner string) (snap, journal int, err error) {
+func ChangeLinesForTest(owner string) (snap, changeBytes int, err error) {
 	l, err := Load()
 	if err != nil || l.stacks[owner] == nil {
 		return 0, 0, err
 	}
-	return l.stacks[owner].snap, l.stacks[owner].journal, nil
+	return l.stacks[owner].snap, l.stacks[owner].changeBytes, nil
 }
 
 // InOrderForTest tells whether the stack's records are in ipvsadm's order.

@@ -19,7 +19,7 @@ import (
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/protocol"
 )
 
-// FileVersion is the stack file format's version: 2 added change lines after the records (journal.go). Version 1
+// FileVersion is the stack file format's version: 2 added change lines after the records (changelines.go). Version 1
 // files (records only) are read too; helpers that read only version 1 refuse a version 2 file rather than miss its
 // change lines.
 const FileVersion = 2
@@ -72,12 +72,12 @@ type Stack struct {
 	destLines lines[DestID]
 	// disk is the identity of the file as this process last read or wrote it; zero when unknown.
 	disk fileID
-	// snap and journal are the sizes of the file's snapshot and of the change lines after it. rewrite: the next
+	// snap and changeBytes are the sizes of the file's snapshot and of the change lines after it. rewrite: the next
 	// save must write the file whole, because it ends with an unfinished change line or is version 1 (which older
 	// helpers would read without any change lines). changed is what to save.
-	snap, journal int
-	rewrite       bool
-	changed       changes
+	snap, changeBytes int
+	rewrite           bool
+	changed           changes
 }
 
 func newStack(owner string) *Stack {
@@ -405,7 +405,7 @@ func (l *Ledger) loadFile(path string) error {
 		s.Dests[id] = r
 		s.destLines.load(id)
 	}
-	// The change lines: everything after the last newline is an unfinished one (see journal.go).
+	// The change lines: everything after the last newline is an unfinished one (see changelines.go).
 	s.snap = int(d.InputOffset())
 	if s.snap < len(raw) && raw[s.snap] == '\n' {
 		s.snap++
@@ -417,7 +417,7 @@ func (l *Ledger) loadFile(path string) error {
 	if err := s.replay(jd, svcKeys, bad); err != nil {
 		return err
 	}
-	s.journal, s.rewrite = len(lines), len(bytes.TrimSpace(rest[len(lines):])) > 0 || f.V != FileVersion
+	s.changeBytes, s.rewrite = len(lines), len(bytes.TrimSpace(rest[len(lines):])) > 0 || f.V != FileVersion
 	s.disk, s.changed = fileIDOf(fi), changes{} // the drops replayed are on disk already
 	l.stacks[f.Owner] = s
 	return nil
@@ -724,7 +724,7 @@ func (l *Ledger) write(s *Stack) error {
 	if err != nil {
 		return fmt.Errorf("examining the ledger file %s after writing it failed: %v", s.Path, err)
 	}
-	s.disk, s.snap, s.journal, s.rewrite = fileIDOf(fi), len(l.scratch), 0, false
+	s.disk, s.snap, s.changeBytes, s.rewrite = fileIDOf(fi), len(l.scratch), 0, false
 	return nil
 }
 

@@ -54,8 +54,8 @@ func (c *changes) dest(id DestID) {
 	c.dests[id] = true
 }
 
-// journalEntry is one change line as read back.
-type journalEntry struct {
+// changeLine is one change line as read back.
+type changeLine struct {
 	Service  json.RawMessage       `json:"service"`
 	Dest     *protocol.DestSpecOut `json:"dest"`
 	Holder   string                `json:"holder,omitempty"`
@@ -114,7 +114,7 @@ func (s *Stack) replay(d *json.Decoder, svcKeys map[svcIdentity]ipvs.ServiceKey,
 		return svc, nil
 	}
 	for n := 1; d.More(); n++ {
-		var ent journalEntry
+		var ent changeLine
 		if err := d.Decode(&ent); err != nil {
 			return bad("change line %d: %v", n, err)
 		}
@@ -195,7 +195,7 @@ func strictJSON(raw []byte, v any) error {
 // canAppend tells whether s's changes may be appended to its file: the file is the one this process last read or
 // wrote, it needs no rewrite, and its change lines stay within compactAt of its snapshot's size.
 func (s *Stack) canAppend(n int) bool {
-	return s.disk != (fileID{}) && !s.rewrite && s.journal+n <= max(s.snap, compactAt)
+	return s.disk != (fileID{}) && !s.rewrite && s.changeBytes+n <= max(s.snap, compactAt)
 }
 
 // appendFile appends data to s's file and fsyncs it. The file must still be the one s.disk names (else it is
@@ -232,6 +232,6 @@ func (s *Stack) appendFile(data []byte) (ok bool, err error) {
 	if fi, err = f.Stat(); err != nil {
 		return false, fmt.Errorf("examining the ledger file %s after appending failed: %v", s.Path, err)
 	}
-	s.disk, s.journal = fileIDOf(fi), s.journal+len(data)
+	s.disk, s.changeBytes = fileIDOf(fi), s.changeBytes+len(data)
 	return true, nil
 }

@@ -93,8 +93,8 @@ func TestUnfinishedChangeLineIsIgnored(t *testing.T) {
 	}
 	k2, s2 := rs(2)
 	reopen(t, nil, func(l *ledger.Ledger) { l.PutDest(stack, "", key, k2, s2) })
-	if _, journal, err := ledger.ChangeLinesForTest(stack); err != nil || journal != 0 {
-		t.Fatalf("after the next save: %d bytes of change lines (%v), want a rewritten file", journal, err)
+	if _, changeBytes, err := ledger.ChangeLinesForTest(stack); err != nil || changeBytes != 0 {
+		t.Fatalf("after the next save: %d bytes of change lines (%v), want a rewritten file", changeBytes, err)
 	}
 	if l, _ := ledger.Load(); len(l.Stacks()[0].Dests) != 2 {
 		t.Fatalf("rewritten file holds %v", l.Stacks()[0].DestList())
@@ -139,8 +139,8 @@ func TestFileVersions(t *testing.T) {
 	if lines := fileLines(t); !strings.HasPrefix(lines[0], `{"v":2,`) {
 		t.Fatalf("a changed version 1 file:\n%s", strings.Join(lines, "\n"))
 	}
-	if _, journal, _ := ledger.ChangeLinesForTest(stack); journal != 0 {
-		t.Fatalf("change lines appended to a version 1 file: %d bytes", journal)
+	if _, changeBytes, _ := ledger.ChangeLinesForTest(stack); changeBytes != 0 {
+		t.Fatalf("change lines appended to a version 1 file: %d bytes", changeBytes)
 	}
 	b, _ = os.ReadFile(stackPath())
 	os.WriteFile(stackPath(), []byte(strings.Replace(string(b), `{"v":2,`, `{"v":3,`, 1)), 0o600)
@@ -159,14 +159,14 @@ func TestChangeLinesAreCompacted(t *testing.T) {
 		l = reopen(t, l, func(l *ledger.Ledger) {
 			l.PutService(stack, key, spec([]string{"rr", "wlc"}[i%2]))
 		})
-		snap, journal, err := ledger.ChangeLinesForTest(stack)
-		if err != nil || journal > max(snap, bound) {
-			t.Fatalf("request %d: %d bytes of change lines after a %d-byte snapshot (%v)", i, journal, snap, err)
+		snap, changeBytes, err := ledger.ChangeLinesForTest(stack)
+		if err != nil || changeBytes > max(snap, bound) {
+			t.Fatalf("request %d: %d bytes of change lines after a %d-byte snapshot (%v)", i, changeBytes, snap, err)
 		}
-		if journal < last {
+		if changeBytes < last {
 			rewrites++
 		}
-		last = journal
+		last = changeBytes
 	}
 	if rewrites == 0 {
 		t.Fatal("never rewritten")
