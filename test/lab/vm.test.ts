@@ -2,13 +2,7 @@
 // closed its files (the new qemu needs its pid file lock and port), and a zombie has; a deadline names what hung.
 import { spawn } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { readFileSync } from "node:fs";
-import { startTimeOf, untilExited } from "./vm";
-
-const stateOf = (pid: number) => {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  return stat.slice(stat.lastIndexOf(")") + 2)[0];
-};
+import { procStat, untilExited } from "./vm";
 
 /** Starts `sh` with a child that exits after `childSeconds` and is never reaped (its parent then sleeps): its pid. */
 async function unreapedChild(childSeconds: number): Promise<{ pid: number; stop: () => void }> {
@@ -21,13 +15,12 @@ describe("the lab's wait for a killed qemu", () => {
   it("waits while the process runs and ends when it is a zombie", async () => {
     const child = await unreapedChild(1);
     try {
-      const started = startTimeOf(child.pid);
+      const started = procStat(child.pid)?.started;
       expect(started).toBeDefined();
-      expect(stateOf(child.pid)).not.toBe("Z");
+      expect(procStat(child.pid)?.state).not.toBe("Z");
       await untilExited(child.pid, started, 10_000, "test");
       // Still in the process table, as a zombie: its files are closed, which is what the wait is for.
-      expect(startTimeOf(child.pid)).toBe(started);
-      expect(stateOf(child.pid)).toBe("Z");
+      expect(procStat(child.pid)).toEqual({ state: "Z", started });
     } finally {
       child.stop();
     }
@@ -36,7 +29,7 @@ describe("the lab's wait for a killed qemu", () => {
   it("gives up at its deadline naming the process", async () => {
     const child = await unreapedChild(30);
     try {
-      await expect(untilExited(child.pid, startTimeOf(child.pid), 300, "t-hung")).rejects.toThrow(
+      await expect(untilExited(child.pid, procStat(child.pid)?.started, 300, "t-hung")).rejects.toThrow(
         `lab director t-hung: qemu (pid ${child.pid}) still running 0.3 s after SIGKILL`,
       );
     } finally {

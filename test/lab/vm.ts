@@ -178,25 +178,22 @@ async function waitReady(runDir: string, pid: number, timeoutMs: number): Promis
 /** How long a SIGKILLed qemu may take to end (freeing its guest memory) before restartVm gives up. */
 const KILL_TIMEOUT_MS = 30_000;
 
-/** A process's start time (field 22 of /proc/<pid>/stat), undefined when it is gone: tells it from a reused pid. */
-export function startTimeOf(pid: number): string | undefined {
+/** A process's state and start time (fields 3 and 22 of /proc/<pid>/stat), undefined when it is gone. */
+export function procStat(pid: number): { state: string; started: string } | undefined {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return { state: rest[0], started: rest[19] };
   } catch {
     return undefined;
   }
 }
 
-/** Whether the process that started at `started` still holds its files: alive and not yet a zombie. */
+/** Whether the process that started at `started` (which tells it from a reused pid) still holds its files: alive and not yet a zombie. */
 function holdsFiles(pid: number, started: string | undefined): boolean {
-  try {
-    const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    const rest = fields.slice(fields.lastIndexOf(")") + 2).split(" ");
-    return started !== undefined && rest[19] === started && rest[0] !== "Z";
-  } catch {
-    return false;
-  }
+  const stat = procStat(pid);
+  return stat !== undefined && started !== undefined && stat.started === started && stat.state !== "Z";
 }
 
 /** Resolves once the process that started at `started` has closed its files (exited, or a zombie). */
@@ -326,7 +323,7 @@ async function connectRoot(rec: VmRecord, ready: boolean): Promise<VmRecord> {
  * once root SSH works again.
  */
 export async function restartVm(rec: VmRecord): Promise<VmRecord> {
-  const started = startTimeOf(rec.pid);
+  const started = procStat(rec.pid)?.started;
   if (isOurQemu(rec.pid, rec.runDir)) process.kill(rec.pid, "SIGKILL");
   // The new qemu takes the same pid file lock and loopback port, which the old one holds until it has closed its
   // files: its cmdline reads empty before that (its memory goes first), so wait for the process itself to end.
