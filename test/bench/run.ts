@@ -23,8 +23,9 @@
 // The table is flushed (ipvsadm -C) between rounds and checked with `ipvsadm -Sn` after each. Rounds A and X also report
 // the helper's round trips, the provider process's peak RSS and the share of the round it was busy (read from it by
 // test/bench/helperStatsHook.cjs); every pulumi round, the CPU time of the directors' VMs and of the whole host.
-// With --curve: a scale curve, N = 100, 200, 500, 1000 (or --curve 50,100): time of A's and F's up and the provider
-// process's peak RSS, as a table and an SVG chart next to the JSON; at the largest N also the preview check.
+// With --curve: a scale curve, N = 100, 200, 500, 1000 (or --curve 50,100): time of A's, F's and F*'s up and the
+// provider process's peak RSS in each, as a table and an SVG chart next to the JSON; at the largest N also the
+// preview check.
 // Prints tables; writes JSON (and the chart) to .lab/bench/result-<time>.* (git-ignored). Exits 1 when a check fails
 // (a preview that connected), after printing everything.
 // Options: --count N (default 200), --curve [N,N,…], --quick (N = 20, no curve: checks the bench itself in minutes),
@@ -288,11 +289,22 @@ function previewCheck(p: Step, n: number): { ok: boolean; text: string } {
   return { ok, text: `preview of ${n + 1} resources: ${p.logins} SSH connection(s), ${trips} helper round trip(s): ${ok ? "ok" : "FAILED (must be 0 and 0)"}` };
 }
 
-/** A line chart of the scale curve: up time of pulumi-ipvs and of the floor (left axis), provider RSS (right axis). */
-function curveSvg(points: Array<{ n: number; ipvsUp: number; floorUp: number; rssMiB?: number }>): string {
+/** One N of the scale curve: up times (ms) and the provider process's peak RSS, of pulumi-ipvs, the floor (F) and the floor with pulumi-ipvs's inputs (F*). */
+interface CurvePoint {
+  n: number;
+  ipvsUp: number;
+  floorUp: number;
+  floorInputsUp: number;
+  rssMiB?: number;
+  floorRssMiB?: number;
+  floorInputsRssMiB?: number;
+}
+
+/** A line chart of the scale curve: up time of pulumi-ipvs, of the floor and of the floor with its inputs (left axis), provider RSS (right axis). */
+function curveSvg(points: CurvePoint[]): string {
   const W = 640, H = 360, L = 60, R = 60, T = 30, B = 50;
   const maxN = Math.max(...points.map((p) => p.n));
-  const maxS = Math.max(...points.flatMap((p) => [p.ipvsUp, p.floorUp])) / 1000 || 1;
+  const maxS = Math.max(...points.flatMap((p) => [p.ipvsUp, p.floorUp, p.floorInputsUp])) / 1000 || 1;
   const maxM = Math.max(1, ...points.map((p) => p.rssMiB ?? 0));
   const x = (n: number) => L + ((W - L - R) * n) / maxN;
   const yS = (ms: number) => H - B - ((H - T - B) * ms) / 1000 / maxS;
@@ -313,7 +325,8 @@ function curveSvg(points: Array<{ n: number; ipvsUp: number; floorUp: number; rs
     `<text x="${W - R + 4}" y="${T - 10}" font-size="11">${maxM.toFixed(0)} MiB</text>`,
     line(points.map((p) => yS(p.ipvsUp)), "#c0392b", "pulumi-ipvs pulumi up (s)", 0),
     line(points.map((p) => yS(p.floorUp)), "#2471a3", "no-op floor pulumi up (s)", 16),
-    points.every((p) => p.rssMiB !== undefined) ? line(points.map((p) => yM(p.rssMiB!)), "#7d3c98", "provider peak RSS (MiB, right axis)", 32) : "",
+    line(points.map((p) => yS(p.floorInputsUp)), "#17a589", "no-op floor with pulumi-ipvs's inputs pulumi up (s)", 32),
+    points.every((p) => p.rssMiB !== undefined) ? line(points.map((p) => yM(p.rssMiB!)), "#7d3c98", "provider peak RSS (MiB, right axis)", 48) : "",
     `</svg>`,
   ].join("\n");
 }
@@ -352,7 +365,7 @@ async function main(): Promise<void> {
   const d = all[0]!;
   const rows: Row[] = [];
   const checks: Array<{ ok: boolean; text: string }> = [];
-  const points: Array<{ n: number; ipvsUp: number; floorUp: number; rssMiB?: number; floorRssMiB?: number }> = [];
+  const points: CurvePoint[] = [];
   const helper: Record<string, Stats> = {};
   let accel = "?";
   const row = (round: string, what: string, s: Step, ref?: Row, note?: string): Row => ({
@@ -468,19 +481,28 @@ async function main(): Promise<void> {
     const largest = Math.max(...curve);
     for (const n of curve) {
       const withPreview = n === largest;
-      console.error(`bench: curve N = ${n}: floor and pulumi-ipvs ${withPreview ? "preview, " : ""}up, destroy …`);
+      console.error(`bench: curve N = ${n}: floor, floor with pulumi-ipvs's inputs and pulumi-ipvs ${withPreview ? "preview, " : ""}up, destroy …`);
       const f = await lifecycle([d], "floor", n, { preview: withPreview });
+      const withInputs = await lifecycle([d], "floor", n, { config: { inputs: "ipvs" } });
       const a = await lifecycle([d], "fixture", n, { preview: withPreview });
       await flush(d);
       const mib = (kib?: number) => (kib ? kib / 1024 : undefined);
-      points.push({ n, ipvsUp: a.up.ms, floorUp: f.up.ms, rssMiB: mib(a.up.stats.maxRssKiB), floorRssMiB: mib(f.up.stats.maxRssKiB) });
+      points.push({
+        n, ipvsUp: a.up.ms, floorUp: f.up.ms, floorInputsUp: withInputs.up.ms,
+        rssMiB: mib(a.up.stats.maxRssKiB), floorRssMiB: mib(f.up.stats.maxRssKiB), floorInputsRssMiB: mib(withInputs.up.stats.maxRssKiB),
+      });
       if (withPreview) {
         const p = previewCheck(a.preview!, n);
         checks.push({ ok: p.ok, text: `${p.text}; ${seconds(a.preview!.ms)}, ${(a.preview!.ms / f.preview!.ms).toFixed(2)}× its floor (${seconds(f.preview!.ms)})` });
       }
       if (n === 1000 && points.at(-1)!.rssMiB !== undefined) {
         const m = points.at(-1)!;
-        checks.push({ ok: m.rssMiB! < 150, text: `provider peak RSS at N = 1000: ${m.rssMiB!.toFixed(0)} MiB, ${(m.rssMiB! / m.floorRssMiB!).toFixed(2)}× the floor's (target < 150 MiB)` });
+        checks.push({
+          ok: m.rssMiB! < 150,
+          text:
+            `provider peak RSS at N = 1000: ${m.rssMiB!.toFixed(0)} MiB (target < 150 MiB); the floor's ${m.floorRssMiB?.toFixed(0)} MiB (${(m.rssMiB! / m.floorRssMiB!).toFixed(2)}×), ` +
+            `the floor's with pulumi-ipvs's inputs ${m.floorInputsRssMiB?.toFixed(0)} MiB (${(m.rssMiB! / m.floorInputsRssMiB!).toFixed(2)}×)`,
+        });
       }
     }
   } finally {
@@ -510,12 +532,16 @@ async function main(): Promise<void> {
           "",
           "Scale curve (one pulumi up each, fresh stack):",
           "",
-          "| N | pulumi-ipvs up | floor up | vs floor | provider peak RSS | floor's provider peak RSS | vs floor |",
-          "|---:|---:|---:|---:|---:|---:|---:|",
-          ...points.map(
-            (p) =>
-              `| ${p.n} | ${seconds(p.ipvsUp)} | ${seconds(p.floorUp)} | ${ratio(p.ipvsUp, p.floorUp)} | ${p.rssMiB?.toFixed(0) ?? "?"} MiB | ${p.floorRssMiB?.toFixed(0) ?? "?"} MiB | ${p.rssMiB && p.floorRssMiB ? ratio(p.rssMiB, p.floorRssMiB) : ""} |`,
-          ),
+          "| N | pulumi-ipvs up | floor up | vs floor | floor with inputs up | vs it | provider peak RSS | floor's | vs floor | floor's with inputs | vs it |",
+          "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+          ...points.map((p) => {
+            const mib = (m?: number) => `${m?.toFixed(0) ?? "?"} MiB`;
+            const vs = (m?: number, ref?: number) => (m && ref ? ratio(m, ref) : "");
+            return (
+              `| ${p.n} | ${seconds(p.ipvsUp)} | ${seconds(p.floorUp)} | ${ratio(p.ipvsUp, p.floorUp)} | ${seconds(p.floorInputsUp)} | ${ratio(p.ipvsUp, p.floorInputsUp)} ` +
+              `| ${mib(p.rssMiB)} | ${mib(p.floorRssMiB)} | ${vs(p.rssMiB, p.floorRssMiB)} | ${mib(p.floorInputsRssMiB)} | ${vs(p.rssMiB, p.floorInputsRssMiB)} |`
+            );
+          }),
         ]
       : []),
     "",
