@@ -18,6 +18,22 @@ func rs(i int) (ipvs.DestKey, protocol.DestSpecOut) {
 	return k, protocol.DestJSON(ipvs.Dest{DestKey: k, Weight: 1}).DestSpecOut
 }
 
+// savedService starts a test ledger holding the stack's one service, scheduler rr, in its file.
+func savedService(t *testing.T) {
+	t.Helper()
+	ledgertest.Use(t)
+	if err := save(t, "rr"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// putDest records real server rs(i) of the stack's service in one request of a fresh helper process.
+func putDest(t *testing.T, i int) {
+	t.Helper()
+	k, s := rs(i)
+	reopen(t, nil, func(l *ledger.Ledger) { l.PutDest(stack, "", key, k, s) })
+}
+
 // appendText writes text at the end of the stack's file, as a crashed or foreign writer would.
 func appendText(text string) {
 	f, _ := os.OpenFile(stackPath(), os.O_WRONLY|os.O_APPEND, 0)
@@ -37,10 +53,7 @@ func fileLines(t *testing.T) []string {
 // Each request that changes a known file appends one line per changed record; a fresh load replays them, drops
 // included, and the last line of the file is what the last request changed.
 func TestChangesAreAppended(t *testing.T) {
-	ledgertest.Use(t)
-	if err := save(t, "rr"); err != nil {
-		t.Fatal(err)
-	}
+	savedService(t)
 	snapshot := fileLines(t)
 	if !strings.HasPrefix(snapshot[0], `{"v":2,`) {
 		t.Fatalf("snapshot %q", snapshot[0])
@@ -80,19 +93,14 @@ func TestChangesAreAppended(t *testing.T) {
 // An unfinished last line (a crash mid-append, or a reader racing a writer) is ignored, and the next save rewrites
 // the file whole instead of appending after it.
 func TestUnfinishedChangeLineIsIgnored(t *testing.T) {
-	ledgertest.Use(t)
-	if err := save(t, "rr"); err != nil {
-		t.Fatal(err)
-	}
-	k, s := rs(1)
-	reopen(t, nil, func(l *ledger.Ledger) { l.PutDest(stack, "", key, k, s) })
+	savedService(t)
+	putDest(t, 1)
 	appendText(`{"service":{"family":"ipv4","protocol":"tcp","address":"192.0.2.1","port":80},"dest":{"addre`)
 	l, err := ledger.Load()
 	if err != nil || len(l.Stacks()[0].Dests) != 1 {
 		t.Fatalf("load with an unfinished line: %v %v", l, err)
 	}
-	k2, s2 := rs(2)
-	reopen(t, nil, func(l *ledger.Ledger) { l.PutDest(stack, "", key, k2, s2) })
+	putDest(t, 2)
 	if _, changeBytes, err := ledger.ChangeLinesForTest(stack); err != nil || changeBytes != 0 {
 		t.Fatalf("after the next save: %d bytes of change lines (%v), want a rewritten file", changeBytes, err)
 	}
@@ -110,10 +118,7 @@ func TestBadChangeLine(t *testing.T) {
 		{`{"drop":{"service":{"family":"ipv4","protocol":"tcp","address":"192.0.2.999","port":80}}}`, "192.0.2.999"},
 		{`{}`, "change line 1 is not one of"},
 	} {
-		ledgertest.Use(t)
-		if err := save(t, "rr"); err != nil {
-			t.Fatal(err)
-		}
+		savedService(t)
 		appendText(c.line + "\n")
 		if _, err := ledger.Load(); err == nil || !strings.Contains(err.Error(), stackPath()+" is not a valid stack record") || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: error %v, want %q", c.line, err, c.want)
@@ -124,14 +129,10 @@ func TestBadChangeLine(t *testing.T) {
 // Version 1 files (records only, as helpers before change lines wrote them) are read, and rewritten whole as version 2
 // on their first change; other versions are refused.
 func TestFileVersions(t *testing.T) {
-	ledgertest.Use(t)
-	if err := save(t, "rr"); err != nil {
-		t.Fatal(err)
-	}
+	savedService(t)
 	b, _ := os.ReadFile(stackPath())
 	os.WriteFile(stackPath(), []byte(strings.Replace(string(b), `{"v":2,`, `{"v":1,`, 1)), 0o600)
-	k, s := rs(1)
-	reopen(t, nil, func(l *ledger.Ledger) { l.PutDest(stack, "", key, k, s) })
+	putDest(t, 1)
 	if l, err := ledger.Load(); err != nil || len(l.Stacks()[0].Dests) != 1 || l.Stacks()[0].Services[key].Scheduler != "rr" {
 		t.Fatalf("version 1 file and a change: %v %v", l, err)
 	}
@@ -175,12 +176,8 @@ func TestChangeLinesAreCompacted(t *testing.T) {
 
 // A failed append (fsync) cuts the file back: it keeps its old content, and the next save is whole again.
 func TestFailedAppendKeepsTheFile(t *testing.T) {
-	ledgertest.Use(t)
-	if err := save(t, "rr"); err != nil {
-		t.Fatal(err)
-	}
-	k, s := rs(1)
-	reopen(t, nil, func(l *ledger.Ledger) { l.PutDest(stack, "", key, k, s) })
+	savedService(t)
+	putDest(t, 1)
 	before, _ := os.ReadFile(stackPath())
 	restore := ledger.FailSyncForTest(errors.New("disk on fire"))
 	err := save(t, "wlc")
