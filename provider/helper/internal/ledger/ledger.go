@@ -181,6 +181,10 @@ type Ledger struct {
 	dirty     map[string]bool
 	lockFile  *os.File
 	scratch   []byte // the last file Save encoded, its space reused: a serving helper rewrites the same file often
+	// chainJudged: the last refresh found every directory from Root down to stacksDir trusted. Save and a removal
+	// in the same request then need not judge them again: they are root's and writable by root alone, so they
+	// cannot change under the lock unless root changes them.
+	chainJudged bool
 }
 
 func newLedger() *Ledger {
@@ -238,11 +242,13 @@ func Load() (*Ledger, error) {
 // forgotten.
 func (l *Ledger) refresh() error {
 	var names []string
+	l.chainJudged = false
 	switch err := judgeDirs(stacksDir(), false, 0); {
 	case errors.Is(err, os.ErrNotExist): // no ledger yet
 	case err != nil:
 		return err
 	default:
+		l.chainJudged = true
 		entries, err := os.ReadDir(stacksDir())
 		if err != nil {
 			return fmt.Errorf("listing the ledger directory %s failed: %v", stacksDir(), err)
@@ -674,15 +680,16 @@ func (l *Ledger) Save() error {
 	}
 	sort.Strings(owners)
 	anyLeft := len(l.Stacks()) > 0
-	if anyLeft {
+	if anyLeft && !l.chainJudged {
 		if err := judgeDirs(stacksDir(), true, 0o700); err != nil { // Dir too: it is on the way
 			return err
 		}
+		l.chainJudged = true
 	}
 	for _, o := range owners {
 		s := l.stacks[o]
 		if s.empty() {
-			if err := removeFile(s.Path); err != nil {
+			if err := l.removeFile(s.Path); err != nil {
 				return err
 			}
 			s.disk = fileID{}
@@ -693,6 +700,7 @@ func (l *Ledger) Save() error {
 		delete(l.dirty, o)
 	}
 	if !anyLeft {
+		l.chainJudged = false
 		for _, d := range []string{stacksDir(), Dir} {
 			if err := judge(d, true); errors.Is(err, os.ErrNotExist) {
 				continue
@@ -728,11 +736,14 @@ func (l *Ledger) write(s *Stack) error {
 	return nil
 }
 
-func removeFile(path string) error {
-	if err := judgeDirs(filepath.Dir(path), false, 0); errors.Is(err, os.ErrNotExist) {
-		return nil
-	} else if err != nil {
-		return err
+// removeFile removes a stack file (path is in stacksDir) and makes that durable.
+func (l *Ledger) removeFile(path string) error {
+	if !l.chainJudged {
+		if err := judgeDirs(filepath.Dir(path), false, 0); errors.Is(err, os.ErrNotExist) {
+			return nil
+		} else if err != nil {
+			return err
+		}
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("removing the ledger file %s failed: %v", path, err)

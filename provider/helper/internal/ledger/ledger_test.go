@@ -112,6 +112,25 @@ func TestJudgedComponents(t *testing.T) {
 	}
 }
 
+// A serving helper judges the directories again at every request, not once per process: Save and removals within a
+// request rely on that judgement (see Ledger.chainJudged), so it must be fresh.
+func TestEveryRequestJudgesTheDirectories(t *testing.T) {
+	root := ledgertest.Use(t)
+	l, err := ledger.Open(time.Now().Add(time.Second), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.PutService(stack, key, spec("rr"))
+	if err := l.Save(); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	os.Chmod(filepath.Join(root, "var/lib"), 0o777)
+	if _, err := ledger.Open(time.Now().Add(time.Second), l); err == nil || !strings.Contains(err.Error(), "is writable by group or others") {
+		t.Fatalf("the next request of the same helper opened the ledger under a world-writable directory: %v", err)
+	}
+}
+
 // A held lock makes Open wait until its deadline and say who held it.
 func TestLockDeadline(t *testing.T) {
 	ledgertest.Use(t)
