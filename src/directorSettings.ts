@@ -4,7 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { DirectorState } from "./director";
 import { stackOwner } from "./owner";
 import { secretHop } from "./secrets";
-import { ShimResource } from "./shim";
+import { dynamicType, withProviderModule } from "./shim";
 import type { DirectorSettingsArgs, IpForwardState, IpvsTimeoutsState, SyncDaemonState, SysctlsState } from "./types";
 
 /**
@@ -14,7 +14,7 @@ import type { DirectorSettingsArgs, IpForwardState, IpvsTimeoutsState, SyncDaemo
  * an item) puts back the value the director had before this stack first set it. A director host/port change moves
  * the settings; everything else updates in place.
  */
-export class DirectorSettings extends ShimResource {
+export class DirectorSettings extends pulumi.CustomResource {
   // `declare`: the Resource constructor sets these outputs (see VirtualService).
   /** The director, credentials included: a secret output. */
   declare public readonly director: pulumi.Output<DirectorState>;
@@ -28,16 +28,16 @@ export class DirectorSettings extends ShimResource {
 
   constructor(name: string, args: DirectorSettingsArgs, opts?: pulumi.CustomResourceOptions) {
     super(
-      "DirectorSettings",
+      dynamicType("DirectorSettings"),
       name,
-      {
+      withProviderModule("DirectorSettings", {
         // Every output is listed so the engine knows its name before the provider fills it.
         timeouts: undefined, syncDaemons: undefined, sysctls: undefined, ipForward: undefined,
         ...args,
         owner: stackOwner(),
         // Credentials must never be plaintext in state (inputs included), even when the program passed them plain.
         director: secretHop(args.director),
-      },
+      }),
       { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "director"] },
     );
   }

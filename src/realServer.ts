@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { DirectorArgs } from "./director";
 import { stackOwner } from "./owner";
 import { secretDirectors } from "./secrets";
-import { ShimResource } from "./shim";
+import { dynamicType, withProviderModule } from "./shim";
 import { selfUrn } from "./urn";
 import type { DrainState, Forwarding, RealServerArgs, ServiceRefState, TunnelState } from "./types";
 
@@ -11,7 +11,7 @@ import type { DrainState, Forwarding, RealServerArgs, ServiceRefState, TunnelSta
  * An IPVS real server (`ipvsadm -a`) of a VirtualService, on every director of that service. Its address and port
  * (and its service's identity) are its identity; weight, thresholds, forwarding and tunnel update in place.
  */
-export class RealServer extends ShimResource {
+export class RealServer extends pulumi.CustomResource {
   // `declare`: the Resource constructor sets these outputs; a plain field (`x!: T`) compiled for ES2022 would be
   // re-initialised to undefined after super() returns, so dependents (a RealServer's service) would see no outputs.
   /** The service's directors and identity, as the provider received them (a secret output: credentials). */
@@ -33,9 +33,9 @@ export class RealServer extends ShimResource {
     const s = args.service;
     const { service: _s, ...rest } = args;
     super(
-      "RealServer",
+      dynamicType("RealServer"),
       name,
-      {
+      withProviderModule("RealServer", {
         port: undefined, forwarding: undefined, weight: undefined, upperThreshold: undefined, lowerThreshold: undefined,
         tunnel: undefined, drain: undefined, adopt: undefined, takeover: undefined,
         ...rest,
@@ -47,7 +47,7 @@ export class RealServer extends ShimResource {
           directors: secretDirectors(s.directors as pulumi.Input<DirectorArgs[]>),
           family: s.family, protocol: s.protocol, address: s.address, port: s.port, fwmark: s.fwmark,
         },
-      },
+      }),
       { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "service"] },
     );
   }

@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { DirectorArgs } from "./director";
 import { stackOwner } from "./owner";
 import { secretDirectors } from "./secrets";
-import { ShimResource } from "./shim";
+import { dynamicType, withProviderModule } from "./shim";
 import { selfUrn } from "./urn";
 import type { DrainState, RealServerPoolArgs, RealServerPoolMemberState, ServiceRefState } from "./types";
 
@@ -12,7 +12,7 @@ import type { DrainState, RealServerPoolArgs, RealServerPoolMemberState, Service
  * hundreds to thousands of backends, where one RealServer each would cost the engine a resource each. Members are
  * identified by address:port and change in place; preview shows per member what is added, removed or changed.
  */
-export class RealServerPool extends ShimResource {
+export class RealServerPool extends pulumi.CustomResource {
   /** The service's directors and identity, as the provider received them (a secret output: credentials). */
   declare public readonly service: pulumi.Output<ServiceRefState>;
   /** The members by "address:port" ("[2001:db8::11]:80" for IPv6), as recorded. */
@@ -26,9 +26,9 @@ export class RealServerPool extends ShimResource {
   constructor(name: string, args: RealServerPoolArgs, opts?: pulumi.CustomResourceOptions) {
     const s = args.service;
     super(
-      "RealServerPool",
+      dynamicType("RealServerPool"),
       name,
-      {
+      withProviderModule("RealServerPool", {
         drain: undefined, adopt: undefined, takeover: undefined,
         ...args,
         owner: stackOwner(),
@@ -39,7 +39,7 @@ export class RealServerPool extends ShimResource {
           directors: secretDirectors(s.directors as pulumi.Input<DirectorArgs[]>),
           family: s.family, protocol: s.protocol, address: s.address, port: s.port, fwmark: s.fwmark,
         },
-      },
+      }),
       { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "service"] },
     );
   }

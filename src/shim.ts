@@ -1,4 +1,4 @@
-import * as pulumi from "@pulumi/pulumi";
+import type * as pulumi from "@pulumi/pulumi";
 
 /** The module whose `providers` record implements this package's resources inside the engine's provider process. */
 export const PROVIDER_MODULE = "pulumi-ipvs/provider";
@@ -24,21 +24,15 @@ export function providerModule(kind: string, moduleName: string = PROVIDER_MODUL
 }
 
 /**
- * A dynamic resource (type `pulumi-nodejs:dynamic/<module>:<kind>`, served by the engine's Node dynamic-provider
- * plugin) whose `__provider` is providerModule(kind): what `pulumi.dynamic.Resource` makes, with the small module text
- * instead of a serialized closure.
+ * A dynamic resource's properties (type dynamicType(kind), served by the engine's Node dynamic-provider plugin) with
+ * providerModule(kind) as `__provider`: what `pulumi.dynamic.Resource` passes to CustomResource, with the small module
+ * text instead of a serialized closure. Each resource class extends CustomResource itself and calls this in its super
+ * call: the SDK records a resource's source position a fixed number of frames above CustomResource's constructor, so
+ * a shared base class in between would make every resource's position a line of this package, not the program's.
  */
-export abstract class ShimResource extends pulumi.CustomResource {
-  protected constructor(
-    kind: string,
-    name: string,
-    props: pulumi.Inputs,
-    opts: pulumi.CustomResourceOptions | undefined,
-    options: { module?: string; moduleName?: string } = {},
-  ) {
-    if ("__provider" in props) throw new Error("a dynamic resource must not define the __provider key");
-    super(dynamicType(kind, options.module), name, { ...props, __provider: providerModule(kind, options.moduleName) }, opts);
-  }
+export function withProviderModule(kind: string, props: pulumi.Inputs, moduleName?: string): pulumi.Inputs {
+  if ("__provider" in props) throw new Error("a dynamic resource must not define the __provider key");
+  return { ...props, __provider: providerModule(kind, moduleName) };
 }
 
 /** The type token `pulumi.dynamic.Resource` gives a resource of `kind` in `module`. */

@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { DirectorArgs, DirectorState } from "./director";
 import { stackOwner } from "./owner";
 import { secretDirectors } from "./secrets";
-import { ShimResource } from "./shim";
+import { dynamicType, withProviderModule } from "./shim";
 import { selfUrn } from "./urn";
 import type { DrainState, Family, PersistenceState, Scheduler, SchedulerFlag, TransportProtocol, VirtualServiceArgs } from "./types";
 
@@ -11,7 +11,7 @@ import type { DrainState, Family, PersistenceState, Scheduler, SchedulerFlag, Tr
  * An IPVS virtual service (`ipvsadm -A`) on one or more directors. Identity (protocol, address, port, or fwmark, and
  * family) changes replace it; everything else, directors included, updates in place without dropping connections.
  */
-export class VirtualService extends ShimResource {
+export class VirtualService extends pulumi.CustomResource {
   // `declare`: the Resource constructor sets these outputs; a plain field (`x!: T`) compiled for ES2022 would be
   // re-initialised to undefined after super() returns, so dependents (a RealServer's service) would see no outputs.
   /** The directors, credentials included: a secret output. */
@@ -34,9 +34,9 @@ export class VirtualService extends ShimResource {
 
   constructor(name: string, args: VirtualServiceArgs, opts?: pulumi.CustomResourceOptions) {
     super(
-      "VirtualService",
+      dynamicType("VirtualService"),
       name,
-      {
+      withProviderModule("VirtualService", {
         // Every output is listed so the engine knows its name before the provider fills it.
         family: undefined, protocol: undefined, address: undefined, port: undefined, fwmark: undefined,
         scheduler: undefined, schedulerFlags: undefined, persistence: undefined, onePacket: undefined, drain: undefined,
@@ -46,7 +46,7 @@ export class VirtualService extends ShimResource {
         resourceUrn: selfUrn(name, "VirtualService", opts),
         // Credentials must never be plaintext in state (inputs included), even when the program passed them plain.
         directors: secretDirectors(args.directors),
-      },
+      }),
       { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "directors"] },
     );
   }

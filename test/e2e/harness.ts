@@ -238,5 +238,7 @@ export interface StateDeployment {
     id?: string;
     inputs?: Record<string, unknown>;
     outputs?: Record<string, unknown>;
+    /** Where the program registered it: "project:///<path relative to the project folder>#<line>,<column>". */
+    sourcePosition?: string;
   }>;
 }
