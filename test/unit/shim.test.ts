@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { dynamicType, providerModule } from "../../src/shim";
+import { dynamicType, providerModule, withProviderModule } from "../../src/shim";
 
 /** Evaluates a stored `__provider` module the way the dynamic-provider plugin does, with `require` given. */
 function handlerOf(text: string, require: (m: string) => unknown): () => unknown {
@@ -33,6 +33,12 @@ describe("providerModule", () => {
     const handler = handlerOf(providerModule(odd, `mod"name`), (m) => (seen.push(m), { providers: { [odd]: { ok: true } } }));
     expect(handler()).toEqual({ ok: true });
     expect(seen).toEqual([`mod"name`]);
+  });
+
+  it("is added to a resource's properties, which must not hold one already", () => {
+    expect(withProviderModule("VirtualService", { port: 80 })).toEqual({ port: 80, __provider: providerModule("VirtualService") });
+    expect(withProviderModule("Probe", {}, "probe-pkg").__provider).toBe(providerModule("Probe", "probe-pkg"));
+    expect(() => withProviderModule("RealServer", { __provider: "x" })).toThrow("a dynamic resource must not define the __provider key");
   });
 
   it("names the type dynamic.Resource gives the kind", () => {
