@@ -22,13 +22,19 @@ export const MAX_NOISE = { lines: 1000, bytes: 64 * 1024 };
  * Callers go top-down, so each component's parent is already known to be changeable by root only.
  */
 const COMP_FN = [
+  // Owner and mode come from $S, one `stat` run over every component (walk sets it), else from a `stat` of the path
+  // alone (the install script, or a directory created since). Each fork is a large share of the start's time on a
+  // small or emulated director. Stale data is no hole: only root can change a component whose parents are root-only.
+  `NL='`,
+  `'`,
+  `meta() { case "$S" in *"$NL$1 "*) r=\${S#*"$NL$1 "}; r=\${r%%"$NL"*};; *) r=$(stat -c '%u %A' "$1") || return 1;; esac; o=\${r%% *}; m=\${r#* }; }`,
   `comp() {`,
   `  if [ -L "$1" ]; then w="is a symbolic link"`,
   `  elif [ ! -e "$1" ]; then return 2`,
   `  elif [ "$2" = d ] && [ ! -d "$1" ]; then w="is not a directory"`,
   `  elif [ "$2" = f ] && [ ! -f "$1" ]; then w="is not a regular file"`,
   `  else`,
-  `    o=$(stat -c %u "$1") && m=$(stat -c %A "$1") || { echo "cannot stat $1"; return 1; }`,
+  `    meta "$1" || { echo "cannot stat $1"; return 1; }`,
   `    if [ "$o" != 0 ]; then w="is owned by uid $o, not root"`,
   // %A is like drwxr-xr-x: the 6th character is group write, the 9th others write.
   `    else case $m in ?????w*|????????w*) w="is writable by group or others ($m)";; *) return 0;; esac; fi`,
@@ -84,7 +90,12 @@ const compCall = (c: Component) => `comp ${shQuote(c.path)} ${c.kind} ${c.own ? 
  */
 export function startScript(bins: HelperBinaries, serveArgs: string[]): string {
   const say = (what: string) => `echo "${START_MARKER} ${what}"`;
-  const walk = (arch: Arch) => `walk() { ${components(bins, arch).map(compCall).join(" && ")}; }`;
+  const walk = (arch: Arch) => {
+    const cs = components(bins, arch);
+    // stat -c without -L reports the link itself (lstat), as comp judges; missing paths are left out of $S.
+    const meta = `S="$NL$(stat -c '%n %u %A' ${cs.map((c) => shQuote(c.path)).join(" ")} 2>/dev/null)$NL"`;
+    return `walk() { ${meta}; ${cs.map(compCall).join(" && ")}; }`;
+  };
   return [
     COMP_FN,
     HASH_FN,
