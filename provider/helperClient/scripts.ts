@@ -93,8 +93,8 @@ export function startScript(bins: HelperBinaries, serveArgs: string[]): string {
   const walk = (arch: Arch) => {
     const cs = components(bins, arch);
     // stat -c without -L reports the link itself (lstat), as comp judges; missing paths are left out of $S.
-    const meta = `S="$NL$(stat -c '%n %u %A' ${cs.map((c) => shQuote(c.path)).join(" ")} 2>/dev/null)$NL"`;
-    return `walk() { ${meta}; ${cs.map(compCall).join(" && ")}; }`;
+    const statAll = `S="$NL$(stat -c '%n %u %A' ${cs.map((c) => shQuote(c.path)).join(" ")} 2>/dev/null)$NL"`;
+    return `walk() { ${statAll}; ${cs.map(compCall).join(" && ")}; }`;
   };
   return [
     COMP_FN,
