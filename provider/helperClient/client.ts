@@ -43,6 +43,16 @@ export interface HelperStats {
 /** Bounds one request line; a burst larger than this goes out in several consecutive batches. */
 const MAX_BATCH = 500;
 
+/**
+ * Bounds what a serve channel may hold unread: an answer line being received, or lines no request asked for. The
+ * largest answer, a dump of the whole table, is ~350 bytes per real server (0.7 MB for 2,000), so this is ~190,000
+ * real servers: past it the director is not speaking the protocol, and waiting for its deadline would hold the text.
+ */
+export const MAX_ANSWER_CHARS = 64 * 1024 * 1024;
+
+/** Room for the start script's own answer line (after up to MAX_NOISE of login-shell text on the same line). */
+const MAX_START_ANSWER_CHARS = 4096;
+
 interface Pending {
   op: Op;
   sends: number;
@@ -199,6 +209,7 @@ export class HelperClient {
       const answer = await within(this.startAnswer(ch, lines), this.session.operationTimeoutSeconds * 1000, () => this.notStarted(ch));
       const [word, arg, ...rest] = answer.split(" ");
       if (word === "ready") {
+        lines.limit({ chars: MAX_ANSWER_CHARS, overflow: () => this.flooded() });
         this.stats.starts++;
         this.channel = { ch, lines };
         return this.channel;
@@ -239,6 +250,16 @@ export class HelperClient {
    */
   private async startAnswer(ch: SshChannel, lines: LineReader): Promise<string> {
     let first: string | undefined;
+    const noisy = (sample: string) =>
+      new DirectorError(
+        "helper",
+        this.session.target,
+        `the login shell of ${this.session.target} printed more than ${MAX_NOISE.lines} lines or ${MAX_NOISE.bytes / 1024} KiB before the ipvs-helper ` +
+          `start script could answer (starting with ${JSON.stringify(this.session.scrub((first ?? sample).slice(0, 200)))}): make its .bashrc/.profile ` +
+          `print nothing for non-interactive sessions.`,
+      );
+    // Also text without a newline: a shell that prints endlessly on one line is given up as soon as it passes the bound.
+    lines.limit({ chars: MAX_NOISE.bytes + MAX_START_ANSWER_CHARS, overflow: noisy });
     for (let count = 1, bytes = 0; ; count++) {
       const line = await lines.next();
       const at = line.indexOf(START_MARKER);
@@ -247,15 +268,19 @@ export class HelperClient {
       bytes += line.length + 1;
       if (count > MAX_NOISE.lines || bytes > MAX_NOISE.bytes) {
         ch.close();
-        throw new DirectorError(
-          "helper",
-          this.session.target,
-          `the login shell of ${this.session.target} printed more than ${MAX_NOISE.lines} lines or ${MAX_NOISE.bytes / 1024} KiB before the ipvs-helper ` +
-            `start script could answer (starting with ${JSON.stringify(this.session.scrub(first.slice(0, 200)))}): make its .bashrc/.profile ` +
-            `print nothing for non-interactive sessions.`,
-        );
+        throw noisy(line);
       }
     }
+  }
+
+  /** A serve channel past MAX_ANSWER_CHARS of unread text (LineReader has closed it). */
+  private flooded(): DirectorError {
+    return new DirectorError(
+      "helper",
+      this.session.target,
+      `ipvs-helper on ${this.session.target} sent more than ${MAX_ANSWER_CHARS / 1024 / 1024} MiB without finishing an answer line, or lines no ` +
+        `request asked for; the channel was closed (a dump of the whole table reaches that size only at about 190,000 real servers).`,
+    );
   }
 
   private async install(bins: HelperBinaries, arch: Arch): Promise<void> {

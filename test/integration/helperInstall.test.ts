@@ -45,6 +45,7 @@ afterEach(async () => {
       `rm -rf ${INSTALL_ROOT} /home/ops/planted /home/ops/.bashrc /usr/local/sbin/busybox /tmp/planted-ran`,
       "chmod 755 /usr/local/lib /etc/sudoers.d 2>/dev/null || true",
       "[ -e /usr/bin/sha256sum ] || ln -s /bin/busybox /usr/bin/sha256sum",
+      "pkill -u ops -x yes || true",
     ].join("; "),
   );
 });
@@ -128,6 +129,17 @@ describe("starting the helper", () => {
     expect(err).toBeInstanceOf(DirectorError);
     expect((err as Error).message).toMatch(/printed more than 1000 lines .*"noise 0"/);
     expect((err as Error).message).toContain(`ops@127.0.0.1:${lab.port}`);
+  });
+
+  it("gives up as soon as the login shell has printed 64 KiB on one line without end, not at the deadline", async () => {
+    await lab.exec(`echo 'yes y | tr -d "\\n"' > /home/ops/.bashrc && chown ops:ops /home/ops/.bashrc`);
+    expect((await lab.exec("cat /home/ops/.bashrc")).stdout).toBe('yes y | tr -d "\\n"\n');
+    // A deadline longer than the test's own timeout: only the bound on what the reader holds can end this in time.
+    const d = sessionDirector(lab, { connectTimeoutSeconds: 30 + ++n, operationTimeoutSeconds: 3600 });
+    const err = await failure(d);
+    expect(err).toBeInstanceOf(DirectorError);
+    expect((err as Error).message).toMatch(/printed more than 1000 lines or 64 KiB before the ipvs-helper start script could answer \(starting with "y{200}"\)/);
+    expect(helperStats(d)).toMatchObject({ uploads: 0, starts: 0 });
   });
 });
 

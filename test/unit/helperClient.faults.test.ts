@@ -1,67 +1,57 @@
 // The helper client's failure rules through a seam: a real DirectorSession whose openChannel hands out scripted fake
 // channels, so a lost answer, a hung helper or a silent start script happen exactly when the test says.
-import { Duplex, PassThrough } from "node:stream";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { Director } from "../../provider/director";
-import { HelperClient } from "../../provider/helperClient/client";
-import { START_MARKER } from "../../provider/helperClient/scripts";
+import { HelperClient, MAX_ANSWER_CHARS } from "../../provider/helperClient/client";
+import { MAX_NOISE, START_MARKER } from "../../provider/helperClient/scripts";
 import { HelperError, type Op, type Request, type WireResult } from "../../provider/protocol";
 import { DirectorError, DirectorSession, type SshChannel } from "../../provider/session";
+import { FakeChannel } from "./fakeChannel";
 
 /** One `ipvs-helper serve` channel: `answer` decides what each request line gets (undefined = no answer). */
-class FakeChannel extends Duplex {
-  readonly stderr = new PassThrough();
+class HelperChannel extends FakeChannel {
   readonly requests: Request[] = [];
-  gone = false;
-  private pending = "";
-  constructor(private readonly answer: (req: Request, ch: FakeChannel) => WireResult[] | undefined) {
+  private seen = 0;
+  constructor(private readonly answer: (req: Request, ch: HelperChannel) => WireResult[] | undefined) {
     super();
   }
-  override _read(): void {}
-  override _write(chunk: Buffer, _enc: string, cb: () => void): void {
-    this.pending += chunk.toString();
+  protected override received(): void {
     let nl: number;
-    while ((nl = this.pending.indexOf("\n")) >= 0) {
-      const req = JSON.parse(this.pending.slice(0, nl)) as Request;
-      this.pending = this.pending.slice(nl + 1);
+    while ((nl = this.written.indexOf("\n", this.seen)) >= 0) {
+      const req = JSON.parse(this.written.slice(this.seen, nl)) as Request;
+      this.seen = nl + 1;
       this.requests.push(req);
       const results = this.answer(req, this);
       if (results) this.say(JSON.stringify({ v: 1, results }));
     }
-    cb();
-  }
-  say(line: string): void {
-    this.push(line + "\n");
-  }
-  /** The channel going away (helper killed, connection dropped). */
-  close(): void {
-    if (this.gone) return;
-    this.gone = true;
-    this.emit("exit", null);
-    this.emit("close");
   }
 }
 
 const ok = (fields: Record<string, unknown> = {}): WireResult => ({ ok: true, ...fields });
 const answerAll = (r: (op: Op) => WireResult) => (req: Request) => req.ops.map(r);
 const neverAnswer = () => undefined;
-const dropOnRequest = (_req: Request, ch: FakeChannel) => {
+const dropOnRequest = (_req: Request, ch: HelperChannel) => {
   setImmediate(() => ch.close());
   return undefined;
 };
 
 /** A client on a session that never dials: each started helper gets the next behaviour (and says "ready" unless silent). */
-function clientWith(operationTimeoutSeconds: number, behaviours: Array<{ answer: ConstructorParameters<typeof FakeChannel>[0]; silent?: boolean }>) {
+function clientWith(
+  operationTimeoutSeconds: number,
+  behaviours: Array<{ answer: ConstructorParameters<typeof HelperChannel>[0]; silent?: boolean; noise?: string[] }>,
+) {
   const director: Director = { host: "192.0.2.1", port: 22, user: "ops", privateKey: "k", hostKey: "h", sudo: true, connectTimeoutSeconds: 20, operationTimeoutSeconds };
   const session = new DirectorSession(director);
-  const channels: FakeChannel[] = [];
+  const channels: HelperChannel[] = [];
   const scripts: string[] = [];
   session.openChannel = async (script: string) => {
     const b = behaviours[channels.length];
     if (!b) throw new Error(`test opened channel ${channels.length + 1}, only ${behaviours.length} scripted`);
-    const ch = new FakeChannel(b.answer);
+    const ch = new HelperChannel(b.answer);
     channels.push(ch);
     scripts.push(script);
+    // What the login shell prints first, chunk by chunk as given.
+    for (const text of b.noise ?? []) ch.pour(text);
     if (!b.silent) ch.say(`${START_MARKER} ready amd64`);
     return ch as unknown as SshChannel;
   };
@@ -161,5 +151,65 @@ describe("a create whose answer was lost", () => {
       new RegExp(`^ensureService tcp/192\\.0\\.2\\.10:80 on ${TARGET}: ipvs-helper on ${TARGET} lost its connection \\(the second time it was sent; not sent again\\); it may have been applied`),
     );
     expect(channels).toHaveLength(2);
+  });
+});
+
+describe("a director that floods the channel", () => {
+  const MiB = 1024 * 1024;
+  /** `chars` characters without a newline, in 1 MiB chunks. */
+  const endless = (chars: number) => Array.from({ length: Math.ceil(chars / MiB) }, (_, i) => "x".repeat(Math.min(MiB, chars - i * MiB)));
+
+  it("a login shell that prints on one line without end is given up once it passes MAX_NOISE, not at the deadline", async () => {
+    const { client, channels } = clientWith(600, [{ answer: neverAnswer, silent: true, noise: endless(MAX_NOISE.bytes).map((x) => x + "y".repeat(8192)) }]);
+    const err = (await client.run(read).catch((e: unknown) => e)) as DirectorError;
+    expect(err).toBeInstanceOf(DirectorError);
+    expect(err.message).toBe(
+      `the login shell of ${TARGET} printed more than 1000 lines or 64 KiB before the ipvs-helper start script could answer ` +
+        `(starting with "${"x".repeat(200)}"): make its .bashrc/.profile print nothing for non-interactive sessions.`,
+    );
+    expect(channels[0]!.gone).toBe(true);
+    expect(channels[0]!.requests).toHaveLength(0);
+  });
+
+  it("text before the marker on the marker's own line, in pieces, is skipped as before", async () => {
+    const { client } = clientWith(60, [{ answer: answerAll(() => ok({ service: null })), noise: ["Wel", "come\nlast lo", "gin: today "] }]);
+    await expect(client.run(read)).resolves.toEqual({ service: null });
+    expect(client.stats.starts).toBe(1);
+  });
+
+  it("an answer that never ends its line is cut off at MAX_ANSWER_CHARS, re-sent once on a fresh helper, then fails naming the bound", async () => {
+    const flood = (_req: Request, ch: HelperChannel) => {
+      for (const text of endless(MAX_ANSWER_CHARS + 1)) ch.pour(text);
+      return undefined;
+    };
+    const { client, channels } = clientWith(600, [{ answer: flood }, { answer: flood }]);
+    const err = (await client.run(read).catch((e: unknown) => e)) as DirectorError;
+    expect(err).toBeInstanceOf(DirectorError);
+    expect(err.message).toBe(
+      `getService tcp/192.0.2.10:80 on ${TARGET}: ipvs-helper on ${TARGET} sent more than 64 MiB without finishing an answer line, or lines no ` +
+        `request asked for; the channel was closed (a dump of the whole table reaches that size only at about 190,000 real servers) ` +
+        `(the second time it was sent; not sent again).`,
+    );
+    expect(channels.map((c) => c.gone)).toEqual([true, true]);
+    expect(client.stats.resent).toBe(1);
+  });
+
+  it("lines no request asked for count too: past the bound the channel is closed, and the next op starts a fresh helper", async () => {
+    const { client, channels } = clientWith(600, [
+      {
+        answer: (req, ch) => {
+          setImmediate(() => {
+            for (let i = 0; i <= MAX_ANSWER_CHARS / MiB; i++) ch.say("x".repeat(MiB - 1));
+          });
+          return req.ops.map(() => ok({ service: null }));
+        },
+      },
+      { answer: answerAll(() => ok({ service: null })) },
+    ]);
+    await expect(client.run(read)).resolves.toEqual({ service: null });
+    await vi.waitFor(() => expect(channels[0]!.gone).toBe(true), { timeout: 60_000 });
+    await expect(client.run(read)).resolves.toEqual({ service: null });
+    expect(channels).toHaveLength(2);
+    expect(channels[1]!.requests).toHaveLength(1);
   });
 });
