@@ -26,6 +26,12 @@ export interface ExecResult {
 
 export const IDLE_CLOSE_MS = 10_000;
 
+/**
+ * What exec collects of one stream: its callers' scripts print a few lines. A director that prints without end (a
+ * looping login script) is cut off here, with the command failed, instead of filling memory until the deadline.
+ */
+export const MAX_EXEC_OUTPUT_BYTES = 1024 * 1024;
+
 export function shQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
@@ -156,7 +162,9 @@ export class DirectorSession {
     try {
       for (let attempt = 1; ; attempt++) {
         const channel = await this.openChannel(script);
-        const result = await within(collect(channel, stdin), this.operationTimeoutSeconds * 1000, () => {
+        const overflow = (stream: string) =>
+          new DirectorError("command", this.target, `a command on ${this.target} printed more than ${MAX_EXEC_OUTPUT_BYTES / 1024 / 1024} MiB on ${stream}; it was stopped.`);
+        const result = await within(collect(channel, stdin, overflow), this.operationTimeoutSeconds * 1000, () => {
           channel.close();
           return new DirectorError("command", this.target, `a command on ${this.target} did not finish: ${this.noAnswer()}.`);
         });
@@ -181,14 +189,21 @@ export class DirectorSession {
   }
 }
 
-function collect(channel: SshChannel, stdin: Buffer | undefined): Promise<ExecResult> {
-  return new Promise((resolve) => {
+/** A channel's output and exit status; past MAX_EXEC_OUTPUT_BYTES on a stream it closes the channel and rejects. */
+function collect(channel: SshChannel, stdin: Buffer | undefined, overflow: (stream: string) => Error): Promise<ExecResult> {
+  return new Promise((resolve, reject) => {
     const out: Buffer[] = [];
     const err: Buffer[] = [];
+    const size = { stdout: 0, stderr: 0 };
+    const keep = (stream: "stdout" | "stderr", into: Buffer[]) => (b: Buffer) => {
+      if ((size[stream] += b.length) <= MAX_EXEC_OUTPUT_BYTES) return void into.push(b);
+      reject(overflow(stream));
+      channel.close();
+    };
     let code: number | null = null;
     let signal: string | undefined;
-    channel.on("data", (b: Buffer) => out.push(b));
-    channel.stderr.on("data", (b: Buffer) => err.push(b));
+    channel.on("data", keep("stdout", out));
+    channel.stderr.on("data", keep("stderr", err));
     channel.on("exit", (c, s) => {
       code = c;
       signal = s;
