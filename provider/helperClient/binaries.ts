@@ -46,6 +46,19 @@ export function locateHelper(): HelperBinaries {
   return located;
 }
 
+/** A release version as npm writes it (semver, no build metadata): the only characters a path component may take here. */
+const VERSION = /^\d{1,9}\.\d{1,9}\.\d{1,9}(-[0-9A-Za-z.-]{1,64})?$/;
+const SHA256 = /^[0-9a-f]{64}$/;
+
+/**
+ * The helper's path on a director. Its parts end up in root scripts and name directories root creates, so the version
+ * and the hash are checked against strict patterns here, where the path is built, and never trusted as they come
+ * (package.json and SHA256SUMS are read from disk). The scripts quote the path as well.
+ */
 export function installPath(bins: HelperBinaries, arch: Arch): string {
-  return `${INSTALL_ROOT}/${bins.version}-${bins.sha256[arch].slice(0, 12)}/ipvs-helper`;
+  const sha = bins.sha256[arch];
+  if (!VERSION.test(bins.version) || bins.version.includes(".."))
+    throw new Error(`refusing the ipvs-helper version ${JSON.stringify(bins.version)}: a version must look like 1.2.3 or 1.2.3-rc.1`);
+  if (!SHA256.test(sha)) throw new Error(`refusing the ipvs-helper ${arch} hash ${JSON.stringify(sha)}: a SHA-256 is 64 lowercase hex digits`);
+  return `${INSTALL_ROOT}/${bins.version}-${sha.slice(0, 12)}/ipvs-helper`;
 }

@@ -99,8 +99,8 @@ export function startScript(bins: HelperBinaries, serveArgs: string[]): string {
   return [
     COMP_FN,
     HASH_FN,
-    `case "$(uname -m)" in x86_64|amd64) a=amd64 f=${shQuote(installPath(bins, "amd64"))} s=${bins.sha256.amd64}; ${walk("amd64")};;` +
-      ` aarch64|arm64) a=arm64 f=${shQuote(installPath(bins, "arm64"))} s=${bins.sha256.arm64}; ${walk("arm64")};;` +
+    `case "$(uname -m)" in x86_64|amd64) a=amd64 f=${shQuote(installPath(bins, "amd64"))} s=${shQuote(bins.sha256.amd64)}; ${walk("amd64")};;` +
+      ` aarch64|arm64) a=arm64 f=${shQuote(installPath(bins, "arm64"))} s=${shQuote(bins.sha256.arm64)}; ${walk("arm64")};;` +
       ` *) ${say("unsupported-arch $(uname -m)")}; exit 0;; esac`,
     `[ -z "$nosha" ] || { ${say("no-sha256")}; exit 0; }`,
     `why=$(walk)`,
@@ -127,23 +127,25 @@ export function installScript(bins: HelperBinaries, arch: Arch): string {
     "umask 022",
     // Everything printed is for the error report; stdout is not read.
     "exec 1>&2",
+    // The values below reach root only through these quoted assignments (installPath has checked them too).
+    `d=${shQuote(dir)} f=${shQuote(file)} s=${shQuote(sha)}`,
     COMP_FN,
     HASH_FN,
     `[ -z "$nosha" ] || { echo "no SHA-256 tool: ${NO_SHA256_FIX}"; exit 8; }`,
     // A directory that appeared since its check (a concurrent install) is judged again, never trusted blindly.
     `need() { comp "$@" && return 0 || [ $? -eq 2 ] || exit 5; mkdir "$1" 2>/dev/null || true; comp "$@" && return 0 || [ $? -eq 2 ] || exit 5; echo "cannot create $1"; exit 7; }`,
     ...dirs.map((c) => `need ${shQuote(c.path)} d ${c.own ? "own" : "sys"}`),
-    `${compCall({ path: file, kind: "f", own: true })} || [ $? -eq 2 ] || exit 5`,
+    `comp "$f" f own || [ $? -eq 2 ] || exit 5`,
     `t=`,
     `trap 'rm -f "$t"' EXIT`,
     // PIPE too: once the channel is gone, the first message would otherwise kill the shell before its EXIT trap.
     `trap 'exit 1' HUP INT TERM PIPE`,
-    `t=$(mktemp ${shQuote(dir + "/.upload.XXXXXX")}) && [ -n "$t" ] || { echo "cannot create a temporary file in ${dir}"; exit 7; }`,
+    `t=$(mktemp "$d/.upload.XXXXXX") && [ -n "$t" ] || { echo "cannot create a temporary file in $d"; exit 7; }`,
     `cat > "$t" || { echo "cannot write $t"; exit 7; }`,
     `got=$(sha256 < "$t") || got=`,
-    `[ "$got" = ${sha} ] || { echo "uploaded helper has sha256 \${got:-(none)}, expected ${sha}"; exit 6; }`,
+    `[ "$got" = "$s" ] || { echo "uploaded helper has sha256 \${got:-(none)}, expected $s"; exit 6; }`,
     `chown 0:0 "$t"`,
     `chmod 0755 "$t"`,
-    `mv -f "$t" ${shQuote(file)}`,
+    `mv -f "$t" "$f"`,
   ].join("\n");
 }

@@ -70,3 +70,38 @@ describe("installScript", () => {
     expect(script).toMatch(/\[ -z "\$nosha" \] \|\| \{ .*exit 8; \}/);
   });
 });
+
+// Issue 25 item 4: nothing unquoted reaches a root shell. The version and the hashes come from files on disk
+// (package.json, SHA256SUMS); a hostile one is refused where the path is built, and the scripts quote every value.
+describe("values that reach the root scripts", () => {
+  const hostileVersions = ["0.1.0$(touch /tmp/x)", '0.1.0"; rm -rf / #', "0.1.0`id`", "1.2.3-../../../etc", "1.2.3\nid", "1.2.3 x", "../1.2.3"];
+
+  it.each(hostileVersions)("refuses the version %j before any script exists", (version) => {
+    const hostile = { ...bins, version };
+    expect(() => startScript(hostile, [])).toThrow(/refusing the ipvs-helper version .*a version must look like 1\.2\.3/);
+    expect(() => installScript(hostile, "amd64")).toThrow(/refusing the ipvs-helper version/);
+  });
+
+  it("refuses a hash that is not 64 hex digits", () => {
+    const hostile = { ...bins, sha256: { ...bins.sha256, arm64: `${"b".repeat(63)}'$(id)'` } };
+    expect(() => startScript(hostile, [])).toThrow(/refusing the ipvs-helper arm64 hash .*64 lowercase hex digits/);
+    expect(() => installScript(hostile, "arm64")).toThrow(/refusing the ipvs-helper arm64 hash/);
+  });
+
+  it("accepts a pre-release version", () => {
+    expect(startScript({ ...bins, version: "1.2.3-rc.1" }, [])).toContain(`'/usr/local/lib/pulumi-ipvs/1.2.3-rc.1-${"a".repeat(12)}/ipvs-helper'`);
+  });
+
+  /** The script with every single-quoted word removed: what the shell would expand or run. */
+  const unquoted = (script: string) => script.replace(/'[^']*'/g, "''");
+
+  it.each([
+    ["startScript", startScript(bins, ["--x"])],
+    ["installScript", installScript(bins, "amd64")],
+  ])("%s names the version, the hashes and the paths only inside single quotes", (_name, script) => {
+    for (const value of [bins.version, bins.sha256.amd64, "/usr/local/lib/pulumi-ipvs/"]) {
+      expect(script).toContain(value);
+      expect(unquoted(script)).not.toContain(value);
+    }
+  });
+});
