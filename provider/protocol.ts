@@ -1,6 +1,8 @@
 // TypeScript mirror of provider/helper/PROTOCOL.md (ipvs-helper protocol version 1). Field names and shapes follow that
 // file exactly; keep the two in step.
 
+import { printable } from "./session/errors";
+
 export const PROTOCOL_VERSION = 1;
 
 export type Family = "ipv4" | "ipv6";
@@ -269,6 +271,7 @@ export class HelperError extends Error {
     readonly helperMessage: string,
     readonly errno?: number,
   ) {
-    super(`ipvs-helper on ${director}: ${helperMessage}`);
+    // The sentence comes from the director: shown with its control characters escaped.
+    super(`ipvs-helper on ${director}: ${printable(helperMessage)}`);
   }
 }

@@ -19,6 +19,7 @@ import { directorKey } from "../director";
 import { serviceIdPart } from "../identity";
 import { HelperError, PROTOCOL_VERSION, type Op, type Request, type Response, type ResultOf, type WireResult } from "../protocol";
 import { DirectorError, type DirectorSession, type SshChannel } from "../session";
+import { printable } from "../session/errors";
 import { noAnswerWithin, within } from "../session/retry";
 import { installPath, locateHelper, type Arch, type HelperBinaries } from "./binaries";
 import { LineReader } from "./lineReader";
@@ -183,7 +184,7 @@ export class HelperClient {
       p.resolve(fields);
     } else if (result.error.code === "TIMEOUT") {
       const seconds = helperTimeoutSeconds(this.session.operationTimeoutSeconds);
-      p.reject(this.unanswered(p.op, `${noAnswerWithin(seconds, "the helper's share of operationTimeoutSeconds")}: ${result.error.message.replace(/\.?$/, "")}`));
+      p.reject(this.unanswered(p.op, `${noAnswerWithin(seconds, "the helper's share of operationTimeoutSeconds")}: ${printable(result.error.message).replace(/\.?$/, "")}`));
     } else {
       p.reject(new HelperError(directorKey(this.session.director), result.error.code, result.error.message, result.error.errno));
     }
@@ -217,7 +218,7 @@ export class HelperClient {
       ch.end();
       const target = this.session.target;
       if (word === "unsupported-arch") {
-        throw new DirectorError("config", target, `${target} is ${arg}; ipvs-helper is built for x86_64 (amd64) and aarch64 (arm64) only.`);
+        throw new DirectorError("config", target, `${target} is ${printable(arg)}; ipvs-helper is built for x86_64 (amd64) and aarch64 (arm64) only.`);
       }
       if (word === "no-sha256") {
         throw new DirectorError(
@@ -226,12 +227,12 @@ export class HelperClient {
           `${target} has no SHA-256 tool (sha256sum, busybox sha256sum or openssl dgst), and ipvs-helper is verified by its sha256 before it runs as root: ${NO_SHA256_FIX} on ${target}, then retry.`,
         );
       }
-      if (arg !== "amd64" && arg !== "arm64") throw this.helperError(`start script printed ${JSON.stringify(answer)}`);
+      if (arg !== "amd64" && arg !== "arm64") throw this.helperError(`start script printed ${printable(JSON.stringify(answer))}`);
       if (word === "unsafe") {
         // Refused, not re-installed over: an unsafe component means someone else may control what root would run.
-        throw new DirectorError("helper", target, `refusing to run ipvs-helper as root on ${target} from ${installPath(bins, arg)}: ${rest.join(" ")}.`);
+        throw new DirectorError("helper", target, `refusing to run ipvs-helper as root on ${target} from ${installPath(bins, arg)}: ${printable(rest.join(" "))}.`);
       }
-      if (word !== "install") throw this.helperError(`start script printed ${JSON.stringify(answer)}`);
+      if (word !== "install") throw this.helperError(`start script printed ${printable(JSON.stringify(answer))}`);
       if (attempt === 2) {
         throw new DirectorError(
           "helper",

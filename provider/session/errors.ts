@@ -65,7 +65,8 @@ export function classifyConnectError(
   if (err instanceof DirectorError) return err;
   if (hostKeyRejection !== undefined) return new DirectorError("hostKey", target, hostKeyRejection);
   const e = (err ?? {}) as SshLikeError;
-  const raw = redact(String(e.message ?? err), secrets);
+  // ssh2 quotes the server in places (a disconnect reason, its identification line).
+  const raw = printable(redact(String(e.message ?? err), secrets));
   const code = typeof e.code === "string" ? e.code : undefined;
   if (e.level === "client-authentication") {
     return new DirectorError(
@@ -98,6 +99,24 @@ export function classifyConnectError(
     return new DirectorError("config", target, `cannot resolve the host of ${target}: ${raw}. Check the host name.`);
   }
   return new DirectorError("config", target, `SSH connection to ${target} failed: ${raw}.`);
+}
+
+/**
+ * Text from a director (the helper's error sentences, a command's stderr, what ssh2 quotes of the server, a key type)
+ * as it may be shown on a terminal: control characters (C0 but tab, DEL, C1) and the bidirectional overrides are
+ * written as escapes, so a compromised or confused director cannot move the cursor, recolour, retitle or reorder what
+ * the user reads. Newlines are escaped too unless `lines` (a multi-line stderr kept readable). `json`: the text is a
+ * JSON document, escaped as \uXXXX inside its strings, which JSON reads back as the same text.
+ */
+export function printable(text: string, opts: { lines?: boolean; json?: boolean } = {}): string {
+  return text.replace(/[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => {
+    if (c === "\n" && (opts.lines || opts.json)) return c;
+    const code = c.charCodeAt(0);
+    if (opts.json) return `\\u${code.toString(16).padStart(4, "0")}`;
+    if (c === "\n") return "\\n";
+    if (c === "\r") return "\\r";
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`;
+  });
 }
 
 /** Secrets (and key lines) shorter than this are redacted only where they stand alone; see redact(). */

@@ -2,6 +2,7 @@
 // Pure: the caller hands in the known_hosts text; the verifier compares raw key blobs, never fingerprints of text.
 
 import { createHash, createHmac } from "node:crypto";
+import { printable } from "./errors";
 
 export interface PublicKey {
   type: string;
@@ -17,7 +18,8 @@ export function fingerprint(blob: Buffer): string {
 export function blobType(blob: Buffer): string {
   if (blob.length < 4) return "unknown";
   const len = blob.readUInt32BE(0);
-  return len > 0 && 4 + len <= blob.length ? blob.subarray(4, 4 + len).toString("latin1") : "unknown";
+  // A director's own key blob may say anything: its type name reaches messages escaped.
+  return len > 0 && 4 + len <= blob.length ? printable(blob.subarray(4, 4 + len).toString("latin1")) : "unknown";
 }
 
 const KEY_TYPES = [

@@ -4,7 +4,7 @@
 
 import type { Director } from "../director";
 import { dial, endpointLabel, endpointSecrets, type Connection, type SshChannel } from "./connect";
-import { DirectorError, redact, sudoPasswordError, sudoWantsPassword } from "./errors";
+import { DirectorError, printable, redact, sudoPasswordError, sudoWantsPassword } from "./errors";
 import { noAnswerWithin, retryPolicyFor, within, withRetry } from "./retry";
 
 /** Counters for tests and measurements. */
@@ -184,7 +184,7 @@ export class DirectorSession {
       return new DirectorError("command", this.target, `sudo is not installed on ${this.target}; install it or connect as root with sudo: false.`);
     }
     const how = result.code === null ? (result.signal ? `was killed by ${result.signal}` : "lost its connection") : `exited with code ${result.code}`;
-    const stderr = this.scrub(result.stderr.trim()).slice(-2000);
+    const stderr = printable(this.scrub(result.stderr.trim()).slice(-2000), { lines: true });
     return new DirectorError("command", this.target, `${what} on ${this.target} ${how}${stderr ? `: ${stderr}` : ""}`);
   }
 }

@@ -1,6 +1,6 @@
 // The status report as text (per director: a table like `ipvsadm -Ln --stats --rate` with declared-vs-kernel verdicts
 // and a table of its DirectorSettings, then one sentence per drifted entry or settings) or as one JSON document. Pure.
-import { redact } from "../session/errors";
+import { printable, redact } from "../session/errors";
 import type { DirectorReport, FieldDifference, RealServerReport, ServiceReport, SettingReport, SettingsReport, StatusReport } from "./compare";
 
 /** A setting's value as a person reads it: "rr", "none", "timeout=300 netmask=255.255.255.0", "sh-port,sh-fallback". */
@@ -135,5 +135,7 @@ export function renderJson(report: StatusReport): string {
 
 /** The report as printed: text or JSON, with every credential of the state redacted (error messages may quote one). */
 export function render(report: StatusReport, opts: { json: boolean; credentials: readonly string[] }): string {
-  return redact(opts.json ? renderJson(report) : renderText(report), opts.credentials);
+  // Addresses, names and error texts in the report come from directors: no control character reaches the terminal.
+  const text = redact(opts.json ? renderJson(report) : renderText(report), opts.credentials);
+  return printable(text, opts.json ? { json: true } : { lines: true });
 }
