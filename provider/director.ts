@@ -51,6 +51,11 @@ export function hostPort(host: string, port: number): string {
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
+/** "user@host:port": how every message names a director (or a jump host). */
+export function endpointLabel(ep: Pick<SshEndpoint, "user" | "host" | "port">): string {
+  return `${ep.user}@${directorKey(ep)}`;
+}
+
 /** A director's identity: what makes it "the same director" across credential changes. */
 export function directorKey(d: Pick<SshEndpoint, "host" | "port">): string {
   return hostPort(d.host, d.port);

@@ -10,10 +10,11 @@
 //   names of one machine records the right originals); anything else, credentials included, updates in place.
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { canonical } from "./diff";
-import { directorKey, type Director } from "./director";
+import { directorKey, endpointLabel, type Director } from "./director";
 import { echo, initFailure, withoutUndefined, type OpsFor } from "./entries";
 import { directorOps } from "./helperClient";
 import { HelperError, type Daemon, type OpResults, type Settings, type SysctlValue } from "./protocol";
+import { reachedNothing } from "./session";
 import {
   ALL_SYSCTLS,
   checkDirectorSettings,
@@ -156,11 +157,15 @@ function hint(e: unknown): string {
 }
 
 function failure(director: Director, what: string, e: unknown): string {
-  return `${RESOURCE} on ${directorKey(director)}: ${what} failed: ${e instanceof Error ? e.message : String(e)}${hint(e)}`;
+  return `${RESOURCE} on ${endpointLabel(director)}: ${what} failed: ${e instanceof Error ? e.message : String(e)}${hint(e)}`;
 }
 
-/** A refusal that changed nothing on the director: a failed create then leaves nothing to record. */
-const refused = (e: unknown) => e instanceof HelperError && ["BAD_REQUEST", "UNSUPPORTED_KERNEL", "OWNED"].includes(e.code);
+/**
+ * A failure that changed nothing on the director: a refusal, or one before the op reached it (host key, authentication,
+ * sudo, unreachable). A failed create then leaves nothing in state, and a failed update leaves state as it was: a
+ * half-created resource would be deleted, with the settings it was created with, when the program moves it.
+ */
+const changedNothing = (e: unknown) => reachedNothing(e) || (e instanceof HelperError && ["BAD_REQUEST", "UNSUPPORTED_KERNEL", "OWNED"].includes(e.code));
 
 /** `formerOwner`: the owner the settings move from (a renamed stack or project), as they are, nothing put back. */
 async function ensure(opsFor: OpsFor, s: DirectorSettingsSpec, formerOwner?: string): Promise<void> {
@@ -185,7 +190,7 @@ export function makeDirectorSettingsProvider(opsFor: OpsFor = directorOps): dyna
       try {
         await ensure(opsFor, s);
       } catch (e) {
-        if (refused(e)) throw new Error(failure(s.director, "create", e));
+        if (changedNothing(e)) throw new Error(failure(s.director, "create", e));
         // Maybe partly applied, and recorded in the ledger: keep the resource so that the next up converges and a
         // destroy puts the original values back.
         throw initFailure(failure(s.director, "create", e), id, echo(inputs), inputs.__provider);
@@ -200,6 +205,7 @@ export function makeDirectorSettingsProvider(opsFor: OpsFor = directorOps): dyna
         // revert in between (no sync daemon restarted, no conntrack switched off under live connections).
         await ensure(opsFor, s, old.owner !== s.owner ? old.owner : undefined);
       } catch (e) {
+        if (changedNothing(e)) throw new Error(failure(s.director, "update", e));
         // State keeps the old settings, so the next diff sees the difference again and retries; the new credentials.
         throw initFailure(failure(s.director, "update", e), id, { ...echo(olds), director: news.director }, news.__provider);
       }

@@ -3,6 +3,7 @@
 // State is honest about where the entry exists: the `directors` recorded in outputs are the directors that hold it.
 // - create on N directors where some fail records the resource (an init failure) with only the directors that
 //   succeeded; the next `up` sees the others as added directors and creates there, untouched where it is already right.
+//   Where every director failed, nothing is recorded (a plain error); likewise an update that reached no director.
 // - update creates on added directors (same "fail unless adopt" rule as create), SETs on kept ones (the helper only
 //   SETs when something differs), deletes from removed ones. If any of that fails, state keeps the OLD settings (so the
 //   next diff sees the difference again and retries) with the directors that really hold the entry.
@@ -14,9 +15,10 @@
 //   formerHolder, and state keeps it until every director got the new one.
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { canonical } from "./diff";
-import { directorKey, type Director } from "./director";
+import { directorKey, endpointLabel, type Director } from "./director";
 import { directorOps, type DirectorOps } from "./helperClient";
 import { HelperError, type OnExisting } from "./protocol";
+import { reachedNothing } from "./session";
 
 type Props = Record<string, unknown>;
 
@@ -98,7 +100,7 @@ export function hint({ error, removing }: Pick<DirectorFailure, "error" | "remov
 }
 
 function failureMessage<T>(kind: EntryKind<T>, entry: T, what: string, failures: DirectorFailure[], total: number): string {
-  const lines = failures.map((f) => `  - ${directorKey(f.director)}: ${errorText(f.error)}${hint(f)}`);
+  const lines = failures.map((f) => `  - ${endpointLabel(f.director)}: ${errorText(f.error)}${hint(f)}`);
   return `${kind.resource} ${kind.describe(entry)}: ${what} failed on ${failures.length} of ${total} director(s):\n${lines.join("\n")}`;
 }
 
@@ -171,6 +173,9 @@ async function updateEntry<T>({ kind, effects, opsFor }: Entries<T>, id: string,
   const held = [...without(after, addedFailed), ...removeFailures.map((f) => f.director)];
   const failures = [...ensureFailures, ...removeFailures];
   const message = failureMessage(kind, entry, "update", failures, after.length + removed.length);
+  // Every director failed before an op reached it (host key, authentication, sudo, unreachable): nothing changed, so
+  // state keeps what it had and the engine records no failed update.
+  if (failures.length === after.length + removed.length && failures.every((f) => reachedNothing(f.error))) throw new Error(message);
   // Settings: new ones only if every director that holds the entry got them; otherwise the old, so the next diff retries.
   // The owner and holder likewise: a director it failed to leave still has it under the old ones (removed as those next
   // time, the new holder passing the old one as formerHolder).

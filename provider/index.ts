@@ -5,11 +5,13 @@ import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { directorSettingsProvider } from "./directorSettingsProvider";
 import { realServerPoolProvider } from "./realServerPoolProvider";
 import { realServerProvider } from "./realServerProvider";
+import { reporting } from "./reporting";
 import { virtualServiceProvider } from "./virtualServiceProvider";
 
+// Each wrapped by reporting(): one message per failure, no stack for what the provider reports on purpose.
 export const providers: Record<string, dynamic.ResourceProvider> = {
-  VirtualService: virtualServiceProvider,
-  RealServer: realServerProvider,
-  RealServerPool: realServerPoolProvider,
-  DirectorSettings: directorSettingsProvider,
+  VirtualService: reporting(virtualServiceProvider),
+  RealServer: reporting(realServerProvider),
+  RealServerPool: reporting(realServerPoolProvider),
+  DirectorSettings: reporting(directorSettingsProvider),
 };

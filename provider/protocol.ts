@@ -264,7 +264,7 @@ export interface Response {
 export class HelperError extends Error {
   override readonly name = "HelperError";
   constructor(
-    /** The director's key (host:port). */
+    /** The director as messages name it: user@host:port. */
     readonly director: string,
     readonly code: HelperErrorCode,
     /** The helper's own sentence, without the director prefix. */

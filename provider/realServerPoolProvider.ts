@@ -16,12 +16,13 @@
 //   director for a whole refresh); members gone from every director leave the outputs.
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { canonical, identityChanged, renamed, sameDirectors } from "./diff";
-import { directorKey, hostPort, type Director } from "./director";
+import { directorKey, endpointLabel, hostPort, type Director } from "./director";
 import { drainDests } from "./drain";
 import { echo, errorText, hint, initFailure, withoutUndefined, type OpsFor } from "./entries";
 import { directorOps, type DirectorOps } from "./helperClient";
 import { serviceIdPart, virtualServiceId } from "./identity";
 import type { DeleteDestOwnership, Dest, Service } from "./protocol";
+import { reachedNothing } from "./session";
 import { quiescingAs, realServerEffects } from "./realServerProvider";
 import {
   checkRealServerPool,
@@ -70,7 +71,10 @@ function holdersOf(p: RealServerPoolSpec | undefined): Map<string, Set<string>> 
 
 interface Failure {
   member: string;
+  /** host:port, the director's identity. */
   director: string;
+  /** user@host:port, how messages name it. */
+  where: string;
   error: unknown;
   removing: boolean;
 }
@@ -79,14 +83,14 @@ function failureMessage(p: RealServerPoolSpec, what: string, failures: Failure[]
   // The same text on one director (it is unreachable) is one line naming the members, not one line per member.
   const groups = new Map<string, { f: Failure; members: string[] }>();
   for (const f of failures) {
-    const text = `${f.director}: ${errorText(f.error)}${hint(f)}`;
+    const text = `${f.where}: ${errorText(f.error)}${hint(f)}`;
     const g = groups.get(text);
     if (g) g.members.push(f.member);
     else groups.set(text, { f, members: [f.member] });
   }
   const lines = [...groups.values()].map(({ f, members }) => {
     const who = members.length === 1 ? members[0] : `${members.length} members (${members.slice(0, 3).join(", ")}${members.length > 3 ? ", …" : ""})`;
-    return `  - ${who} on ${f.director}: ${errorText(f.error)}${hint(f)}`;
+    return `  - ${who} on ${f.where}: ${errorText(f.error)}${hint(f)}`;
   });
   const shown = lines.slice(0, MAX_FAILURE_LINES);
   if (lines.length > shown.length) shown.push(`  … and ${lines.length - shown.length} more`);
@@ -126,7 +130,7 @@ async function apply(opsFor: OpsFor, old: RealServerPoolSpec | undefined, want: 
       const dk = directorKey(d);
       const ops = opsFor(d);
       const fail = (member: string, error: unknown, removing: boolean) => {
-        failures.push({ member, director: dk, error, removing });
+        failures.push({ member, director: dk, where: endpointLabel(d), error, removing });
         if (!removing) failedEnsure.add(member);
       };
       const ensures = wantKeys.has(dk)
@@ -234,7 +238,7 @@ async function readPool(opsFor: OpsFor, id: string, props: Props): Promise<dynam
   const key = serviceKey(p.service);
   const directors = p.service.directors;
   const read = await Promise.allSettled(directors.map(async (d) => (await opsFor(d).table()).service(key)));
-  const failed = read.flatMap((r, i) => (r.status === "rejected" ? [{ member: "the service", director: directorKey(directors[i]!), error: r.reason, removing: false }] : []));
+  const failed = read.flatMap((r, i) => (r.status === "rejected" ? [{ member: "the service", director: directorKey(directors[i]!), where: endpointLabel(directors[i]!), error: r.reason, removing: false }] : []));
   if (failed.length > 0) throw new Error(failureMessage(p, "read", failed, directors.length));
   const views = read.flatMap((r, i) => {
     const s = (r as PromiseFulfilledResult<Service | null>).value;
@@ -279,7 +283,10 @@ export function realServerPoolProviderWith(opsFor: OpsFor = directorOps): dynami
       const want = poolOf(news);
       const r = await apply(opsFor, old, want, echo(news));
       if (r.failures.length === 0) return { outs: r.props };
-      throw initFailure(failureMessage(want, "update", r.failures, r.total), id, r.props, news.__provider);
+      const message = failureMessage(want, "update", r.failures, r.total);
+      // No op reached any director (host key, authentication, sudo, unreachable): nothing changed, state keeps what it had.
+      if (r.failures.length === r.total && r.failures.every((f) => reachedNothing(f.error))) throw new Error(message);
+      throw initFailure(message, id, r.props, news.__provider);
     },
     delete: async (_id, props: Props) => {
       const old = poolOf(props);

@@ -128,8 +128,9 @@ export class HelperClient {
             this.queue.unshift(...again);
           }
         } catch (err) {
-          // Could not start the helper at all (unreachable, auth, sudo, install): every waiting caller learns why.
-          this.queue.splice(0).forEach((p) => p.reject(err as Error));
+          // Could not start the helper at all (unreachable, auth, sudo, install): every waiting caller learns why. An op
+          // already sent once (its channel died, this was the second try) may have been applied: it says so.
+          this.queue.splice(0).forEach((p) => p.reject(p.sends > 0 ? this.unanswered(p.op, (err as Error).message.replace(/\.?$/, "")) : (err as Error)));
         } finally {
           release();
         }
@@ -175,7 +176,7 @@ export class HelperClient {
       : create
         ? "; it may have been applied: if the next pulumi up says it already exists, check its settings on the director and set adopt: true for that up (or remove it there)"
         : "; it may have been applied: pulumi up again applies it (pulumi refresh first shows what the director holds)";
-    return new DirectorError("helper", this.session.target, `${describeOp(op)} on ${this.session.target}: ${why}${applied}.`);
+    return new DirectorError("helper", this.session.target, `${describeOp(op)} on ${this.session.target}: ${why}${applied}.`, true);
   }
 
   private settle(p: Pending, result: WireResult): void {
@@ -186,7 +187,7 @@ export class HelperClient {
       const seconds = helperTimeoutSeconds(this.session.operationTimeoutSeconds);
       p.reject(this.unanswered(p.op, `${noAnswerWithin(seconds, "the helper's share of operationTimeoutSeconds")}: ${printable(result.error.message).replace(/\.?$/, "")}`));
     } else {
-      p.reject(new HelperError(directorKey(this.session.director), result.error.code, result.error.message, result.error.errno));
+      p.reject(new HelperError(this.session.target, result.error.code, result.error.message, result.error.errno));
     }
   }
 

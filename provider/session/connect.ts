@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import type { Duplex, Readable } from "node:stream";
 import type { NodeSSH } from "node-ssh";
-import { CREDENTIAL_FIELDS, directorKey, type SshEndpoint } from "../director";
+import { CREDENTIAL_FIELDS, endpointLabel, type SshEndpoint } from "../director";
 import { classifyConnectError, DirectorError } from "./errors";
 import { hostKeyCheck, parseKnownHosts, parsePublicKey, type HostKeyPolicy } from "./hostKeys";
 import { noAnswerWithin, within } from "./retry";
@@ -36,11 +36,6 @@ export interface Connection {
   readonly closed: boolean;
   close(): void;
   onClose(listener: () => void): void;
-}
-
-/** user@host:port, the name of a hop in every message. */
-export function endpointLabel(ep: Pick<SshEndpoint, "user" | "host" | "port">): string {
-  return `${ep.user}@${directorKey(ep)}`;
 }
 
 /** The secret values of every hop, to scrub from any text we pass on. */

@@ -24,6 +24,11 @@ export class DirectorError extends Error {
     /** user@host:port of the director (or of the bastion hop that failed). */
     readonly target: string,
     message: string,
+    /**
+     * An operation had been sent to the helper (it may have been applied). False for every failure before that:
+     * connecting, the host key, authenticating, sudo, starting or installing the helper.
+     */
+    readonly opSent = false,
   ) {
     super(message);
   }
@@ -31,6 +36,14 @@ export class DirectorError extends Error {
   get retryable(): boolean {
     return this.kind === "unreachable";
   }
+}
+
+/**
+ * The failure happened before any operation reached the director, so nothing can have changed there: a create or update
+ * that failed this way has nothing to record in state.
+ */
+export function reachedNothing(e: unknown): boolean {
+  return e instanceof DirectorError && !e.opSent;
 }
 
 const TRANSIENT_CODES = new Set([

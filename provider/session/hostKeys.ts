@@ -33,6 +33,12 @@ const KEY_TYPES = [
   "ssh-dss",
 ];
 
+/** What was given, for a message: its start only (a key line is long), control characters escaped. */
+function quoted(given: string): string {
+  const s = given.trim();
+  return `"${printable(s.slice(0, 24))}${s.length > 24 ? "…" : ""}"`;
+}
+
 /**
  * Parses an OpenSSH public key line ("type base64 [comment]") into "type base64", or says what is wrong with it (in
  * words for the hostKey field: check() reports them).
@@ -44,7 +50,13 @@ export function parseOpenSshPublicKey(line: string): { key: string } | { error: 
   if (!KEY_TYPES.includes(type ?? "")) {
     if (KEY_TYPES.includes(tokens[1] ?? ""))
       return { error: "hostKey looks like a known_hosts line (it starts with host names): keep only the key part, or use knownHosts" };
-    return { error: `hostKey must be an OpenSSH public key line like "ssh-ed25519 AAAA… comment" (key types: ${KEY_TYPES.join(", ")})` };
+    if (/^(SHA256|MD5):/i.test(type ?? ""))
+      return {
+        error:
+          `hostKey ${quoted(line)} is a fingerprint, and a fingerprint is not a key line: pin the director's public key line, ` +
+          `as \`ssh-keyscan -t ed25519 HOST\` prints it after the host name ("ssh-ed25519 AAAA…"), or use knownHosts`,
+      };
+    return { error: `hostKey ${quoted(line)} is not an OpenSSH public key line like "ssh-ed25519 AAAA… comment" (key types: ${KEY_TYPES.join(", ")})` };
   }
   if (!b64 || !/^[A-Za-z0-9+/]+={0,2}$/.test(b64) || b64.length % 4 !== 0)
     return { error: `hostKey: the key data after "${type}" is not valid base64` };

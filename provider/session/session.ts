@@ -3,7 +3,8 @@
 // re-dialled with backoff on the next use; an idle connection is closed so the plugin process can exit.
 
 import type { Director } from "../director";
-import { dial, endpointLabel, endpointSecrets, type Connection, type SshChannel } from "./connect";
+import { endpointLabel } from "../director";
+import { dial, endpointSecrets, type Connection, type SshChannel } from "./connect";
 import { DirectorError, printable, redact, sudoPasswordError, sudoWantsPassword } from "./errors";
 import { noAnswerWithin, retryPolicyFor, within, withRetry } from "./retry";
 

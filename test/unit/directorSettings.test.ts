@@ -5,6 +5,7 @@ import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { beforeEach, describe, expect, it } from "vitest";
 import { diffDirectorSettings, makeDirectorSettingsProvider, settingsWire } from "../../provider/directorSettingsProvider";
 import { HelperError } from "../../provider/protocol";
+import { DirectorError } from "../../provider/session";
 import { parseDirectorSettings } from "../../provider/schema";
 import { FakeDirectors } from "./fakeDirectors";
 import { U, director } from "./fixtures";
@@ -144,7 +145,7 @@ describe("failures", () => {
     await p.create(await checked(args()));
     const e = await failure(p.create(await checked(args({ owner: "acme/other/dev" }))));
     expect(e.message).toBe(
-      `DirectorSettings on ${A}: create failed: ipvs-helper on ${A}: the settings of this director are held by stack ${OWNER}. ` +
+      `DirectorSettings on ops@${A}: create failed: ipvs-helper on ${A}: the settings of this director are held by stack ${OWNER}. ` +
         "Another stack holds this director's settings (a director has one stack's settings): destroy its DirectorSettings first.",
     );
     expect(e).not.toHaveProperty("id"); // nothing changed: nothing to record
@@ -162,25 +163,44 @@ describe("failures", () => {
     fake.refuse.set(`${A} ensureSettings`, new HelperError(A, "INVALID", "writing net.ipv4.vs.est_cpulist failed: EINVAL."));
     const inputs = await checked(args());
     const e = await failure(p.create(inputs));
-    expect(e.message).toMatch(/^DirectorSettings on 203\.0\.113\.5:22: create failed: .*EINVAL\.$/);
+    expect(e.message).toMatch(/^DirectorSettings on ops@203\.0\.113\.5:22: create failed: .*EINVAL\.$/);
     expect(e.id).toBe(`settings@${A}`);
     expect(e.properties).toMatchObject({ sysctls: inputs.sysctls, __provider: PROVIDER });
   });
 
-  it("a failed update keeps the old settings in state (the next up retries) with the new credentials", async () => {
+  it("a failed update that may have changed something keeps the old settings in state (the next up retries) with the new credentials", async () => {
     const { id, outs } = await p.create(await checked(args()));
-    fake.down.add(A);
+    const lost = new DirectorError("helper", `admin@${A}`, `ensureSettings on admin@${A}: the connection closed; it may have been applied.`, true);
+    fake.refuse.set(`${A} ensureSettings`, lost);
     const news = await checked(args({ sysctls: { connReuseMode: 3 }, director: director({ user: "admin" }) }));
     const e = await failure(p.update!(id, { ...outs }, news));
-    expect(e.message).toMatch(/^DirectorSettings on 203\.0\.113\.5:22: update failed: cannot reach/);
+    expect(e.message).toMatch(/^DirectorSettings on admin@203\.0\.113\.5:22: update failed: ensureSettings on admin@203\.0\.113\.5:22: the connection closed/);
     expect(e.properties).toMatchObject({ sysctls: outs!.sysctls, director: { user: "admin" }, __provider: PROVIDER });
+  });
+
+  // Issue 26 item 4: a failure before anything reached the director leaves no half-created resource in state, which
+  // a later up would delete with the wrong settings (the old host key, the old port).
+  it.each([
+    ["unreachable", () => fake.down.add(A)],
+    ["host key refused", () => fake.refuse.set(`${A} ensureSettings`, new DirectorError("hostKey", `ops@${A}`, `host key mismatch for ops@${A}: …`))],
+    ["sudo wants a password", () => fake.refuse.set(`${A} ensureSettings`, new DirectorError("sudoPassword", `ops@${A}`, `sudo on ops@${A} requires a password; …`))],
+  ])("a create or update that reached nothing (%s) is a plain error: nothing recorded, state unchanged", async (_what, breakIt) => {
+    const { id, outs } = await p.create(await checked(args()));
+    breakIt();
+    const created = await failure(p.create(await checked(args())));
+    expect(created.message).toMatch(/^DirectorSettings on ops@203\.0\.113\.5:22: create failed: /);
+    expect(created).not.toHaveProperty("id");
+    const updated = await failure(p.update!(id, { ...outs }, await checked(args({ sysctls: { connReuseMode: 3 } }))));
+    expect(updated.message).toMatch(/^DirectorSettings on ops@203\.0\.113\.5:22: update failed: /);
+    expect(updated).not.toHaveProperty("id");
+    expect(updated).not.toHaveProperty("properties");
   });
 
   it("read and delete failures name the director", async () => {
     const { id, outs } = await p.create(await checked(args()));
     fake.down.add(A);
-    expect((await failure(p.read!(id, { ...outs }))).message).toMatch(/^DirectorSettings on 203\.0\.113\.5:22: read failed: cannot reach/);
-    expect((await failure(p.delete!(id, { ...outs }))).message).toMatch(/^DirectorSettings on 203\.0\.113\.5:22: delete failed: cannot reach/);
+    expect((await failure(p.read!(id, { ...outs }))).message).toMatch(/^DirectorSettings on ops@203\.0\.113\.5:22: read failed: cannot reach/);
+    expect((await failure(p.delete!(id, { ...outs }))).message).toMatch(/^DirectorSettings on ops@203\.0\.113\.5:22: delete failed: cannot reach/);
   });
 
   it("check never connects", async () => {

@@ -54,7 +54,7 @@ describe("create", () => {
   it("with one director down: recorded with only the director that holds it, naming the other", async () => {
     fake.down.add(B);
     const e = await failure(vsp.create(await checked(vsp, service())));
-    expect(e.message).toMatch(new RegExp(`create failed on 1 of 2 director\\(s\\):\\n  - ${B}: cannot reach`));
+    expect(e.message).toMatch(new RegExp(`create failed on 1 of 2 director\\(s\\):\\n  - ops@${B}: cannot reach`));
     expect(e.id).toBe(`tcp/192.0.2.10:80@${A},${B}`);
     expect(hosts(e.properties!.directors)).toEqual([A]);
     expect(e.properties!.__provider).toBe(PROVIDER);
@@ -87,11 +87,22 @@ describe("create", () => {
 });
 
 describe("update", () => {
+  // Issue 26 item 4: nothing reached any director, so nothing changed: a plain error, state stays as it was.
+  it("every director failing before an op reached it: a plain error, nothing recorded", async () => {
+    const c = await vsp.create(await checked(vsp, service()));
+    fake.down.add(A);
+    fake.down.add(B);
+    const e = await failure(vsp.update!(c.id, { ...c.outs, __provider: PROVIDER }, await checked(vsp, service({ scheduler: "lc" }))));
+    expect(e.message).toContain(`update failed on 2 of 2 director(s):\n  - ops@${A}: cannot reach`);
+    expect(e).not.toHaveProperty("id");
+    expect(e).not.toHaveProperty("properties");
+  });
+
   it("a director that fails: state keeps the old settings (the next diff retries) and every director that holds it", async () => {
     const c = await vsp.create(await checked(vsp, service()));
     fake.down.add(B);
     const e = await failure(vsp.update!(c.id, { ...c.outs, __provider: PROVIDER }, await checked(vsp, service({ scheduler: "lc" }))));
-    expect(e.message).toContain(`update failed on 1 of 2 director(s):\n  - ${B}: cannot reach`);
+    expect(e.message).toContain(`update failed on 1 of 2 director(s):\n  - ops@${B}: cannot reach`);
     expect(e.properties!.scheduler).toBe("rr");
     expect(hosts(e.properties!.directors)).toEqual([A, B]);
     expect(fake.lines(A)).toEqual(["tcp/192.0.2.10:80 lc"]);
@@ -109,7 +120,7 @@ describe("update", () => {
     fake.down.add(A);
     const removed = await failure(vsp.update!(c.id, { ...both.outs, __provider: PROVIDER }, await checked(vsp, service({ directors: [dirB] }))));
     expect(hosts(removed.properties!.directors)).toEqual([A, B]);
-    expect(removed.message).toContain(`  - ${A}: cannot reach`);
+    expect(removed.message).toContain(`  - ops@${A}: cannot reach`);
   });
 });
 
@@ -118,7 +129,7 @@ describe("delete and read", () => {
     const c = await vsp.create(await checked(vsp, service()));
     fake.down.add(A);
     const e = await failure(vsp.delete!(c.id, { ...c.outs, __provider: PROVIDER }));
-    expect(e.message).toContain(`delete failed on 1 of 2 director(s):\n  - ${A}: cannot reach`);
+    expect(e.message).toContain(`delete failed on 1 of 2 director(s):\n  - ops@${A}: cannot reach`);
     expect(fake.lines(B)).toEqual([]);
   });
 
@@ -242,7 +253,7 @@ describe("ownership: the ledger fields each op sends (PROTOCOL.md \"Ownership le
     const e = await failure(vsp.create(await checked(vsp, owned())));
     expect(e.id).toBeUndefined();
     expect(e.message).toContain(
-      `create failed on 2 of 2 director(s):\n  - ${A}: ipvs-helper on ${A}: service ${SVC} is owned by stack acme/web/prod. Set takeover: true to take it over, or remove it from that stack.`,
+      `create failed on 2 of 2 director(s):\n  - ops@${A}: ipvs-helper on ${A}: service ${SVC} is owned by stack acme/web/prod. Set takeover: true to take it over, or remove it from that stack.`,
     );
   });
 
@@ -322,7 +333,7 @@ describe("ownership: the ledger fields each op sends (PROTOCOL.md \"Ownership le
     const r = await rsp.create(await rsInputs());
     fake.refuse.set(`${A} ensureDest`, helperError(A, "OWNED", "real server 10.0.0.11:8080 is owned by stack acme/web/prod."));
     const e = await failure(rsp.delete!(r.id, { ...r.outs, __provider: PROVIDER }));
-    expect(e.message).toContain(`${A}: ipvs-helper on ${A}: real server 10.0.0.11:8080 is owned by stack acme/web/prod. It belongs to that stack now`);
+    expect(e.message).toContain(`ops@${A}: ipvs-helper on ${A}: real server 10.0.0.11:8080 is owned by stack acme/web/prod. It belongs to that stack now`);
     expect(fake.lines(A)).toEqual([`${SVC} rr`, "  10.0.0.11:8080 nat w1"]);
   });
 });

@@ -32,8 +32,11 @@ export class FakeDirectors {
   readonly down = new Set<string>();
   /** Every operation, as "host:port op entry", then the ownership fields as sent (JSON) when there are any. */
   readonly log: string[] = [];
-  /** Operations that fail with this error: the first whose key starts their log line (e.g. "host:port deleteService"). */
-  readonly refuse = new Map<string, HelperError>();
+  /**
+   * Operations that fail with this error: the first whose key starts their log line (e.g. "host:port deleteService").
+   * A helper's refusal, or a DirectorError (an op lost on the way, a host key refused, …).
+   */
+  readonly refuse = new Map<string, HelperError | DirectorError>();
 
   /** Operations logged so far whose op is `op` (e.g. "dump"), on every director or on `key` ("host:port"). */
   count(op: string, key?: string): number {

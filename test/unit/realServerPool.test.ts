@@ -196,7 +196,7 @@ describe("partial failures: state says exactly which members exist where", () =>
     fake.refuse.set(`${B} ensureDest ${SVC}/10.1.0.2:8080`, new HelperError(B, "EXISTS", "real server 10.1.0.2:8080 of service tcp 192.0.2.10:80 already exists."));
     const e = await failure(pp.create(await checked(pool({ service: twoDirectors(), members: many(3) }))));
     expect(e.message).toBe(
-      `RealServerPool ${SVC}: create failed for 1 of 6 member operation(s):\n  - 10.1.0.2:8080 on ${B}: ipvs-helper on ${B}: real server 10.1.0.2:8080 of service tcp 192.0.2.10:80 already exists. It was not created by this stack: set adopt: true to take it over, or remove it first.`,
+      `RealServerPool ${SVC}: create failed for 1 of 6 member operation(s):\n  - 10.1.0.2:8080 on ops@${B}: ipvs-helper on ${B}: real server 10.1.0.2:8080 of service tcp 192.0.2.10:80 already exists. It was not created by this stack: set adopt: true to take it over, or remove it first.`,
     );
     const members = e.properties!.members as Record<string, Props>;
     expect(Object.keys(members).sort()).toEqual(["10.1.0.1:8080", "10.1.0.2:8080", "10.1.0.3:8080"]);
@@ -218,7 +218,7 @@ describe("partial failures: state says exactly which members exist where", () =>
     fake.refuse.set(`${A} ensureDest ${SVC}/10.1.0.3:8080`, new HelperError(A, "OWNED", "real server 10.1.0.3:8080 belongs to stack acme/web/prod."));
     fake.down.add(B);
     const e = await failure(pp.create(await checked(pool({ service: twoDirectors(), members: many(3) }))));
-    expect(e.message).toContain(`  - 3 members (10.1.0.1:8080, 10.1.0.2:8080, 10.1.0.3:8080) on ${B}: cannot reach`);
+    expect(e.message).toContain(`  - 3 members (10.1.0.1:8080, 10.1.0.2:8080, 10.1.0.3:8080) on ops@${B}: cannot reach`);
     expect(e.message).toContain("Set takeover: true to take it over");
     expect(hosts(e.properties!)).toEqual([A]);
     expect(Object.keys(e.properties!.members as Props).sort()).toEqual(["10.1.0.1:8080", "10.1.0.2:8080"]);

@@ -68,7 +68,9 @@ describe("director rules", () => {
   it("allows only one host key policy", () =>
     expectFailure(withDirector({ knownHosts: "/etc/ssh/ssh_known_hosts" }), "directors[0].knownHosts", /only one of hostKey, knownHosts, insecureIgnoreHostKey/));
   it("hostKey must parse as an OpenSSH public key", () => {
-    expectFailure(withDirector({ hostKey: "SHA256:abcdef" }), "directors[0].hostKey", /OpenSSH public key line/);
+    // A fingerprint is what ssh prints on first connect: said so, quoting what was given (its start, escaped).
+    expectFailure(withDirector({ hostKey: "SHA256:p5hW0OG+KEo48eEzaZfHpcZ8O8RAPN+vbLcoDenO7bM" }), "directors[0].hostKey", /^hostKey "SHA256:p5hW0OG\+KEo48eEza…" is a fingerprint, and a fingerprint is not a key line: /);
+    expectFailure(withDirector({ hostKey: "AAAA\u001b[2Jxyz" }), "directors[0].hostKey", /^hostKey "AAAA\\x1b\[2Jxyz" is not an OpenSSH public key line like "ssh-ed25519 AAAA… comment"/);
     expectFailure(withDirector({ hostKey: "ssh-ed25519 not*base64" }), "directors[0].hostKey", /not valid base64/);
     expectFailure(withDirector({ hostKey: "ssh-rsa " + publicKeyLine().split(" ")[1] }), "directors[0].hostKey", /not a ssh-rsa key \(it encodes "ssh-ed25519"\)/);
     expectFailure(withDirector({ hostKey: "203.0.113.5 " + publicKeyLine() }), "directors[0].hostKey", /known_hosts line/);

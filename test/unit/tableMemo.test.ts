@@ -122,7 +122,7 @@ describe("table(): one dump per director for a refresh", () => {
   it("a failed dump is not kept: the next read dumps again", async () => {
     const { rss } = await stack(1);
     fake.down.add(A);
-    await expect(rsp.read!(rss[0]!.id, rss[0]!.state)).rejects.toThrow(/read failed on 1 of 1 director\(s\):\n  - 203\.0\.113\.5:22: cannot reach/);
+    await expect(rsp.read!(rss[0]!.id, rss[0]!.state)).rejects.toThrow(/read failed on 1 of 1 director\(s\):\n  - ops@203\.0\.113\.5:22: cannot reach/);
     fake.down.delete(A);
     expect((await rsp.read!(rss[0]!.id, rss[0]!.state)).id).toBe(rss[0]!.id);
     expect(fake.count("dump")).toBe(2);

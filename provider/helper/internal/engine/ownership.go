@@ -252,7 +252,8 @@ func (e *Engine) checkForeignDests(op *protocol.Op) *protocol.Error {
 		}
 	}
 	return &protocol.Error{Code: protocol.CodeForeignDests, Message: fmt.Sprintf(
-		"deleting %s refused: it still has real servers stack %s does not own, which the kernel would delete with it: %s; delete them with it only deliberately (withForeignDests).",
+		// No protocol field names here: the provider appends what to do in its users' words (deleteForeignRealServers).
+		"deleting %s refused: it still has real servers stack %s does not own, which the kernel would delete with it: %s.",
 		op.Service, op.Owner, strings.Join(names, ", "))}
 }
 
