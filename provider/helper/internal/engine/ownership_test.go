@@ -173,7 +173,12 @@ func TestDeleteServiceRefusesForeignDests(t *testing.T) {
 	if d["dest"].(map[string]any)["weight"] != 2.0 || d["dest"].(map[string]any)["forwarding"] != "nat" || d["service"].(map[string]any)["address"] != "192.0.2.1" {
 		t.Errorf("B's dest record: %v", d)
 	}
-	wantCode(t, "delete", run(t, e, as(svcDel, owner(stackA)))[0], protocol.CodeForeignDests, "10.0.0.2:8080 (stack "+stackB+")", "10.0.0.3:8080 (no owner)")
+	refused := run(t, e, as(svcDel, owner(stackA)))[0]
+	wantCode(t, "delete", refused, protocol.CodeForeignDests, "10.0.0.2:8080 (stack "+stackB+")", "10.0.0.3:8080 (no owner)")
+	// The provider adds what to do in its users' words (deleteForeignRealServers); a protocol field name would leak.
+	if strings.Contains(message(refused), "withForeignDests") {
+		t.Errorf("FOREIGN_DESTS names a protocol field: %q", message(refused))
+	}
 	if len(f.svcs) != 1 || len(f.dests[svc1]) != 3 {
 		t.Fatalf("refused delete changed the table: %v", f.dests)
 	}
