@@ -110,8 +110,8 @@ describe("running operations", () => {
     const err = (exists as PromiseRejectedResult).reason as HelperError;
     expect(err).toBeInstanceOf(HelperError);
     expect(err.code).toBe("EXISTS");
-    expect(err.director).toBe(`127.0.0.1:${lab.port}`);
-    expect(err.message).toContain(`ipvs-helper on 127.0.0.1:${lab.port}:`);
+    expect(err.director).toBe(`${lab.user}@127.0.0.1:${lab.port}`);
+    expect(err.message).toContain(`ipvs-helper on ${lab.user}@127.0.0.1:${lab.port}:`);
     expect(fine.status).toBe("fulfilled");
   });
 
