@@ -5,7 +5,7 @@ import type { Director } from "../../provider/director";
 import { HelperClient, MAX_ANSWER_CHARS } from "../../provider/helperClient/client";
 import { MAX_NOISE, START_MARKER } from "../../provider/helperClient/scripts";
 import { HelperError, type Op, type Request, type WireResult } from "../../provider/protocol";
-import { DirectorError, DirectorSession, type SshChannel } from "../../provider/session";
+import { DirectorError, DirectorSession, reachedNothing, type SshChannel } from "../../provider/session";
 import { FakeChannel } from "./fakeChannel";
 
 /** One `ipvs-helper serve` channel: `answer` decides what each request line gets (undefined = no answer). */
@@ -211,5 +211,32 @@ describe("a director that floods the channel", () => {
     await expect(client.run(read)).resolves.toEqual({ service: null });
     expect(channels).toHaveLength(2);
     expect(channels[1]!.requests).toHaveLength(1);
+  });
+});
+
+// Issue 26 item 4: whether an op can have reached the director decides whether a failed create leaves a resource in
+// state. A failure before any op was sent reached nothing; an op sent once whose retry cannot even connect may have
+// been applied, and says so.
+describe("what a failure may have changed", () => {
+  const unreachable = () => new DirectorError("unreachable", TARGET, `cannot reach ${TARGET}: connect ECONNREFUSED.`);
+
+  it("a helper that cannot be started: no op was sent, nothing reached", async () => {
+    const { client } = clientWith(30, []);
+    client.session.openChannel = async () => Promise.reject(unreachable());
+    const e = (await client.run(createSvc).catch((x: unknown) => x)) as DirectorError;
+    expect(e.message).toBe(`cannot reach ${TARGET}: connect ECONNREFUSED.`);
+    expect(e.opSent).toBe(false);
+    expect(reachedNothing(e)).toBe(true);
+  });
+
+  it("an op sent once whose channel died, when the retry cannot connect: it may have been applied", async () => {
+    const { client } = clientWith(30, [{ answer: dropOnRequest }]);
+    const scripted = client.session.openChannel.bind(client.session);
+    let opened = 0;
+    client.session.openChannel = async (script: string) => (opened++ === 0 ? scripted(script) : Promise.reject(unreachable()));
+    const e = (await client.run(createSvc).catch((x: unknown) => x)) as DirectorError;
+    expect(e.message).toMatch(new RegExp(`^ensureService tcp/192\\.0\\.2\\.10:80 on ${TARGET}: cannot reach ${TARGET}: connect ECONNREFUSED; it may have been applied`));
+    expect(e.opSent).toBe(true);
+    expect(reachedNothing(e)).toBe(false);
   });
 });
