@@ -239,6 +239,18 @@ describe("partial failures: state says exactly which members exist where", () =>
     expect(fake.lines(A)).toContain("  10.1.0.1:8080 nat w9");
   });
 
+  // Issue 26 item 4: an update that reached no director changed nothing: a plain error, state stays as it was.
+  it("an update that reached no director is a plain error: nothing recorded", async () => {
+    await withService("203.0.113.5", "203.0.113.6");
+    const c = await pp.create(await checked(pool({ service: twoDirectors(), members: many(2) })));
+    fake.down.add(A);
+    fake.down.add(B);
+    const e = await failure(pp.update!(c.id, state(c.outs), await checked(pool({ service: twoDirectors(), members: many(2, () => ({ weight: 9 })) }))));
+    expect(e.message).toContain(`  - 2 members (10.1.0.1:8080, 10.1.0.2:8080) on ops@${A}: cannot reach`);
+    expect(e.id).toBeUndefined();
+    expect(e.properties).toBeUndefined();
+  });
+
   it("a removal that failed on one director keeps the member there (onlyOn) until it is removed", async () => {
     await withService("203.0.113.5", "203.0.113.6");
     const c = await pp.create(await checked(pool({ service: twoDirectors(), members: many(2) })));
