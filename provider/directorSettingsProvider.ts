@@ -13,109 +13,25 @@ import { canonical } from "./diff";
 import { directorKey, endpointLabel, type Director } from "./director";
 import { echo, initFailure, withoutUndefined, type OpsFor } from "./entries";
 import { directorOps } from "./helperClient";
-import { HelperError, type Daemon, type OpResults, type Settings, type SysctlValue } from "./protocol";
+import { HelperError } from "./protocol";
 import { reachedNothing } from "./session";
 import {
   ALL_SYSCTLS,
   checkDirectorSettings,
   DIRECTOR_SETTINGS_KEYS,
-  IP_FORWARD,
   isUnknown,
   parseDirectorSettings,
-  SYSCTLS,
   upgradeState,
   type DirectorSettingsSpec,
-  type SysctlDef,
-  type SyncDaemonSpec,
 } from "./schema";
+import { managedSysctls, settingsProps, settingsWire, type KernelSettings } from "./wire/settings";
 
 type Props = Record<string, unknown>;
-type KernelSettings = OpResults["getSettings"]["settings"];
 
 const RESOURCE = "DirectorSettings";
 
 /** "settings@203.0.113.5:22": one DirectorSettings per director per stack. */
 export const directorSettingsId = (d: Pick<Director, "host" | "port">) => `settings@${directorKey(d)}`;
-
-// --- pure: the wire form and back ---------------------------------------------------------------------------------
-
-function sysctlToWire(d: SysctlDef, v: unknown): SysctlValue {
-  if (d.bool) return v ? 1 : 0;
-  if (d.kind === "pair") {
-    const p = v as { threshold: number; period: number };
-    return [p.threshold, p.period];
-  }
-  return v as number | string;
-}
-
-/** The kernel's value in input form. A defense mode's automatic 1 and 2 are one mode: the declared one is reported. */
-function sysctlFromWire(d: SysctlDef, raw: SysctlValue | undefined, declared: unknown): unknown {
-  if (raw === undefined) return undefined;
-  if (d.bool) return raw !== 0;
-  if (d.kind === "pair") return Array.isArray(raw) ? { threshold: raw[0], period: raw[1] } : raw;
-  if (d.defense && (raw === 1 || raw === 2) && (declared === 1 || declared === 2)) return declared;
-  return raw;
-}
-
-function daemonToWire(d: SyncDaemonSpec): Daemon {
-  return withoutUndefined({ state: d.state, interface: d.interface, syncId: d.syncId, maxLen: d.maxLength, group: d.group, port: d.port, ttl: d.ttl });
-}
-
-/** The managed set as ensureSettings takes it: sysctls by full name, only the given timeouts, the declared daemons. */
-export function settingsWire(s: DirectorSettingsSpec): Settings {
-  const sysctls: Record<string, SysctlValue> = {};
-  const add = (defs: Record<string, SysctlDef>, given: object) => {
-    for (const [k, v] of Object.entries(given)) if (v !== undefined) sysctls[defs[k]!.name] = sysctlToWire(defs[k]!, v);
-  };
-  add(SYSCTLS, s.sysctls);
-  add(IP_FORWARD, s.ipForward ?? {});
-  const t = s.timeouts;
-  return {
-    sysctls,
-    ...(t ? { timeouts: withoutUndefined({ tcp: t.tcp, tcpfin: t.tcpFin, udp: t.udp }) } : {}),
-    daemons: s.syncDaemons.map(daemonToWire),
-  };
-}
-
-/** The full names of the sysctls `s` manages (what read asks the kernel for). */
-export const managedSysctls = (s: DirectorSettingsSpec): string[] => Object.keys(settingsWire(s).sysctls);
-
-/**
- * The managed items as the kernel has them, in props form: each declared sysctl, timeout and daemon field with the
- * kernel's value. A declared daemon that is not running is left out, so the next diff sees it missing.
- */
-export function settingsProps(s: DirectorSettingsSpec, real: KernelSettings): Props {
-  const section = <T extends Record<string, SysctlDef>>(defs: T, declared: Partial<Record<keyof T, unknown>>) =>
-    Object.fromEntries(
-      Object.entries(declared).flatMap(([k, v]) => {
-        const d = defs[k as keyof T]!;
-        const got = sysctlFromWire(d, real.sysctls[d.name], v);
-        return got === undefined ? [] : [[k, got]];
-      }),
-    );
-  const timeouts = s.timeouts && {
-    ...(s.timeouts.tcp !== undefined ? { tcp: real.timeouts.tcp } : {}),
-    ...(s.timeouts.tcpFin !== undefined ? { tcpFin: real.timeouts.tcpfin } : {}),
-    ...(s.timeouts.udp !== undefined ? { udp: real.timeouts.udp } : {}),
-  };
-  const syncDaemons = s.syncDaemons.flatMap((d) => {
-    const r = real.daemons.find((x) => x.state === d.state);
-    if (!r) return [];
-    return [{
-      state: r.state, interface: r.interface, syncId: r.syncId,
-      ...(d.maxLength !== undefined ? { maxLength: r.maxLen } : {}),
-      ...(d.group !== undefined ? { group: r.group } : {}),
-      ...(d.port !== undefined ? { port: r.port } : {}),
-      ...(d.ttl !== undefined ? { ttl: r.ttl } : {}),
-    }];
-  });
-  return {
-    ...(timeouts ? { timeouts } : {}),
-    syncDaemons,
-    sysctls: section(SYSCTLS, s.sysctls),
-    ...(s.ipForward ? { ipForward: section(IP_FORWARD, s.ipForward) } : {}),
-  };
-}
 
 /** Normalised through the schema; when that fails (e.g. state from an older version) the raw values. */
 function normalise(state: unknown): Props {

@@ -4,12 +4,12 @@
 // Pure: the dumps and settings are passed in.
 import { canonical } from "../diff";
 import { directorKey, hostPort } from "../director";
-import { settingsProps } from "../directorSettingsProvider";
 import { serviceIdPart } from "../identity";
-import type { Dest, OpResults, Service, ServiceKey, Stats } from "../protocol";
+import type { Dest, Service, ServiceKey, Stats } from "../protocol";
 import type { SyncDaemonSpec, VirtualServiceSpec } from "../schema";
-import { destProps } from "../wire/dest";
-import { serviceProps } from "../wire/service";
+import { destProps, destSettings } from "../wire/dest";
+import { serviceProps, serviceSettings } from "../wire/service";
+import { settingsProps, type KernelSettings } from "../wire/settings";
 import type { DeclaredDest, DeclaredService, DeclaredSettings, DestDeclaration, StackEntries } from "./state";
 
 type Props = Record<string, unknown>;
@@ -101,8 +101,7 @@ export interface StatusReport {
   problems: string[];
 }
 
-/** The kernel's settings as getSettings answers (the declared sysctls, every timeout, the running daemons). */
-export type KernelSettings = OpResults["getSettings"]["settings"];
+export type { KernelSettings };
 
 /**
  * A director's dump (and, for a director with DirectorSettings, its settings or why they could not be read), or why
@@ -115,22 +114,12 @@ const byAddress = (a: string, b: string) => a.localeCompare(b, "en", { numeric: 
 const sameKey = (a: ServiceKey, b: ServiceKey) => serviceIdPart(a) === serviceIdPart(b);
 const hasDirector = (ds: { host: string; port: number }[], key: string) => ds.some((d) => directorKey(d) === key);
 
-/** The declared settings in the same form the kernel's are read back in (what refresh compares). */
-function declaredServiceProps(vs: VirtualServiceSpec): Props {
-  const p = vs.persistence;
-  return {
-    scheduler: vs.scheduler,
-    schedulerFlags: vs.schedulerFlags,
-    persistence: p ? { timeout: p.timeout, netmask: p.netmask, ...(p.engine ? { engine: p.engine } : {}) } : undefined,
-    onePacket: vs.onePacket,
-  };
-}
-
-function declaredDestProps(rs: DestDeclaration): Props {
-  const t = rs.forwarding === "tunnel" ? rs.tunnel : undefined;
-  const tunnel = t ? { type: t.type, ...(t.type === "gue" ? { port: t.port } : {}), checksum: t.checksum } : undefined;
-  return { forwarding: rs.forwarding, weight: rs.weight, upperThreshold: rs.upperThreshold, lowerThreshold: rs.lowerThreshold, tunnel };
-}
+/**
+ * The declared settings in the form the kernel's are read back in (what refresh writes): through the same wire
+ * mapping create and update send, then back, so a field the wire carries cannot be left out of the comparison.
+ */
+const declaredServiceProps = (vs: VirtualServiceSpec): Props => serviceProps(serviceSettings(vs));
+const declaredDestProps = (rs: DestDeclaration): Props => destProps(destSettings(rs), { forwarding: rs.forwarding });
 
 /** Flags are a set: the kernel's order is not the program's. */
 const comparable = (field: string, v: unknown) => canonical(field === "schedulerFlags" && Array.isArray(v) ? [...v].sort() : v);

@@ -1,6 +1,7 @@
 // What a stack declares, read from its exported state (`pulumi stack export --show-secrets`, in memory only): the
 // VirtualService, RealServer and RealServerPool entries it manages, its DirectorSettings, and the directors they are on.
-// Pure: no I/O.
+// State keeps each resource twice: its inputs (what the program last declared, which a refresh leaves alone) and its
+// outputs (what the last up or refresh recorded, a refresh writing the kernel's values). Pure: no I/O.
 import { directorKey, type Director } from "../director";
 import type { DestKey, ServiceKey } from "../protocol";
 import {
@@ -12,7 +13,7 @@ import {
   type RealServerSpec,
   type VirtualServiceSpec,
 } from "../schema";
-import { destKey } from "../wire/dest";
+import { destKey, type DestFields } from "../wire/dest";
 import { serviceKey } from "../wire/service";
 
 /** The engine's marker of a secret value in an exported deployment. */
@@ -24,8 +25,16 @@ export interface ExportedResource {
   id?: string;
   /** Read with `get()`: the stack does not manage it. */
   external?: boolean;
+  /** What the program declared (check's inputs), as of the last up. */
+  inputs?: Record<string, unknown>;
   outputs?: Record<string, unknown>;
 }
+
+/**
+ * Which side of state is compared with the kernel. declared: the inputs, so a hand edit stays drift after a refresh
+ * (and an entry a refresh found gone is still "missing"); refreshed: the outputs, what the last up or refresh recorded.
+ */
+export type StateView = "declared" | "refreshed";
 
 export interface ResourceRef {
   kind: "VirtualService" | "RealServer" | "RealServerPool" | "DirectorSettings";
@@ -41,7 +50,7 @@ export interface DeclaredService {
 }
 
 /** A real server as declared, by a RealServer or as a RealServerPool member: what the kernel's dest is compared with. */
-export type DestDeclaration = Pick<RealServerSpec, "service" | "address" | "port" | "forwarding" | "weight" | "upperThreshold" | "lowerThreshold" | "tunnel">;
+export type DestDeclaration = Pick<RealServerSpec, "service" | "address" | "port"> & DestFields;
 
 export interface DeclaredDest {
   resource: ResourceRef;
@@ -112,10 +121,12 @@ const KINDS: readonly ResourceRef["kind"][] = ["VirtualService", "RealServer", "
 const kindOf = (type: string): ResourceRef["kind"] | undefined => KINDS.find((k) => type.endsWith(`:dynamic/ipvs:${k}`));
 
 /**
- * The entries the stack manages, from its exported resources. Outputs, not inputs: the `directors` recorded there are
- * the ones that really hold the entry (entries.ts). Resources read with get() are left out: the stack does not own them.
+ * The entries the stack manages, from its exported resources: as declared (inputs: every declared director, every pool
+ * member) or as refreshed (outputs: the `directors` and members recorded there are the ones that really held the entry,
+ * entries.ts). State without inputs (older exports) is read from its outputs. Resources read with get() are left out:
+ * the stack does not own them.
  */
-export function stackEntries(resources: readonly ExportedResource[]): StackEntries {
+export function stackEntries(resources: readonly ExportedResource[], view: StateView = "declared"): StackEntries {
   const out: StackEntries = { services: [], dests: [], settings: [], directors: new Map(), problems: [], secrets: [] };
   const note = (directors: Director[]) => {
     for (const d of directors) if (!out.directors.has(directorKey(d))) out.directors.set(directorKey(d), d);
@@ -124,8 +135,9 @@ export function stackEntries(resources: readonly ExportedResource[]): StackEntri
     const kind = kindOf(r.type);
     if (!kind || r.external) continue;
     const resource: ResourceRef = { kind, name: resourceName(r.urn), urn: r.urn };
-    const props = revealSecrets(r.outputs ?? {});
-    credentials(props, out.secrets);
+    const props = revealSecrets((view === "declared" ? r.inputs : undefined) ?? r.outputs ?? {});
+    // Both sides: a credential changed by the program is in the inputs, the one of the last up in the outputs.
+    credentials(revealSecrets([r.inputs ?? {}, r.outputs ?? {}]), out.secrets);
     try {
       if (kind === "VirtualService") {
         const entry = parseVirtualService(props);

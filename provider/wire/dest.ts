@@ -1,6 +1,6 @@
 // A RealServer to the helper protocol (PROTOCOL.md) and back: its dest key, its complete settings, and the kernel's
 // settings in input form (what refresh writes into state). The one place that knows both directions.
-import type { Dest, DestKey, DestSettings } from "../protocol";
+import type { DestKey, DestSettings } from "../protocol";
 import type { RealServerSpec } from "../schema";
 
 type Props = Record<string, unknown>;
@@ -9,8 +9,11 @@ export function destKey(rs: Pick<RealServerSpec, "address" | "port">): DestKey {
   return { address: rs.address, port: rs.port };
 }
 
+/** A real server's settings as declared: the fields the wire's DestSettings carries (a RealServer or a pool member). */
+export type DestFields = Pick<RealServerSpec, keyof DestSettings>;
+
 /** Complete dest settings; tunnel null for non-tunnel forwarding so a SET clears an old tunnel. */
-export function destSettings(rs: RealServerSpec): Required<DestSettings> {
+export function destSettings(rs: DestFields): Required<DestSettings> {
   const t = rs.tunnel;
   return {
     forwarding: rs.forwarding,
@@ -22,10 +25,10 @@ export function destSettings(rs: RealServerSpec): Required<DestSettings> {
 }
 
 /**
- * The kernel's view of a dest's settings, in input form (the inverse of destSettings). `current` keeps forwarding the
- * kernel reports differently.
+ * The kernel's view of a dest's settings, in input form (the inverse of destSettings: `destProps(destSettings(rs))` is
+ * the declared form status compares with). `current` keeps forwarding the kernel reports differently.
  */
-export function destProps(d: Dest, current: Props): Props {
+export function destProps(d: DestSettings, current: Props): Props {
   // The kernel turns NAT/DR to one of the director's own addresses into "local": that is not drift.
   const forwarding = d.forwarding === "local" || d.forwarding === "bypass" ? current.forwarding : d.forwarding;
   const tunnel =

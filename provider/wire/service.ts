@@ -1,6 +1,6 @@
 // A VirtualService to the helper protocol (PROTOCOL.md) and back: its kernel key, its complete settings, and the
 // kernel's settings in input form (what refresh writes into state). The one place that knows both directions.
-import type { Service, ServiceKey, ServiceSettings } from "../protocol";
+import type { ServiceKey, ServiceSettings } from "../protocol";
 import type { ServiceIdentity, VirtualServiceSpec } from "../schema";
 
 type Props = Record<string, unknown>;
@@ -22,8 +22,11 @@ export function serviceSettings(vs: VirtualServiceSpec): Required<ServiceSetting
   };
 }
 
-/** The kernel's view of a service's settings, in input form (the inverse of serviceSettings). */
-export function serviceProps(s: Service): Props {
+/**
+ * The kernel's view of a service's settings, in input form (the inverse of serviceSettings:
+ * `serviceProps(serviceSettings(vs))` is the declared form status compares with).
+ */
+export function serviceProps(s: ServiceSettings): Props {
   const persistence = s.persistence
     ? { timeout: s.persistence.timeout, netmask: s.persistence.netmask, ...(s.persistenceEngine ? { engine: s.persistenceEngine } : {}) }
     : undefined;

@@ -2,10 +2,12 @@
 // pulumi CLI up'ed from examples/quickstart plus a RealServerPool and DirectorSettings (fixtures/pool-settings),
 // against one lab director with real HTTP traffic, in one stack lifecycle: in sync it exits 0 with the kernel's
 // counters, every pool member and setting listed; after out-of-band ipvsadm / sysctl edits it exits 1 naming the real
-// server, the pool member or the setting and the field; with the director gone it exits 2 naming it, in bounded time.
-// No run prints the key.
+// server, the pool member or the setting and the field, and still does after a `pulumi refresh` wrote the kernel's
+// values into state (declared is what the program declared; --refreshed shows the refreshed view); a real server
+// deleted by hand is "missing in kernel"; without a pulumi CLI on PATH it says so in one line, and --pulumi points it at
+// one; with the director gone it exits 2 naming it, in bounded time. No run prints the key.
 import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StatusReport } from "../../provider/status/compare";
@@ -36,14 +38,15 @@ describe("pulumi-ipvs status against a lab director", () => {
   let stack: E2EStack;
   let keyText: string;
 
-  const status = (...args: string[]): Promise<Run> => {
+  const statusWith = (env: NodeJS.ProcessEnv, args: string[]): Promise<Run> => {
     const start = Date.now();
     return new Promise((resolve) => {
-      const child = execFile(process.execPath, [cli, "status", ...args], { cwd: stack.projectDir, env: stack.pulumiEnv(), timeout: 180_000 }, (_err, stdout, stderr) =>
+      const child = execFile(process.execPath, [cli, "status", ...args], { cwd: stack.projectDir, env, timeout: 180_000 }, (_err, stdout, stderr) =>
         resolve({ code: child.exitCode ?? -1, stdout, stderr, ms: Date.now() - start }),
       );
     });
   };
+  const status = (...args: string[]) => statusWith(stack.pulumiEnv(), args);
   const json = (run: Run) => JSON.parse(run.stdout) as StatusReport;
   const expectNoKey = (run: Run) => {
     for (const line of keyText.split("\n").filter((l) => l && !l.startsWith("-----"))) expect(run.stdout + run.stderr).not.toContain(line);
@@ -161,6 +164,61 @@ describe("pulumi-ipvs status against a lab director", () => {
         { field: "sysctls.expireNodestConn", status: "differs", declared: true, kernel: false },
       ],
     });
+  });
+
+  it("after a refresh: still declared vs kernel (exit 1), --refreshed matches; a real server deleted by hand is missing in kernel", async () => {
+    // The previous test's hand edits stay: app-1 weight 9, a pool member weight 7, timeouts.tcp 700, expire_nodest_conn 0.
+    await stack.refresh();
+    const at = `${d.host}:${d.port}`;
+    const member = `web-pool[${servers[1]!.address}:80]`;
+
+    const text = await status();
+    expect(text.code, text.stderr).toBe(1);
+    expect(text.stdout).toContain(`RealServer app-1 (${servers[0]!.address}:80 of tcp/${VIP}:80 on ${at}): weight: declared 1, kernel 9`);
+    expect(text.stdout).toContain(`RealServerPool ${member} (${servers[1]!.address}:80 of tcp/${VIP}:8080 on ${at}): weight: declared ${POOL_WEIGHT}, kernel 7`);
+    expect(text.stdout).toContain(`DirectorSettings settings (on ${at}): timeouts.tcp: declared 600, kernel 700; sysctls.expireNodestConn: declared true, kernel false`);
+    expectNoKey(text);
+
+    // What refresh recorded is what the kernel has: nothing drifts in that view.
+    const refreshed = await status("--refreshed");
+    expect(refreshed.code, refreshed.stdout + refreshed.stderr).toBe(0);
+    expect(refreshed.stdout).toMatch(new RegExp(`^Stack ${STACK}: everything matches`));
+    expect(refreshed.stdout).toMatch(/-> 10\.10\.0\.11:80\s+app-1\s+nat\s+9\s.*ok$/m);
+
+    // Deleted by hand: a RealServer and a pool member. Before a refresh both are missing; after it the pool still
+    // declares its member (a refresh removes a RealServer the kernel no longer has from state: the next up recreates it).
+    const gone = `${servers[2]!.address}:81`;
+    await ipvsadm(d, `-d -t ${VIP}:80 -r ${servers[1]!.address}:80`);
+    await ipvsadm(d, `-d -t ${VIP}:8080 -r ${gone}`);
+    const before = await status();
+    expect(before.code, before.stderr).toBe(1);
+    expect(before.stdout).toContain(`RealServer app-2 (${servers[1]!.address}:80 of tcp/${VIP}:80 on ${at}): missing in kernel`);
+    expect(before.stdout).toContain(`RealServerPool web-pool[${gone}] (${gone} of tcp/${VIP}:8080 on ${at}): missing in kernel`);
+    await stack.refresh();
+    const after = await status();
+    expect(after.code, after.stderr).toBe(1);
+    expect(after.stdout).toContain(`RealServerPool web-pool[${gone}] (${gone} of tcp/${VIP}:8080 on ${at}): missing in kernel`);
+    expect(after.stdout).toMatch(new RegExp(`-> ${gone.replace(/\./g, "\\.")}\\s+web-pool\\[.*missing in kernel$`, "m"));
+    const doc = json(await status("--json", "--refreshed"));
+    expect(doc.directors[0]!.services[1]!.realServers.map((r) => r.resource)).not.toContain(`web-pool[${gone}]`);
+  });
+
+  it("no pulumi CLI on PATH: one line naming what is missing, --pulumi and the variables; --pulumi finds it", async () => {
+    const env = stack.pulumiEnv();
+    const pulumiCli = path.join(repoRoot, ".pulumi-cli", "bin", "pulumi");
+    const withoutPulumi = { ...env, PATH: (env.PATH ?? "").split(path.delimiter).filter((dir) => !existsSync(path.join(dir, "pulumi"))).join(path.delimiter) };
+    const none = await statusWith(withoutPulumi, []);
+    expect(none.code).toBe(2);
+    expect(none.stdout).toBe("");
+    expect(none.stderr.trimEnd().split("\n")).toEqual([
+      "pulumi-ipvs status: no pulumi CLI on PATH (status reads the stack's state with it): install it (https://www.pulumi.com/docs/install/) or pass --pulumi <path to the pulumi binary>; status honours PULUMI_BACKEND_URL, PULUMI_ACCESS_TOKEN, PULUMI_CONFIG_PASSPHRASE(_FILE), PULUMI_HOME as pulumi does",
+    ]);
+    const wrong = await statusWith(withoutPulumi, ["--pulumi", "/nonexistent/pulumi"]);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toContain("--pulumi /nonexistent/pulumi: no executable pulumi CLI there");
+    const given = await statusWith(withoutPulumi, ["--pulumi", pulumiCli]);
+    expect(given.code, given.stderr).toBe(1);
+    expect(given.stdout).toMatch(new RegExp(`^Stack ${STACK}: drift`));
   });
 
   it("a stack that does not exist, then a director that is gone: exit 2 with the message, never a hang", async () => {

@@ -3,7 +3,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { beforeEach, describe, expect, it } from "vitest";
-import { diffDirectorSettings, makeDirectorSettingsProvider, settingsWire } from "../../provider/directorSettingsProvider";
+import { diffDirectorSettings, makeDirectorSettingsProvider } from "../../provider/directorSettingsProvider";
+import { settingsWire } from "../../provider/wire/settings";
 import { HelperError } from "../../provider/protocol";
 import { DirectorError } from "../../provider/session";
 import { parseDirectorSettings } from "../../provider/schema";

@@ -464,3 +464,65 @@ describe("RealServerPool members and DirectorSettings", () => {
     expect(only).toMatch(/timeouts\.tcp\s+900\s+unknown \(settings not read\)/);
   });
 });
+
+// State after a refresh: the outputs hold what the kernel had, the inputs what the program declared.
+describe("declared (the state's inputs) against refreshed (its outputs)", () => {
+  /** `r` as a refresh leaves it: its outputs changed by `refreshed`, its inputs the program's (the old outputs). */
+  const refreshedTo = (r: ExportedResource, refreshed: Record<string, unknown>): ExportedResource => ({
+    ...r,
+    inputs: { ...r.outputs, __provider: "exports.handler = …" },
+    outputs: { ...r.outputs, ...refreshed },
+  });
+
+  it("a hand edit a refresh wrote into state is still drift against what was declared; --refreshed sees none", () => {
+    const state = [
+      refreshedTo(vsResource("web"), { scheduler: "wlc" }),
+      refreshedTo(rsResource("app-1", "10.0.0.11"), { weight: 9 }),
+      rsResource("app-2", "10.0.0.12"),
+      refreshedTo(settingsResource("settings", {}, DIRECTOR_A), { timeouts: { tcp: 700, udp: 60 } }),
+    ];
+    const kernel = views([A, { services: [kernelService([kernelDest("10.0.0.11", { weight: 9 }), kernelDest("10.0.0.12")], { scheduler: "wlc" })], settings: { settings: kernelSettings({ timeouts: { tcp: 700, tcpfin: 120, udp: 60 } }) } }]);
+
+    const declared = compareStack("prod", stackEntries(state), kernel);
+    expect(declared.status).toBe("drift");
+    expect(driftLines(declared)).toEqual([
+      `VirtualService web (tcp/192.0.2.10:80 on ${A}): scheduler: declared rr, kernel wlc`,
+      `RealServer app-1 (10.0.0.11:8080 of tcp/192.0.2.10:80 on ${A}): weight: declared 5, kernel 9`,
+      `DirectorSettings settings (on ${A}): timeouts.tcp: declared 900, kernel 700`,
+    ]);
+    const refreshed = compareStack("prod", stackEntries(state, "refreshed"), kernel);
+    expect(refreshed.status).toBe("ok");
+    expect(driftLines(refreshed)).toEqual([]);
+  });
+
+  it("a pool member a refresh found gone (dropped from the outputs) is still missing in kernel", () => {
+    const pool = poolResource("web-pool", { "10.0.0.21:8080": 5, "10.0.0.22:8080": 5 });
+    const outputs = pool.outputs!.members as Record<string, unknown>;
+    const state = [vsResource("web"), refreshedTo(pool, { members: { "10.0.0.21:8080": outputs["10.0.0.21:8080"] } })];
+    const kernel = views([A, { services: [poolKernel(kernelDest("10.0.0.21"))] }]);
+
+    const declared = compareStack("prod", stackEntries(state), kernel);
+    expect(declared.directors[0]!.services[0]!.realServers.map((r) => [r.resource, r.status])).toEqual([
+      ["web-pool[10.0.0.21:8080]", "ok"],
+      ["web-pool[10.0.0.22:8080]", "missing"],
+    ]);
+    expect(renderText(declared)).toContain(`RealServerPool web-pool[10.0.0.22:8080] (10.0.0.22:8080 of tcp/192.0.2.10:80 on ${A}): missing in kernel`);
+    expect(compareStack("prod", stackEntries(state, "refreshed"), kernel).status).toBe("ok");
+  });
+
+  it("the declared form is the wire mapping's round trip: tunnel, persistence engine and flags compare as refresh reads them", () => {
+    const state = [
+      vsResource("web", { protocol: "udp", scheduler: "mh", schedulerFlags: ["mh-port"], persistence: { timeout: 60, netmask: "255.255.255.255", engine: "sip" } }),
+      rsResource("app-1", "10.0.0.11", {
+        port: 80, forwarding: "tunnel", tunnel: { type: "gue", port: 6080, checksum: "remcsum" },
+        service: secret({ family: "ipv4", protocol: "udp", address: "192.0.2.10", port: 80, directors: [DIRECTOR_A] }),
+      }),
+    ];
+    const kernel = kernelService([kernelDest("10.0.0.11", { port: 80, forwarding: "tunnel", tunnel: { type: "gue", port: 6080, checksum: "remcsum" } })], {
+      protocol: "udp", scheduler: "mh", schedulerFlags: ["mh-port"], persistence: { timeout: 60, netmask: "255.255.255.255" }, persistenceEngine: "sip",
+    });
+    const report = compareStack("prod", stackEntries(state), views([A, { services: [kernel] }]));
+    expect(report.problems).toEqual([]);
+    expect(report.status).toBe("ok");
+  });
+});
