@@ -68,7 +68,7 @@ func (e *Engine) ensureDest(op *protocol.Op, retry bool) step {
 	if err != nil {
 		return done(nil, kernelError(doing(), err, true))
 	}
-	if cur != nil && sameDest(*cur, want) {
+	if cur != nil && cur.DestSettings == want.DestSettings {
 		return done(protocol.Result{"changed": false, "created": false, "dest": protocol.DestJSON(*cur)}, nil)
 	}
 	if cur != nil && op.OnExisting == protocol.ExistingMatch {

@@ -13,10 +13,9 @@ const defaultPersistence = 360
 // mergeService applies the given settings over cur (nil = a new service, starting from ipvsadm's defaults).
 // The result is the complete entry a NEW or SET must carry.
 func mergeService(cur *ipvs.Service, key ipvs.ServiceKey, set protocol.ServiceSettings) (ipvs.Service, error) {
-	s := ipvs.Service{ServiceKey: key, Sched: ipvs.DefaultScheduler, Netmask: ipvs.DefaultNetmask(key.AF)}
+	s := ipvs.Service{ServiceKey: key, ServiceSettings: ipvs.DefaultService(key.AF)}
 	if cur != nil {
-		s = *cur
-		s.Stats = ipvs.Stats{}
+		s = ipvs.Service{ServiceKey: cur.ServiceKey, ServiceSettings: cur.ServiceSettings}
 	}
 	if set.Scheduler != nil {
 		s.Sched = *set.Scheduler
@@ -60,16 +59,11 @@ func mergeService(cur *ipvs.Service, key ipvs.ServiceKey, set protocol.ServiceSe
 	return s, nil
 }
 
-func sameService(a, b ipvs.Service) bool {
-	return a.Sched == b.Sched && a.Flags == b.Flags && a.Timeout == b.Timeout && a.Netmask == b.Netmask && a.PE == b.PE
-}
-
 // mergeDest applies the given settings over cur (nil = a new dest: dr, weight 1, no thresholds, as ipvsadm).
 func mergeDest(cur *ipvs.Dest, key ipvs.DestKey, set protocol.DestSettings) (ipvs.Dest, error) {
-	d := ipvs.Dest{DestKey: key, Fwd: ipvs.FwdRoute, Weight: 1}
+	d := ipvs.Dest{DestKey: key, DestSettings: ipvs.DefaultDest}
 	if cur != nil {
-		d = ipvs.Dest{DestKey: cur.DestKey, Fwd: cur.Fwd, Weight: cur.Weight, UThresh: cur.UThresh, LThresh: cur.LThresh,
-			TunType: cur.TunType, TunPort: cur.TunPort, TunFlags: cur.TunFlags}
+		d = ipvs.Dest{DestKey: cur.DestKey, DestSettings: cur.DestSettings}
 	}
 	if set.Fwd != nil {
 		d.Fwd = *set.Fwd
@@ -93,9 +87,4 @@ func mergeDest(cur *ipvs.Dest, key ipvs.DestKey, set protocol.DestSettings) (ipv
 		d.TunType, d.TunPort, d.TunFlags = 0, 0, 0
 	}
 	return d, nil
-}
-
-func sameDest(a, b ipvs.Dest) bool {
-	return a.Fwd == b.Fwd && a.Weight == b.Weight && a.UThresh == b.UThresh && a.LThresh == b.LThresh &&
-		a.TunType == b.TunType && a.TunPort == b.TunPort && a.TunFlags == b.TunFlags
 }

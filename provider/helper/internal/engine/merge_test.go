@@ -17,7 +17,7 @@ func TestMergeServiceDefaultsAndKeeps(t *testing.T) {
 	if err != nil || s.Sched != "wlc" || s.Flags != 0 || s.Netmask != 0xffffffff || s.Timeout != 0 {
 		t.Fatalf("defaults %+v %v", s, err)
 	}
-	cur := ipvs.Service{ServiceKey: key, Sched: "sh", Flags: ipvs.FlagPersistent | ipvs.FlagSched1 | ipvs.FlagOnePacket, Timeout: 99, Netmask: 0xffffff00, PE: "sip",
+	cur := ipvs.Service{ServiceKey: key, ServiceSettings: ipvs.ServiceSettings{Sched: "sh", Flags: ipvs.FlagPersistent | ipvs.FlagSched1 | ipvs.FlagOnePacket, Timeout: 99, Netmask: 0xffffff00, PE: "sip"},
 		Stats: ipvs.Stats{Conns: 5}}
 	// Changing only the scheduler keeps every other field (unmentioned fields are never reset).
 	s, _ = mergeService(&cur, key, protocol.ServiceSettings{Scheduler: ptr("rr")})
@@ -26,12 +26,12 @@ func TestMergeServiceDefaultsAndKeeps(t *testing.T) {
 	if s != want {
 		t.Errorf("got %+v\nwant %+v", s, want)
 	}
-	if sameService(cur, s) {
+	if cur.ServiceSettings == s.ServiceSettings {
 		t.Error("a scheduler change must be seen")
 	}
 	// Same settings again: equal, so no SET.
 	s, _ = mergeService(&cur, key, protocol.ServiceSettings{Scheduler: ptr("sh"), HasFlags: true, Flags: []string{"sh-fallback"}})
-	if !sameService(cur, s) {
+	if cur.ServiceSettings != s.ServiceSettings {
 		t.Errorf("re-apply must compare equal: %+v", s)
 	}
 	// persistence null drops timeout and netmask; PE "" removes it.
@@ -55,13 +55,13 @@ func TestMergeDest(t *testing.T) {
 	if d.Fwd != ipvs.FwdRoute || d.Weight != 1 {
 		t.Errorf("defaults %+v", d)
 	}
-	cur := ipvs.Dest{DestKey: dk, Fwd: ipvs.FwdTunnel, Weight: 4, UThresh: 9, LThresh: 3, TunType: ipvs.TunGUE, TunPort: 6080, TunFlags: ipvs.TunCsum, ActiveConns: 7}
+	cur := ipvs.Dest{DestKey: dk, DestSettings: ipvs.DestSettings{Fwd: ipvs.FwdTunnel, Weight: 4, UThresh: 9, LThresh: 3, Tunnel: ipvs.Tunnel{TunType: ipvs.TunGUE, TunPort: 6080, TunFlags: ipvs.TunCsum}}, ActiveConns: 7}
 	d, _ = mergeDest(&cur, dk, protocol.DestSettings{Weight: ptr(uint32(8))})
 	if d.Weight != 8 || d.TunType != ipvs.TunGUE || d.TunPort != 6080 || d.UThresh != 9 || d.LThresh != 3 {
 		t.Errorf("weight change must keep the tunnel and thresholds: %+v", d)
 	}
 	d, _ = mergeDest(&cur, dk, protocol.DestSettings{Weight: ptr(uint32(4))})
-	if !sameDest(cur, d) {
+	if cur.DestSettings != d.DestSettings {
 		t.Error("same settings must compare equal (counters do not count)")
 	}
 	d, _ = mergeDest(&cur, dk, protocol.DestSettings{Fwd: ptr(ipvs.FwdMasq)})

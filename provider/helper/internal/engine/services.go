@@ -35,7 +35,7 @@ func (e *Engine) ensureService(op *protocol.Op, retry bool) step {
 	if err != nil {
 		return done(nil, kernelError(doing, err, false))
 	}
-	if cur != nil && sameService(*cur, want) {
+	if cur != nil && cur.ServiceSettings == want.ServiceSettings {
 		return done(protocol.Result{"changed": false, "created": false, "service": protocol.ServiceJSON(*cur, nil)}, nil)
 	}
 	if cur != nil && op.OnExisting == protocol.ExistingMatch {

@@ -9,6 +9,14 @@ import (
 // DefaultScheduler is ipvsadm's scheduler for a service created without one.
 const DefaultScheduler = "wlc"
 
+// DefaultDest is what ipvsadm gives a real server created without settings: dr, weight 1, no thresholds.
+var DefaultDest = DestSettings{Fwd: FwdRoute, Weight: 1}
+
+// DefaultService is what ipvsadm gives a service of family af created without settings.
+func DefaultService(af uint16) ServiceSettings {
+	return ServiceSettings{Sched: DefaultScheduler, Netmask: DefaultNetmask(af)}
+}
+
 // SchedFlags are the scheduler flag names the protocol accepts (SchedFlagsFromNames).
 var SchedFlags = []string{"sh-fallback", "sh-port", "mh-fallback", "mh-port", "flag-1", "flag-2", "flag-3"}
 

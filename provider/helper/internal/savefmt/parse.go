@@ -238,7 +238,7 @@ func uintOpt(l *line, name, what string, max uint64) (uint32, bool, error) {
 }
 
 func (l *line) service() (ipvs.Service, error) {
-	s := ipvs.Service{ServiceKey: l.key, Sched: ipvs.DefaultScheduler, Netmask: ipvs.DefaultNetmask(l.key.AF)}
+	s := ipvs.Service{ServiceKey: l.key, ServiceSettings: ipvs.DefaultService(l.key.AF)}
 	if v, ok := l.opts["s"]; ok {
 		s.Sched = v
 	}
@@ -282,7 +282,7 @@ func (l *line) dest(svc ipvs.ServiceKey) (DestRule, error) {
 	if !hasPort {
 		port = svc.Port // ipvsadm: no port given = the service port
 	}
-	d := ipvs.Dest{DestKey: ipvs.DestKey{AF: afOf(a), Addr: a, Port: port}, Fwd: ipvs.FwdRoute, Weight: 1}
+	d := ipvs.Dest{DestKey: ipvs.DestKey{AF: afOf(a), Addr: a, Port: port}, DestSettings: ipvs.DefaultDest}
 	switch l.opts["fwd"] {
 	case "-m", "--masquerading":
 		d.Fwd = ipvs.FwdMasq
