@@ -61,7 +61,7 @@ func (e *Engine) ensureDest(op *protocol.Op, retry bool) step {
 			return done(nil, destExists(op.Service, key, d))
 		}
 	}
-	want, err := mergeDest(cur, key, op.DestSettings)
+	want, err := mergeDest(cur, key, op.DestChange)
 	if err == nil {
 		err = ipvs.ValidateDest(op.Service, want, e.kv)
 	}

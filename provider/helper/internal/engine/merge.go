@@ -7,12 +7,9 @@ import (
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/protocol"
 )
 
-// defaultPersistence is ipvsadm's -p default.
-const defaultPersistence = 360
-
 // mergeService applies the given settings over cur (nil = a new service, starting from ipvsadm's defaults).
 // The result is the complete entry a NEW or SET must carry.
-func mergeService(cur *ipvs.Service, key ipvs.ServiceKey, set protocol.ServiceSettings) (ipvs.Service, error) {
+func mergeService(cur *ipvs.Service, key ipvs.ServiceKey, set protocol.ServiceChange) (ipvs.Service, error) {
 	s := ipvs.Service{ServiceKey: key, ServiceSettings: ipvs.DefaultService(key.AF)}
 	if cur != nil {
 		s = ipvs.Service{ServiceKey: cur.ServiceKey, ServiceSettings: cur.ServiceSettings}
@@ -33,17 +30,12 @@ func mergeService(cur *ipvs.Service, key ipvs.ServiceKey, set protocol.ServiceSe
 			s.Timeout, s.Netmask = 0, ipvs.DefaultNetmask(key.AF)
 		} else {
 			s.Flags |= ipvs.FlagPersistent
-			s.Timeout = defaultPersistence
+			s.Timeout, s.Netmask = ipvs.DefaultPersistence, ipvs.DefaultNetmask(key.AF)
 			if p.Val.Timeout != nil {
-				s.Timeout = uint32(*p.Val.Timeout)
+				s.Timeout = *p.Val.Timeout
 			}
-			s.Netmask = ipvs.DefaultNetmask(key.AF)
 			if p.Val.Netmask != nil {
-				m, err := ipvs.ParseNetmask(key.AF, *p.Val.Netmask)
-				if err != nil {
-					return s, &ipvs.RuleError{Msg: fmt.Sprintf("%s: %v", key, err)}
-				}
-				s.Netmask = m
+				s.Netmask = *p.Val.Netmask
 			}
 		}
 	}
@@ -60,7 +52,7 @@ func mergeService(cur *ipvs.Service, key ipvs.ServiceKey, set protocol.ServiceSe
 }
 
 // mergeDest applies the given settings over cur (nil = a new dest: dr, weight 1, no thresholds, as ipvsadm).
-func mergeDest(cur *ipvs.Dest, key ipvs.DestKey, set protocol.DestSettings) (ipvs.Dest, error) {
+func mergeDest(cur *ipvs.Dest, key ipvs.DestKey, set protocol.DestChange) (ipvs.Dest, error) {
 	d := ipvs.Dest{DestKey: key, DestSettings: ipvs.DefaultDest}
 	if cur != nil {
 		d = ipvs.Dest{DestKey: cur.DestKey, DestSettings: cur.DestSettings}
@@ -77,14 +69,10 @@ func mergeDest(cur *ipvs.Dest, key ipvs.DestKey, set protocol.DestSettings) (ipv
 		if d.Fwd != ipvs.FwdTunnel {
 			return d, &ipvs.RuleError{Msg: fmt.Sprintf("%s: tunnel settings need tunnel forwarding, not %s", key, ipvs.FwdName(d.Fwd))}
 		}
-		typ, port, csum, e := protocol.TunnelFields(t.Val)
-		if e != nil {
-			return d, &ipvs.RuleError{Msg: e.Message}
-		}
-		d.TunType, d.TunPort, d.TunFlags = typ, port, csum
+		d.Tunnel = t.Val
 	} else if t.Set || d.Fwd != ipvs.FwdTunnel {
 		// null tunnel, or forwarding that has none: the tunnel settings are gone (a SET would reset them anyway).
-		d.TunType, d.TunPort, d.TunFlags = 0, 0, 0
+		d.Tunnel = ipvs.Tunnel{}
 	}
 	return d, nil
 }

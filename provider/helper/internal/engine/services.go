@@ -28,7 +28,7 @@ func (e *Engine) ensureService(op *protocol.Op, retry bool) step {
 			return done(nil, serviceExists(key, *cur))
 		}
 	}
-	want, err := mergeService(cur, key, op.ServiceSettings)
+	want, err := mergeService(cur, key, op.ServiceChange)
 	if err == nil {
 		err = ipvs.ValidateService(want, e.kv)
 	}

@@ -40,13 +40,6 @@ func (e *Engine) setTimeouts(op *protocol.Op) (protocol.Result, *protocol.Error)
 	return protocol.Result{"changed": true, "timeouts": timeoutsJSON(want)}, nil
 }
 
-func stateName(s uint32) string {
-	if s == ipvs.DaemonBackup {
-		return "backup"
-	}
-	return "master"
-}
-
 // daemonMatches: the running daemon has every field the request gave (absent ones take the kernel's defaults).
 func daemonMatches(run, want ipvs.Daemon) bool {
 	return run.Interface == want.Interface && run.SyncID == want.SyncID &&
@@ -67,7 +60,7 @@ func (e *Engine) ensureDaemon(op *protocol.Op) (protocol.Result, *protocol.Error
 
 // applyDaemon makes want the running daemon of its state; d is the daemon now running.
 func (e *Engine) applyDaemon(want ipvs.Daemon) (d ipvs.Daemon, changed bool, perr *protocol.Error) {
-	doing := "starting the " + stateName(want.State) + " sync daemon on " + want.Interface
+	doing := "starting the " + ipvs.DaemonStateName(want.State) + " sync daemon on " + want.Interface
 	running, err := e.k.Daemons()
 	if err != nil {
 		return d, false, kernelError("reading the sync daemons", err, false)
@@ -81,7 +74,7 @@ func (e *Engine) applyDaemon(want ipvs.Daemon) (d ipvs.Daemon, changed bool, per
 			return d, false, nil
 		}
 		if err := e.k.DelDaemon(d.State); err != nil {
-			return d, false, kernelError("stopping the "+stateName(d.State)+" sync daemon to restart it with new settings", err, false)
+			return d, false, kernelError("stopping the "+ipvs.DaemonStateName(d.State)+" sync daemon to restart it with new settings", err, false)
 		}
 		stopped = true
 	}
@@ -100,7 +93,7 @@ func (e *Engine) deleteDaemon(op *protocol.Op) (protocol.Result, *protocol.Error
 		if ipvs.Errno(err) == syscall.ESRCH {
 			return protocol.Result{"changed": false}, nil
 		}
-		return nil, kernelError("stopping the "+stateName(op.State)+" sync daemon", err, false)
+		return nil, kernelError("stopping the "+ipvs.DaemonStateName(op.State)+" sync daemon", err, false)
 	}
 	return protocol.Result{"changed": true}, nil
 }

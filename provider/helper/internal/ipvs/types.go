@@ -154,14 +154,6 @@ func (i Info) VersionString() string {
 // IsFWMark tells fwmark services from address:port ones.
 func (k ServiceKey) IsFWMark() bool { return k.FWMark != 0 }
 
-// DefaultNetmask is the "no grouping" persistence netmask of a family.
-func DefaultNetmask(af uint16) uint32 {
-	if af == AFInet6 {
-		return 128
-	}
-	return 0xffffffff
-}
-
 // ServiceDests is a service with its real servers: one entry of a table dump.
 type ServiceDests struct {
 	Service Service

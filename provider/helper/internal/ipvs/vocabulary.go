@@ -6,17 +6,6 @@ import (
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/sysctl"
 )
 
-// DefaultScheduler is ipvsadm's scheduler for a service created without one.
-const DefaultScheduler = "wlc"
-
-// DefaultDest is what ipvsadm gives a real server created without settings: dr, weight 1, no thresholds.
-var DefaultDest = DestSettings{Fwd: FwdRoute, Weight: 1}
-
-// DefaultService is what ipvsadm gives a service of family af created without settings.
-func DefaultService(af uint16) ServiceSettings {
-	return ServiceSettings{Sched: DefaultScheduler, Netmask: DefaultNetmask(af)}
-}
-
 // SchedFlags are the scheduler flag names the protocol accepts (SchedFlagsFromNames).
 var SchedFlags = []string{"sh-fallback", "sh-port", "mh-fallback", "mh-port", "flag-1", "flag-2", "flag-3"}
 
@@ -43,9 +32,9 @@ func Names() Vocabulary {
 	return Vocabulary{
 		Schedulers:      scheds,
 		SchedulerFlags:  append([]string(nil), SchedFlags...),
-		Forwarding:      []string{FwdName(FwdMasq), FwdName(FwdRoute), FwdName(FwdTunnel)}, // local and bypass are only read back
-		TunnelTypes:     []string{TunTypeName(TunIPIP), TunTypeName(TunGUE), TunTypeName(TunGRE)},
-		TunnelChecksums: []string{TunCsumName(TunNoCsum), TunCsumName(TunCsum), TunCsumName(TunRemCsum)},
+		Forwarding:      Forwardings.Words(), // local and bypass are only read back
+		TunnelTypes:     TunnelTypes.Words(),
+		TunnelChecksums: TunnelChecksums.Words(),
 		Defaults:        map[string]string{"scheduler": DefaultScheduler},
 		Sysctls:         sysctl.All(),
 	}
