@@ -70,11 +70,17 @@ var (
 	DaemonStates    = Enum[uint32]{{"master", DaemonMaster}, {"backup", DaemonBackup}}
 )
 
-// Range is the accepted values of a number field; What is how messages name the field.
+// Range is one number field of the protocol: its key in requests (PROTOCOL.md), how messages name it, the values it
+// accepts and, when a new entry takes one without it, its default.
 type Range struct {
-	What     string `json:"-"`
-	Min, Max int64
+	Key     string `json:"key"`
+	What    string `json:"-"`
+	Min     int64  `json:"min"`
+	Max     int64  `json:"max"`
+	Default *int64 `json:"default,omitempty"`
 }
+
+func def(v int64) *int64 { return &v }
 
 // In tells whether v is accepted.
 func (r Range) In(v int64) bool { return v >= r.Min && v <= r.Max }
@@ -89,22 +95,26 @@ const MaxPersistence = 2678400
 
 // The number fields. Thresholds and timeouts stop at INT_MAX because the kernel compares them as signed ints.
 var (
-	FWMarkRange      = Range{"fwmark", 1, math.MaxUint32}
-	ServicePortRange = Range{"service port", 0, 65535}
-	PersistenceRange = Range{"persistence timeout", 1, MaxPersistence}
-	DestPortRange    = Range{"real server port", 0, 65535}
-	WeightRange      = Range{"weight", 0, 65535}
-	UThreshRange     = Range{"upper threshold", 0, math.MaxInt32}
-	LThreshRange     = Range{"lower threshold", 0, math.MaxInt32}
-	TunnelPortRange  = Range{"tunnel port", 0, 65535}
-	TCPTimeoutRange  = Range{"tcp timeout", 0, math.MaxInt32}
-	FinTimeoutRange  = Range{"tcpfin timeout", 0, math.MaxInt32}
-	UDPTimeoutRange  = Range{"udp timeout", 0, math.MaxInt32}
-	SyncIDRange      = Range{"syncid", 0, 255}
-	MaxLenRange      = Range{"maxlen", 1, 65507}
-	SyncPortRange    = Range{"sync port", 1, 65535}
-	SyncTTLRange     = Range{"sync ttl", 1, 255}
+	FWMarkRange      = Range{"service.fwmark", "fwmark", 1, math.MaxUint32, nil}
+	ServicePortRange = Range{"service.port", "service port", 0, 65535, nil}
+	PersistenceRange = Range{"service.persistence.timeout", "persistence timeout", 1, MaxPersistence, def(DefaultPersistence)}
+	DestPortRange    = Range{"dest.port", "real server port", 0, 65535, nil} // default: the service port
+	WeightRange      = Range{"dest.weight", "weight", 0, 65535, def(1)}
+	UThreshRange     = Range{"dest.upperThreshold", "upper threshold", 0, math.MaxInt32, def(0)}
+	LThreshRange     = Range{"dest.lowerThreshold", "lower threshold", 0, math.MaxInt32, def(0)}
+	TunnelPortRange  = Range{"dest.tunnel.port", "tunnel port", 0, 65535, nil}
+	TCPTimeoutRange  = Range{"tcp", "tcp timeout", 0, math.MaxInt32, nil}
+	FinTimeoutRange  = Range{"tcpfin", "tcpfin timeout", 0, math.MaxInt32, nil}
+	UDPTimeoutRange  = Range{"udp", "udp timeout", 0, math.MaxInt32, nil}
+	SyncIDRange      = Range{"daemon.syncId", "syncid", 0, 255, def(0)}
+	MaxLenRange      = Range{"daemon.maxLen", "maxlen", 1, 65507, nil} // absent: the kernel's default
+	SyncPortRange    = Range{"daemon.port", "sync port", 1, 65535, nil}
+	SyncTTLRange     = Range{"daemon.ttl", "sync ttl", 1, 255, nil}
 )
+
+// Ranges are the number fields in the order `ipvs-helper names` prints them.
+var Ranges = []Range{FWMarkRange, ServicePortRange, PersistenceRange, DestPortRange, WeightRange, UThreshRange, LThreshRange,
+	TunnelPortRange, TCPTimeoutRange, FinTimeoutRange, UDPTimeoutRange, SyncIDRange, MaxLenRange, SyncPortRange, SyncTTLRange}
 
 // DefaultScheduler is ipvsadm's scheduler for a service created without one.
 const DefaultScheduler = "wlc"
@@ -113,7 +123,7 @@ const DefaultScheduler = "wlc"
 const DefaultPersistence = 360
 
 // DefaultDest is what ipvsadm gives a real server created without settings: dr, weight 1, no thresholds.
-var DefaultDest = DestSettings{Fwd: FwdRoute, Weight: 1}
+var DefaultDest = DestSettings{Fwd: FwdRoute, Weight: uint32(*WeightRange.Default)}
 
 // DefaultService is what ipvsadm gives a service of family af created without settings.
 func DefaultService(af uint16) ServiceSettings {

@@ -67,3 +67,17 @@ func TestEnumWords(t *testing.T) {
 		t.Errorf("local is only read back, not accepted (%d)", n)
 	}
 }
+
+// `ipvs-helper names` prints Ranges for the provider's vocabulary test, which looks fields up by key.
+func TestRangesPrintable(t *testing.T) {
+	seen := map[string]bool{}
+	for _, r := range Ranges {
+		if r.Key == "" || r.What == "" || r.Min > r.Max || seen[r.Key] {
+			t.Errorf("range %+v: needs a unique key, a name and min <= max", r)
+		}
+		seen[r.Key] = true
+	}
+	if DefaultDest.Weight != uint32(*WeightRange.Default) || *PersistenceRange.Default != DefaultPersistence {
+		t.Error("the defaults of a new entry and of the range table differ")
+	}
+}

@@ -18,6 +18,8 @@ type Vocabulary struct {
 	TunnelTypes     []string          `json:"tunnelTypes"`
 	TunnelChecksums []string          `json:"tunnelChecksums"`
 	Defaults        map[string]string `json:"defaults"`
+	// Numbers are the number fields of requests with their ranges and defaults (ipvs/fields.go).
+	Numbers []Range `json:"numbers"`
 	// Sysctls are the settings ensureSettings takes, with their ranges (internal/sysctl).
 	Sysctls []sysctl.Setting `json:"sysctls"`
 }
@@ -36,6 +38,7 @@ func Names() Vocabulary {
 		TunnelTypes:     TunnelTypes.Words(),
 		TunnelChecksums: TunnelChecksums.Words(),
 		Defaults:        map[string]string{"scheduler": DefaultScheduler},
+		Numbers:         Ranges,
 		Sysctls:         sysctl.All(),
 	}
 }
