@@ -83,7 +83,7 @@ func restoredLine(op *protocol.Op, r protocol.Result) string {
 
 // serviceText renders a recorded service as an ipvsadm line.
 func serviceText(op *protocol.Op) string {
-	s, err := mergeService(nil, op.Service, op.ServiceSettings)
+	s, err := mergeService(nil, op.Service, op.ServiceChange)
 	if err != nil {
 		return op.Service.String()
 	}
@@ -91,7 +91,7 @@ func serviceText(op *protocol.Op) string {
 }
 
 func destText(op *protocol.Op) string {
-	d, err := mergeDest(nil, destKey(op), op.DestSettings)
+	d, err := mergeDest(nil, destKey(op), op.DestChange)
 	if err != nil {
 		return fmt.Sprintf("%s of %s", destKey(op), op.Service)
 	}

@@ -61,14 +61,14 @@ func (e *Engine) ensureDest(op *protocol.Op, retry bool) step {
 			return done(nil, destExists(op.Service, key, d))
 		}
 	}
-	want, err := mergeDest(cur, key, op.DestSettings)
+	want, err := mergeDest(cur, key, op.DestChange)
 	if err == nil {
 		err = ipvs.ValidateDest(op.Service, want, e.kv)
 	}
 	if err != nil {
 		return done(nil, kernelError(doing(), err, true))
 	}
-	if cur != nil && sameDest(*cur, want) {
+	if cur != nil && cur.DestSettings == want.DestSettings {
 		return done(protocol.Result{"changed": false, "created": false, "dest": protocol.DestJSON(*cur)}, nil)
 	}
 	if cur != nil && op.OnExisting == protocol.ExistingMatch {

@@ -1,101 +1,27 @@
 package engine
 
 import (
-	"fmt"
-
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ipvs"
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/protocol"
 )
 
-// defaultPersistence is ipvsadm's -p default.
-const defaultPersistence = 360
-
 // mergeService applies the given settings over cur (nil = a new service, starting from ipvsadm's defaults).
-// The result is the complete entry a NEW or SET must carry.
-func mergeService(cur *ipvs.Service, key ipvs.ServiceKey, set protocol.ServiceSettings) (ipvs.Service, error) {
-	s := ipvs.Service{ServiceKey: key, Sched: ipvs.DefaultScheduler, Netmask: ipvs.DefaultNetmask(key.AF)}
+// The result is the complete entry a NEW or SET must carry; its counters are not part of it.
+func mergeService(cur *ipvs.Service, key ipvs.ServiceKey, set protocol.ServiceChange) (ipvs.Service, error) {
+	s := ipvs.Service{ServiceKey: key, ServiceSettings: ipvs.DefaultService(key.AF)}
 	if cur != nil {
-		s = *cur
-		s.Stats = ipvs.Stats{}
+		s = ipvs.Service{ServiceKey: cur.ServiceKey, ServiceSettings: cur.ServiceSettings}
 	}
-	if set.Scheduler != nil {
-		s.Sched = *set.Scheduler
-	}
-	if set.HasFlags {
-		bits, err := ipvs.SchedFlagsFromNames(s.Sched, set.Flags)
-		if err != nil {
-			return s, &ipvs.RuleError{Msg: fmt.Sprintf("%s: %v", key, err)}
-		}
-		s.Flags = s.Flags&^(ipvs.FlagSched1|ipvs.FlagSched2|ipvs.FlagSched3) | bits
-	}
-	if p := set.Persistence; p.Set {
-		if p.Null {
-			s.Flags &^= ipvs.FlagPersistent
-			s.Timeout, s.Netmask = 0, ipvs.DefaultNetmask(key.AF)
-		} else {
-			s.Flags |= ipvs.FlagPersistent
-			s.Timeout = defaultPersistence
-			if p.Val.Timeout != nil {
-				s.Timeout = uint32(*p.Val.Timeout)
-			}
-			s.Netmask = ipvs.DefaultNetmask(key.AF)
-			if p.Val.Netmask != nil {
-				m, err := ipvs.ParseNetmask(key.AF, *p.Val.Netmask)
-				if err != nil {
-					return s, &ipvs.RuleError{Msg: fmt.Sprintf("%s: %v", key, err)}
-				}
-				s.Netmask = m
-			}
-		}
-	}
-	if set.PE != nil {
-		s.PE = *set.PE
-	}
-	if set.OnePacket != nil {
-		s.Flags &^= ipvs.FlagOnePacket
-		if *set.OnePacket {
-			s.Flags |= ipvs.FlagOnePacket
-		}
-	}
-	return s, nil
-}
-
-func sameService(a, b ipvs.Service) bool {
-	return a.Sched == b.Sched && a.Flags == b.Flags && a.Timeout == b.Timeout && a.Netmask == b.Netmask && a.PE == b.PE
+	err := set.Apply(&s)
+	return s, err
 }
 
 // mergeDest applies the given settings over cur (nil = a new dest: dr, weight 1, no thresholds, as ipvsadm).
-func mergeDest(cur *ipvs.Dest, key ipvs.DestKey, set protocol.DestSettings) (ipvs.Dest, error) {
-	d := ipvs.Dest{DestKey: key, Fwd: ipvs.FwdRoute, Weight: 1}
+func mergeDest(cur *ipvs.Dest, key ipvs.DestKey, set protocol.DestChange) (ipvs.Dest, error) {
+	d := ipvs.Dest{DestKey: key, DestSettings: ipvs.DefaultDest}
 	if cur != nil {
-		d = ipvs.Dest{DestKey: cur.DestKey, Fwd: cur.Fwd, Weight: cur.Weight, UThresh: cur.UThresh, LThresh: cur.LThresh,
-			TunType: cur.TunType, TunPort: cur.TunPort, TunFlags: cur.TunFlags}
+		d = ipvs.Dest{DestKey: cur.DestKey, DestSettings: cur.DestSettings}
 	}
-	if set.Fwd != nil {
-		d.Fwd = *set.Fwd
-	}
-	for _, f := range []struct{ from, to *uint32 }{{set.Weight, &d.Weight}, {set.UThresh, &d.UThresh}, {set.LThresh, &d.LThresh}} {
-		if f.from != nil {
-			*f.to = *f.from
-		}
-	}
-	if t := set.Tunnel; t.Set && !t.Null {
-		if d.Fwd != ipvs.FwdTunnel {
-			return d, &ipvs.RuleError{Msg: fmt.Sprintf("%s: tunnel settings need tunnel forwarding, not %s", key, ipvs.FwdName(d.Fwd))}
-		}
-		typ, port, csum, e := protocol.TunnelFields(t.Val)
-		if e != nil {
-			return d, &ipvs.RuleError{Msg: e.Message}
-		}
-		d.TunType, d.TunPort, d.TunFlags = typ, port, csum
-	} else if t.Set || d.Fwd != ipvs.FwdTunnel {
-		// null tunnel, or forwarding that has none: the tunnel settings are gone (a SET would reset them anyway).
-		d.TunType, d.TunPort, d.TunFlags = 0, 0, 0
-	}
-	return d, nil
-}
-
-func sameDest(a, b ipvs.Dest) bool {
-	return a.Fwd == b.Fwd && a.Weight == b.Weight && a.UThresh == b.UThresh && a.LThresh == b.LThresh &&
-		a.TunType == b.TunType && a.TunPort == b.TunPort && a.TunFlags == b.TunFlags
+	err := set.Apply(&d)
+	return d, err
 }

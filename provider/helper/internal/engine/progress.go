@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ipvs"
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/protocol"
 )
 
@@ -125,9 +126,9 @@ func describe(op *protocol.Op) string {
 	case "getTimeouts":
 		return "reading the connection timeouts"
 	case "ensureDaemon":
-		return "starting the " + stateName(op.Daemon.State) + " sync daemon on " + op.Daemon.Interface
+		return "starting the " + ipvs.DaemonStateName(op.Daemon.State) + " sync daemon on " + op.Daemon.Interface
 	case "deleteDaemon":
-		return "stopping the " + stateName(op.State) + " sync daemon"
+		return "stopping the " + ipvs.DaemonStateName(op.State) + " sync daemon"
 	case "getDaemons":
 		return "reading the sync daemons"
 	case "info":

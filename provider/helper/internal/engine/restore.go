@@ -42,7 +42,7 @@ func (e *Engine) PlanRestore(rules []savefmt.ServiceRule) ([]Change, error) {
 		switch {
 		case !exists:
 			plan = append(plan, Change{"add " + savefmt.ServiceLine(s), func() error { return e.withModules(s, func() error { return e.k.NewService(s) }) }})
-		case !sameService(have.Service, s):
+		case have.Service.ServiceSettings != s.ServiceSettings:
 			plan = append(plan, Change{"update " + savefmt.ServiceLine(s), func() error { return e.withModules(s, func() error { return e.k.SetService(s) }) }})
 		}
 		haveDests := map[ipvs.DestKey]ipvs.Dest{}
@@ -70,7 +70,7 @@ func (e *Engine) PlanRestore(rules []savefmt.ServiceRule) ([]Change, error) {
 			switch {
 			case !ok:
 				plan = append(plan, Change{"add " + savefmt.DestLine(k, d), func() error { return e.k.NewDest(k, d) }})
-			case !sameDest(old, d):
+			case old.DestSettings != d.DestSettings:
 				plan = append(plan, Change{"update " + savefmt.DestLine(k, d), func() error { return e.k.SetDest(k, d) }})
 			}
 		}

@@ -28,14 +28,14 @@ func (e *Engine) ensureService(op *protocol.Op, retry bool) step {
 			return done(nil, serviceExists(key, *cur))
 		}
 	}
-	want, err := mergeService(cur, key, op.ServiceSettings)
+	want, err := mergeService(cur, key, op.ServiceChange)
 	if err == nil {
 		err = ipvs.ValidateService(want, e.kv)
 	}
 	if err != nil {
 		return done(nil, kernelError(doing, err, false))
 	}
-	if cur != nil && sameService(*cur, want) {
+	if cur != nil && cur.ServiceSettings == want.ServiceSettings {
 		return done(protocol.Result{"changed": false, "created": false, "service": protocol.ServiceJSON(*cur, nil)}, nil)
 	}
 	if cur != nil && op.OnExisting == protocol.ExistingMatch {

@@ -35,11 +35,11 @@ func (k loggedKernel) SetTimeouts(t ipvs.Timeouts) error {
 	return k.settingsKernel.SetTimeouts(t)
 }
 func (k loggedKernel) NewDaemon(d ipvs.Daemon) error {
-	k.log.writes = append(k.log.writes, "start "+stateName(d.State))
+	k.log.writes = append(k.log.writes, "start "+ipvs.DaemonStateName(d.State))
 	return k.settingsKernel.NewDaemon(d)
 }
 func (k loggedKernel) DelDaemon(state uint32) error {
-	k.log.writes = append(k.log.writes, "stop "+stateName(state))
+	k.log.writes = append(k.log.writes, "stop "+ipvs.DaemonStateName(state))
 	return k.settingsKernel.DelDaemon(state)
 }
 

@@ -24,8 +24,7 @@ func attrs(t *testing.T, b []byte) map[uint16][]byte {
 }
 
 func TestEncodeServiceIPv4(t *testing.T) {
-	s := Service{ServiceKey: ServiceKey{AF: AFInet, Protocol: ProtoTCP, Addr: netip.MustParseAddr("192.0.2.10"), Port: 8080},
-		Sched: "sh", Flags: FlagPersistent | FlagSched1 | FlagHashed, Timeout: 300, Netmask: 0xffffff00, PE: "sip"}
+	s := Service{ServiceKey: ServiceKey{AF: AFInet, Protocol: ProtoTCP, Addr: netip.MustParseAddr("192.0.2.10"), Port: 8080}, ServiceSettings: ServiceSettings{Sched: "sh", Flags: FlagPersistent | FlagSched1 | FlagHashed, Timeout: 300, Netmask: 0xffffff00, PE: "sip"}}
 	b, err := EncodeService(s)
 	if err != nil {
 		t.Fatal(err)
@@ -53,7 +52,7 @@ func TestEncodeServiceIPv4(t *testing.T) {
 }
 
 func TestEncodeServiceFWMarkIPv6(t *testing.T) {
-	s := Service{ServiceKey: ServiceKey{AF: AFInet6, FWMark: 7}, Sched: "rr", Netmask: 64}
+	s := Service{ServiceKey: ServiceKey{AF: AFInet6, FWMark: 7}, ServiceSettings: ServiceSettings{Sched: "rr", Netmask: 64}}
 	b, _ := EncodeService(s)
 	svc := attrs(t, attrs(t, b)[attrService])
 	if !bytes.Equal(svc[svcFWMark], binary.NativeEndian.AppendUint32(nil, 7)) {
@@ -72,8 +71,7 @@ func TestEncodeServiceFWMarkIPv6(t *testing.T) {
 
 func TestEncodeDestTunnel(t *testing.T) {
 	k := ServiceKey{AF: AFInet6, FWMark: 5}
-	d := Dest{DestKey: DestKey{AF: AFInet, Addr: netip.MustParseAddr("10.0.0.3"), Port: 0}, Fwd: FwdTunnel, Weight: 10,
-		UThresh: 100, LThresh: 5, TunType: TunGUE, TunPort: 6080, TunFlags: TunCsum}
+	d := Dest{DestKey: DestKey{AF: AFInet, Addr: netip.MustParseAddr("10.0.0.3"), Port: 0}, DestSettings: DestSettings{Fwd: FwdTunnel, Weight: 10, UThresh: 100, LThresh: 5, Tunnel: Tunnel{TunType: TunGUE, TunPort: 6080, TunFlags: TunCsum}}}
 	b, _ := EncodeDest(k, d)
 	top := attrs(t, b)
 	dest := attrs(t, top[attrDest])
@@ -170,8 +168,8 @@ func TestDecodeServiceFromKernel(t *testing.T) {
 
 func TestServiceRoundTrip(t *testing.T) {
 	for _, s := range []Service{
-		{ServiceKey: ServiceKey{AF: AFInet6, Protocol: ProtoSCTP, Addr: netip.MustParseAddr("2001:db8::1"), Port: 443}, Sched: "mh", Flags: FlagPersistent, Timeout: 60, Netmask: 48},
-		{ServiceKey: ServiceKey{AF: AFInet, FWMark: 0xffffffff}, Sched: "twos", Netmask: 0xffffffff},
+		{ServiceKey: ServiceKey{AF: AFInet6, Protocol: ProtoSCTP, Addr: netip.MustParseAddr("2001:db8::1"), Port: 443}, ServiceSettings: ServiceSettings{Sched: "mh", Flags: FlagPersistent, Timeout: 60, Netmask: 48}},
+		{ServiceKey: ServiceKey{AF: AFInet, FWMark: 0xffffffff}, ServiceSettings: ServiceSettings{Sched: "twos", Netmask: 0xffffffff}},
 	} {
 		b, _ := EncodeService(s)
 		got, err := DecodeService(b)
@@ -183,7 +181,7 @@ func TestServiceRoundTrip(t *testing.T) {
 
 func TestDestRoundTripAndOldKernelFamily(t *testing.T) {
 	k := ServiceKey{AF: AFInet, Protocol: ProtoTCP, Addr: netip.MustParseAddr("192.0.2.1"), Port: 80}
-	d := Dest{DestKey: DestKey{AF: AFInet, Addr: netip.MustParseAddr("10.0.0.1"), Port: 80}, Fwd: FwdTunnel, Weight: 3, TunType: TunGRE, TunFlags: TunCsum}
+	d := Dest{DestKey: DestKey{AF: AFInet, Addr: netip.MustParseAddr("10.0.0.1"), Port: 80}, DestSettings: DestSettings{Fwd: FwdTunnel, Weight: 3, Tunnel: Tunnel{TunType: TunGRE, TunFlags: TunCsum}}}
 	b, _ := EncodeDest(k, d)
 	got, err := DecodeDest(b, AFInet)
 	if err != nil || got != d {

@@ -7,27 +7,6 @@ import (
 	"strings"
 )
 
-// FamilyName is "ipv4" or "ipv6".
-func FamilyName(af uint16) string {
-	if af == AFInet6 {
-		return "ipv6"
-	}
-	return "ipv4"
-}
-
-// ProtocolName is "tcp", "udp" or "sctp".
-func ProtocolName(p uint16) string {
-	switch p {
-	case ProtoTCP:
-		return "tcp"
-	case ProtoUDP:
-		return "udp"
-	case ProtoSCTP:
-		return "sctp"
-	}
-	return "protocol-" + strconv.Itoa(int(p))
-}
-
 // HostPort renders an address and port like ipvsadm -n does: a.b.c.d:p or [v6]:p.
 func HostPort(a netip.Addr, port uint16) string {
 	if a.Is6() {
@@ -46,47 +25,6 @@ func (k ServiceKey) String() string {
 
 // String names a real server for messages.
 func (d DestKey) String() string { return "real server " + HostPort(d.Addr, d.Port) }
-
-// FwdName is the protocol's name of a forwarding method.
-func FwdName(f uint32) string {
-	switch f & FwdMask {
-	case FwdMasq:
-		return "nat"
-	case FwdLocalNode:
-		return "local"
-	case FwdTunnel:
-		return "tunnel"
-	case FwdRoute:
-		return "dr"
-	}
-	return "bypass"
-}
-
-// TunTypeName is ipip, gue or gre.
-func TunTypeName(t uint8) string {
-	switch t {
-	case TunIPIP:
-		return "ipip"
-	case TunGUE:
-		return "gue"
-	case TunGRE:
-		return "gre"
-	}
-	return "tunnel-type-" + strconv.Itoa(int(t))
-}
-
-// TunCsumName is nocsum, csum or remcsum.
-func TunCsumName(f uint16) string {
-	switch f {
-	case TunNoCsum:
-		return "nocsum"
-	case TunCsum:
-		return "csum"
-	case TunRemCsum:
-		return "remcsum"
-	}
-	return "csum-" + strconv.Itoa(int(f))
-}
 
 // SchedFlagNames names the scheduler flag bits the way ipvsadm does for this scheduler
 // (sh and mh name their first two flags; flag-3 is not printed for them).

@@ -66,16 +66,22 @@ type ServiceKey struct {
 	FWMark   uint32
 }
 
-// Service is a virtual service with its settings and (on read) its counters.
+// Service is a virtual service: its identity, its settings and (on read) its counters.
 type Service struct {
 	ServiceKey
+	ServiceSettings
+	Stats Stats
+}
+
+// ServiceSettings are what a NEW or SET of a service carries besides its key: comparable with ==, so "the entry
+// already holds these settings" needs no field list.
+type ServiceSettings struct {
 	Sched   string
 	Flags   uint32 // without FlagHashed
 	Timeout uint32 // persistence timeout, seconds
 	// Netmask: IPv4 mask as a big-endian number (0xffffff00 = /24); IPv6 prefix length.
 	Netmask uint32
 	PE      string
-	Stats   Stats
 }
 
 // DestKey is a real server's identity inside its service.
@@ -85,20 +91,31 @@ type DestKey struct {
 	Port uint16
 }
 
-// Dest is a real server with its settings and (on read) its counters.
+// Dest is a real server: its identity, its settings and (on read) its counters.
 type Dest struct {
 	DestKey
-	Fwd          uint32
-	Weight       uint32
-	UThresh      uint32
-	LThresh      uint32
-	TunType      uint8
-	TunPort      uint16
-	TunFlags     uint16
+	DestSettings
 	ActiveConns  uint32
 	InactConns   uint32
 	PersistConns uint32
 	Stats        Stats
+}
+
+// DestSettings are what a NEW or SET of a real server carries besides its key (cloudflare/ipvs keeps Destination
+// apart from DestinationExtended the same way): comparable with ==.
+type DestSettings struct {
+	Fwd     uint32
+	Weight  uint32
+	UThresh uint32
+	LThresh uint32
+	Tunnel
+}
+
+// Tunnel is the encapsulation of a tunnel-forwarded real server; zero for other forwarding.
+type Tunnel struct {
+	TunType  uint8
+	TunPort  uint16
+	TunFlags uint16
 }
 
 // Stats are the 64-bit counters and rate estimates of a service or dest.
@@ -136,14 +153,6 @@ func (i Info) VersionString() string {
 
 // IsFWMark tells fwmark services from address:port ones.
 func (k ServiceKey) IsFWMark() bool { return k.FWMark != 0 }
-
-// DefaultNetmask is the "no grouping" persistence netmask of a family.
-func DefaultNetmask(af uint16) uint32 {
-	if af == AFInet6 {
-		return 128
-	}
-	return 0xffffffff
-}
 
 // ServiceDests is a service with its real servers: one entry of a table dump.
 type ServiceDests struct {

@@ -2,7 +2,6 @@ package ipvs
 
 import (
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 )
@@ -22,9 +21,6 @@ var Schedulers = map[string]KernelVersion{
 	"rr": {}, "wrr": {}, "lc": {}, "wlc": {}, "lblc": {}, "lblcr": {}, "dh": {}, "sh": {},
 	"sed": {}, "nq": {}, "fo": {}, "ovf": {}, "mh": {4, 18}, "twos": {6, 2},
 }
-
-// MaxPersistence is ipvsadm's upper bound for -p (31 days).
-const MaxPersistence = 2678400
 
 // KernelVersion is major.minor of the running kernel; zero means unknown (no feature is refused).
 type KernelVersion struct{ Major, Minor int }
@@ -77,10 +73,8 @@ func ValidateService(s Service, k KernelVersion) error {
 			return rule("%s: a fwmark service has no protocol, address or port", name)
 		}
 	} else {
-		switch s.Protocol {
-		case ProtoTCP, ProtoUDP, ProtoSCTP:
-		default:
-			return rule("%s: protocol must be tcp, udp or sctp", name)
+		if _, ok := Protocols.Word(s.Protocol); !ok {
+			return rule("%s: protocol must be %s", name, Protocols.OneOf())
 		}
 		if !s.Addr.IsValid() || s.Addr.Is4() != (s.AF == AFInet) || s.Addr.Is4In6() {
 			return rule("%s: address %v is not an %s address", name, s.Addr, FamilyName(s.AF))
@@ -100,8 +94,8 @@ func ValidateService(s Service, k KernelVersion) error {
 		return rule("%s: unknown service flags %#x", name, s.Flags)
 	}
 	if s.Flags&FlagPersistent != 0 {
-		if s.Timeout < 1 || s.Timeout > MaxPersistence {
-			return rule("%s: persistence timeout %d must be 1..%d seconds", name, s.Timeout, MaxPersistence)
+		if !PersistenceRange.In(int64(s.Timeout)) {
+			return rule("%s: %s seconds", name, PersistenceRange.Refusal(int64(s.Timeout)))
 		}
 	} else {
 		if s.Timeout != 0 {
@@ -141,11 +135,12 @@ func ValidateDest(svc ServiceKey, d Dest, k KernelVersion) error {
 	if !svc.IsFWMark() && (fwd == FwdRoute || fwd == FwdTunnel) && d.Port != svc.Port {
 		return rule("%s: with %s forwarding the real server port must equal the service port %d (ipvsadm would silently change it)", name, FwdName(fwd), svc.Port)
 	}
-	if d.Weight > 65535 {
-		return rule("%s: weight %d must be 0..65535", name, d.Weight)
+	if !WeightRange.In(int64(d.Weight)) {
+		return rule("%s: %s", name, WeightRange.Refusal(int64(d.Weight)))
 	}
-	if d.UThresh > math.MaxInt32 || d.LThresh > math.MaxInt32 {
-		return rule("%s: thresholds must be 0..%d", name, math.MaxInt32)
+	// One message for both thresholds, as ipvsadm gives; the two ranges are the same.
+	if !UThreshRange.In(int64(d.UThresh)) || !LThreshRange.In(int64(d.LThresh)) {
+		return rule("%s: thresholds must be 0..%d", name, UThreshRange.Max)
 	}
 	if fwd != FwdTunnel {
 		if d.TunType != 0 || d.TunPort != 0 || d.TunFlags != 0 {
@@ -189,22 +184,19 @@ func ValidateDest(svc ServiceKey, d Dest, k KernelVersion) error {
 
 // ValidateDaemon checks a sync daemon against ipvsadm's ranges.
 func ValidateDaemon(d Daemon) error {
-	state := "master"
-	switch d.State {
-	case DaemonMaster:
-	case DaemonBackup:
-		state = "backup"
-	default:
-		return rule("sync daemon: state must be master or backup")
+	state, ok := DaemonStates.Word(d.State)
+	if !ok {
+		return rule("sync daemon: state must be %s", DaemonStates.OneOf())
 	}
 	if d.Interface == "" || len(d.Interface) > 15 {
 		return rule("%s sync daemon: interface name %q must be 1..15 characters", state, d.Interface)
 	}
-	if d.SyncID > 255 {
-		return rule("%s sync daemon: syncid %d must be 0..255", state, d.SyncID)
+	if !SyncIDRange.In(int64(d.SyncID)) {
+		return rule("%s sync daemon: %s", state, SyncIDRange.Refusal(int64(d.SyncID)))
 	}
-	if d.MaxLen > 65507 {
-		return rule("%s sync daemon: maxlen %d must be 1..65507", state, d.MaxLen)
+	// MaxLen 0 is the kernel's default, not a value.
+	if d.MaxLen != 0 && !MaxLenRange.In(int64(d.MaxLen)) {
+		return rule("%s sync daemon: %s", state, MaxLenRange.Refusal(int64(d.MaxLen)))
 	}
 	if d.Group.IsValid() && !d.Group.IsMulticast() {
 		return rule("%s sync daemon: group %v is not a multicast address", state, d.Group)

@@ -67,7 +67,7 @@ func TestValidateDest(t *testing.T) {
 		if a.Is6() {
 			af = AFInet6
 		}
-		return Dest{DestKey: DestKey{AF: af, Addr: a, Port: port}, Fwd: fwd, Weight: 1}
+		return Dest{DestKey: DestKey{AF: af, Addr: a, Port: port}, DestSettings: DestSettings{Fwd: fwd, Weight: 1}}
 	}
 	tun := func(typ uint8, port, flags uint16) Dest {
 		x := d("10.0.0.1", 80, FwdTunnel)

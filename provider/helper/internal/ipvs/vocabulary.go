@@ -6,9 +6,6 @@ import (
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/sysctl"
 )
 
-// DefaultScheduler is ipvsadm's scheduler for a service created without one.
-const DefaultScheduler = "wlc"
-
 // SchedFlags are the scheduler flag names the protocol accepts (SchedFlagsFromNames).
 var SchedFlags = []string{"sh-fallback", "sh-port", "mh-fallback", "mh-port", "flag-1", "flag-2", "flag-3"}
 
@@ -21,6 +18,8 @@ type Vocabulary struct {
 	TunnelTypes     []string          `json:"tunnelTypes"`
 	TunnelChecksums []string          `json:"tunnelChecksums"`
 	Defaults        map[string]string `json:"defaults"`
+	// Numbers are the number fields of requests with their ranges and defaults (ipvs/fields.go).
+	Numbers []Range `json:"numbers"`
 	// Sysctls are the settings ensureSettings takes, with their ranges (internal/sysctl).
 	Sysctls []sysctl.Setting `json:"sysctls"`
 }
@@ -35,10 +34,11 @@ func Names() Vocabulary {
 	return Vocabulary{
 		Schedulers:      scheds,
 		SchedulerFlags:  append([]string(nil), SchedFlags...),
-		Forwarding:      []string{FwdName(FwdMasq), FwdName(FwdRoute), FwdName(FwdTunnel)}, // local and bypass are only read back
-		TunnelTypes:     []string{TunTypeName(TunIPIP), TunTypeName(TunGUE), TunTypeName(TunGRE)},
-		TunnelChecksums: []string{TunCsumName(TunNoCsum), TunCsumName(TunCsum), TunCsumName(TunRemCsum)},
+		Forwarding:      Forwardings.Words(), // local and bypass are only read back
+		TunnelTypes:     TunnelTypes.Words(),
+		TunnelChecksums: TunnelChecksums.Words(),
 		Defaults:        map[string]string{"scheduler": DefaultScheduler},
+		Numbers:         Ranges,
 		Sysctls:         sysctl.All(),
 	}
 }

@@ -23,7 +23,7 @@ func BenchmarkOwnedBatch(b *testing.B) {
 			ledgertest.Use(b)
 			dest := func(i int) (ipvs.DestKey, protocol.DestSpecOut) {
 				k := ipvs.DestKey{AF: ipvs.AFInet, Addr: netip.AddrFrom4([4]byte{10, 20, byte(i / 250), byte(i%250 + 1)}), Port: 8080}
-				return k, protocol.DestJSON(ipvs.Dest{DestKey: k, Weight: 1}).DestSpecOut
+				return k, protocol.DestJSON(ipvs.Dest{DestKey: k, DestSettings: ipvs.DestSettings{Weight: 1}}).DestSpecOut
 			}
 			l, err := ledger.Open(time.Now().Add(time.Second), nil)
 			if err != nil {

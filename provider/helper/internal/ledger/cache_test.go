@@ -24,7 +24,7 @@ const other = "acme/web/prod"
 var otherKey = ipvs.ServiceKey{AF: ipvs.AFInet, Protocol: ipvs.ProtoTCP, Addr: netip.MustParseAddr("192.0.2.2"), Port: 80}
 
 func otherSpec(sched string) protocol.ServiceSpecOut {
-	return protocol.ServiceJSON(ipvs.Service{ServiceKey: otherKey, Sched: sched}, nil).ServiceSpecOut
+	return protocol.ServiceJSON(ipvs.Service{ServiceKey: otherKey, ServiceSettings: ipvs.ServiceSettings{Sched: sched}}, nil).ServiceSpecOut
 }
 
 // reopen is one request of a serving helper: open with the previous ledger, change, save, close.
@@ -177,10 +177,10 @@ func TestCachedLedgerMatchesFreshLoad(t *testing.T) {
 			d := destOf(svc, rng.IntN(destsPer))
 			switch rng.IntN(10) {
 			case 0, 1:
-				l.PutService(o, svc, protocol.ServiceJSON(ipvs.Service{ServiceKey: svc, Sched: []string{"rr", "wlc", "sh"}[rng.IntN(3)]}, nil).ServiceSpecOut)
+				l.PutService(o, svc, protocol.ServiceJSON(ipvs.Service{ServiceKey: svc, ServiceSettings: ipvs.ServiceSettings{Sched: []string{"rr", "wlc", "sh"}[rng.IntN(3)]}}, nil).ServiceSpecOut)
 			case 2, 3, 4, 5:
 				holder := []string{"", "urn:a", "urn:b"}[rng.IntN(3)]
-				l.PutDest(o, holder, svc, d, protocol.DestJSON(ipvs.Dest{DestKey: d, Weight: uint32(rng.IntN(3))}).DestSpecOut)
+				l.PutDest(o, holder, svc, d, protocol.DestJSON(ipvs.Dest{DestKey: d, DestSettings: ipvs.DestSettings{Weight: uint32(rng.IntN(3))}}).DestSpecOut)
 			case 6:
 				l.DropService(svc)
 			case 7, 8:

@@ -15,7 +15,7 @@ import (
 
 func rs(i int) (ipvs.DestKey, protocol.DestSpecOut) {
 	k := ipvs.DestKey{AF: ipvs.AFInet, Addr: netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}), Port: 8080}
-	return k, protocol.DestJSON(ipvs.Dest{DestKey: k, Weight: 1}).DestSpecOut
+	return k, protocol.DestJSON(ipvs.Dest{DestKey: k, DestSettings: ipvs.DestSettings{Weight: 1}}).DestSpecOut
 }
 
 // savedService starts a test ledger holding the stack's one service, scheduler rr, in its file.

@@ -20,7 +20,7 @@ const stack = "acme/lb/prod"
 var key = ipvs.ServiceKey{AF: ipvs.AFInet, Protocol: ipvs.ProtoTCP, Addr: netip.MustParseAddr("192.0.2.1"), Port: 80}
 
 func spec(sched string) protocol.ServiceSpecOut {
-	return protocol.ServiceJSON(ipvs.Service{ServiceKey: key, Sched: sched}, nil).ServiceSpecOut
+	return protocol.ServiceJSON(ipvs.Service{ServiceKey: key, ServiceSettings: ipvs.ServiceSettings{Sched: sched}}, nil).ServiceSpecOut
 }
 
 func save(t *testing.T, sched string) error {

@@ -3,8 +3,8 @@ package protocol
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 	"net/netip"
+	"reflect"
 	"sort"
 	"strings"
 
@@ -12,20 +12,20 @@ import (
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/sysctl"
 )
 
-// Op is one decoded, range-checked operation. Rules that need the merged entry (ipvsadm's cross-field rules)
-// are checked by the engine with ipvs.ValidateService / ValidateDest before anything is sent.
+// Op is one decoded, range-checked operation, in kernel values. Rules that need the merged entry (ipvsadm's
+// cross-field rules) are checked by the engine with ipvs.ValidateService / ValidateDest before anything is sent.
 type Op struct {
-	Name            string
-	Service         ipvs.ServiceKey
-	ServiceSettings ServiceSettings
-	Dest            ipvs.DestKey
-	DestPort        bool // the dest gave a port (else: the service port, as ipvsadm does)
-	DestSettings    DestSettings
-	OnExisting      OnExisting
-	WithDests       bool
-	Timeouts        ipvs.Timeouts
-	Daemon          ipvs.Daemon
-	State           uint32
+	Name          string
+	Service       ipvs.ServiceKey
+	ServiceChange ServiceChange
+	Dest          ipvs.DestKey
+	DestPort      bool // the dest gave a port (else: the service port, as ipvsadm does)
+	DestChange    DestChange
+	OnExisting    OnExisting
+	WithDests     bool
+	Timeouts      ipvs.Timeouts
+	Daemon        ipvs.Daemon
+	State         uint32
 
 	// Ownership (PROTOCOL.md "Ownership ledger"): Owner "" = a protocol-1 op that never reads or writes the ledger.
 	Owner       string
@@ -58,60 +58,7 @@ const (
 	ExistingMatch
 )
 
-// ServiceSettings are the optional settings of ensureService; nil/unset = keep (or default when creating).
-type ServiceSettings struct {
-	Scheduler   *string
-	Flags       []string
-	HasFlags    bool
-	Persistence Opt[Persistence]
-	PE          *string
-	OnePacket   *bool
-}
-
-// Persistence is {timeout, netmask}; absent timeout = 360 (ipvsadm's -p default), absent netmask = no grouping.
-type Persistence struct {
-	Timeout *int64  `json:"timeout"`
-	Netmask *string `json:"netmask"`
-}
-
-// DestSettings are the optional settings of ensureDest.
-type DestSettings struct {
-	Fwd     *uint32
-	Weight  *uint32
-	UThresh *uint32
-	LThresh *uint32
-	Tunnel  Opt[Tunnel]
-}
-
-// Tunnel is the tunnel encapsulation of a tunnel-forwarded dest.
-type Tunnel struct {
-	Type     string `json:"type"`
-	Port     *int64 `json:"port"`
-	Checksum string `json:"checksum"`
-}
-
-type wireService struct {
-	Family            string           `json:"family"`
-	Protocol          *string          `json:"protocol"`
-	Address           *string          `json:"address"`
-	Port              *int64           `json:"port"`
-	FWMark            *int64           `json:"fwmark"`
-	Scheduler         *string          `json:"scheduler"`
-	SchedulerFlags    *[]string        `json:"schedulerFlags"`
-	Persistence       Opt[Persistence] `json:"persistence"`
-	PersistenceEngine *string          `json:"persistenceEngine"`
-	OnePacket         *bool            `json:"onePacket"`
-}
-
-type wireDest struct {
-	Address        string      `json:"address"`
-	Port           *int64      `json:"port"`
-	Forwarding     *string     `json:"forwarding"`
-	Weight         *int64      `json:"weight"`
-	UpperThreshold *int64      `json:"upperThreshold"`
-	LowerThreshold *int64      `json:"lowerThreshold"`
-	Tunnel         Opt[Tunnel] `json:"tunnel"`
-}
+var onExistings = ipvs.Enum[OnExisting]{{Word: "update", Num: ExistingUpdate}, {Word: "fail", Num: ExistingFail}, {Word: "match", Num: ExistingMatch}}
 
 type wireDaemon struct {
 	State     string  `json:"state"`
@@ -174,15 +121,50 @@ func bad(format string, a ...any) *Error {
 	return &Error{Code: CodeBadRequest, Message: fmt.Sprintf(format, a...)}
 }
 
-func rng(v *int64, what string, lo, hi int64) (uint32, *Error) {
-	if *v < lo || *v > hi {
-		return 0, bad("%s %d must be %d..%d", what, *v, lo, hi)
+// rng checks v against r, the one range table (ipvs/fields.go).
+func rng(v *int64, r ipvs.Range) (uint32, *Error) {
+	if !r.In(*v) {
+		return 0, bad("%s", r.Refusal(*v))
 	}
 	return uint32(*v), nil
 }
 
+// optRng is rng for an optional field: nil stays nil.
+func optRng(v *int64, r ipvs.Range) (*uint32, *Error) {
+	if v == nil {
+		return nil, nil
+	}
+	n, e := rng(v, r)
+	return &n, e
+}
+
+// word reads a name of enum en; the refusal lists the choices, as every message of the protocol does.
+func word[T comparable](s string, en ipvs.Enum[T], what string) (T, *Error) {
+	n, ok := en.Num(s)
+	if !ok {
+		return n, bad("%s %q must be %s", what, s, en.OneOf())
+	}
+	return n, nil
+}
+
 // DecodeOp reads one operation, rejecting unknown ops, unknown or misplaced fields and out-of-range values.
 func DecodeOp(raw json.RawMessage) (*Op, *Error) {
+	w, e := readOp(raw)
+	if e != nil {
+		return nil, e
+	}
+	op := &Op{Name: w.Op, WithDests: w.WithDests != nil && *w.WithDests}
+	for _, part := range []func(*wireOp, *Op) *Error{decodeOwnership, decodeEntries, decodeOnExisting, decodeTimeouts,
+		decodeDaemonOps, decodeSettingsOps} {
+		if e := part(w, op); e != nil {
+			return nil, e
+		}
+	}
+	return op, nil
+}
+
+// readOp unmarshals an operation and checks its fields against opFields (a null field counts as absent).
+func readOp(raw json.RawMessage) (*wireOp, *Error) {
 	var w wireOp
 	if err := strictUnmarshal(raw, &w); err != nil {
 		return nil, bad("operation %q is malformed: %v", w.Op, err)
@@ -196,13 +178,7 @@ func DecodeOp(raw json.RawMessage) (*Op, *Error) {
 		sort.Strings(names)
 		return nil, bad("unknown operation %q (known: %s)", w.Op, strings.Join(names, ", "))
 	}
-	// A null field counts as absent.
-	present := map[string]bool{"service": w.Service != nil, "dest": w.Dest != nil, "onExisting": w.OnExisting != nil,
-		"withDests": w.WithDests != nil, "tcp": w.TCP != nil, "tcpfin": w.TCPFin != nil, "udp": w.UDP != nil,
-		"daemon": w.Daemon != nil, "state": w.State != nil, "owner": w.Owner != nil, "formerOwner": w.FormerOwner != nil,
-		"holder": w.Holder != nil, "formerHolder": w.FormerHolder != nil, "takeover": w.Takeover != nil, "withForeignDests": w.WithForeignDests != nil,
-		"dryRun":   w.DryRun != nil,
-		"settings": w.Settings != nil && string(w.Settings) != "null", "sysctls": w.Sysctls != nil}
+	present := presentFields(&w)
 	allowed := " " + spec.allowed + " "
 	for k, there := range present {
 		if there && !strings.Contains(allowed, " "+k+" ") {
@@ -214,83 +190,105 @@ func DecodeOp(raw json.RawMessage) (*Op, *Error) {
 			return nil, bad("operation %s needs field %q", w.Op, k)
 		}
 	}
-	op := &Op{Name: w.Op}
-	if e := decodeOwnership(&w, op); e != nil {
-		return nil, e
+	return &w, nil
+}
+
+// presentFields names the fields of w that were given and not null, by their JSON names: wireOp is the one list of
+// an op's fields.
+func presentFields(w *wireOp) map[string]bool {
+	present := map[string]bool{}
+	v := reflect.ValueOf(w).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		f := v.Field(i)
+		if f.Kind() != reflect.Pointer && f.Kind() != reflect.Slice {
+			continue // "op" itself
+		}
+		raw, isRaw := f.Interface().(json.RawMessage)
+		present[v.Type().Field(i).Tag.Get("json")] = !f.IsNil() && !(isRaw && string(raw) == "null")
 	}
+	return present
+}
+
+func decodeEntries(w *wireOp, op *Op) *Error {
 	if w.Service != nil {
-		settingsAllowed := w.Op == "ensureService"
-		if e := decodeService(w.Service, settingsAllowed, op); e != nil {
-			return nil, e
+		if e := decodeService(w.Service, w.Op == "ensureService", op); e != nil {
+			return e
 		}
 	}
 	if w.Dest != nil {
-		if e := decodeDest(w.Dest, w.Op == "ensureDest", op); e != nil {
-			return nil, e
-		}
+		return decodeDest(w.Dest, w.Op == "ensureDest", op)
 	}
-	if w.OnExisting != nil {
-		switch *w.OnExisting {
-		case "update":
-		case "fail":
-			op.OnExisting = ExistingFail
-		case "match":
-			op.OnExisting = ExistingMatch
-		default:
-			return nil, bad("onExisting %q must be \"update\", \"fail\" or \"match\"", *w.OnExisting)
-		}
+	return nil
+}
+
+func decodeOnExisting(w *wireOp, op *Op) *Error {
+	if w.OnExisting == nil {
+		return nil
 	}
-	op.WithDests = w.WithDests != nil && *w.WithDests
-	for _, t := range []struct {
-		v    *int64
-		name string
-		dst  *uint32
-	}{{w.TCP, "tcp timeout", &op.Timeouts.TCP}, {w.TCPFin, "tcpfin timeout", &op.Timeouts.TCPFin}, {w.UDP, "udp timeout", &op.Timeouts.UDP}} {
-		if t.v != nil {
-			var e *Error
-			if *t.dst, e = rng(t.v, t.name, 0, math.MaxInt32); e != nil {
-				return nil, e
+	var ok bool
+	if op.OnExisting, ok = onExistings.Num(*w.OnExisting); !ok {
+		return bad("onExisting %q must be \"update\", \"fail\" or \"match\"", *w.OnExisting)
+	}
+	return nil
+}
+
+func decodeTimeouts(w *wireOp, op *Op) *Error {
+	var e *Error
+	op.Timeouts, e = timeoutsOf(w.TCP, w.TCPFin, w.UDP)
+	return e
+}
+
+// timeoutsOf reads the connection timeouts of setTimeouts and of director settings; absent = 0 (unchanged).
+func timeoutsOf(tcp, fin, udp *int64) (t ipvs.Timeouts, e *Error) {
+	for _, f := range []struct {
+		v   *int64
+		r   ipvs.Range
+		dst *uint32
+	}{{tcp, ipvs.TCPTimeoutRange, &t.TCP}, {fin, ipvs.FinTimeoutRange, &t.TCPFin}, {udp, ipvs.UDPTimeoutRange, &t.UDP}} {
+		if f.v != nil {
+			if *f.dst, e = rng(f.v, f.r); e != nil {
+				return t, e
 			}
 		}
 	}
+	return t, nil
+}
+
+func decodeDaemonOps(w *wireOp, op *Op) (e *Error) {
 	if w.Daemon != nil {
-		if e := decodeDaemon(w.Daemon, op); e != nil {
-			return nil, e
+		if op.Daemon, e = daemonOf(w.Daemon); e != nil {
+			return e
 		}
 	}
-	if present["settings"] {
-		set, e := DecodeSettings(w.Settings, false)
-		if e != nil {
-			return nil, e
+	if w.State != nil {
+		op.State, e = daemonState(*w.State)
+	}
+	return e
+}
+
+func decodeSettingsOps(w *wireOp, op *Op) (e *Error) {
+	if w.Settings != nil && string(w.Settings) != "null" {
+		if op.Settings, e = DecodeSettings(w.Settings, false); e != nil {
+			return e
 		}
-		op.Settings = set
 	}
 	if w.Sysctls != nil {
 		for _, name := range *w.Sysctls {
 			if _, ok := sysctl.Lookup(name); !ok {
-				return nil, unknownSysctl(name)
+				return unknownSysctl(name)
 			}
 		}
 		op.Sysctls = *w.Sysctls
 	}
-	if w.State != nil {
-		s, e := daemonState(*w.State)
-		if e != nil {
-			return nil, e
-		}
-		op.State = s
-	}
-	return op, nil
+	return nil
 }
 
 func parseFamily(f string) (uint16, *Error) {
-	switch f {
-	case "ipv4":
-		return ipvs.AFInet, nil
-	case "ipv6":
-		return ipvs.AFInet6, nil
+	af, ok := ipvs.Families.Num(f)
+	if !ok {
+		return 0, bad("family %q must be \"ipv4\" or \"ipv6\"", f)
 	}
-	return 0, bad("family %q must be \"ipv4\" or \"ipv6\"", f)
+	return af, nil
 }
 
 func parseAddr(s string, af uint16, what string) (netip.Addr, *Error) {
@@ -304,184 +302,8 @@ func parseAddr(s string, af uint16, what string) (netip.Addr, *Error) {
 	return a, nil
 }
 
-func decodeService(w *wireService, settingsAllowed bool, op *Op) *Error {
-	af, e := parseFamily(w.Family)
-	if e != nil {
-		return e
-	}
-	k := ipvs.ServiceKey{AF: af}
-	if w.FWMark != nil {
-		if w.Protocol != nil || w.Address != nil || w.Port != nil {
-			return bad("a fwmark service has no protocol, address or port")
-		}
-		if k.FWMark, e = rng(w.FWMark, "fwmark", 1, math.MaxUint32); e != nil {
-			return e
-		}
-	} else {
-		if w.Protocol == nil || w.Address == nil || w.Port == nil {
-			return bad("a service needs either fwmark or protocol, address and port")
-		}
-		switch *w.Protocol {
-		case "tcp":
-			k.Protocol = ipvs.ProtoTCP
-		case "udp":
-			k.Protocol = ipvs.ProtoUDP
-		case "sctp":
-			k.Protocol = ipvs.ProtoSCTP
-		default:
-			return bad("protocol %q must be tcp, udp or sctp", *w.Protocol)
-		}
-		if k.Addr, e = parseAddr(*w.Address, af, "service address"); e != nil {
-			return e
-		}
-		p, e := rng(w.Port, "service port", 0, 65535)
-		if e != nil {
-			return e
-		}
-		k.Port = uint16(p)
-	}
-	op.Service = k
-	hasSettings := w.Scheduler != nil || w.SchedulerFlags != nil || w.Persistence.Set || w.PersistenceEngine != nil || w.OnePacket != nil
-	if hasSettings && !settingsAllowed {
-		return bad("operation %s takes only the service identity, not its settings", op.Name)
-	}
-	s := &op.ServiceSettings
-	s.Scheduler = w.Scheduler
-	if w.SchedulerFlags != nil {
-		s.HasFlags, s.Flags = true, *w.SchedulerFlags
-	}
-	s.Persistence = w.Persistence
-	if p := w.Persistence; p.Set && !p.Null {
-		if p.Val.Timeout != nil {
-			if _, e := rng(p.Val.Timeout, "persistence timeout", 1, ipvs.MaxPersistence); e != nil {
-				return e
-			}
-		}
-		if p.Val.Netmask != nil {
-			if _, err := ipvs.ParseNetmask(af, *p.Val.Netmask); err != nil {
-				return bad("%s: %v", k, err)
-			}
-		}
-	}
-	s.PE = w.PersistenceEngine
-	s.OnePacket = w.OnePacket
-	return nil
-}
-
-// Forwarding names the protocol accepts for writes; "local" and "bypass" are only ever read back.
-var forwardings = map[string]uint32{"nat": ipvs.FwdMasq, "dr": ipvs.FwdRoute, "tunnel": ipvs.FwdTunnel}
-
-// DestKeyOf is a real server's identity from its address and port, as decodeDest reads them (the ledger keys its
-// records with it without a JSON round trip).
-func DestKeyOf(address string, port uint16) (ipvs.DestKey, *Error) {
-	a, e := parseAddr(address, 0, "real server address")
-	if e != nil {
-		return ipvs.DestKey{}, e
-	}
-	k := ipvs.DestKey{AF: ipvs.AFInet, Addr: a, Port: port}
-	if a.Is6() {
-		k.AF = ipvs.AFInet6
-	}
-	return k, nil
-}
-
-func decodeDest(w *wireDest, settingsAllowed bool, op *Op) *Error {
-	k, e := DestKeyOf(w.Address, 0)
-	if e != nil {
-		return e
-	}
-	op.Dest = k
-	if w.Port != nil {
-		p, e := rng(w.Port, "real server port", 0, 65535)
-		if e != nil {
-			return e
-		}
-		op.Dest.Port, op.DestPort = uint16(p), true
-	}
-	hasSettings := w.Forwarding != nil || w.Weight != nil || w.UpperThreshold != nil || w.LowerThreshold != nil || w.Tunnel.Set
-	if hasSettings && !settingsAllowed {
-		return bad("operation %s takes only the real server identity, not its settings", op.Name)
-	}
-	d := &op.DestSettings
-	if w.Forwarding != nil {
-		f, ok := forwardings[*w.Forwarding]
-		if !ok {
-			return bad("forwarding %q must be nat, dr or tunnel", *w.Forwarding)
-		}
-		d.Fwd = &f
-	}
-	for _, n := range []struct {
-		v    *int64
-		name string
-		max  int64
-		dst  **uint32
-	}{{w.Weight, "weight", 65535, &d.Weight}, {w.UpperThreshold, "upper threshold", math.MaxInt32, &d.UThresh}, {w.LowerThreshold, "lower threshold", math.MaxInt32, &d.LThresh}} {
-		if n.v != nil {
-			v, e := rng(n.v, n.name, 0, n.max)
-			if e != nil {
-				return e
-			}
-			*n.dst = &v
-		}
-	}
-	d.Tunnel = w.Tunnel
-	if t := w.Tunnel; t.Set && !t.Null {
-		if _, _, _, e := TunnelFields(t.Val); e != nil {
-			return e
-		}
-	}
-	return nil
-}
-
-// TunnelFields converts a tunnel description to the kernel's type, port and checksum mode.
-func TunnelFields(t Tunnel) (typ uint8, port uint16, csum uint16, e *Error) {
-	switch t.Type {
-	case "ipip":
-		typ = ipvs.TunIPIP
-	case "gue":
-		typ = ipvs.TunGUE
-	case "gre":
-		typ = ipvs.TunGRE
-	default:
-		return 0, 0, 0, bad("tunnel type %q must be ipip, gue or gre", t.Type)
-	}
-	if t.Port != nil {
-		p, e := rng(t.Port, "tunnel port", 0, 65535)
-		if e != nil {
-			return 0, 0, 0, e
-		}
-		port = uint16(p)
-	}
-	switch t.Checksum {
-	case "", "nocsum":
-		csum = ipvs.TunNoCsum
-	case "csum":
-		csum = ipvs.TunCsum
-	case "remcsum":
-		csum = ipvs.TunRemCsum
-	default:
-		return 0, 0, 0, bad("tunnel checksum %q must be nocsum, csum or remcsum", t.Checksum)
-	}
-	return typ, port, csum, nil
-}
-
 func daemonState(s string) (uint32, *Error) {
-	switch s {
-	case "master":
-		return ipvs.DaemonMaster, nil
-	case "backup":
-		return ipvs.DaemonBackup, nil
-	}
-	return 0, bad("sync daemon state %q must be master or backup", s)
-}
-
-func decodeDaemon(w *wireDaemon, op *Op) *Error {
-	d, e := daemonOf(w)
-	if e != nil {
-		return e
-	}
-	op.Daemon = d
-	return nil
+	return word(s, ipvs.DaemonStates, "sync daemon state")
 }
 
 func daemonOf(w *wireDaemon) (ipvs.Daemon, *Error) {
@@ -491,12 +313,12 @@ func daemonOf(w *wireDaemon) (ipvs.Daemon, *Error) {
 	}
 	d := ipvs.Daemon{State: st, Interface: w.Interface}
 	if w.SyncID != nil {
-		if d.SyncID, e = rng(w.SyncID, "syncid", 0, 255); e != nil {
+		if d.SyncID, e = rng(w.SyncID, ipvs.SyncIDRange); e != nil {
 			return ipvs.Daemon{}, e
 		}
 	}
 	if w.MaxLen != nil {
-		v, e := rng(w.MaxLen, "maxlen", 1, 65507)
+		v, e := rng(w.MaxLen, ipvs.MaxLenRange)
 		if e != nil {
 			return ipvs.Daemon{}, e
 		}
@@ -510,14 +332,14 @@ func daemonOf(w *wireDaemon) (ipvs.Daemon, *Error) {
 		d.Group = a
 	}
 	if w.Port != nil {
-		v, e := rng(w.Port, "sync port", 1, 65535)
+		v, e := rng(w.Port, ipvs.SyncPortRange)
 		if e != nil {
 			return ipvs.Daemon{}, e
 		}
 		d.Port = uint16(v)
 	}
 	if w.TTL != nil {
-		v, e := rng(w.TTL, "sync ttl", 1, 255)
+		v, e := rng(w.TTL, ipvs.SyncTTLRange)
 		if e != nil {
 			return ipvs.Daemon{}, e
 		}

@@ -17,19 +17,19 @@ func TestDecodeEnsureService(t *testing.T) {
 		t.Fatal(e)
 	}
 	want := ipvs.ServiceKey{AF: ipvs.AFInet6, Protocol: ipvs.ProtoUDP, Addr: netip.MustParseAddr("2001:db8::1"), Port: 53}
-	if op.Service != want || op.OnExisting != ExistingFail || *op.ServiceSettings.Scheduler != "mh" || !op.ServiceSettings.HasFlags || *op.ServiceSettings.PE != "sip" || !*op.ServiceSettings.OnePacket {
+	if op.Service != want || op.OnExisting != ExistingFail || *op.ServiceChange.Scheduler != "mh" || !op.ServiceChange.HasFlags || *op.ServiceChange.PE != "sip" || !*op.ServiceChange.OnePacket {
 		t.Errorf("%+v", op)
 	}
-	if p := op.ServiceSettings.Persistence; !p.Set || p.Null || *p.Val.Timeout != 60 || *p.Val.Netmask != "64" {
+	if p := op.ServiceChange.Persistence; !p.Set || p.Null || *p.Val.Timeout != 60 || *p.Val.Netmask != 64 {
 		t.Errorf("persistence %+v", p)
 	}
 	// null persistence is "not persistent", absent is "keep".
 	op, _ = DecodeOp(json.RawMessage(`{"op":"ensureService","service":{"family":"ipv4","fwmark":9,"persistence":null}}`))
-	if !op.ServiceSettings.Persistence.Set || !op.ServiceSettings.Persistence.Null || op.Service.FWMark != 9 {
-		t.Errorf("null persistence %+v", op.ServiceSettings.Persistence)
+	if !op.ServiceChange.Persistence.Set || !op.ServiceChange.Persistence.Null || op.Service.FWMark != 9 {
+		t.Errorf("null persistence %+v", op.ServiceChange.Persistence)
 	}
 	op, _ = DecodeOp(json.RawMessage(`{"op":"ensureService","service":{"family":"ipv4","fwmark":9}}`))
-	if op.ServiceSettings.Persistence.Set {
+	if op.ServiceChange.Persistence.Set {
 		t.Error("absent persistence must stay unset")
 	}
 }
@@ -50,7 +50,7 @@ func TestDecodeEnsureDest(t *testing.T) {
 	if e != nil {
 		t.Fatal(e)
 	}
-	if op.Dest.AF != ipvs.AFInet6 || op.DestPort || *op.DestSettings.Weight != 0 || *op.DestSettings.UThresh != 5 || op.DestSettings.LThresh != nil || *op.DestSettings.Fwd != ipvs.FwdTunnel {
+	if op.Dest.AF != ipvs.AFInet6 || op.DestPort || *op.DestChange.Weight != 0 || *op.DestChange.UThresh != 5 || op.DestChange.LThresh != nil || *op.DestChange.Fwd != ipvs.FwdTunnel {
 		t.Errorf("%+v", op)
 	}
 }
@@ -171,6 +171,46 @@ func TestDecodeFormerOwnerOfSettings(t *testing.T) {
 		_, e := DecodeOp(json.RawMessage(c.raw))
 		if e == nil || e.Code != CodeBadRequest || !strings.Contains(e.Message, c.want) {
 			t.Errorf("%s: %v, want BAD_REQUEST %q", what, e, c.want)
+		}
+	}
+}
+
+// Every range the decoder checks, with its whole message: the message and the check read the same row of
+// ipvs/fields.go, so a row given the wrong field name or bounds shows here.
+func TestDecodeRangeMessages(t *testing.T) {
+	svc := `"service":{"family":"ipv4","protocol":"tcp","address":"10.0.0.1","port":80}`
+	ensureService := func(field string) string {
+		return `{"op":"ensureService","service":{"family":"ipv4","protocol":"tcp","address":"10.0.0.1","port":80,` + field + `}}`
+	}
+	ensureDest := func(field string) string {
+		return `{"op":"ensureDest",` + svc + `,"dest":{"address":"10.0.0.2",` + field + `}}`
+	}
+	daemon := func(field string) string {
+		return `{"op":"ensureDaemon","daemon":{"state":"master","interface":"eth0",` + field + `}}`
+	}
+	for in, want := range map[string]string{
+		`{"op":"zero","service":{"family":"ipv4","fwmark":4294967296}}`:                             "fwmark 4294967296 must be 1..4294967295",
+		`{"op":"zero","service":{"family":"ipv4","protocol":"tcp","address":"10.0.0.1","port":-1}}`: "service port -1 must be 0..65535",
+		ensureService(`"persistence":{"timeout":0}`):                                                "persistence timeout 0 must be 1..2678400",
+		ensureService(`"persistence":{"timeout":2678401}`):                                          "persistence timeout 2678401 must be 1..2678400",
+		ensureDest(`"port":65536`):                                                                  "real server port 65536 must be 0..65535",
+		ensureDest(`"weight":65536`):                                                                "weight 65536 must be 0..65535",
+		ensureDest(`"weight":-1`):                                                                   "weight -1 must be 0..65535",
+		ensureDest(`"upperThreshold":2147483648`):                                                   "upper threshold 2147483648 must be 0..2147483647",
+		ensureDest(`"lowerThreshold":-1`):                                                           "lower threshold -1 must be 0..2147483647",
+		ensureDest(`"forwarding":"tunnel","tunnel":{"type":"gue","port":65536}`):                    "tunnel port 65536 must be 0..65535",
+		`{"op":"setTimeouts","tcp":2147483648}`:                                                     "tcp timeout 2147483648 must be 0..2147483647",
+		`{"op":"setTimeouts","tcpfin":-1}`:                                                          "tcpfin timeout -1 must be 0..2147483647",
+		`{"op":"setTimeouts","udp":2147483648}`:                                                     "udp timeout 2147483648 must be 0..2147483647",
+		daemon(`"syncId":256`):                                                                      "syncid 256 must be 0..255",
+		daemon(`"maxLen":0`):                                                                        "maxlen 0 must be 1..65507",
+		daemon(`"port":0`):                                                                          "sync port 0 must be 1..65535",
+		daemon(`"ttl":256`):                                                                         "sync ttl 256 must be 1..255",
+		`{"op":"ensureSettings","owner":"acme/lb/prod","settings":{"timeouts":{"udp":-1}}}`:         "udp timeout -1 must be 0..2147483647",
+	} {
+		_, e := DecodeOp(json.RawMessage(in))
+		if e == nil || e.Code != CodeBadRequest || e.Message != want {
+			t.Errorf("%s:\n got %v\nwant %s", in, e, want)
 		}
 	}
 }

@@ -2,7 +2,6 @@ package protocol
 
 import (
 	"encoding/json"
-	"math"
 	"sort"
 	"strings"
 
@@ -68,17 +67,9 @@ func DecodeSettings(raw json.RawMessage, stored bool) (Settings, *Error) {
 		out.Sysctls[name] = val
 	}
 	if t := w.Timeouts; t != nil {
-		for _, f := range []struct {
-			v    *int64
-			name string
-			dst  *uint32
-		}{{t.TCP, "tcp timeout", &out.Timeouts.TCP}, {t.TCPFin, "tcpfin timeout", &out.Timeouts.TCPFin}, {t.UDP, "udp timeout", &out.Timeouts.UDP}} {
-			if f.v != nil {
-				var e *Error
-				if *f.dst, e = rng(f.v, f.name, 0, math.MaxInt32); e != nil {
-					return Settings{}, e
-				}
-			}
+		var e *Error
+		if out.Timeouts, e = timeoutsOf(t.TCP, t.TCPFin, t.UDP); e != nil {
+			return Settings{}, e
 		}
 	}
 	for i := range w.Daemons {

@@ -164,8 +164,8 @@ func parseLine(tok []string) (*line, error) {
 		selectors++
 		// Negative marks are how ipvsadm -S writes marks above 2^31-1: read them back as the same 32 bits.
 		m, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || m == 0 || m < math.MinInt32 || m > math.MaxUint32 {
-			return nil, fmt.Errorf("fwmark %q must be 1..4294967295", v)
+		if err != nil || m == 0 || m < math.MinInt32 || m > ipvs.FWMarkRange.Max {
+			return nil, fmt.Errorf("%s %q must be %d..%d", ipvs.FWMarkRange.What, v, ipvs.FWMarkRange.Min, ipvs.FWMarkRange.Max)
 		}
 		l.key = ipvs.ServiceKey{AF: ipvs.AFInet, FWMark: uint32(m)}
 		if l.v6 {
@@ -225,24 +225,26 @@ func splitHostPort(s string) (netip.Addr, uint16, bool, error) {
 	return a, uint16(p), true, nil
 }
 
-func uintOpt(l *line, name, what string, max uint64) (uint32, bool, error) {
+// uintOpt reads a number option within r's upper bound (ipvs/fields.go); lower bounds are the rule checks'
+// (ipvs.ValidateService), which name the field's whole range.
+func uintOpt(l *line, name string, r ipvs.Range) (uint32, bool, error) {
 	v, ok := l.opts[name]
 	if !ok {
 		return 0, false, nil
 	}
 	n, err := strconv.ParseUint(v, 10, 32)
-	if err != nil || n > max {
-		return 0, true, fmt.Errorf("%s %q must be 0..%d", what, v, max)
+	if err != nil || n > uint64(r.Max) {
+		return 0, true, fmt.Errorf("%s %q must be 0..%d", r.What, v, r.Max)
 	}
 	return uint32(n), true, nil
 }
 
 func (l *line) service() (ipvs.Service, error) {
-	s := ipvs.Service{ServiceKey: l.key, Sched: ipvs.DefaultScheduler, Netmask: ipvs.DefaultNetmask(l.key.AF)}
+	s := ipvs.Service{ServiceKey: l.key, ServiceSettings: ipvs.DefaultService(l.key.AF)}
 	if v, ok := l.opts["s"]; ok {
 		s.Sched = v
 	}
-	if t, ok, err := uintOpt(l, "p", "persistence timeout", ipvs.MaxPersistence); err != nil {
+	if t, ok, err := uintOpt(l, "p", ipvs.PersistenceRange); err != nil {
 		return s, err
 	} else if ok {
 		s.Flags |= ipvs.FlagPersistent
@@ -282,7 +284,7 @@ func (l *line) dest(svc ipvs.ServiceKey) (DestRule, error) {
 	if !hasPort {
 		port = svc.Port // ipvsadm: no port given = the service port
 	}
-	d := ipvs.Dest{DestKey: ipvs.DestKey{AF: afOf(a), Addr: a, Port: port}, Fwd: ipvs.FwdRoute, Weight: 1}
+	d := ipvs.Dest{DestKey: ipvs.DestKey{AF: afOf(a), Addr: a, Port: port}, DestSettings: ipvs.DefaultDest}
 	switch l.opts["fwd"] {
 	case "-m", "--masquerading":
 		d.Fwd = ipvs.FwdMasq
@@ -292,30 +294,23 @@ func (l *line) dest(svc ipvs.ServiceKey) (DestRule, error) {
 	if !svc.IsFWMark() && d.Fwd != ipvs.FwdMasq {
 		d.Port = svc.Port // what ipvsadm does for dr and tunnel
 	}
-	if w, ok, err := uintOpt(l, "w", "weight", 65535); err != nil {
+	if w, ok, err := uintOpt(l, "w", ipvs.WeightRange); err != nil {
 		return dr, err
 	} else if ok {
 		d.Weight = w
 	}
-	if d.UThresh, dr.HasUThresh, err = uintOpt(l, "x", "upper threshold", 1<<31-1); err != nil {
+	if d.UThresh, dr.HasUThresh, err = uintOpt(l, "x", ipvs.UThreshRange); err != nil {
 		return dr, err
 	}
-	if d.LThresh, dr.HasLThresh, err = uintOpt(l, "y", "lower threshold", 1<<31-1); err != nil {
+	if d.LThresh, dr.HasLThresh, err = uintOpt(l, "y", ipvs.LThreshRange); err != nil {
 		return dr, err
 	}
 	if t, ok := l.opts["tun-type"]; ok {
-		switch t {
-		case "ipip":
-			d.TunType = ipvs.TunIPIP
-		case "gue":
-			d.TunType = ipvs.TunGUE
-		case "gre":
-			d.TunType = ipvs.TunGRE
-		default:
-			return dr, fmt.Errorf("tunnel type %q must be ipip, gue or gre", t)
+		if d.TunType, ok = ipvs.TunnelTypes.Num(t); !ok {
+			return dr, fmt.Errorf("tunnel type %q must be %s", t, ipvs.TunnelTypes.OneOf())
 		}
 	}
-	if p, ok, err := uintOpt(l, "tun-port", "tunnel port", 65535); err != nil {
+	if p, ok, err := uintOpt(l, "tun-port", ipvs.TunnelPortRange); err != nil {
 		return dr, err
 	} else if ok {
 		d.TunPort = uint16(p)
