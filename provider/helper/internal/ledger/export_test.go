@@ -53,3 +53,10 @@ func (s *Stack) InOrderForTest() bool {
 	return slices.IsSortedFunc(s.svcLines.order, func(a, b *line[ipvs.ServiceKey]) int { return cmpKeys(a.key, b.key) }) &&
 		slices.IsSortedFunc(s.destLines.order, func(a, b *line[DestID]) int { return cmpDestIDs(a.key, b.key) })
 }
+
+// FailRemoveDirForTest makes removing a state directory fail with err for one test (as rmdir of a mount point does).
+func FailRemoveDirForTest(t interface{ Cleanup(func()) }, err error) {
+	saved := removeDir
+	removeDir = func(string) error { return err }
+	t.Cleanup(func() { removeDir = saved })
+}

@@ -707,12 +707,23 @@ func (l *Ledger) Save() error {
 			} else if err != nil {
 				return err
 			}
-			if err := os.Remove(d); err != nil && !errors.Is(err, os.ErrNotExist) {
+			if err := removeDir(d); err != nil && !errors.Is(err, os.ErrNotExist) && !keptInPlace(err) {
 				return fmt.Errorf("removing the empty ledger directory %s failed: %v", d, err)
 			}
 		}
 	}
 	return nil
+}
+
+// removeDir removes an empty state directory (a test makes it fail as a mount point does).
+var removeDir = os.Remove
+
+// keptInPlace tells whether a state directory that could not be removed is simply left: it is a mount point (a bind
+// mount, a volume, a persistent path of an immutable host: EBUSY) or holds files that are not the ledger's (a
+// volume's lost+found, stray files the ledger ignores: ENOTEMPTY/EEXIST). Removing it is tidying, not the record:
+// with no stack file in it the ledger is empty either way, so a delete must not fail over it.
+func keptInPlace(err error) bool {
+	return errors.Is(err, syscall.EBUSY) || errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST)
 }
 
 // write saves a stack's changes: appended as change lines when its file allows (canAppend), else the file rewritten

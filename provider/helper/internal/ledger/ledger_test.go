@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -182,6 +183,37 @@ func TestUnitInstallAndRemove(t *testing.T) {
 	for _, p := range []string{unit, link} {
 		if _, err := os.Lstat(p); !os.IsNotExist(err) {
 			t.Errorf("%s left: %v", p, err)
+		}
+	}
+}
+
+// The last record going leaves a state directory that cannot be removed (a mount point: EBUSY; a volume's
+// lost+found: ENOTEMPTY) in place, and the save that dropped the record succeeds; the next record is saved in it.
+func TestStateDirThatCannotBeRemovedIsKept(t *testing.T) {
+	for _, errno := range []syscall.Errno{syscall.EBUSY, syscall.ENOTEMPTY} {
+		ledgertest.Use(t)
+		if err := save(t, "rr"); err != nil {
+			t.Fatal(err)
+		}
+		ledger.FailRemoveDirForTest(t, &os.PathError{Op: "remove", Path: ledger.Dir, Err: errno})
+		l, err := ledger.Open(time.Now().Add(time.Second), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.DropService(key)
+		err = l.Save()
+		l.Close()
+		if err != nil {
+			t.Fatalf("%v: the save that emptied the ledger failed: %v", errno, err)
+		}
+		if _, err := os.Stat(stackPath()); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%v: stack file left: %v", errno, err)
+		}
+		if got, err := ledger.Load(); err != nil || len(got.Stacks()) != 0 {
+			t.Errorf("%v: ledger after: %v %v", errno, got, err)
+		}
+		if err := save(t, "wlc"); err != nil {
+			t.Fatalf("%v: saving in the kept directory: %v", errno, err)
 		}
 	}
 }
