@@ -165,6 +165,7 @@ func runDoc(eng **engine.Engine, doc []byte, lim limits) (resp protocol.Response
 				return failAll(req, perr)
 			}
 			e.LockWait = lim.call // the lock is waited for within the request's deadline
+			e.ScanWait = lim.request / 3 // under the lock: others wait lim.call for it
 			*eng = e
 			p.Stage("")
 		}
@@ -305,6 +306,7 @@ func boot(lim limits) error {
 		return perr
 	}
 	eng.LockWait = lim.call
+	eng.ScanWait = lim.request / 3
 	lines, failures := eng.Boot(time.Now().Add(lim.call))
 	for _, line := range lines {
 		fmt.Println(line)

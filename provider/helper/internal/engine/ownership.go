@@ -24,6 +24,16 @@ type ownedRun struct {
 	mgrErr *protocol.Error
 }
 
+// changesLedger are the ops whose success with an owner may change the ledger.
+var changesLedger = map[string]bool{"ensureService": true, "deleteService": true, "ensureDest": true, "deleteDest": true,
+	"ensureSettings": true, "deleteSettings": true}
+
+// notRecorded answers an op that changed the kernel when its ledger record could not be saved.
+func notRecorded(op *protocol.Op, err error) *protocol.Error {
+	return &protocol.Error{Code: protocol.CodeLedger,
+		Message: fmt.Sprintf("%s was done in the kernel, but recording it in the ownership ledger failed: %v.", describe(op), err)}
+}
+
 func ledgerError(err error) *protocol.Error {
 	return &protocol.Error{Code: protocol.CodeLedger, Message: err.Error() + "."}
 }
@@ -40,6 +50,9 @@ func needsLedger(ops []*protocol.Op) bool {
 // openLedger opens (and locks) the ledger for a request that carries an owner; led is one the caller opened.
 func (e *Engine) openLedger(ops []*protocol.Op, led *ledger.Ledger) {
 	e.own = ownedRun{led: led}
+	if led != nil {
+		e.progress.onExpiry(e.saveSettled)
+	}
 	if led != nil || !needsLedger(ops) {
 		return
 	}
@@ -50,6 +63,7 @@ func (e *Engine) openLedger(ops []*protocol.Op, led *ledger.Ledger) {
 		return
 	}
 	e.own.led, e.ownsLock = l, true
+	e.progress.onExpiry(e.saveSettled)
 }
 
 // finishLedger saves what the request changed and keeps the boot unit in step; when that fails, every op whose
@@ -68,8 +82,7 @@ func (e *Engine) finishLedger(ops []*protocol.Op) {
 		}
 		if err != nil {
 			for _, i := range e.own.ownOps {
-				e.progress.settle(i, protocol.Fail(&protocol.Error{Code: protocol.CodeLedger,
-					Message: fmt.Sprintf("%s was done in the kernel, but recording it in the ownership ledger failed: %v.", describe(ops[i]), err)}))
+				e.progress.settle(i, protocol.Fail(notRecorded(ops[i], err)))
 			}
 		}
 	}
@@ -77,16 +90,17 @@ func (e *Engine) finishLedger(ops []*protocol.Op) {
 		l.Close()
 		e.ownsLock = false
 	}
+	e.progress.onExpiry(nil)
 	e.own = ownedRun{}
 }
 
 // managerOf names who else manages a service's address ("" when nobody), scanning once per request.
 func (e *Engine) managerOf(k ipvs.ServiceKey) (string, *protocol.Error) {
 	if e.own.mgr == nil && e.own.mgrErr == nil {
-		s, err := managers.Scan()
+		s, err := e.scanManagers(e.ScanWait)
 		if err != nil {
 			e.own.mgrErr = &protocol.Error{Code: protocol.CodeManagedElsewhere,
-				Message: fmt.Sprintf("whether kube-proxy or keepalived manages the address could not be told: %v.", err)}
+				Message: fmt.Sprintf("MANAGED_ELSEWHERE cannot be decided: whether kube-proxy or keepalived manages the address could not be told: %v; nothing was changed.", err)}
 		}
 		e.own.mgr = s
 	}

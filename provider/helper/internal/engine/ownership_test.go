@@ -145,9 +145,7 @@ func TestUnownedEntriesAreClaimedOnlyByAdopt(t *testing.T) {
 	conf := filepath.Join(managers.FSRoot, "etc/keepalived/keepalived.conf")
 	os.MkdirAll(filepath.Dir(conf), 0o755)
 	os.WriteFile(conf, []byte("virtual_server 192.0.2.3 80 {\n  protocol TCP\n}\n"), 0o644)
-	os.MkdirAll(filepath.Join(managers.ProcRoot, "812"), 0o755)
-	os.WriteFile(filepath.Join(managers.ProcRoot, "812/comm"), []byte("keepalived\n"), 0o644)
-	os.WriteFile(filepath.Join(managers.ProcRoot, "812/cmdline"), []byte("/usr/sbin/keepalived\x00--dont-fork\x00"), 0o644)
+	ledgertest.Process(t, managers.FSRoot, 812, "keepalived", os.Getuid(), "/usr/sbin/keepalived", "--dont-fork")
 	res = run(t, e, as(svcJSON("192.0.2.2", "wlc"), owner(stackA)), as(svcJSON("192.0.2.3", "wlc"), owner(stackA)),
 		as(svcJSON("192.0.2.4", "wlc"), owner(stackA)))
 	wantCode(t, "kube-proxy", res[0], protocol.CodeManagedElsewhere, "kube-proxy", "kube-ipvs0")
