@@ -164,7 +164,7 @@ func runDoc(eng **engine.Engine, doc []byte, lim limits) (resp protocol.Response
 			if perr != nil {
 				return failAll(req, perr)
 			}
-			e.LockWait = lim.call // the lock is waited for within the request's deadline
+			e.LockWait = lim.call        // the lock is waited for within the request's deadline
 			e.ScanWait = lim.request / 3 // under the lock: others wait lim.call for it
 			*eng = e
 			p.Stage("")
@@ -298,16 +298,21 @@ func boot(lim limits) error {
 	if err != nil {
 		return err
 	}
+	if w := l.StrayWarning(); w != "" {
+		fmt.Fprintln(os.Stderr, "ipvs-helper boot:", w)
+	}
+	var lines, failures []string
 	if len(l.Stacks()) == 0 {
-		return nil // nothing to restore: IPVS need not even be loaded
+		failures = engine.SkippedFiles(l) // nothing to restore: IPVS need not even be loaded
+	} else {
+		eng, perr := openEngine(lim)
+		if perr != nil {
+			return perr
+		}
+		eng.LockWait = lim.call
+		eng.ScanWait = lim.request / 3
+		lines, failures = eng.Boot(time.Now().Add(lim.call))
 	}
-	eng, perr := openEngine(lim)
-	if perr != nil {
-		return perr
-	}
-	eng.LockWait = lim.call
-	eng.ScanWait = lim.request / 3
-	lines, failures := eng.Boot(time.Now().Add(lim.call))
 	for _, line := range lines {
 		fmt.Println(line)
 	}

@@ -38,6 +38,8 @@ type Engine struct {
 	// kept is the ledger the last request opened, reopened by the next one so that a serving helper re-reads only
 	// the stack files others changed; nil after a failed open.
 	kept *ledger.Ledger
+	// warnedStrays: this process said once that it ignores stray files in the ledger directory.
+	warnedStrays bool
 	// guard is held by the goroutine running a request except while it waits on the kernel (guard.go).
 	guard guard
 }

@@ -15,7 +15,7 @@ import (
 
 // A request that expires after some of its owned ops changed the kernel answers them ok only with their records
 // saved: the watchdog saves the ledger before answering, so boot restores them and no other stack may adopt them.
-// (The request's goroutine stays parked: the helper exits after such an answer.)
+// (The request's goroutine stays parked: the helper exits after such an answer.) The limit leaves the save 200 ms.
 func TestExpiredRequestSavesTheSettledOpsRecords(t *testing.T) {
 	_, e := newOwnedEngine(t)
 	stuck := make(chan struct{})
@@ -23,7 +23,7 @@ func TestExpiredRequestSavesTheSettledOpsRecords(t *testing.T) {
 	e.modprobe = func(string) error { <-stuck; return nil }
 	req := request(as(svcJSON("192.0.2.1", "rr"), owner(stackA)), as(destJSON("ensureDest", "192.0.2.1", "10.0.0.1", 1), owner(stackA)),
 		as(svcJSON("192.0.2.4", "mh"), owner(stackA))) // mh is not loaded in the fake kernel: modprobe hangs
-	resp, hung := Watch(req, 300*time.Millisecond, func(p *Progress) protocol.Response { return e.RunTracked(req, p) })
+	resp, hung := Watch(req, 2*time.Second, func(p *Progress) protocol.Response { return e.RunTracked(req, p) })
 	if !hung {
 		t.Fatal("not hung")
 	}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -64,6 +65,10 @@ func (e *Engine) openLedger(ops []*protocol.Op, led *ledger.Ledger) {
 	}
 	e.own.led, e.ownsLock = l, true
 	e.progress.onExpiry(e.saveSettled)
+	if w := l.StrayWarning(); w != "" && !e.warnedStrays {
+		fmt.Fprintln(os.Stderr, "ipvs-helper:", w)
+		e.warnedStrays = true
+	}
 }
 
 // finishLedger saves what the request changed and keeps the boot unit in step; when that fails, every op whose
@@ -159,6 +164,17 @@ func (e *Engine) kernelStep(op *protocol.Op) step {
 	}
 }
 
+// unreadableLedger refuses a change that must know a record an unreadable stack file might hold: the owner's own
+// file, or any one when the entry has no readable owner (Ledger.Blocking). Other stacks' changes go on.
+func unreadableLedger(l *ledger.Ledger, doing, what, owner string, unowned bool) *protocol.Error {
+	err := l.Blocking(owner, unowned)
+	if err == nil {
+		return nil
+	}
+	return &protocol.Error{Code: protocol.CodeLedger, Message: fmt.Sprintf("%s refused: a record of %s may be in a ledger file this helper cannot read, and nothing was changed: %s.",
+		doing, what, ledger.SkippedAdvice(err))}
+}
+
 func owned(doing, what, holder string) *protocol.Error {
 	return &protocol.Error{Code: protocol.CodeOwned, Message: fmt.Sprintf("%s refused: %s belongs to stack %s (in the ownership ledger of this director)%s.",
 		doing, what, holder, map[bool]string{true: "; take it deliberately with takeover", false: ""}[strings.HasPrefix(doing, "ensuring")])}
@@ -183,6 +199,9 @@ func (e *Engine) checkOwnership(op *protocol.Op) *protocol.Error {
 	// Rule 1: another stack's entry (even when missing from the kernel: that stack still claims it).
 	if holder != "" && holder != op.Owner && holder != op.FormerOwner && !(ensure && op.Takeover) {
 		return owned(describe(op), what, holder)
+	}
+	if perr := unreadableLedger(l, describe(op), what, op.Owner, holder == ""); perr != nil {
+		return perr
 	}
 	// Within the stack, a real server belongs to one resource (a RealServer or one RealServerPool): another
 	// resource's is refused naming it. No holder on either side (callers before holders) is no check. formerHolder

@@ -3,6 +3,7 @@ package ledger
 import (
 	"os"
 	"slices"
+	"time"
 
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ipvs"
 )
@@ -59,4 +60,30 @@ func FailRemoveDirForTest(t interface{ Cleanup(func()) }, err error) {
 	saved := removeDir
 	removeDir = func(string) error { return err }
 	t.Cleanup(func() { removeDir = saved })
+}
+
+// LoadProblemForTest is Load's error, or else the first stack file the load could not read.
+func LoadProblemForTest() error {
+	l, err := Load()
+	if err != nil {
+		return err
+	}
+	return firstUnreadable(l)
+}
+
+// OpenProblemForTest is Open's error, or else the first stack file it could not read (the lock is released).
+func OpenProblemForTest(prev *Ledger) error {
+	l, err := Open(time.Now().Add(time.Second), prev)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	return firstUnreadable(l)
+}
+
+func firstUnreadable(l *Ledger) error {
+	if list := l.Unreadable(); len(list) > 0 {
+		return list[0]
+	}
+	return nil
 }

@@ -86,7 +86,7 @@ func TestJudgedComponents(t *testing.T) {
 		{"group-writable", "is writable by group or others", func(root string) { os.Chmod(filepath.Join(root, "var"), 0o775) }},
 		{"other owner", "is not owned by uid", func(root string) { os.Chown(filepath.Join(root, "var/lib"), 4242, 4242) }},
 		{"file", "is not a regular file", func(root string) {
-			os.MkdirAll(filepath.Join(root, "var/lib/pulumi-ipvs/stacks/x.json"), 0o700)
+			os.MkdirAll(filepath.Join(root, "var/lib/pulumi-ipvs/stacks", ledger.FileName(stack)), 0o700)
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -95,7 +95,7 @@ func TestJudgedComponents(t *testing.T) {
 				t.Skip("chown needs root")
 			}
 			c.spoil(root)
-			_, err := ledger.Open(time.Now().Add(time.Second), nil)
+			err := ledger.OpenProblemForTest(nil)
 			if err == nil && c.name != "file" {
 				// The state directory does not exist yet: the walk stops at the bad component when saving.
 				l, _ := ledger.Open(time.Now().Add(time.Second), nil)
