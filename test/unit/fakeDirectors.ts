@@ -34,6 +34,8 @@ export class FakeDirectors {
   readonly log: string[] = [];
   /** Operations that fail with this error: the first whose key starts their log line (e.g. "host:port deleteService"). */
   readonly refuse = new Map<string, HelperError>();
+  /** Run after an operation (not refused) whose log line starts with the key: another writer acting in between. */
+  readonly after = new Map<string, () => void>();
 
   /** Operations logged so far whose op is `op` (e.g. "dump"), on every director or on `key` ("host:port"). */
   count(op: string, key?: string): number {
@@ -75,6 +77,7 @@ export class FakeDirectors {
       if (this.down.has(key)) throw new DirectorError("unreachable", `${director.user}@${key}`, `cannot reach ${director.user}@${key}: connect ECONNREFUSED.`);
       const refusal = [...this.refuse].find(([prefix]) => line.startsWith(prefix));
       if (refusal) throw refusal[1];
+      for (const [prefix, act] of this.after) if (line.startsWith(prefix)) queueMicrotask(act);
       return sent;
     };
     const fail = (code: "EXISTS" | "SERVICE_NOT_FOUND", message: string) => new HelperError(key, code, message);
@@ -103,7 +106,7 @@ export class FakeDirectors {
       },
       deleteService: async (k, ownership) => {
         const sent = guard("deleteService", serviceId(k), ownership);
-        if (sent.dryRun) return { changed: t.services.has(serviceId(k)) };
+        if (sent.dryRun) return { changed: t.services.has(serviceId(k)), dests: [...(t.services.get(serviceId(k))?.dests.values() ?? [])] };
         return { changed: t.services.delete(serviceId(k)) };
       },
       getService: async (k, withDests = false) => {

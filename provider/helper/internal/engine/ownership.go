@@ -127,11 +127,7 @@ func (e *Engine) stepOp(idx int, op *protocol.Op) step {
 		return done(nil, perr)
 	}
 	if op.DryRun {
-		sv, err := e.v.service(op.Service)
-		if err != nil {
-			return done(nil, kernelError("reading "+op.Service.String(), err, false))
-		}
-		return done(protocol.Result{"changed": sv != nil}, nil)
+		return done(e.dryRunDelete(op))
 	}
 	s := e.kernelStep(op)
 	if s.w == nil {
@@ -149,6 +145,32 @@ func (e *Engine) stepOp(idx int, op *protocol.Op) step {
 		return res, perr
 	}
 	return s
+}
+
+// dryRunDelete answers a deleteService dryRun that passed the checks: whether it would delete, and the real servers
+// the kernel would delete with it, as they are now. A drain quiesces only these (what it was allowed to take), so a
+// real server another stack adds after the dry run is never quiesced by it.
+func (e *Engine) dryRunDelete(op *protocol.Op) (protocol.Result, *protocol.Error) {
+	sv, err := e.v.service(op.Service)
+	if err != nil {
+		return nil, kernelError("reading "+op.Service.String(), err, false)
+	}
+	out := []protocol.DestOut{}
+	if sv != nil {
+		dests, err := e.v.dests(sv)
+		if err != nil {
+			return nil, kernelError("reading the real servers of "+op.Service.String(), err, false)
+		}
+		list := make([]ipvs.Dest, 0, len(dests))
+		for _, d := range dests {
+			list = append(list, d)
+		}
+		ipvs.MergeSort(list, ipvs.CmpDests)
+		for _, d := range list {
+			out = append(out, protocol.DestJSON(d))
+		}
+	}
+	return protocol.Result{"changed": sv != nil, "dests": out}, nil
 }
 
 func (e *Engine) kernelStep(op *protocol.Op) step {
