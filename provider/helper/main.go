@@ -35,7 +35,8 @@ const usage = `usage: ipvs-helper <command> [--timeout-seconds N]
   unit               print the systemd unit that runs "boot" at startup
   --timeout-seconds N (1..3600, default 30) bounds each request of apply and serve, and the whole of the other
                      commands; a kernel call or modprobe gets 2/3 of it. A request past it is answered with TIMEOUT
-                     for the ops that did not finish and the helper exits 3; another command exits 1.
+                     for the ops that did not finish (after saving the ledger records of those that did) and the
+                     helper exits 3; another command exits 1.
 `
 
 // limits are the deadlines of one helper run.
