@@ -193,7 +193,8 @@ export type Op =
 /** The success fields of each op's result (without `ok`). */
 export interface OpResults {
   ensureService: { changed: boolean; created: boolean; service: Service };
-  deleteService: { changed: boolean };
+  /** With dryRun, `dests` are the real servers the delete would take with the service, as they are now. */
+  deleteService: { changed: boolean; dests?: Dest[] };
   getService: { service: Service | null };
   ensureDest: { changed: boolean; created: boolean; dest: Dest };
   deleteDest: { changed: boolean };

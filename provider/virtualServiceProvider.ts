@@ -3,10 +3,13 @@ import { diffVirtualService } from "./diff";
 import { drainDests } from "./drain";
 import { entryProvider, type EntryEffects, type EntryKind } from "./entries";
 import { parseVirtualServiceId, serviceIdPart, virtualServiceId } from "./identity";
+import type { DestKey } from "./protocol";
 import { checkVirtualService, parseVirtualService, type VirtualServiceSpec } from "./schema";
 import { serviceKey, serviceProps, serviceSettings } from "./wire/service";
 
 type Props = Record<string, unknown>;
+
+const destId = (d: DestKey) => `${d.address}:${d.port}`;
 
 export const virtualServiceKind: EntryKind<VirtualServiceSpec> = {
   resource: "VirtualService",
@@ -30,10 +33,16 @@ export const virtualServiceEffects: EntryEffects<VirtualServiceSpec> = {
     const key = serviceKey(vs);
     const ownership = { owner: vs.owner, withForeignDests: vs.deleteForeignRealServers };
     if (vs.drain) {
-      // Ask first (dryRun changes nothing): a delete the helper will refuse must not leave real servers quiesced. Once
-      // it would succeed, every dest is this stack's or may go with it, so the quiesce needs no ledger check.
-      if (vs.owner !== undefined) await ops.deleteService(key, { ...ownership, dryRun: true });
-      await drainDests(ops, key, async () => (await ops.getService(key, true))?.dests ?? [], vs.drain.timeoutSeconds, { urn: vs.resourceUrn });
+      // Ask first (dryRun changes nothing): a delete the helper will refuse must not leave real servers quiesced. The
+      // dry run lists the real servers the delete may take (this stack's, or any with deleteForeignRealServers); only
+      // those are quiesced: one another stack adds after the dry run is left alone (and the delete then refuses it).
+      let listed: Set<string> | undefined;
+      if (vs.owner !== undefined) {
+        const dry = await ops.deleteService(key, { ...ownership, dryRun: true });
+        listed = new Set((dry.dests ?? []).map(destId));
+      }
+      const readDests = async () => ((await ops.getService(key, true))?.dests ?? []).filter((d) => listed?.has(destId(d)) ?? true);
+      await drainDests(ops, key, readDests, vs.drain.timeoutSeconds, { urn: vs.resourceUrn });
     }
     await ops.deleteService(key, ownership);
   },

@@ -35,7 +35,8 @@ const usage = `usage: ipvs-helper <command> [--timeout-seconds N]
   unit               print the systemd unit that runs "boot" at startup
   --timeout-seconds N (1..3600, default 30) bounds each request of apply and serve, and the whole of the other
                      commands; a kernel call or modprobe gets 2/3 of it. A request past it is answered with TIMEOUT
-                     for the ops that did not finish and the helper exits 3; another command exits 1.
+                     for the ops that did not finish (after saving the ledger records of those that did) and the
+                     helper exits 3; another command exits 1.
 `
 
 // limits are the deadlines of one helper run.
@@ -164,7 +165,8 @@ func runDoc(eng **engine.Engine, doc []byte, lim limits) (resp protocol.Response
 			if perr != nil {
 				return failAll(req, perr)
 			}
-			e.LockWait = lim.call // the lock is waited for within the request's deadline
+			e.LockWait = lim.call        // the lock is waited for within the request's deadline
+			e.ScanWait = lim.request / 3 // under the lock: others wait lim.call for it
 			*eng = e
 			p.Stage("")
 		}
@@ -297,15 +299,21 @@ func boot(lim limits) error {
 	if err != nil {
 		return err
 	}
+	if w := l.StrayWarning(); w != "" {
+		fmt.Fprintln(os.Stderr, "ipvs-helper boot:", w)
+	}
+	var lines, failures []string
 	if len(l.Stacks()) == 0 {
-		return nil // nothing to restore: IPVS need not even be loaded
+		failures = engine.SkippedFiles(l) // nothing to restore: IPVS need not even be loaded
+	} else {
+		eng, perr := openEngine(lim)
+		if perr != nil {
+			return perr
+		}
+		eng.LockWait = lim.call
+		eng.ScanWait = lim.request / 3
+		lines, failures = eng.Boot(time.Now().Add(lim.call))
 	}
-	eng, perr := openEngine(lim)
-	if perr != nil {
-		return perr
-	}
-	eng.LockWait = lim.call
-	lines, failures := eng.Boot(time.Now().Add(lim.call))
 	for _, line := range lines {
 		fmt.Println(line)
 	}

@@ -315,6 +315,27 @@ describe("ownership: the ledger fields each op sends (PROTOCOL.md \"Ownership le
     expect(fake.lines(A)).toEqual([]);
   });
 
+  it("drain quiesces only the real servers the dry run listed: one another stack adds after it keeps its weight", async () => {
+    const c = await vsp.create(await checked(vsp, owned({ directors: [dirA], drain: { timeoutSeconds: 30 } })));
+    await at("203.0.113.5").ensureDest(key, { address: "10.0.0.12", port: 80, forwarding: "nat", weight: 5 });
+    // Another stack's real server arrives between the dry run and the quiesce.
+    fake.after.set(`${A} deleteService ${SVC} {"owner":"${OWNER}","dryRun":true}`, () => {
+      fake.table(A).services.get(SVC)!.dests.set("10.0.0.13:80", {
+        address: "10.0.0.13", port: 80, forwarding: "nat", weight: 7, upperThreshold: 0, lowerThreshold: 0, tunnel: null,
+        activeConns: 0, inactiveConns: 0, persistentConns: 0, stats: fake.table(A).services.get(SVC)!.service.stats,
+      });
+    });
+    fake.refuse.set(`${A} deleteService ${SVC} {"owner":"${OWNER}"}`, helperError(A, "FOREIGN_DESTS", "10.0.0.13:80 (stack acme/web/prod)."));
+    fake.log.length = 0;
+    await failure(vsp.delete!(c.id, { ...c.outs, __provider: PROVIDER }));
+    expect(fake.log.filter((l) => !l.includes("getService"))).toEqual([
+      `${A} deleteService ${SVC} {"owner":"${OWNER}","dryRun":true}`,
+      `${A} ensureDest ${SVC}/10.0.0.12:80`,
+      `${A} deleteService ${SVC} {"owner":"${OWNER}"}`,
+    ]);
+    expect(fake.lines(A)).toEqual([`${SVC} rr`, "  10.0.0.12:80 nat w0", "  10.0.0.13:80 nat w7"]);
+  });
+
   it("a real server sends its owner and takeover on ensure, its owner on the drain's quiesce and on delete", async () => {
     const rsInputs = await realServer({ takeover: true, drain: { timeoutSeconds: 30 } });
     fake.log.length = 0;

@@ -37,6 +37,8 @@ export class FakeDirectors {
    * A helper's refusal, or a DirectorError (an op lost on the way, a host key refused, …).
    */
   readonly refuse = new Map<string, HelperError | DirectorError>();
+  /** Run after an operation (not refused) whose log line starts with the key: another writer acting in between. */
+  readonly after = new Map<string, () => void>();
 
   /** Operations logged so far whose op is `op` (e.g. "dump"), on every director or on `key` ("host:port"). */
   count(op: string, key?: string): number {
@@ -78,6 +80,7 @@ export class FakeDirectors {
       if (this.down.has(key)) throw new DirectorError("unreachable", `${director.user}@${key}`, `cannot reach ${director.user}@${key}: connect ECONNREFUSED.`);
       const refusal = [...this.refuse].find(([prefix]) => line.startsWith(prefix));
       if (refusal) throw refusal[1];
+      for (const [prefix, act] of this.after) if (line.startsWith(prefix)) queueMicrotask(act);
       return sent;
     };
     const fail = (code: "EXISTS" | "SERVICE_NOT_FOUND", message: string) => new HelperError(key, code, message);
@@ -106,7 +109,7 @@ export class FakeDirectors {
       },
       deleteService: async (k, ownership) => {
         const sent = guard("deleteService", serviceId(k), ownership);
-        if (sent.dryRun) return { changed: t.services.has(serviceId(k)) };
+        if (sent.dryRun) return { changed: t.services.has(serviceId(k)), dests: [...(t.services.get(serviceId(k))?.dests.values() ?? [])] };
         return { changed: t.services.delete(serviceId(k)) };
       },
       getService: async (k, withDests = false) => {

@@ -44,6 +44,7 @@ func (e *Engine) Boot(deadline time.Time) (lines, failures []string) {
 		return nil, []string{err.Error()}
 	}
 	defer l.Close()
+	failures = SkippedFiles(l)
 	req := protocol.Request{V: protocol.Version, Ops: bootOps(l.Stacks())}
 	resp := e.run(req, NewProgress(req), l)
 	for i, r := range resp.Results {
@@ -64,6 +65,15 @@ func (e *Engine) Boot(deadline time.Time) (lines, failures []string) {
 		failures = append(failures, resp.Error.Message)
 	}
 	return lines, failures
+}
+
+// SkippedFiles are boot's failures for the stack files it could not read: every other stack is restored.
+func SkippedFiles(l *ledger.Ledger) []string {
+	var out []string
+	for _, err := range l.Unreadable() {
+		out = append(out, "skipped, its entries not restored: "+ledger.SkippedAdvice(err))
+	}
+	return out
 }
 
 // restoredLine says what a boot op changed, in ipvsadm's words: "add -A -t 192.0.2.10:80 -s wlc (stack a/b/c)".
@@ -101,11 +111,18 @@ func destText(op *protocol.Op) string {
 // LedgerText is the ledger for an operator (`ipvs-helper owners`): per stack, its file, entries as ipvsadm lines
 // and its settings with the values they replaced.
 func LedgerText(l *ledger.Ledger) string {
+	var b strings.Builder
+	for _, err := range l.Unreadable() {
+		fmt.Fprintf(&b, "unreadable: %s\n", ledger.SkippedAdvice(err))
+	}
+	if w := l.StrayWarning(); w != "" {
+		fmt.Fprintf(&b, "warning: %s\n", w)
+	}
 	stacks := l.Stacks()
 	if len(stacks) == 0 {
-		return fmt.Sprintf("No stack owns anything on this director (no records under %s).\n", ledger.Dir)
+		fmt.Fprintf(&b, "No stack owns anything on this director (no readable records under %s).\n", ledger.Dir)
+		return b.String()
 	}
-	var b strings.Builder
 	for _, s := range stacks {
 		fmt.Fprintf(&b, "stack %s (%s)\n", s.Owner, s.Path)
 		for _, op := range bootOps([]*ledger.Stack{s}) {

@@ -20,6 +20,9 @@ type Engine struct {
 
 	// LockWait bounds the wait for the ledger's lock (within the request's deadline).
 	LockWait time.Duration
+	// ScanWait bounds the scan for other managers (managers.Scan), which runs under the ledger's lock: well within
+	// the request's deadline, and shorter than other requests wait for that lock.
+	ScanWait time.Duration
 	// Exe is this helper's path, the boot unit's ExecStart.
 	Exe string
 	// Sysctl reads and writes the director's sysctls.
@@ -35,15 +38,24 @@ type Engine struct {
 	// kept is the ledger the last request opened, reopened by the next one so that a serving helper re-reads only
 	// the stack files others changed; nil after a failed open.
 	kept *ledger.Ledger
+	// warnedStrays: this process said once that it ignores stray files in the ledger directory.
+	warnedStrays bool
+	// guard is held by the goroutine running a request except while it waits on the kernel (guard.go).
+	guard guard
 }
 
-// defaultLockWait is how long a request waits for the ledger lock unless the helper sets LockWait.
-const defaultLockWait = 10 * time.Second
+// defaultLockWait is how long a request waits for the ledger lock unless the helper sets LockWait; defaultScanWait
+// the same for ScanWait.
+const (
+	defaultLockWait = 10 * time.Second
+	defaultScanWait = 5 * time.Second
+)
 
 // New makes an engine for a kernel connection, the running kernel's version and a module loader (may be nil).
 func New(k Kernel, kv ipvs.KernelVersion, modprobe Modprober) *Engine {
 	exe, _ := os.Executable() // /proc/self/exe; "" leaves the boot unit's ExecStart to fail verification loudly
-	return &Engine{k: k, kv: kv, modprobe: modprobe, LockWait: defaultLockWait, Exe: exe, Sysctl: sysctl.Proc("/proc/sys")}
+	return &Engine{k: k, kv: kv, modprobe: modprobe, LockWait: defaultLockWait, ScanWait: defaultScanWait, Exe: exe,
+		Sysctl: sysctl.Proc("/proc/sys"), guard: newGuard()}
 }
 
 // fullDumpThreshold: a batch touching more services than this reads them with one dump instead of a GET each.
@@ -62,6 +74,9 @@ func (e *Engine) RunTracked(req protocol.Request, p *Progress) protocol.Response
 // run is RunTracked with the ledger led already open (and locked) by the caller, or nil to open it when needed.
 func (e *Engine) run(req protocol.Request, p *Progress, led *ledger.Ledger) protocol.Response {
 	resp := protocol.Response{V: protocol.Version}
+	e.guard.hold()
+	defer e.guard.release()
+	defer e.guarded()()
 	if req.V != protocol.Version {
 		err := &protocol.Error{Code: protocol.CodeBadRequest, Message: fmt.Sprintf("protocol version %d is not supported; this helper speaks version %d", req.V, protocol.Version)}
 		resp.Error = err

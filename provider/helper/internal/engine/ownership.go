@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -24,6 +25,16 @@ type ownedRun struct {
 	mgrErr *protocol.Error
 }
 
+// changesLedger are the ops whose success with an owner may change the ledger.
+var changesLedger = map[string]bool{"ensureService": true, "deleteService": true, "ensureDest": true, "deleteDest": true,
+	"ensureSettings": true, "deleteSettings": true}
+
+// notRecorded answers an op that changed the kernel when its ledger record could not be saved.
+func notRecorded(op *protocol.Op, err error) *protocol.Error {
+	return &protocol.Error{Code: protocol.CodeLedger,
+		Message: fmt.Sprintf("%s was done in the kernel, but recording it in the ownership ledger failed: %v.", describe(op), err)}
+}
+
 func ledgerError(err error) *protocol.Error {
 	return &protocol.Error{Code: protocol.CodeLedger, Message: err.Error() + "."}
 }
@@ -40,6 +51,9 @@ func needsLedger(ops []*protocol.Op) bool {
 // openLedger opens (and locks) the ledger for a request that carries an owner; led is one the caller opened.
 func (e *Engine) openLedger(ops []*protocol.Op, led *ledger.Ledger) {
 	e.own = ownedRun{led: led}
+	if led != nil {
+		e.progress.onExpiry(e.saveSettled)
+	}
 	if led != nil || !needsLedger(ops) {
 		return
 	}
@@ -50,6 +64,11 @@ func (e *Engine) openLedger(ops []*protocol.Op, led *ledger.Ledger) {
 		return
 	}
 	e.own.led, e.ownsLock = l, true
+	e.progress.onExpiry(e.saveSettled)
+	if w := l.StrayWarning(); w != "" && !e.warnedStrays {
+		fmt.Fprintln(os.Stderr, "ipvs-helper:", w)
+		e.warnedStrays = true
+	}
 }
 
 // finishLedger saves what the request changed and keeps the boot unit in step; when that fails, every op whose
@@ -68,8 +87,7 @@ func (e *Engine) finishLedger(ops []*protocol.Op) {
 		}
 		if err != nil {
 			for _, i := range e.own.ownOps {
-				e.progress.settle(i, protocol.Fail(&protocol.Error{Code: protocol.CodeLedger,
-					Message: fmt.Sprintf("%s was done in the kernel, but recording it in the ownership ledger failed: %v.", describe(ops[i]), err)}))
+				e.progress.settle(i, protocol.Fail(notRecorded(ops[i], err)))
 			}
 		}
 	}
@@ -77,16 +95,17 @@ func (e *Engine) finishLedger(ops []*protocol.Op) {
 		l.Close()
 		e.ownsLock = false
 	}
+	e.progress.onExpiry(nil)
 	e.own = ownedRun{}
 }
 
 // managerOf names who else manages a service's address ("" when nobody), scanning once per request.
 func (e *Engine) managerOf(k ipvs.ServiceKey) (string, *protocol.Error) {
 	if e.own.mgr == nil && e.own.mgrErr == nil {
-		s, err := managers.Scan()
+		s, err := e.scanManagers(e.ScanWait)
 		if err != nil {
 			e.own.mgrErr = &protocol.Error{Code: protocol.CodeManagedElsewhere,
-				Message: fmt.Sprintf("whether kube-proxy or keepalived manages the address could not be told: %v.", err)}
+				Message: fmt.Sprintf("MANAGED_ELSEWHERE cannot be decided: whether kube-proxy or keepalived manages the address could not be told: %v; nothing was changed.", err)}
 		}
 		e.own.mgr = s
 	}
@@ -108,11 +127,7 @@ func (e *Engine) stepOp(idx int, op *protocol.Op) step {
 		return done(nil, perr)
 	}
 	if op.DryRun {
-		sv, err := e.v.service(op.Service)
-		if err != nil {
-			return done(nil, kernelError("reading "+op.Service.String(), err, false))
-		}
-		return done(protocol.Result{"changed": sv != nil}, nil)
+		return done(e.dryRunDelete(op))
 	}
 	s := e.kernelStep(op)
 	if s.w == nil {
@@ -132,6 +147,32 @@ func (e *Engine) stepOp(idx int, op *protocol.Op) step {
 	return s
 }
 
+// dryRunDelete answers a deleteService dryRun that passed the checks: whether it would delete, and the real servers
+// the kernel would delete with it, as they are now. A drain quiesces only these (what it was allowed to take), so a
+// real server another stack adds after the dry run is never quiesced by it.
+func (e *Engine) dryRunDelete(op *protocol.Op) (protocol.Result, *protocol.Error) {
+	sv, err := e.v.service(op.Service)
+	if err != nil {
+		return nil, kernelError("reading "+op.Service.String(), err, false)
+	}
+	out := []protocol.DestOut{}
+	if sv != nil {
+		dests, err := e.v.dests(sv)
+		if err != nil {
+			return nil, kernelError("reading the real servers of "+op.Service.String(), err, false)
+		}
+		list := make([]ipvs.Dest, 0, len(dests))
+		for _, d := range dests {
+			list = append(list, d)
+		}
+		ipvs.MergeSort(list, ipvs.CmpDests)
+		for _, d := range list {
+			out = append(out, protocol.DestJSON(d))
+		}
+	}
+	return protocol.Result{"changed": sv != nil, "dests": out}, nil
+}
+
 func (e *Engine) kernelStep(op *protocol.Op) step {
 	switch op.Name {
 	case "ensureService":
@@ -143,6 +184,17 @@ func (e *Engine) kernelStep(op *protocol.Op) step {
 	default: // "deleteDest"
 		return e.deleteDest(op)
 	}
+}
+
+// unreadableLedger refuses a change that must know a record an unreadable stack file might hold: the owner's own
+// file, or any one when the entry has no readable owner (Ledger.Blocking). Other stacks' changes go on.
+func unreadableLedger(l *ledger.Ledger, doing, what, owner string, unowned bool) *protocol.Error {
+	err := l.Blocking(owner, unowned)
+	if err == nil {
+		return nil
+	}
+	return &protocol.Error{Code: protocol.CodeLedger, Message: fmt.Sprintf("%s refused: a record of %s may be in a ledger file this helper cannot read, and nothing was changed: %s.",
+		doing, what, ledger.SkippedAdvice(err))}
 }
 
 func owned(doing, what, holder string) *protocol.Error {
@@ -169,6 +221,9 @@ func (e *Engine) checkOwnership(op *protocol.Op) *protocol.Error {
 	// Rule 1: another stack's entry (even when missing from the kernel: that stack still claims it).
 	if holder != "" && holder != op.Owner && holder != op.FormerOwner && !(ensure && op.Takeover) {
 		return owned(describe(op), what, holder)
+	}
+	if perr := unreadableLedger(l, describe(op), what, op.Owner, holder == ""); perr != nil {
+		return perr
 	}
 	// Within the stack, a real server belongs to one resource (a RealServer or one RealServerPool): another
 	// resource's is refused naming it. No holder on either side (callers before holders) is no check. formerHolder

@@ -145,9 +145,7 @@ func TestUnownedEntriesAreClaimedOnlyByAdopt(t *testing.T) {
 	conf := filepath.Join(managers.FSRoot, "etc/keepalived/keepalived.conf")
 	os.MkdirAll(filepath.Dir(conf), 0o755)
 	os.WriteFile(conf, []byte("virtual_server 192.0.2.3 80 {\n  protocol TCP\n}\n"), 0o644)
-	os.MkdirAll(filepath.Join(managers.ProcRoot, "812"), 0o755)
-	os.WriteFile(filepath.Join(managers.ProcRoot, "812/comm"), []byte("keepalived\n"), 0o644)
-	os.WriteFile(filepath.Join(managers.ProcRoot, "812/cmdline"), []byte("/usr/sbin/keepalived\x00--dont-fork\x00"), 0o644)
+	ledgertest.Process(t, managers.FSRoot, 812, "keepalived", os.Getuid(), "/usr/sbin/keepalived", "--dont-fork")
 	res = run(t, e, as(svcJSON("192.0.2.2", "wlc"), owner(stackA)), as(svcJSON("192.0.2.3", "wlc"), owner(stackA)),
 		as(svcJSON("192.0.2.4", "wlc"), owner(stackA)))
 	wantCode(t, "kube-proxy", res[0], protocol.CodeManagedElsewhere, "kube-proxy", "kube-ipvs0")
@@ -211,7 +209,15 @@ func TestDeleteServiceDryRun(t *testing.T) {
 	if r["changed"] != true {
 		t.Errorf("dry run of an existing service: changed %v, want true (it would delete)", r["changed"])
 	}
+	// It lists the real servers the delete would take, as they are: what a drain may quiesce.
+	if ds, _ := r["dests"].([]protocol.DestOut); len(ds) != 1 || ds[0].Address != "10.0.0.1" || ds[0].Port != 8080 || ds[0].Weight != 1 {
+		t.Errorf("dry run dests: %#v", r["dests"])
+	}
 	run(t, e, as(destJSON("ensureDest", "192.0.2.1", "10.0.0.2", 2), owner(stackB)))
+	// With withForeignDests it lists the other stack's real server too: the delete takes it.
+	if r := run(t, e, as(svcDel, dry+`,"withForeignDests":true`))[0]; len(r["dests"].([]protocol.DestOut)) != 2 {
+		t.Errorf("dry run with foreign dests: %v", r)
+	}
 	wantCode(t, "dry run, foreign dest", run(t, e, as(svcDel, dry))[0], protocol.CodeForeignDests, "10.0.0.2:8080 (stack "+stackB+")")
 	wantCode(t, "dry run by another stack", run(t, e, as(svcDel, owner(stackC)+`,"dryRun":true`))[0], protocol.CodeOwned, stackA)
 	if len(f.svcs) != 1 || len(f.dests[svc1]) != 2 || count(stackFile(t, stackA), "services") != 1 || count(stackFile(t, stackB), "dests") != 1 {
@@ -219,7 +225,7 @@ func TestDeleteServiceDryRun(t *testing.T) {
 	}
 	wantCode(t, "dryRun without owner", run(t, e, strings.TrimSuffix(svcDel, "}")+`,"dryRun":true}`)[0], protocol.CodeBadRequest, "dryRun")
 	gone := `{"op":"deleteService","service":{"family":"ipv4","protocol":"tcp","address":"192.0.2.9","port":80}}`
-	if r := run(t, e, as(gone, dry))[0]; code(r) != "ok" || r["changed"] != false {
+	if r := run(t, e, as(gone, dry))[0]; code(r) != "ok" || r["changed"] != false || len(r["dests"].([]protocol.DestOut)) != 0 {
 		t.Errorf("dry run of a missing service: %v", r)
 	}
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -17,7 +18,21 @@ type Progress struct {
 	ops     []json.RawMessage
 	results []protocol.Result // nil: not settled yet
 	stage   string            // what the request waits on before its ops run, "" once they run
+	// saveSettled, set while the running request holds the ledger, saves the records of its settled ops when it
+	// expires (Engine.saveSettled).
+	saveSettled func(within time.Duration) (failed []int, known bool, err error)
 }
+
+// onExpiry sets what saves the settled ops' ledger records should the request expire (nil: nothing to save).
+func (p *Progress) onExpiry(save func(time.Duration) ([]int, bool, error)) {
+	p.mu.Lock()
+	p.saveSettled = save
+	p.mu.Unlock()
+}
+
+// saveGrace is how long the watchdog spends saving the settled ops' ledger records: a tenth of the request's
+// limit, which the provider's own deadline leaves (it gives the helper 90% of it).
+func saveGrace(limit time.Duration) time.Duration { return limit / 10 }
 
 // NewProgress starts the progress of a request: nothing settled.
 func NewProgress(req protocol.Request) *Progress {
@@ -49,11 +64,37 @@ const Hanging = "a kernel call or modprobe is hanging on this director"
 
 // Expired answers the request when it did not finish within limit: ops that finished keep their results, the op that
 // was running and every later one get TIMEOUT (an op that cannot be decoded still gets its BAD_REQUEST).
+//
+// An op whose success changed the ledger keeps its ok only once its record is saved: the records of the settled ops
+// are saved first, and when that fails (or cannot be done in time) those ops are answered with LEDGER instead.
 func (p *Progress) Expired(limit time.Duration) protocol.Response {
 	p.mu.Lock()
-	stage := p.stage
+	stage, save := p.stage, p.saveSettled
 	p.mu.Unlock()
+	var unrecorded func(i int, op *protocol.Op) bool
+	var saveErr error
+	if save != nil {
+		failed, known, err := save(saveGrace(limit))
+		saveErr = err
+		switch {
+		case err == nil:
+		case known:
+			unrecorded = func(i int, _ *protocol.Op) bool { return slices.Contains(failed, i) }
+		default: // which ops are recorded cannot be told: every settled change with an owner may not be
+			unrecorded = func(_ int, op *protocol.Op) bool { return op.Owner != "" && !op.DryRun && changesLedger[op.Name] }
+		}
+	}
 	results := p.snapshot()
+	if unrecorded != nil {
+		for i, r := range results {
+			if r == nil || r["ok"] != true {
+				continue
+			}
+			if op, derr := protocol.DecodeOp(p.ops[i]); derr == nil && unrecorded(i, op) {
+				results[i] = protocol.Fail(notRecorded(op, saveErr))
+			}
+		}
+	}
 	stopped, stoppedAt := -1, ""
 	for i, r := range results {
 		if r != nil {

@@ -48,6 +48,9 @@ func (e *Engine) ensureSettings(idx int, op *protocol.Op) (protocol.Result, *pro
 		return nil, e.own.err
 	}
 	h := e.own.led.SettingsOwner()
+	if perr := unreadableLedger(e.own.led, describe(op), "the director settings", op.Owner, h == ""); perr != nil {
+		return nil, perr
+	}
 	if h == "" || h == op.Owner {
 		return e.applySettings(idx, op)
 	}
@@ -135,6 +138,9 @@ func (e *Engine) managedNow(s protocol.Settings) (protocol.Settings, *protocol.E
 func (e *Engine) deleteSettings(idx int, op *protocol.Op) (protocol.Result, *protocol.Error) {
 	if e.own.err != nil {
 		return nil, e.own.err
+	}
+	if perr := unreadableLedger(e.own.led, describe(op), "the director settings", op.Owner, false); perr != nil {
+		return nil, perr
 	}
 	if e.own.led.Settings(op.Owner) == nil {
 		return protocol.Result{"changed": false}, nil

@@ -113,14 +113,14 @@ func TestCachedLedgerReportsBadFiles(t *testing.T) {
 	os.WriteFile(tmp, []byte(`{"v":1,"owner":"acme/lb/prod","services":[{"service":{}}],"dests":[],"settings":null,"extra":1}`), 0o600)
 	os.Rename(tmp, stackPath())
 	for i, prev := range []*ledger.Ledger{cached, nil} {
-		if _, err := ledger.Open(time.Now().Add(time.Second), prev); err == nil || !strings.Contains(err.Error(), stackPath()+" is not a valid stack record") {
+		if err := ledger.OpenProblemForTest(prev); err == nil || !strings.Contains(err.Error(), stackPath()+" is not a valid stack record") {
 			t.Fatalf("open %d: error %v", i, err)
 		}
 	}
 	os.WriteFile(stackPath(), good, 0o600)
 	cached = reopen(t, nil, nil)
 	os.Chmod(stackPath(), 0o666)
-	if _, err := ledger.Open(time.Now().Add(time.Second), cached); err == nil || !strings.Contains(err.Error(), "is writable by group or others") {
+	if err := ledger.OpenProblemForTest(cached); err == nil || !strings.Contains(err.Error(), "is writable by group or others") {
 		t.Fatalf("group-writable file: error %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package ledger
 import (
 	"os"
 	"slices"
+	"time"
 
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ipvs"
 )
@@ -52,4 +53,37 @@ func ChangeLinesForTest(owner string) (snap, changeBytes int, err error) {
 func (s *Stack) InOrderForTest() bool {
 	return slices.IsSortedFunc(s.svcLines.order, func(a, b *line[ipvs.ServiceKey]) int { return cmpKeys(a.key, b.key) }) &&
 		slices.IsSortedFunc(s.destLines.order, func(a, b *line[DestID]) int { return cmpDestIDs(a.key, b.key) })
+}
+
+// FailRemoveDirForTest makes removing a state directory fail with err for one test (as rmdir of a mount point does).
+func FailRemoveDirForTest(t interface{ Cleanup(func()) }, err error) {
+	saved := removeDir
+	removeDir = func(string) error { return err }
+	t.Cleanup(func() { removeDir = saved })
+}
+
+// LoadProblemForTest is Load's error, or else the first stack file the load could not read.
+func LoadProblemForTest() error {
+	l, err := Load()
+	if err != nil {
+		return err
+	}
+	return firstUnreadable(l)
+}
+
+// OpenProblemForTest is Open's error, or else the first stack file it could not read (the lock is released).
+func OpenProblemForTest(prev *Ledger) error {
+	l, err := Open(time.Now().Add(time.Second), prev)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	return firstUnreadable(l)
+}
+
+func firstUnreadable(l *Ledger) error {
+	if list := l.Unreadable(); len(list) > 0 {
+		return list[0]
+	}
+	return nil
 }

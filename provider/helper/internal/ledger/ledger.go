@@ -181,6 +181,10 @@ type Ledger struct {
 	dirty     map[string]bool
 	lockFile  *os.File
 	scratch   []byte // the last file Save encoded, its space reused: a serving helper rewrites the same file often
+	// unreadable are the stack files the last refresh could not read or did not trust, by path (→ why); strays
+	// the files in the stacks directory that are not stack files at all. Neither is part of the ledger.
+	unreadable map[string]error
+	strays     []string
 	// chainJudged: the last refresh found every directory from Root down to stacksDir trusted. Save and a removal
 	// in the same request then need not judge them again: they are root's and writable by root alone, so they
 	// cannot change under the lock unless root changes them.
@@ -237,12 +241,29 @@ func Load() (*Ledger, error) {
 	return l, nil
 }
 
+// isStackFileName tells whether name is one FileName makes: 32 lower-case hex digits and ".json".
+func isStackFileName(name string) bool {
+	hexPart, ok := strings.CutSuffix(name, ".json")
+	if !ok || len(hexPart) != 32 {
+		return false
+	}
+	for _, c := range hexPart {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // refresh makes l what the stack files hold: the directories are judged and listed each time, a file is read
 // again only when its identity differs from the one l last read or wrote, and a stack whose file is gone is
-// forgotten.
+// forgotten. One stack file that cannot be read (or is not trusted) does not stop the others: it is listed in
+// Unreadable and what it might hold is blocked (Blocking); a file that is not a stack file is listed in Strays and
+// ignored.
 func (l *Ledger) refresh() error {
 	var names []string
 	l.chainJudged = false
+	l.unreadable, l.strays = map[string]error{}, nil
 	switch err := judgeDirs(stacksDir(), false, 0); {
 	case errors.Is(err, os.ErrNotExist): // no ledger yet
 	case err != nil:
@@ -254,8 +275,12 @@ func (l *Ledger) refresh() error {
 			return fmt.Errorf("listing the ledger directory %s failed: %v", stacksDir(), err)
 		}
 		for _, ent := range entries {
-			if strings.HasSuffix(ent.Name(), ".json") && !strings.HasPrefix(ent.Name(), ".") { // not a temp file left by a helper that died mid-write
+			switch {
+			case strings.HasPrefix(ent.Name(), "."): // a temp file left by a helper that died mid-write
+			case isStackFileName(ent.Name()):
 				names = append(names, ent.Name())
+			default:
+				l.strays = append(l.strays, filepath.Join(stacksDir(), ent.Name()))
 			}
 		}
 	}
@@ -274,13 +299,12 @@ func (l *Ledger) refresh() error {
 		delete(cached, name)
 		if s != nil && s.disk != (fileID{}) {
 			fi, err := os.Lstat(path)
-			if err != nil {
-				return fmt.Errorf("examining the ledger file %s failed: %v", path, err)
+			if err == nil {
+				err = judgeInfo(path, fi, false)
+			} else {
+				err = fmt.Errorf("examining the ledger file %s failed: %v", path, err)
 			}
-			if err := judgeInfo(path, fi, false); err != nil {
-				return err
-			}
-			if fileIDOf(fi) == s.disk {
+			if err == nil && fileIDOf(fi) == s.disk {
 				continue
 			}
 		}
@@ -288,7 +312,7 @@ func (l *Ledger) refresh() error {
 			forget(s)
 		}
 		if err := l.loadFile(path); err != nil {
-			return err
+			l.unreadable[path] = err
 		}
 		changed = true
 	}
@@ -297,6 +321,52 @@ func (l *Ledger) refresh() error {
 	}
 	if changed {
 		l.reindex()
+	}
+	return nil
+}
+
+// Unreadable lists the stack files the ledger could not read or does not trust, in name order, each with why.
+func (l *Ledger) Unreadable() []error {
+	paths := make([]string, 0, len(l.unreadable))
+	for p := range l.unreadable {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	out := make([]error, len(paths))
+	for i, p := range paths {
+		out[i] = l.unreadable[p]
+	}
+	return out
+}
+
+// Strays lists the files in the stacks directory that are not stack files (ignored, never trusted).
+func (l *Ledger) Strays() []string { return l.strays }
+
+// StrayWarning says that the stray files are ignored ("" when there are none).
+func (l *Ledger) StrayWarning() string {
+	if len(l.strays) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("ignoring %s in the ledger directory %s: not stack files (named like %s), so never read; move them elsewhere",
+		strings.Join(l.strays, ", "), stacksDir(), FileName("organization/project/stack"))
+}
+
+// SkippedAdvice says what to do about a stack file the ledger could not read (err names the file).
+func SkippedAdvice(err error) string {
+	return fmt.Sprintf("%v; fix that file, or move it out of %s (its stack then owns nothing on this director and adopts its entries again)", err, stacksDir())
+}
+
+// Blocking is the first unreadable stack file that might hold a record a change must know: owner's own file
+// (which a save would overwrite), or, when the entry has no readable owner (unowned), any unreadable file, since
+// the record could be in it. nil when the change may go on.
+func (l *Ledger) Blocking(owner string, unowned bool) error {
+	if err := l.unreadable[filepath.Join(stacksDir(), FileName(owner))]; err != nil {
+		return err
+	}
+	if unowned {
+		if list := l.Unreadable(); len(list) > 0 {
+			return list[0]
+		}
 	}
 	return nil
 }
@@ -707,12 +777,23 @@ func (l *Ledger) Save() error {
 			} else if err != nil {
 				return err
 			}
-			if err := os.Remove(d); err != nil && !errors.Is(err, os.ErrNotExist) {
+			if err := removeDir(d); err != nil && !errors.Is(err, os.ErrNotExist) && !keptInPlace(err) {
 				return fmt.Errorf("removing the empty ledger directory %s failed: %v", d, err)
 			}
 		}
 	}
 	return nil
+}
+
+// removeDir removes an empty state directory (a test makes it fail as a mount point does).
+var removeDir = os.Remove
+
+// keptInPlace tells whether a state directory that could not be removed is simply left: it is a mount point (a bind
+// mount, a volume, a persistent path of an immutable host: EBUSY) or holds files that are not the ledger's (a
+// volume's lost+found, stray files the ledger ignores: ENOTEMPTY/EEXIST). Removing it is tidying, not the record:
+// with no stack file in it the ledger is empty either way, so a delete must not fail over it.
+func keptInPlace(err error) bool {
+	return errors.Is(err, syscall.EBUSY) || errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST)
 }
 
 // write saves a stack's changes: appended as change lines when its file allows (canAppend), else the file rewritten

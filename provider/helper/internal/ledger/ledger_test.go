@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -85,7 +86,7 @@ func TestJudgedComponents(t *testing.T) {
 		{"group-writable", "is writable by group or others", func(root string) { os.Chmod(filepath.Join(root, "var"), 0o775) }},
 		{"other owner", "is not owned by uid", func(root string) { os.Chown(filepath.Join(root, "var/lib"), 4242, 4242) }},
 		{"file", "is not a regular file", func(root string) {
-			os.MkdirAll(filepath.Join(root, "var/lib/pulumi-ipvs/stacks/x.json"), 0o700)
+			os.MkdirAll(filepath.Join(root, "var/lib/pulumi-ipvs/stacks", ledger.FileName(stack)), 0o700)
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -94,7 +95,7 @@ func TestJudgedComponents(t *testing.T) {
 				t.Skip("chown needs root")
 			}
 			c.spoil(root)
-			_, err := ledger.Open(time.Now().Add(time.Second), nil)
+			err := ledger.OpenProblemForTest(nil)
 			if err == nil && c.name != "file" {
 				// The state directory does not exist yet: the walk stops at the bad component when saving.
 				l, _ := ledger.Open(time.Now().Add(time.Second), nil)
@@ -182,6 +183,37 @@ func TestUnitInstallAndRemove(t *testing.T) {
 	for _, p := range []string{unit, link} {
 		if _, err := os.Lstat(p); !os.IsNotExist(err) {
 			t.Errorf("%s left: %v", p, err)
+		}
+	}
+}
+
+// The last record going leaves a state directory that cannot be removed (a mount point: EBUSY; a volume's
+// lost+found: ENOTEMPTY) in place, and the save that dropped the record succeeds; the next record is saved in it.
+func TestStateDirThatCannotBeRemovedIsKept(t *testing.T) {
+	for _, errno := range []syscall.Errno{syscall.EBUSY, syscall.ENOTEMPTY} {
+		ledgertest.Use(t)
+		if err := save(t, "rr"); err != nil {
+			t.Fatal(err)
+		}
+		ledger.FailRemoveDirForTest(t, &os.PathError{Op: "remove", Path: ledger.Dir, Err: errno})
+		l, err := ledger.Open(time.Now().Add(time.Second), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.DropService(key)
+		err = l.Save()
+		l.Close()
+		if err != nil {
+			t.Fatalf("%v: the save that emptied the ledger failed: %v", errno, err)
+		}
+		if _, err := os.Stat(stackPath()); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%v: stack file left: %v", errno, err)
+		}
+		if got, err := ledger.Load(); err != nil || len(got.Stacks()) != 0 {
+			t.Errorf("%v: ledger after: %v %v", errno, got, err)
+		}
+		if err := save(t, "wlc"); err != nil {
+			t.Fatalf("%v: saving in the kept directory: %v", errno, err)
 		}
 	}
 }

@@ -5,24 +5,39 @@ package managers
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
 
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ipvs"
 )
 
 // Where the facts come from; tests point them at fixtures (package variables, never flags or environment).
 var (
-	// ProcRoot is the proc filesystem (processes' comm and cmdline).
+	// ProcRoot is the proc filesystem (processes' comm, cmdline, status and exe).
 	ProcRoot = "/proc"
 	// FSRoot prefixes the paths keepalived reads (its configuration and includes).
 	FSRoot = "/"
 	// InterfaceAddrs lists the addresses of a network interface (none, no error, when it does not exist).
 	InterfaceAddrs = interfaceAddrs
+	// TrustedUID is the uid a keepalived process and its executable must have (root; tests use their own).
+	TrustedUID = 0
+)
+
+// The helper reads keepalived's configuration as root, under the ledger's lock: what it reads is bounded so that
+// nothing a local user can name makes it block or run out of memory.
+const (
+	// maxConfBytes is read of each configuration file at most (keepalived's own are a few KiB).
+	maxConfBytes = 1 << 20
+	// maxConfFiles bounds the files one scan reads, includes of every running keepalived together.
+	maxConfFiles = 64
 )
 
 // KubeInterface is the dummy interface kube-proxy's IPVS mode puts every service address on.
@@ -65,8 +80,33 @@ type Snapshot struct {
 	keepalived map[vs]string // → the file that declares it
 }
 
-// Scan reads kube-ipvs0's addresses and every running keepalived's configuration.
-func Scan() (*Snapshot, error) {
+// Scan reads kube-ipvs0's addresses and every running keepalived's configuration, giving up at deadline: it runs
+// under the ledger's lock, and a file on a hung filesystem must not hold that lock for the request's whole life.
+func Scan(deadline time.Time) (*Snapshot, error) {
+	type answer struct {
+		s   *Snapshot
+		err error
+	}
+	var reading atomic.Pointer[string] // what the scan reads now
+	kube := "the addresses of interface " + KubeInterface
+	reading.Store(&kube)
+	done := make(chan answer, 1)
+	// A scan stuck in a read is left behind (the helper answers and goes on; nothing waits for it).
+	go func() {
+		s, err := scan(&reading)
+		done <- answer{s, err}
+	}()
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case a := <-done:
+		return a.s, a.err
+	case <-t.C:
+		return nil, fmt.Errorf("the scan for kube-proxy and keepalived did not finish in time (it was reading %s)", *reading.Load())
+	}
+}
+
+func scan(reading *atomic.Pointer[string]) (*Snapshot, error) {
 	s := &Snapshot{kube: map[netip.Addr]bool{}, keepalived: map[vs]string{}}
 	addrs, err := InterfaceAddrs(KubeInterface)
 	if err != nil {
@@ -75,12 +115,14 @@ func Scan() (*Snapshot, error) {
 	for _, a := range addrs {
 		s.kube[a] = true
 	}
+	procs := "the processes in " + ProcRoot
+	reading.Store(&procs)
 	confs, err := keepalivedConfigs()
 	if err != nil {
 		return nil, err
 	}
+	p := &parser{seen: map[string]bool{}, out: s.keepalived, reading: reading}
 	for _, c := range confs {
-		p := &parser{seen: map[string]bool{}, out: s.keepalived}
 		if err := p.file(c, 0); err != nil {
 			return nil, err
 		}
@@ -117,11 +159,12 @@ func keepalivedConfigs() ([]string, error) {
 		if _, err := strconv.Atoi(e.Name()); err != nil {
 			continue
 		}
-		comm, err := os.ReadFile(filepath.Join(ProcRoot, e.Name(), "comm"))
-		if err != nil || strings.TrimSpace(string(comm)) != "keepalived" {
-			continue // gone meanwhile, or another program
+		dir := filepath.Join(ProcRoot, e.Name())
+		comm, err := os.ReadFile(filepath.Join(dir, "comm"))
+		if err != nil || strings.TrimSpace(string(comm)) != "keepalived" || !trustedProcess(dir) {
+			continue // gone meanwhile, another program, or one any user may have started under that name
 		}
-		cmdline, err := os.ReadFile(filepath.Join(ProcRoot, e.Name(), "cmdline"))
+		cmdline, err := os.ReadFile(filepath.Join(dir, "cmdline"))
 		if err != nil {
 			continue
 		}
@@ -132,6 +175,36 @@ func keepalivedConfigs() ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// trustedProcess tells whether the process in dir (/proc/PID) is root's running a root-owned executable: any user
+// can start a program named keepalived, and the helper must not read as root whatever that one names with -f.
+// Every uid of /proc/PID/status counts (the directory's owner turns root for a process that made itself
+// non-dumpable), and the executable, which /proc/PID/exe links to, is root's and not writable by others.
+func trustedProcess(dir string) bool {
+	status, err := os.ReadFile(filepath.Join(dir, "status"))
+	if err != nil {
+		return false
+	}
+	uidsOK := false
+	for _, line := range strings.Split(string(status), "\n") {
+		if rest, ok := strings.CutPrefix(line, "Uid:"); ok {
+			ids := strings.Fields(rest)
+			uidsOK = len(ids) > 0
+			for _, id := range ids {
+				uidsOK = uidsOK && id == strconv.Itoa(TrustedUID)
+			}
+		}
+	}
+	if !uidsOK {
+		return false
+	}
+	fi, err := os.Stat(filepath.Join(dir, "exe"))
+	if err != nil {
+		return false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && int(st.Uid) == TrustedUID && fi.Mode().IsRegular() && fi.Mode().Perm()&0o022 == 0
 }
 
 // configArg is keepalived's -f/--use-file argument, or its default configuration.
@@ -154,8 +227,9 @@ func configArg(argv []string) string {
 const maxIncludeDepth = 8
 
 type parser struct {
-	seen map[string]bool
-	out  map[vs]string
+	seen    map[string]bool
+	out     map[vs]string
+	reading *atomic.Pointer[string] // the file being read, for Scan's message when it runs out of time
 }
 
 // file reads one configuration file (path as keepalived sees it) and the files it includes.
@@ -163,8 +237,12 @@ func (p *parser) file(path string, depth int) error {
 	if depth > maxIncludeDepth || p.seen[path] {
 		return nil
 	}
+	if len(p.seen) >= maxConfFiles {
+		return fmt.Errorf("keepalived's configuration includes more than %d files (at %s); this helper reads no more", maxConfFiles, path)
+	}
 	p.seen[path] = true
-	b, err := os.ReadFile(filepath.Join(FSRoot, path))
+	p.reading.Store(&path)
+	b, err := readConf(filepath.Join(FSRoot, path))
 	if os.IsNotExist(err) {
 		return nil // keepalived runs without it (a missing include is skipped too): it declares nothing there
 	}
@@ -232,6 +310,33 @@ func (p *parser) file(path string, depth int) error {
 		}
 	}
 	return nil
+}
+
+// readConf reads a configuration file without following a symlink in its last component or blocking on a FIFO or
+// device, and only when it is a regular file of at most maxConfBytes.
+func readConf(path string) ([]byte, error) {
+	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("it is not a regular file (%s); the helper does not read it", fi.Mode().Type())
+	}
+	if fi.Size() > maxConfBytes {
+		return nil, fmt.Errorf("it is %d bytes, more than the %d this helper reads", fi.Size(), maxConfBytes)
+	}
+	// The size may grow after the fstat: read one byte past the bound to tell.
+	b, err := io.ReadAll(io.LimitReader(f, maxConfBytes+1))
+	if err == nil && len(b) > maxConfBytes {
+		err = fmt.Errorf("it grew past the %d bytes this helper reads", maxConfBytes)
+	}
+	return b, err
 }
 
 // addrPort reads "ADDR PORT" or keepalived's range form "A.B.C.D-E PORT" (the last byte up to E).
