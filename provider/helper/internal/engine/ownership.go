@@ -325,6 +325,7 @@ func (e *Engine) record(idx int, op *protocol.Op, res protocol.Result) {
 	case "deleteDest":
 		changed = l.DropDest(op.Service, destKey(op))
 	}
+	changed = recordHealth(l, op) || changed
 	if changed {
 		e.own.ownOps = append(e.own.ownOps, idx)
 	}

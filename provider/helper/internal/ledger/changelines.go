@@ -56,11 +56,14 @@ func (c *changes) dest(id DestID) {
 
 // changeLine is one change line as read back.
 type changeLine struct {
-	Service  json.RawMessage       `json:"service"`
-	Dest     *protocol.DestSpecOut `json:"dest"`
-	Holder   string                `json:"holder,omitempty"`
-	Drop     *dropRec              `json:"drop"`
-	Settings json.RawMessage       `json:"settings"` // nil: absent; "null": the settings record is gone
+	Service json.RawMessage       `json:"service"`
+	Dest    *protocol.DestSpecOut `json:"dest"`
+	Holder  string                `json:"holder,omitempty"`
+	// HealthCheck (with a real server) and Health (with a service): issue 27's settings, as the records hold them.
+	HealthCheck *protocol.HealthCheck   `json:"healthCheck,omitempty"`
+	Health      *protocol.ServiceHealth `json:"health,omitempty"`
+	Drop        *dropRec                `json:"drop"`
+	Settings    json.RawMessage         `json:"settings"` // nil: absent; "null": the settings record is gone
 }
 
 type dropRec struct {
@@ -120,14 +123,15 @@ func (s *Stack) replay(d *json.Decoder, svcKeys map[svcIdentity]ipvs.ServiceKey,
 		}
 		kind := ""
 		only := func(others ...bool) bool { return !slices.Contains(others, true) }
+		check, health := ent.HealthCheck != nil, ent.Health != nil
 		switch {
-		case ent.Drop != nil && only(ent.Service != nil, ent.Dest != nil, ent.Holder != "", ent.Settings != nil):
+		case ent.Drop != nil && only(ent.Service != nil, ent.Dest != nil, ent.Holder != "", ent.Settings != nil, check, health):
 			kind = "drop"
-		case ent.Dest != nil && ent.Service != nil && only(ent.Drop != nil, ent.Settings != nil):
+		case ent.Dest != nil && ent.Service != nil && only(ent.Drop != nil, ent.Settings != nil, health):
 			kind = "dest"
-		case ent.Service != nil && only(ent.Drop != nil, ent.Dest != nil, ent.Holder != "", ent.Settings != nil):
+		case ent.Service != nil && only(ent.Drop != nil, ent.Dest != nil, ent.Holder != "", ent.Settings != nil, check):
 			kind = "service"
-		case ent.Settings != nil && only(ent.Drop != nil, ent.Service != nil, ent.Dest != nil, ent.Holder != ""):
+		case ent.Settings != nil && only(ent.Drop != nil, ent.Service != nil, ent.Dest != nil, ent.Holder != "", check, health):
 			kind = "settings"
 		default:
 			return bad("change line %d is not one of a service, a real server, a drop or the settings", n)
@@ -168,7 +172,7 @@ func (s *Stack) replay(d *json.Decoder, svcKeys map[svcIdentity]ipvs.ServiceKey,
 				return bad("change line %d: %s", n, e.Message)
 			}
 			id := DestID{svc, dest}
-			s.Dests[id] = DestRecord{Service: key, Dest: *ent.Dest, Holder: ent.Holder}
+			s.Dests[id] = DestRecord{Service: key, Dest: *ent.Dest, Holder: ent.Holder, HealthCheck: ent.HealthCheck}
 			s.destLines.set(id, nil)
 		default: // a service
 			var spec protocol.ServiceSpecOut
@@ -180,6 +184,11 @@ func (s *Stack) replay(d *json.Decoder, svcKeys map[svcIdentity]ipvs.ServiceKey,
 				return err
 			}
 			s.Services[svc] = spec
+			if ent.Health != nil {
+				s.Health[svc] = ent.Health
+			} else {
+				delete(s.Health, svc)
+			}
 			s.svcLines.set(svc, nil)
 		}
 	}

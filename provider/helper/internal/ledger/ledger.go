@@ -35,6 +35,8 @@ type file struct {
 
 type serviceRec struct {
 	Service protocol.ServiceSpecOut `json:"service"`
+	// Health is the service's minHealthy and sorry server (issue 27), absent when it has neither.
+	Health *protocol.ServiceHealth `json:"health,omitempty"`
 }
 
 // DestRecord is a recorded real server and the identity of its service.
@@ -43,6 +45,9 @@ type DestRecord struct {
 	Dest    protocol.DestSpecOut   `json:"dest"`
 	// Holder is the resource of the owning stack that holds the real server (a URN), "" when the ops gave none.
 	Holder string `json:"holder,omitempty"`
+	// HealthCheck is the check the owning stack declared for it (issue 27), absent when none: the checker's
+	// configuration, and Dest's weight is the declared one it restores.
+	HealthCheck *protocol.HealthCheck `json:"healthCheck,omitempty"`
 }
 
 // Settings is a stack's director settings: what it applied, and the values found before it first set each item.
@@ -64,6 +69,8 @@ type Stack struct {
 	Owner    string
 	Path     string
 	Services map[ipvs.ServiceKey]protocol.ServiceSpecOut
+	// Health holds the services' health settings (only services that have some).
+	Health   map[ipvs.ServiceKey]*protocol.ServiceHealth
 	Dests    map[DestID]DestRecord
 	Settings *Settings
 
@@ -82,9 +89,12 @@ type Stack struct {
 
 func newStack(owner string) *Stack {
 	s := &Stack{Owner: owner, Path: filepath.Join(stacksDir(), FileName(owner)),
-		Services: map[ipvs.ServiceKey]protocol.ServiceSpecOut{}, Dests: map[DestID]DestRecord{}}
+		Services: map[ipvs.ServiceKey]protocol.ServiceSpecOut{}, Health: map[ipvs.ServiceKey]*protocol.ServiceHealth{},
+		Dests: map[DestID]DestRecord{}}
 	s.svcLines = lines[ipvs.ServiceKey]{byKey: map[ipvs.ServiceKey]*line[ipvs.ServiceKey]{}, cmp: cmpKeys,
-		render: func(k ipvs.ServiceKey) []byte { return mustJSON(serviceRec{Service: s.Services[k]}) }}
+		render: func(k ipvs.ServiceKey) []byte {
+			return mustJSON(serviceRec{Service: s.Services[k], Health: s.Health[k]})
+		}}
 	s.destLines = lines[DestID]{byKey: map[DestID]*line[DestID]{}, cmp: cmpDestIDs,
 		render: func(id DestID) []byte { return mustJSON(s.Dests[id]) }}
 	return s
@@ -460,6 +470,9 @@ func (l *Ledger) loadFile(path string) error {
 			return bad("%s", e.Message)
 		}
 		s.Services[key] = r.Service
+		if r.Health != nil {
+			s.Health[key] = r.Health
+		}
 		s.svcLines.load(key)
 	}
 	// Each distinct service is decoded once, not once per real server.
@@ -557,7 +570,7 @@ func (l *Ledger) PutService(owner string, k ipvs.ServiceKey, spec protocol.Servi
 		l.dirty[prev] = true
 	}
 	s := l.stack(owner)
-	line := mustJSON(serviceRec{Service: spec})
+	line := mustJSON(serviceRec{Service: spec, Health: s.Health[k]})
 	if _, ok := s.Services[k]; ok && bytes.Equal(s.svcLines.get(k), line) {
 		return false
 	}
@@ -581,6 +594,9 @@ func (l *Ledger) PutDest(owner, holder string, svc ipvs.ServiceKey, d ipvs.DestK
 		holder = old.Holder
 	}
 	rec := DestRecord{Service: protocol.ServiceKeyJSON(svc), Dest: spec, Holder: holder}
+	if had {
+		rec.HealthCheck = old.HealthCheck // an op that says nothing of the check keeps it (SetDestCheck changes it)
+	}
 	line := mustJSON(rec)
 	if had && bytes.Equal(s.destLines.get(id), line) {
 		return false
@@ -627,6 +643,7 @@ func (l *Ledger) DropDest(svc ipvs.ServiceKey, d ipvs.DestKey) (changed bool) {
 func (s *Stack) dropService(k ipvs.ServiceKey) {
 	if _, ok := s.Services[k]; ok {
 		delete(s.Services, k)
+		delete(s.Health, k)
 		s.svcLines.drop(func(x ipvs.ServiceKey) bool { return x == k })
 		s.changed.service(k)
 	}
@@ -709,8 +726,8 @@ func (s *Stack) DestList() []DestRecord {
 // Record is the stack's record as its file holds it (for `ipvs-helper owners --json`).
 func (s *Stack) Record() any {
 	f := file{V: FileVersion, Owner: s.Owner, Services: []serviceRec{}, Dests: s.DestList(), Settings: s.Settings}
-	for _, svc := range s.ServiceList() {
-		f.Services = append(f.Services, serviceRec{Service: svc})
+	for _, ln := range s.svcLines.order {
+		f.Services = append(f.Services, serviceRec{Service: s.Services[ln.key], Health: s.Health[ln.key]})
 	}
 	return f
 }
@@ -880,6 +897,64 @@ func syncDir(dir string) error {
 	defer syscall.Close(fd)
 	if err := syscall.Fsync(fd); err != nil {
 		return fmt.Errorf("fsync of %s failed: %v", dir, err)
+	}
+	return nil
+}
+
+// SetDestCheck records the health check owner declared for one of its real servers (nil: none). changed: the
+// ledger differs from before. The real server's record must exist (PutDest ran first in the same op).
+func (l *Ledger) SetDestCheck(owner string, svc ipvs.ServiceKey, d ipvs.DestKey, check *protocol.HealthCheck) (changed bool) {
+	s, id := l.stacks[owner], DestID{svc, d}
+	if s == nil {
+		return false
+	}
+	rec, ok := s.Dests[id]
+	if !ok {
+		return false
+	}
+	rec.HealthCheck = check
+	line := mustJSON(rec)
+	if bytes.Equal(s.destLines.get(id), line) {
+		return false
+	}
+	s.Dests[id], l.dirty[owner] = rec, true
+	s.destLines.set(id, line)
+	s.changed.dest(id)
+	return true
+}
+
+// SetServiceHealth records a service's minHealthy and sorry server (nil or empty: none). The service's record must
+// exist (PutService ran first in the same op).
+func (l *Ledger) SetServiceHealth(owner string, k ipvs.ServiceKey, h *protocol.ServiceHealth) (changed bool) {
+	s := l.stacks[owner]
+	if s == nil {
+		return false
+	}
+	if _, ok := s.Services[k]; !ok {
+		return false
+	}
+	if h != nil && h.MinHealthy == nil && h.SorryServer == nil {
+		h = nil
+	}
+	if h == nil {
+		delete(s.Health, k)
+	} else {
+		s.Health[k] = h
+	}
+	line := mustJSON(serviceRec{Service: s.Services[k], Health: h})
+	if bytes.Equal(s.svcLines.get(k), line) {
+		return false
+	}
+	l.dirty[owner] = true
+	s.svcLines.set(k, line)
+	s.changed.service(k)
+	return true
+}
+
+// ServiceHealth is the health settings owner's record of service k holds, nil when none.
+func (l *Ledger) ServiceHealth(owner string, k ipvs.ServiceKey) *protocol.ServiceHealth {
+	if s := l.stacks[owner]; s != nil {
+		return s.Health[k]
 	}
 	return nil
 }

@@ -43,6 +43,11 @@ type Op struct {
 
 	Settings Settings // ensureSettings
 	Sysctls  []string // getSettings: the sysctls to read, by full name
+
+	// Health checks (health.go; with Owner only): absent keeps what the ledger records, null clears it.
+	HealthCheck Opt[HealthCheck] // ensureDest
+	MinHealthy  Opt[MinHealthy]  // ensureService
+	SorryServer Opt[SorryServer] // ensureService
 }
 
 // OnExisting is what an ensure does when its entry already exists.
@@ -92,14 +97,18 @@ type wireOp struct {
 
 	Settings json.RawMessage `json:"settings"`
 	Sysctls  *[]string       `json:"sysctls"`
+
+	HealthCheck json.RawMessage `json:"healthCheck"`
+	MinHealthy  json.RawMessage `json:"minHealthy"`
+	SorryServer json.RawMessage `json:"sorryServer"`
 }
 
 // fields each op accepts (besides "op"), and which of them are required.
 var opFields = map[string]struct{ allowed, required string }{
-	"ensureService": {"service onExisting owner formerOwner takeover", "service"},
+	"ensureService": {"service onExisting owner formerOwner takeover minHealthy sorryServer", "service"},
 	"deleteService": {"service owner withForeignDests dryRun", "service"},
 	"getService":    {"service withDests", "service"},
-	"ensureDest":    {"service dest onExisting owner formerOwner holder formerHolder takeover", "service dest"},
+	"ensureDest":    {"service dest onExisting owner formerOwner holder formerHolder takeover healthCheck", "service dest"},
 	"deleteDest":    {"service dest owner holder formerHolder", "service dest"},
 	"getDest":       {"service dest", "service dest"},
 	"dump":          {"", ""},
@@ -155,7 +164,7 @@ func DecodeOp(raw json.RawMessage) (*Op, *Error) {
 	}
 	op := &Op{Name: w.Op, WithDests: w.WithDests != nil && *w.WithDests}
 	for _, part := range []func(*wireOp, *Op) *Error{decodeOwnership, decodeEntries, decodeOnExisting, decodeTimeouts,
-		decodeDaemonOps, decodeSettingsOps} {
+		decodeDaemonOps, decodeSettingsOps, decodeHealth} {
 		if e := part(w, op); e != nil {
 			return nil, e
 		}

@@ -1,0 +1,85 @@
+package engine
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ledger"
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/protocol"
+)
+
+const httpCheck = `{"type":"http","port":80,"intervalSeconds":2,"timeoutSeconds":1,"rise":2,"fall":3,"onFailure":"quiesce",` +
+	`"http":{"path":"/health","method":"GET","expectStatus":"200-399"}}`
+
+// The checks a stack declares are recorded with its entries in the same request; an op that leaves them out keeps
+// them (boot's ensures, a weight change), null clears them; a bad value is refused naming the field, and nothing
+// is changed in the kernel for it.
+func TestHealthSettingsAreRecordedWithTheEntries(t *testing.T) {
+	f, e := newOwnedEngine(t)
+	res := run(t, e,
+		as(svcJSON("192.0.2.1", "rr"), owner(stackA)+`,"minHealthy":"50%","sorryServer":{"address":"10.0.0.99","port":80,"forwarding":"nat"}`),
+		as(destJSON("ensureDest", "192.0.2.1", "10.0.0.1", 5), owner(stackA)+`,"healthCheck":`+httpCheck))
+	for _, r := range res {
+		wantCode(t, "create", r, "ok")
+	}
+	check := func(wantCheck, wantHealth bool) {
+		t.Helper()
+		l, err := ledger.Load()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := l.Stacks()[0]
+		d := s.DestList()[0]
+		if (d.HealthCheck != nil) != wantCheck || d.Dest.Weight != 5 {
+			t.Fatalf("dest record %+v, want check %v at weight 5", d, wantCheck)
+		}
+		if h := l.ServiceHealth(stackA, svc1); (h != nil) != wantHealth {
+			t.Fatalf("service health %+v, want %v", h, wantHealth)
+		} else if h != nil && (h.MinHealthy.String() != "50%" || h.SorryServer.Address != "10.0.0.99") {
+			t.Fatalf("service health %+v", h)
+		}
+	}
+	check(true, true)
+	// Left out: kept (this is what boot sends).
+	wantCode(t, "keep", run(t, e, as(svcJSON("192.0.2.1", "rr"), owner(stackA)), as(destJSON("ensureDest", "192.0.2.1", "10.0.0.1", 5), owner(stackA)))[1], "ok")
+	check(true, true)
+	// A fresh load of the change lines reads them back.
+	if l, err := ledger.Load(); err != nil || len(l.Stacks()) != 1 {
+		t.Fatalf("reload: %v", err)
+	}
+	wantCode(t, "clear", run(t, e, as(svcJSON("192.0.2.1", "rr"), owner(stackA)+`,"minHealthy":null,"sorryServer":null`),
+		as(destJSON("ensureDest", "192.0.2.1", "10.0.0.1", 5), owner(stackA)+`,"healthCheck":null`))[1], "ok")
+	check(false, false)
+
+	bad := map[string]string{
+		`"healthCheck":{"type":"icmp"}`:                                                                                                                                           `healthCheck.type "icmp" must be "tcp", "http", "https" or "dns"`,
+		`"healthCheck":` + strings.Replace(httpCheck, `"fall":3`, `"fall":0`, 1):                                                                                                  "healthCheck.fall 0 must be 1..100",
+		`"healthCheck":` + strings.Replace(httpCheck, `"timeoutSeconds":1`, `"timeoutSeconds":2`, 1):                                                                              "healthCheck.timeoutSeconds 2 must be at least 0.001 and less than intervalSeconds (2)",
+		`"healthCheck":` + strings.Replace(httpCheck, `"200-399"`, `"200-99"`, 1):                                                                                                 "healthCheck.http.expectStatus",
+		`"healthCheck":` + strings.Replace(httpCheck, `"method":"GET"`, `"method":"POST"`, 1):                                                                                     `healthCheck.http.method "POST" must be "GET" or "HEAD"`,
+		`"healthCheck":` + strings.Replace(httpCheck, `"type":"http"`, `"type":"tcp"`, 1):                                                                                         `healthCheck.http is only for type "http" or "https"`,
+		`"healthCheck":` + strings.Replace(httpCheck, `,"onFailure":"quiesce"`, `,"onFailure":"drop"`, 1):                                                                         `healthCheck.onFailure "drop" must be "quiesce" or "remove"`,
+		`"healthCheck":{"type":"dns","port":53,"intervalSeconds":2,"timeoutSeconds":1,"rise":1,"fall":1,"onFailure":"remove","dns":{"name":"x.","type":"PTR","transport":"udp"}}`: `healthCheck.dns.type "PTR"`,
+	}
+	for field, msg := range bad {
+		wantCode(t, field, run(t, e, as(destJSON("ensureDest", "192.0.2.1", "10.0.0.1", 7), owner(stackA)+","+field))[0], protocol.CodeBadRequest, msg)
+	}
+	for field, msg := range map[string]string{
+		`"minHealthy":"150%"`: "minHealthy percentage 150 must be 0..100",
+		`"minHealthy":"x"`:    `minHealthy "x" must be a whole number`,
+		`"sorryServer":{"address":"::1","port":80,"forwarding":"nat"}`:     "sorryServer.address ::1 is not an ipv4 address",
+		`"sorryServer":{"address":"10.0.0.9","port":0,"forwarding":"nat"}`: "sorryServer.port 0 must be 1..65535",
+	} {
+		wantCode(t, field, run(t, e, as(svcJSON("192.0.2.1", "wlc"), owner(stackA)+","+field))[0], protocol.CodeBadRequest, msg)
+	}
+	wantCode(t, "no owner", run(t, e, strings.TrimSuffix(destJSON("ensureDest", "192.0.2.1", "10.0.0.1", 7), "}")+`,"healthCheck":`+httpCheck+"}")[0],
+		protocol.CodeBadRequest, `only together with "owner"`)
+	if f.svcs[svc1].Sched != "rr" {
+		t.Fatal("a refused op changed the kernel")
+	}
+	for _, d := range f.dests[svc1] {
+		if d.Weight != 5 {
+			t.Fatalf("a refused op changed the kernel: %+v", d)
+		}
+	}
+}
