@@ -1,0 +1,296 @@
+// Package health is the checker of `ipvs-helper health` (issue 27): probers, the rise/fall state of each checked
+// real server, the decisions (quiesce or remove, never below minHealthy, the sorry server) and the loop that runs
+// them against the kernel under the ledger lock. The logic is pure behind seams (Kernel, a clock, the prober) and
+// unit-tested; the probers are tested against real loopback servers.
+package health
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/net/dns/dnsmessage"
+
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/protocol"
+)
+
+// MaxBody is how much of a response body expectBody is sought in; also the bound of every other read.
+const MaxBody = 64 << 10
+
+// maxHeader bounds an HTTP response's status line and headers.
+const maxHeader = 16 << 10
+
+// Probe runs one check of the real server at addr, within timeout: nil when healthy, else why not, in words a
+// log line can carry ("connection refused", "status 503, not in 200-399").
+func Probe(ctx context.Context, addr netip.Addr, c *protocol.HealthCheck) error {
+	timeout := time.Duration(c.TimeoutSeconds * float64(time.Second))
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	target := netip.AddrPortFrom(addr, c.Port).String()
+	var err error
+	switch c.Type {
+	case "tcp":
+		err = probeTCP(ctx, target)
+	case "http", "https":
+		err = probeHTTP(ctx, target, addr, c)
+	case "dns":
+		err = probeDNS(ctx, target, c.DNS)
+	default:
+		err = fmt.Errorf("unknown check type %q", c.Type)
+	}
+	if err != nil && (ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded)) {
+		return fmt.Errorf("no answer within %s", timeout)
+	}
+	return err
+}
+
+// short turns a network error into its cause alone ("connection refused"): the log line names the target already.
+func short(err error) error {
+	var se syscall.Errno
+	if errors.As(err, &se) {
+		return errors.New(se.Error())
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return errors.New("connection closed before a whole answer")
+	}
+	return err
+}
+
+func dial(ctx context.Context, network, target string) (net.Conn, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, network, target)
+	if err != nil {
+		return nil, short(err)
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl) // every read and write of the probe ends by its deadline
+	}
+	return conn, nil
+}
+
+func probeTCP(ctx context.Context, target string) error {
+	conn, err := dial(ctx, "tcp", target)
+	if err != nil {
+		return err
+	}
+	return conn.Close()
+}
+
+// probeHTTP sends one HTTP/1.0 request (no chunked answers, the server closes) and judges the status and, when
+// asked, the first MaxBody bytes of the body. https does not verify the certificate (a real server's certificate
+// names the service, not the address probed), as keepalived's SSL_GET; the SNI is the host when one is given.
+func probeHTTP(ctx context.Context, target string, addr netip.Addr, c *protocol.HealthCheck) error {
+	h := c.HTTP
+	conn, err := dial(ctx, "tcp", target)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	host := h.Host
+	if host == "" {
+		host = target
+	}
+	if c.Type == "https" {
+		cfg := &tls.Config{InsecureSkipVerify: true} // see above: availability is checked, not identity
+		if h.Host != "" && net.ParseIP(h.Host) == nil {
+			cfg.ServerName = h.Host
+		}
+		tc := tls.Client(conn, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return fmt.Errorf("TLS handshake failed: %v", short(err))
+		}
+		conn = tc
+	}
+	req := h.Method + " " + h.Path + " HTTP/1.0\r\nHost: " + host + "\r\nUser-Agent: pulumi-ipvs-health\r\nConnection: close\r\n\r\n"
+	if _, err := io.WriteString(conn, req); err != nil {
+		return short(err)
+	}
+	r := bufio.NewReaderSize(io.LimitReader(conn, maxHeader+MaxBody), 4096)
+	status, err := readStatus(r)
+	if err != nil {
+		return err
+	}
+	ranges, _ := protocol.ParseStatusRanges(h.ExpectStatus) // validated when recorded
+	ok := false
+	for _, rg := range ranges {
+		ok = ok || status >= rg.Lo && status <= rg.Hi
+	}
+	if !ok {
+		return fmt.Errorf("status %d, not in %s", status, h.ExpectStatus)
+	}
+	if h.ExpectBody == "" {
+		return nil
+	}
+	if err := skipHeaders(r); err != nil {
+		return err
+	}
+	body, err := io.ReadAll(io.LimitReader(r, MaxBody))
+	if err != nil && !bytes.Contains(body, []byte(h.ExpectBody)) {
+		return short(err)
+	}
+	if !bytes.Contains(body, []byte(h.ExpectBody)) {
+		return fmt.Errorf("status %d but the first %d bytes of the body lack %q", status, len(body), h.ExpectBody)
+	}
+	return nil
+}
+
+func readStatus(r *bufio.Reader) (int, error) {
+	line, err := readLine(r)
+	if err != nil {
+		return 0, err
+	}
+	// "HTTP/1.1 200 OK"
+	f := strings.Fields(line)
+	if len(f) < 2 || !strings.HasPrefix(f[0], "HTTP/") {
+		return 0, fmt.Errorf("not an HTTP answer: %.60q", line)
+	}
+	n, err := strconv.Atoi(f[1])
+	if err != nil {
+		return 0, fmt.Errorf("not an HTTP answer: %.60q", line)
+	}
+	return n, nil
+}
+
+func readLine(r *bufio.Reader) (string, error) {
+	line, err := r.ReadSlice('\n')
+	if errors.Is(err, bufio.ErrBufferFull) {
+		return "", fmt.Errorf("an HTTP header line longer than %d bytes", r.Size())
+	}
+	if err != nil {
+		return "", short(err)
+	}
+	return strings.TrimRight(string(line), "\r\n"), nil
+}
+
+func skipHeaders(r *bufio.Reader) error {
+	for n := 0; ; n++ {
+		line, err := readLine(r)
+		if err != nil {
+			return err
+		}
+		if line == "" {
+			return nil
+		}
+		if n > 200 {
+			return errors.New("more than 200 HTTP headers")
+		}
+	}
+}
+
+// probeDNS asks one question; healthy is an answer to it with RCODE NOERROR (an empty answer too: the server works).
+func probeDNS(ctx context.Context, target string, q *protocol.DNSCheck) error {
+	name, err := dnsmessage.NewName(fqdn(q.Name))
+	if err != nil {
+		return fmt.Errorf("dns name %q: %v", q.Name, err)
+	}
+	id := uint16(rand.Uint32())
+	msg := dnsmessage.Message{Header: dnsmessage.Header{ID: id, RecursionDesired: true},
+		Questions: []dnsmessage.Question{{Name: name, Type: dnsType(q.Type), Class: dnsmessage.ClassINET}}}
+	packed, err := msg.Pack()
+	if err != nil {
+		return err
+	}
+	conn, err := dial(ctx, q.Transport, target)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	var answer []byte
+	if q.Transport == "tcp" {
+		framed := binary.BigEndian.AppendUint16(nil, uint16(len(packed)))
+		if _, err := conn.Write(append(framed, packed...)); err != nil {
+			return short(err)
+		}
+		var n [2]byte
+		if _, err := io.ReadFull(conn, n[:]); err != nil {
+			return short(err)
+		}
+		answer = make([]byte, binary.BigEndian.Uint16(n[:]))
+		if _, err := io.ReadFull(conn, answer); err != nil {
+			return short(err)
+		}
+	} else {
+		if _, err := conn.Write(packed); err != nil {
+			return short(err)
+		}
+		buf := make([]byte, 65535)
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				return short(err)
+			}
+			var p dnsmessage.Parser
+			if h, err := p.Start(buf[:n]); err == nil && h.ID == id && h.Response {
+				answer = buf[:n]
+				break
+			} // a stray datagram: wait for ours until the deadline
+		}
+	}
+	var p dnsmessage.Parser
+	h, err := p.Start(answer)
+	if err != nil {
+		return fmt.Errorf("not a DNS answer: %v", err)
+	}
+	if h.ID != id || !h.Response {
+		return errors.New("a DNS message that does not answer the question")
+	}
+	if h.RCode != dnsmessage.RCodeSuccess {
+		return fmt.Errorf("DNS answer %s for %s %s", rcodeName(h.RCode), q.Type, q.Name)
+	}
+	return nil
+}
+
+func fqdn(n string) string {
+	if strings.HasSuffix(n, ".") {
+		return n
+	}
+	return n + "."
+}
+
+func dnsType(t string) dnsmessage.Type {
+	switch t {
+	case "AAAA":
+		return dnsmessage.TypeAAAA
+	case "SOA":
+		return dnsmessage.TypeSOA
+	case "NS":
+		return dnsmessage.TypeNS
+	case "MX":
+		return dnsmessage.TypeMX
+	case "TXT":
+		return dnsmessage.TypeTXT
+	case "SRV":
+		return dnsmessage.TypeSRV
+	}
+	return dnsmessage.TypeA
+}
+
+// rcodeName is an RCODE as dig prints it.
+func rcodeName(rc dnsmessage.RCode) string {
+	switch rc {
+	case dnsmessage.RCodeFormatError:
+		return "FORMERR"
+	case dnsmessage.RCodeServerFailure:
+		return "SERVFAIL"
+	case dnsmessage.RCodeNameError:
+		return "NXDOMAIN"
+	case dnsmessage.RCodeNotImplemented:
+		return "NOTIMP"
+	case dnsmessage.RCodeRefused:
+		return "REFUSED"
+	}
+	return "RCODE " + strconv.Itoa(int(rc))
+}

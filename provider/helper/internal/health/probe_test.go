@@ -1,0 +1,211 @@
+package health
+
+import (
+	"context"
+	"encoding/binary"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/dns/dnsmessage"
+
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/protocol"
+)
+
+var loopback = netip.MustParseAddr("127.0.0.1")
+
+func portOf(t *testing.T, addr string) uint16 {
+	t.Helper()
+	_, p, _ := net.SplitHostPort(addr)
+	n, err := strconv.Atoi(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return uint16(n)
+}
+
+func check(typ string, port uint16) *protocol.HealthCheck {
+	c := &protocol.HealthCheck{Type: typ, Port: port, IntervalSeconds: 2, TimeoutSeconds: 0.5, Rise: 1, Fall: 1, OnFailure: "quiesce"}
+	if typ == "http" || typ == "https" {
+		c.HTTP = &protocol.HTTPCheck{Path: "/health", Method: "GET", ExpectStatus: "200-299"}
+	}
+	return c
+}
+
+// freePort is a port nothing listens on: one a listener just released.
+func freePort(t *testing.T) uint16 {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := portOf(t, l.Addr().String())
+	l.Close()
+	return p
+}
+
+func wantProbe(t *testing.T, c *protocol.HealthCheck, want string) {
+	t.Helper()
+	err := Probe(context.Background(), loopback, c)
+	switch {
+	case want == "" && err != nil:
+		t.Fatalf("%s probe failed: %v", c.Type, err)
+	case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+		t.Fatalf("%s probe: %v, want an error containing %q", c.Type, err, want)
+	}
+}
+
+func TestTCPProbe(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	wantProbe(t, check("tcp", portOf(t, l.Addr().String())), "")
+	wantProbe(t, check("tcp", freePort(t)), "connection refused")
+}
+
+func TestHTTPProbe(t *testing.T) {
+	status, body := 200, "all good"
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/health" || r.Host != "web.example" {
+			w.WriteHeader(404)
+			return
+		}
+		w.WriteHeader(status)
+		io.WriteString(w, strings.Repeat("x", 70<<10)) // expectBody is sought in the first 64 KiB only
+		io.WriteString(w, body)
+	})
+	for _, typ := range []string{"http", "https"} {
+		srv := httptest.NewUnstartedServer(handler)
+		if typ == "https" {
+			srv.StartTLS() // a self-signed certificate: not verified, as keepalived's SSL_GET
+		} else {
+			srv.Start()
+		}
+		c := check(typ, portOf(t, srv.Listener.Addr().String()))
+		c.HTTP.Host = "web.example"
+		status = 200
+		wantProbe(t, c, "")
+		status = 503
+		wantProbe(t, c, "status 503, not in 200-299")
+		c.HTTP.ExpectStatus = "200,500-503"
+		wantProbe(t, c, "")
+		c.HTTP.ExpectBody = "all good"
+		wantProbe(t, c, "lack \"all good\"")
+		c.HTTP.ExpectBody = "xxxx"
+		wantProbe(t, c, "")
+		c.HTTP.Host = "other.example"
+		wantProbe(t, c, "status 404")
+		srv.Close()
+		wantProbe(t, c, "connection refused")
+	}
+}
+
+// A server that accepts and never answers fails the probe at its deadline, not later.
+func TestProbeDeadline(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var held []net.Conn
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	start := time.Now()
+	wantProbe(t, check("http", portOf(t, l.Addr().String())), "no answer within 500ms")
+	if d := time.Since(start); d > 1500*time.Millisecond {
+		t.Fatalf("the probe took %s, past its 500ms deadline", d)
+	}
+}
+
+// dnsServer answers "ok.test." with NOERROR and anything else with NXDOMAIN, over UDP and TCP on one port.
+func dnsServer(t *testing.T) uint16 {
+	t.Helper()
+	tl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := portOf(t, tl.Addr().String())
+	ul, err := net.ListenPacket("udp", tl.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tl.Close(); ul.Close() })
+	answer := func(q []byte) []byte {
+		var p dnsmessage.Parser
+		h, err := p.Start(q)
+		if err != nil {
+			return nil
+		}
+		qs, _ := p.AllQuestions()
+		rc := dnsmessage.RCodeNameError
+		if len(qs) == 1 && qs[0].Name.String() == "ok.test." {
+			rc = dnsmessage.RCodeSuccess
+		}
+		m := dnsmessage.Message{Header: dnsmessage.Header{ID: h.ID, Response: true, RCode: rc}, Questions: qs}
+		b, _ := m.Pack()
+		return b
+	}
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			n, from, err := ul.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			ul.WriteTo(answer(buf[:n]), from)
+		}
+	}()
+	go func() {
+		for {
+			c, err := tl.Accept()
+			if err != nil {
+				return
+			}
+			var n [2]byte
+			io.ReadFull(c, n[:])
+			q := make([]byte, binary.BigEndian.Uint16(n[:]))
+			io.ReadFull(c, q)
+			a := answer(q)
+			c.Write(append(binary.BigEndian.AppendUint16(nil, uint16(len(a))), a...))
+			c.Close()
+		}
+	}()
+	return port
+}
+
+func TestDNSProbe(t *testing.T) {
+	port := dnsServer(t)
+	for _, tr := range []string{"udp", "tcp"} {
+		c := check("dns", port)
+		c.DNS = &protocol.DNSCheck{Name: "ok.test", Type: "A", Transport: tr}
+		wantProbe(t, c, "")
+		c.DNS.Name = "missing.test"
+		wantProbe(t, c, "DNS answer NXDOMAIN for A missing.test")
+	}
+	c := check("dns", freePort(t))
+	c.DNS = &protocol.DNSCheck{Name: "ok.test", Type: "A", Transport: "tcp"}
+	wantProbe(t, c, "connection refused")
+}

@@ -1,0 +1,369 @@
+package health
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ipvs"
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ledger"
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/protocol"
+)
+
+// StateDir is where the checker keeps its state (state.json) across restarts; its systemd unit may write only here.
+const StateDir = "/var/lib/pulumi-ipvs-health"
+
+// Runner is the long-running checker. Its seams (the ledger, the kernel, the prober, the clock) let tests run it
+// against fakes; `ipvs-helper health` wires the real ones.
+type Runner struct {
+	Kernel Kernel
+	// Ledger opens the ledger under its lock (ledger.Open): every change to the kernel is made holding it, so the
+	// checker never races an `up`; prev is the last one opened, refreshed cheaply.
+	Ledger func(deadline time.Time, prev *ledger.Ledger) (*ledger.Ledger, error)
+	Probe  func(ctx context.Context, addr netip.Addr, c *protocol.HealthCheck) error
+	Now    func() time.Time
+	Log    func(line string)
+	// StatePath is state.json; MetricsDir, when not "", receives Prometheus textfile metrics (ipvs_health.prom).
+	StatePath  string
+	MetricsDir string
+	// Reload is how often the ledger is re-read and every checked service reconciled (an `up` takes effect within
+	// it); LockWait bounds a wait for the ledger lock (a pass that cannot get it is retried at the next tick).
+	Reload   time.Duration
+	LockWait time.Duration
+	// MaxProbes bounds the probes in flight (and so the sockets open).
+	MaxProbes int
+
+	cfg      Config
+	st       *State
+	led      *ledger.Ledger
+	next     map[Key]time.Time
+	inflight map[Key]bool
+	pending  map[Key]string // transitions not yet logged with what was done about them
+	lastErr  map[ipvs.ServiceKey]string
+	results  chan result
+	loaded   time.Time
+}
+
+type result struct {
+	key Key
+	err error
+}
+
+// Run checks until ctx ends. The kernel is left as it is when it returns: fail static.
+func (r *Runner) Run(ctx context.Context) error {
+	r.st = r.loadState()
+	r.next, r.inflight, r.pending, r.lastErr = map[Key]time.Time{}, map[Key]bool{}, map[Key]string{}, map[ipvs.ServiceKey]string{}
+	r.results = make(chan result, r.MaxProbes)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	r.pass(true)
+	for {
+		select {
+		case <-ctx.Done():
+			r.saveState()
+			return nil
+		case res := <-r.results:
+			r.observe(res)
+		case <-tick.C:
+			r.schedule(ctx)
+			if len(r.pending) > 0 || r.Now().Sub(r.loaded) >= r.Reload {
+				r.pass(r.Now().Sub(r.loaded) >= r.Reload)
+			}
+		}
+	}
+}
+
+func (r *Runner) observe(res result) {
+	delete(r.inflight, res.key)
+	t, ok := r.cfg.Targets[res.key]
+	if !ok {
+		return // its check was removed while it ran
+	}
+	if line := r.st.Observe(res.key, &t.Check, res.err, r.Now()); line != "" {
+		r.pending[res.key] = line
+	}
+}
+
+// schedule starts the probes that are due, spreading each target's probes over its interval by a fixed offset (a
+// hash of its key), so that a thousand checks every 2 s do not all fire at once.
+func (r *Runner) schedule(ctx context.Context) {
+	now := r.Now()
+	for key, t := range r.cfg.Targets {
+		interval := time.Duration(t.Check.IntervalSeconds * float64(time.Second))
+		next, ok := r.next[key]
+		if !ok {
+			h := fnv.New64a()
+			fmt.Fprint(h, key)
+			next = now.Add(time.Duration(h.Sum64() % uint64(interval)))
+			r.next[key] = next
+		}
+		if now.Before(next) || r.inflight[key] || len(r.inflight) >= r.MaxProbes {
+			continue
+		}
+		for !now.Before(next) {
+			next = next.Add(interval)
+		}
+		r.next[key], r.inflight[key] = next, true
+		check := t.Check
+		go func() {
+			r.results <- result{key, r.Probe(ctx, addrOf(key), &check)}
+		}()
+	}
+}
+
+// pass takes the ledger lock, re-reads the configuration when reload (keeping the state of real servers still
+// checked), reconciles every checked service with the kernel, logs what changed and persists the state.
+func (r *Runner) pass(reload bool) {
+	l, err := r.Ledger(r.Now().Add(r.LockWait), r.led)
+	if err != nil {
+		r.led = nil
+		r.Log("cannot take the ledger lock, retrying: " + err.Error())
+		r.loaded = r.Now() // retried at the next reload, not at every tick
+		return
+	}
+	defer l.Close()
+	r.led = l
+	if reload {
+		r.setConfig(ConfigOf(l))
+		r.loaded = r.Now()
+	}
+	changed := false
+	for _, svc := range r.services() {
+		out, err := Apply(r.Kernel, svc, r.cfg, r.st, Decide(svc, r.cfg, r.st))
+		changed = changed || out.Changed
+		for key, line := range r.pending {
+			if key.Svc != svc {
+				continue
+			}
+			if act := out.Actions[key]; act != "" {
+				line += "; " + act
+			} else if slices.Contains(Decide(svc, r.cfg, r.st).Kept, key.Dest) {
+				line += "; kept pooled (minHealthy)"
+			}
+			r.Log(Name(key) + " " + line)
+			delete(r.pending, key)
+			changed = true
+		}
+		for key, act := range out.Actions {
+			if _, logged := r.pending[key]; !logged {
+				r.Log(Name(key) + " " + act) // an `up` had put a depooled server back, or it came back while kept
+			}
+		}
+		for _, line := range out.Lines {
+			if r.lastErr[svc] != line {
+				r.Log(line)
+			}
+			r.lastErr[svc] = line
+		}
+		if err != nil {
+			if msg := err.Error(); r.lastErr[svc] != msg {
+				r.Log(msg)
+				r.lastErr[svc] = msg
+			}
+			if _, checked := r.cfg.Services[svc]; !checked && !r.hasTargets(svc) {
+				delete(r.st.Sorry, svc) // the service is gone and so is its configuration
+				changed = true
+			}
+		} else if len(out.Lines) == 0 {
+			delete(r.lastErr, svc)
+		}
+	}
+	for key, line := range r.pending {
+		r.Log(Name(key) + " " + line) // its service was not reconciled (no longer checked)
+		delete(r.pending, key)
+	}
+	if changed {
+		r.saveState()
+	}
+	if r.MetricsDir != "" {
+		if err := r.writeMetrics(); err != nil {
+			r.Log("writing metrics: " + err.Error())
+		}
+	}
+}
+
+func (r *Runner) hasTargets(svc ipvs.ServiceKey) bool {
+	for k := range r.cfg.Targets {
+		if k.Svc == svc {
+			return true
+		}
+	}
+	return false
+}
+
+// setConfig switches to a new configuration within one interval, without losing the up/down state: a check whose
+// interval changed is rescheduled, a real server no longer checked is forgotten (and not restored: its stack took
+// it over again, or deleted it).
+func (r *Runner) setConfig(cfg Config) {
+	for key, t := range r.cfg.Targets {
+		if n, ok := cfg.Targets[key]; !ok || n.Check.IntervalSeconds != t.Check.IntervalSeconds {
+			delete(r.next, key)
+		}
+	}
+	r.cfg = cfg
+	r.st.Forget(cfg)
+}
+
+// services are the services to reconcile: those with checked real servers, and those holding a sorry server the
+// checker added.
+func (r *Runner) services() []ipvs.ServiceKey {
+	set := map[ipvs.ServiceKey]bool{}
+	for k := range r.cfg.Targets {
+		set[k.Svc] = true
+	}
+	for k := range r.st.Sorry {
+		set[k] = true
+	}
+	out := make([]ipvs.ServiceKey, 0, len(set))
+	for k := range set {
+		out = append(out, k)
+	}
+	sort.Slice(out, func(i, j int) bool { return SvcName(out[i]) < SvcName(out[j]) })
+	return out
+}
+
+// stateFile is state.json: per checked real server its health, and the sorry servers added.
+type stateFile struct {
+	V     int              `json:"v"`
+	Dests []stateDestEntry `json:"dests"`
+	Sorry []stateSorry     `json:"sorry"`
+}
+
+type stateDestEntry struct {
+	Service protocol.ServiceKeyOut `json:"service"`
+	Address string                 `json:"address"`
+	Port    uint16                 `json:"port"`
+	DestState
+}
+
+type stateSorry struct {
+	Service protocol.ServiceKeyOut `json:"service"`
+	Address string                 `json:"address"`
+	Port    uint16                 `json:"port"`
+}
+
+// loadState reads state.json; a missing or unreadable one starts afresh (every real server healthy, as at a first
+// start), which is logged.
+func (r *Runner) loadState() *State {
+	st := NewState()
+	b, err := os.ReadFile(r.StatePath)
+	if errors.Is(err, os.ErrNotExist) {
+		return st
+	}
+	var f stateFile
+	if err == nil {
+		err = json.Unmarshal(b, &f)
+	}
+	if err != nil {
+		r.Log(fmt.Sprintf("the state file %s cannot be read, starting afresh: %v", r.StatePath, err))
+		return st
+	}
+	for _, e := range f.Dests {
+		svc, perr := protocol.ServiceKeyOf(e.Service)
+		dk, derr := protocol.DestKeyOf(e.Address, e.Port)
+		if perr != nil || derr != nil {
+			continue
+		}
+		ds := e.DestState
+		st.Dests[Key{Svc: svc, Dest: dk}] = &ds
+	}
+	for _, s := range f.Sorry {
+		svc, perr := protocol.ServiceKeyOf(s.Service)
+		dk, derr := protocol.DestKeyOf(s.Address, s.Port)
+		if perr == nil && derr == nil {
+			st.Sorry[svc] = dk
+		}
+	}
+	return st
+}
+
+func (r *Runner) saveState() {
+	f := stateFile{V: 1, Dests: []stateDestEntry{}, Sorry: []stateSorry{}}
+	for k, ds := range r.st.Dests {
+		f.Dests = append(f.Dests, stateDestEntry{Service: protocol.ServiceKeyJSON(k.Svc), Address: k.Dest.Addr.String(), Port: k.Dest.Port, DestState: *ds})
+	}
+	sort.Slice(f.Dests, func(i, j int) bool {
+		return fmt.Sprint(f.Dests[i].Service, f.Dests[i].Address, f.Dests[i].Port) < fmt.Sprint(f.Dests[j].Service, f.Dests[j].Address, f.Dests[j].Port)
+	})
+	for svc, d := range r.st.Sorry {
+		f.Sorry = append(f.Sorry, stateSorry{Service: protocol.ServiceKeyJSON(svc), Address: d.Addr.String(), Port: d.Port})
+	}
+	b, _ := json.MarshalIndent(f, "", " ")
+	if err := writeFile(r.StatePath, append(b, '\n')); err != nil {
+		r.Log("saving the state failed (it is kept in memory): " + err.Error())
+	}
+}
+
+// writeFile replaces path whole (temp file, fsync, rename), so a reader or a crash never sees half of it.
+func writeFile(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// writeMetrics writes node_exporter's textfile-collector format: per checked real server whether it is healthy,
+// depooled and kept by minHealthy, and whether each service's sorry server is in.
+func (r *Runner) writeMetrics() error {
+	var b strings.Builder
+	b.WriteString("# HELP ipvs_health_up Whether the checked real server passes its health check (1) or not (0).\n# TYPE ipvs_health_up gauge\n")
+	lines := func(name string, val func(*DestState) bool) {
+		var rows []string
+		for k, ds := range r.st.Dests {
+			v := 0
+			if val(ds) {
+				v = 1
+			}
+			rows = append(rows, fmt.Sprintf("%s{service=%q,real_server=%q,stack=%q} %d\n", name, SvcName(k.Svc),
+				ipvs.HostPort(k.Dest.Addr, k.Dest.Port), r.cfg.Targets[k].Owner, v))
+		}
+		sort.Strings(rows)
+		b.WriteString(strings.Join(rows, ""))
+	}
+	lines("ipvs_health_up", func(d *DestState) bool { return d.Healthy })
+	b.WriteString("# HELP ipvs_health_depooled Whether the checker holds the real server out of the pool (weight 0 or removed).\n# TYPE ipvs_health_depooled gauge\n")
+	lines("ipvs_health_depooled", func(d *DestState) bool { return d.Depooled })
+	b.WriteString("# HELP ipvs_health_kept Whether minHealthy keeps the unhealthy real server pooled.\n# TYPE ipvs_health_kept gauge\n")
+	lines("ipvs_health_kept", func(d *DestState) bool { return d.Kept })
+	b.WriteString("# HELP ipvs_health_sorry_server Whether the service's sorry server is in (no real server healthy).\n# TYPE ipvs_health_sorry_server gauge\n")
+	var rows []string
+	for svc := range r.cfg.Services {
+		v := 0
+		if _, in := r.st.Sorry[svc]; in {
+			v = 1
+		}
+		rows = append(rows, fmt.Sprintf("ipvs_health_sorry_server{service=%q} %d\n", SvcName(svc), v))
+	}
+	sort.Strings(rows)
+	b.WriteString(strings.Join(rows, ""))
+	fmt.Fprintf(&b, "# HELP ipvs_health_last_pass_timestamp_seconds When the checker last reconciled the kernel.\n# TYPE ipvs_health_last_pass_timestamp_seconds gauge\nipvs_health_last_pass_timestamp_seconds %d\n", r.Now().Unix())
+	return writeFile(filepath.Join(r.MetricsDir, "ipvs_health.prom"), []byte(b.String()))
+}
