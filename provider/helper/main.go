@@ -33,6 +33,10 @@ const usage = `usage: ipvs-helper <command> [--timeout-seconds N]
   owners [--json]    print the ownership ledger: which stack owns which entries and settings on this director
   boot               restore every stack's owned entries and settings from the ledger (the boot unit runs this)
   unit               print the systemd unit that runs "boot" at startup
+  health [--metrics-dir DIR]
+                     run the health checks the ledger records until stopped (SIGTERM/SIGINT); the kernel is left as
+                     it is when it stops. --timeout-seconds bounds each wait for the ledger lock and each kernel call.
+                     DIR receives Prometheus textfile metrics (ipvs_health.prom).
   --timeout-seconds N (1..3600, default 30) bounds each request of apply and serve, and the whole of the other
                      commands; a kernel call or modprobe gets 2/3 of it. A request past it is answered with TIMEOUT
                      for the ops that did not finish (after saving the ledger records of those that did) and the
@@ -57,12 +61,14 @@ const exitHung = 3
 func main() {
 	// Batches allocate much short-lived garbage (JSON, netlink messages); a lazier GC is a large win on small directors.
 	debug.SetGCPercent(400)
-	cmd, flag, lim, ok := parseArgs(os.Args[1:])
+	args, metricsDir, mok := cutMetricsDir(os.Args[1:])
+	cmd, flag, lim, ok := parseArgs(args)
+	ok = ok && mok
 	if !ok {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
 	}
-	if cmd != "apply" && cmd != "serve" {
+	if cmd != "apply" && cmd != "serve" && cmd != "health" {
 		// These run no requests to answer: past the deadline they only say what hung and exit.
 		time.AfterFunc(lim.request, func() {
 			killModprobes()
@@ -90,6 +96,8 @@ func main() {
 		err = boot(lim)
 	case "unit":
 		err = printUnit()
+	case "health":
+		err = runHealth(lim, metricsDir)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ipvs-helper:", err)
@@ -105,7 +113,7 @@ func parseArgs(args []string) (cmd string, flag bool, lim limits, ok bool) {
 	}
 	cmd, seconds, timeoutSet := args[0], 30, false
 	switch cmd {
-	case "version", "names", "apply", "serve", "save", "restore", "owners", "boot", "unit":
+	case "version", "names", "apply", "serve", "save", "restore", "owners", "boot", "unit", "health":
 	default:
 		return "", false, lim, false
 	}

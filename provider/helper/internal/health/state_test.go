@@ -13,7 +13,9 @@ import (
 )
 
 // fakeKernel is one IPVS table in memory.
-type fakeKernel struct{ dests map[ipvs.ServiceKey]map[ipvs.DestKey]ipvs.Dest }
+type fakeKernel struct {
+	dests map[ipvs.ServiceKey]map[ipvs.DestKey]ipvs.Dest
+}
 
 func (f *fakeKernel) Dests(s ipvs.ServiceKey) ([]ipvs.Dest, error) {
 	m, ok := f.dests[s]
@@ -26,8 +28,14 @@ func (f *fakeKernel) Dests(s ipvs.ServiceKey) ([]ipvs.Dest, error) {
 	}
 	return out, nil
 }
-func (f *fakeKernel) NewDest(s ipvs.ServiceKey, d ipvs.Dest) error { f.dests[s][d.DestKey] = d; return nil }
-func (f *fakeKernel) SetDest(s ipvs.ServiceKey, d ipvs.Dest) error { f.dests[s][d.DestKey] = d; return nil }
+func (f *fakeKernel) NewDest(s ipvs.ServiceKey, d ipvs.Dest) error {
+	f.dests[s][d.DestKey] = d
+	return nil
+}
+func (f *fakeKernel) SetDest(s ipvs.ServiceKey, d ipvs.Dest) error {
+	f.dests[s][d.DestKey] = d
+	return nil
+}
 func (f *fakeKernel) DelDest(s ipvs.ServiceKey, d ipvs.DestKey) error {
 	delete(f.dests[s], d)
 	return nil
