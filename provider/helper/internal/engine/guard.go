@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ipvs"
-	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ledger"
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/managers"
 )
 
@@ -143,9 +142,7 @@ func (e *Engine) saveSettled(d time.Duration) (failed []int, known bool, err err
 	go func() {
 		err := l.Save()
 		if err == nil {
-			if _, uerr := ledger.SyncUnit(len(l.Stacks()) > 0, e.Exe, max(d-time.Since(start), time.Millisecond)); uerr != nil {
-				err = fmt.Errorf("the ledger was saved, but the boot unit could not be kept in step: %v", uerr)
-			}
+			err = syncUnits(l, e.Exe, max(d-time.Since(start), time.Millisecond))
 		}
 		done <- err
 	}()

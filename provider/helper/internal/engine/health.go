@@ -1,6 +1,9 @@
 package engine
 
 import (
+	"fmt"
+	"time"
+
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ledger"
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/protocol"
 )
@@ -44,4 +47,16 @@ func recordHealth(l *ledger.Ledger, op *protocol.Op) (changed bool) {
 		return l.SetServiceHealth(op.Owner, op.Service, &h)
 	}
 	return false
+}
+
+// syncUnits keeps the boot unit (any stack has records) and the checker's unit (any stack declares a check) in step
+// with the ledger just saved.
+func syncUnits(l *ledger.Ledger, exe string, limit time.Duration) error {
+	if _, err := ledger.SyncUnit(len(l.Stacks()) > 0, exe, limit); err != nil {
+		return fmt.Errorf("the ledger was saved, but the boot unit could not be kept in step: %v", err)
+	}
+	if _, err := ledger.SyncHealthUnit(l.HasChecks(), exe, limit); err != nil {
+		return fmt.Errorf("the ledger was saved, but the health check unit %s could not be kept in step: %v", ledger.HealthUnitName, err)
+	}
+	return nil
 }

@@ -1,6 +1,9 @@
 package engine
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -81,5 +84,49 @@ func TestHealthSettingsAreRecordedWithTheEntries(t *testing.T) {
 		if d.Weight != 5 {
 			t.Fatalf("a refused op changed the kernel: %+v", d)
 		}
+	}
+}
+
+// The checker's unit is installed (and enabled) while some stack declares a check, and removed with the last one;
+// the boot unit stays while records remain. Where the host has systemd-analyze, the unit passes its verify.
+func TestHealthUnitFollowsTheChecks(t *testing.T) {
+	_, e := newOwnedEngine(t)
+	os.MkdirAll(ledger.SystemdRun, 0o755)
+	os.MkdirAll(ledger.UnitDir, 0o755)
+	e.Exe = "/usr/local/bin/ipvs-helper"
+	unit := filepath.Join(ledger.UnitDir, ledger.HealthUnitName)
+	link := filepath.Join(ledger.UnitDir, "multi-user.target.wants", ledger.HealthUnitName)
+	exists := func(p string) bool { _, err := os.Lstat(p); return err == nil }
+	run(t, e, as(svcJSON("192.0.2.1", "rr"), owner(stackA)), as(destJSON("ensureDest", "192.0.2.1", "10.0.0.1", 5), owner(stackA)))
+	if exists(unit) || !exists(filepath.Join(ledger.UnitDir, ledger.UnitName)) {
+		t.Fatal("a stack without checks got the checker's unit, or no boot unit")
+	}
+	wantCode(t, "check", run(t, e, as(destJSON("ensureDest", "192.0.2.1", "10.0.0.1", 5), owner(stackA)+`,"healthCheck":`+httpCheck))[0], "ok")
+	text, err := os.ReadFile(unit)
+	if err != nil || !exists(link) {
+		t.Fatalf("no health unit after a check was declared: %v", err)
+	}
+	for _, want := range []string{"ExecStart=/usr/local/bin/ipvs-helper health\n", "After=network-online.target pulumi-ipvs.service\n",
+		"CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW\n", "ProtectSystem=strict\n", "Restart=on-failure\n", "NoNewPrivileges=yes\n"} {
+		if !strings.Contains(string(text), want) {
+			t.Errorf("the unit lacks %q:\n%s", want, text)
+		}
+	}
+	if analyze, err := exec.LookPath("systemd-analyze"); err == nil {
+		dir := t.TempDir()
+		exe, _ := os.Executable() // any executable: verify checks that ExecStart's exists
+		os.WriteFile(filepath.Join(dir, ledger.HealthUnitName), []byte(ledger.HealthUnitText(exe)), 0o644)
+		out, err := exec.Command(analyze, "verify", "--man=no", filepath.Join(dir, ledger.HealthUnitName)).CombinedOutput()
+		// verify also reports the units it pulls in (After=pulumi-ipvs.service, absent here); only this unit's
+		// own lines count.
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.Contains(l, ledger.HealthUnitName) && !strings.Contains(l, "pulumi-ipvs.service") {
+				t.Errorf("systemd-analyze verify: %s (%v)", l, err)
+			}
+		}
+	}
+	wantCode(t, "no check", run(t, e, as(destJSON("ensureDest", "192.0.2.1", "10.0.0.1", 5), owner(stackA)+`,"healthCheck":null`))[0], "ok")
+	if exists(unit) || exists(link) || !exists(filepath.Join(ledger.UnitDir, ledger.UnitName)) {
+		t.Fatal("the checker's unit outlived the last check, or the boot unit went with it")
 	}
 }

@@ -81,9 +81,7 @@ func (e *Engine) finishLedger(ops []*protocol.Op) {
 	if l.Changed() {
 		err := l.Save()
 		if err == nil {
-			if _, uerr := ledger.SyncUnit(len(l.Stacks()) > 0, e.Exe, e.LockWait); uerr != nil {
-				err = fmt.Errorf("the ledger was saved, but the boot unit could not be kept in step: %v", uerr)
-			}
+			err = syncUnits(l, e.Exe, e.LockWait)
 		}
 		if err != nil {
 			for _, i := range e.own.ownOps {

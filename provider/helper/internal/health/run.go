@@ -20,7 +20,7 @@ import (
 )
 
 // StateDir is where the checker keeps its state (state.json) across restarts; its systemd unit may write only here.
-const StateDir = "/var/lib/pulumi-ipvs-health"
+const StateDir = ledger.HealthStateDir
 
 // Runner is the long-running checker. Its seams (the ledger, the kernel, the prober, the clock) let tests run it
 // against fakes; `ipvs-helper health` wires the real ones.

@@ -1,0 +1,135 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+)
+
+// HealthUnitName is the checker's unit (issue 27): `ipvs-helper health`, installed while any stack declares a check.
+const HealthUnitName = "pulumi-ipvs-health.service"
+
+// HealthStateDir is the checker's own state directory (state.json), the only place its unit may write besides the
+// ledger lock.
+const HealthStateDir = "/var/lib/pulumi-ipvs-health"
+
+// HealthUnitText is the checker's systemd unit with the helper at exe. It starts after the boot restore (which it
+// then adjusts), restarts on failure, and is confined as far as a netlink client allows: root, but only
+// CAP_NET_ADMIN (IPVS netlink) and CAP_NET_RAW; a read-only system except its state directory and the ledger lock.
+// When it stops the kernel keeps the weights it left (fail static).
+func HealthUnitText(exe string) string {
+	return `[Unit]
+Description=Health checks of the real servers pulumi-ipvs stacks declare (quiesce or remove the dead ones, restore them)
+Documentation=https://www.npmjs.com/package/pulumi-ipvs
+After=network-online.target ` + UnitName + `
+Wants=network-online.target
+
+[Service]
+Type=simple
+ExecStart=` + exe + ` health
+Restart=on-failure
+RestartSec=2s
+StateDirectory=pulumi-ipvs-health
+StateDirectoryMode=0700
+ReadWritePaths=-` + LockPath + `
+CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW
+NoNewPrivileges=yes
+ProtectSystem=strict
+ProtectHome=yes
+PrivateTmp=yes
+PrivateDevices=yes
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+ProtectProc=invisible
+RestrictNamespaces=yes
+RestrictRealtime=yes
+RestrictSUIDSGID=yes
+RestrictAddressFamilies=AF_INET AF_INET6 AF_NETLINK AF_UNIX
+LockPersonality=yes
+MemoryDenyWriteExecute=yes
+SystemCallArchitectures=native
+SystemCallFilter=@system-service
+SystemCallErrorNumber=EPERM
+UMask=0077
+TasksMax=256
+
+[Install]
+WantedBy=multi-user.target
+`
+}
+
+// SyncHealthUnit installs, enables and starts the checker's unit (want: some stack declares a check) or stops and
+// removes it, when systemd runs. Each systemctl call is bounded by limit. A unit whose text changed (a new helper)
+// is restarted so that the new checker runs.
+func SyncHealthUnit(want bool, exe string, limit time.Duration) (changed bool, err error) {
+	if !SystemdRuns() {
+		return false, nil
+	}
+	if err := judgeDirs(UnitDir, false, 0); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return false, fmt.Errorf("systemd runs but its unit directory %s is missing; the health check unit was not installed", UnitDir)
+		}
+		return false, err
+	}
+	unit := filepath.Join(UnitDir, HealthUnitName)
+	wants := filepath.Join(UnitDir, "multi-user.target.wants")
+	link := filepath.Join(wants, HealthUnitName)
+	if !want {
+		if _, err := os.Lstat(unit); errors.Is(err, os.ErrNotExist) {
+			return false, nil
+		}
+		// Stopped first: removing a running unit's file leaves the checker running, unsupervised.
+		if err := systemctl(limit, "stop", HealthUnitName); err != nil {
+			return false, err
+		}
+		if changed, err = removeUnit(unit, link); err != nil || !changed {
+			return changed, err
+		}
+		return true, systemctl(limit, "daemon-reload")
+	}
+	if changed, err = installUnit(unit, wants, link, []byte(HealthUnitText(exe))); err != nil || !changed {
+		return changed, err
+	}
+	if err := systemctl(limit, "daemon-reload"); err != nil {
+		return true, err
+	}
+	return true, systemctl(limit, "restart", HealthUnitName)
+}
+
+// systemctl runs the first systemctl found (none: nothing to do, as daemonReload).
+func systemctl(limit time.Duration, args ...string) error {
+	for _, bin := range Systemctls {
+		if _, err := os.Stat(bin); err != nil {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), limit)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%s %v failed: %v %s", bin, args, err, bytes.TrimSpace(out))
+		}
+		return nil
+	}
+	return nil
+}
+
+// HasChecks tells whether some stack declares a health check for one of its real servers.
+func (l *Ledger) HasChecks() bool {
+	for _, s := range l.stacks {
+		for _, d := range s.Dests {
+			if d.HealthCheck != nil {
+				return true
+			}
+		}
+	}
+	return false
+}
