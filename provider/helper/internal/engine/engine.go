@@ -38,6 +38,8 @@ type Engine struct {
 	// kept is the ledger the last request opened, reopened by the next one so that a serving helper re-reads only
 	// the stack files others changed; nil after a failed open.
 	kept *ledger.Ledger
+	// health is the checked real servers' health for read-back, loaded once per request (health.go).
+	health *healthView
 	// warnedStrays: this process said once that it ignores stray files in the ledger directory.
 	warnedStrays bool
 	// guard is held by the goroutine running a request except while it waits on the kernel (guard.go).
@@ -133,11 +135,11 @@ func (e *Engine) newView() *view {
 func (e *Engine) runOp(idx int, op *protocol.Op) (protocol.Result, *protocol.Error) {
 	switch op.Name {
 	case "getService":
-		return e.getService(op)
+		return e.withHealth(op, result2(e.getService(op)))
 	case "getDest":
-		return e.getDest(op)
+		return e.withHealth(op, result2(e.getDest(op)))
 	case "dump":
-		return e.dump()
+		return e.withHealth(op, result2(e.dump()))
 	case "setTimeouts":
 		return e.setTimeouts(op)
 	case "getTimeouts":

@@ -2,6 +2,10 @@ package engine
 
 import (
 	"fmt"
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/health"
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ipvs"
+	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ledger"
@@ -59,4 +63,117 @@ func syncUnits(l *ledger.Ledger, exe string, limit time.Duration) error {
 		return fmt.Errorf("the ledger was saved, but the health check unit %s could not be kept in step: %v", ledger.HealthUnitName, err)
 	}
 	return nil
+}
+
+// healthView is what read-back adds for checked real servers: the ledger's checks and declared entries, and the
+// checker's state file, read without the lock (both are replaced whole or appended by whole lines).
+type healthView struct {
+	v   *view // the request it was loaded for
+	cfg health.Config
+	st  *health.State
+}
+
+// HealthStatePath is the checker's state file that read-back reports (a variable for tests).
+var HealthStatePath = filepath.Join(health.StateDir, "state.json")
+
+type opResult struct {
+	res  protocol.Result
+	perr *protocol.Error
+}
+
+func result2(res protocol.Result, perr *protocol.Error) opResult { return opResult{res, perr} }
+
+func (e *Engine) healthOf() *healthView {
+	if e.health != nil && e.health.v == e.v {
+		return e.health
+	}
+	hv := &healthView{v: e.v, st: health.NewState()}
+	if l, err := ledger.Load(); err == nil {
+		hv.cfg = health.ConfigOf(l)
+	}
+	if len(hv.cfg.Targets) > 0 {
+		if st, err := health.ReadState(HealthStatePath); err == nil {
+			hv.st = st
+		}
+	}
+	e.health = hv
+	return hv
+}
+
+// withHealth adds to getService, getDest and dump results, per real server a stack declared a check for, its
+// health and declared weight (protocol.DestHealthOut); a real server the checker removed (onFailure remove) is
+// reported as declared, so that a refresh shows no change for it.
+func (e *Engine) withHealth(op *protocol.Op, r opResult) (protocol.Result, *protocol.Error) {
+	if r.perr != nil {
+		return r.res, r.perr
+	}
+	hv := e.healthOf()
+	if len(hv.cfg.Targets) == 0 {
+		return r.res, nil
+	}
+	switch op.Name {
+	case "getDest":
+		key := health.Key{Svc: op.Service, Dest: destKey(op)}
+		rep := health.Report(hv.cfg, hv.st, key)
+		if rep == nil {
+			return r.res, nil
+		}
+		if d, ok := r.res["dest"].(protocol.DestOut); ok {
+			d.Health = rep
+			r.res["dest"] = d
+		} else if sv, err := e.v.service(op.Service); err == nil && sv != nil && rep.Removed {
+			r.res["dest"] = declaredOut(hv, key, rep)
+		}
+	case "getService":
+		if s, ok := r.res["service"].(protocol.ServiceOut); ok {
+			r.res["service"] = annotate(hv, op.Service, s)
+		}
+	case "dump":
+		list := r.res["services"].([]protocol.ServiceOut)
+		for i, s := range list {
+			if k, e := protocol.ServiceKeyOf(s.ServiceKeyOut); e == nil {
+				list[i] = annotate(hv, k, s)
+			}
+		}
+	}
+	return r.res, nil
+}
+
+// annotate adds health to a service's checked real servers, and the ones the checker removed, as declared.
+func annotate(hv *healthView, svc ipvs.ServiceKey, s protocol.ServiceOut) protocol.ServiceOut {
+	if s.Dests == nil {
+		return s
+	}
+	dests := *s.Dests
+	seen := map[ipvs.DestKey]bool{}
+	for i, d := range dests {
+		k, e := protocol.DestKeyOf(d.Address, d.Port)
+		if e != nil {
+			continue
+		}
+		seen[k] = true
+		dests[i].Health = health.Report(hv.cfg, hv.st, health.Key{Svc: svc, Dest: k})
+	}
+	var removed []health.Key
+	for k := range hv.cfg.Targets {
+		if k.Svc == svc && !seen[k.Dest] {
+			removed = append(removed, k)
+		}
+	}
+	slices.SortFunc(removed, func(a, b health.Key) int {
+		return ipvs.CmpDests(&ipvs.Dest{DestKey: a.Dest}, &ipvs.Dest{DestKey: b.Dest})
+	})
+	for _, k := range removed {
+		if rep := health.Report(hv.cfg, hv.st, k); rep.Removed {
+			dests = append(dests, declaredOut(hv, k, rep))
+		}
+	}
+	s.Dests = &dests
+	return s
+}
+
+func declaredOut(hv *healthView, k health.Key, rep *protocol.DestHealthOut) protocol.DestOut {
+	d := protocol.DestJSON(hv.cfg.Targets[k].Declared)
+	d.Health = rep
+	return d
 }

@@ -140,10 +140,12 @@ func (r *Runner) pass(reload bool) {
 	for _, svc := range r.services() {
 		out, err := Apply(r.Kernel, svc, r.cfg, r.st, Decide(svc, r.cfg, r.st))
 		changed = changed || out.Changed
+		logged := map[Key]bool{}
 		for key, line := range r.pending {
 			if key.Svc != svc {
 				continue
 			}
+			logged[key] = true
 			if act := out.Actions[key]; act != "" {
 				line += "; " + act
 			} else if slices.Contains(Decide(svc, r.cfg, r.st).Kept, key.Dest) {
@@ -154,7 +156,7 @@ func (r *Runner) pass(reload bool) {
 			changed = true
 		}
 		for key, act := range out.Actions {
-			if _, logged := r.pending[key]; !logged {
+			if !logged[key] {
 				r.Log(Name(key) + " " + act) // an `up` had put a depooled server back, or it came back while kept
 			}
 		}
@@ -251,21 +253,30 @@ type stateSorry struct {
 	Port    uint16                 `json:"port"`
 }
 
-// loadState reads state.json; a missing or unreadable one starts afresh (every real server healthy, as at a first
-// start), which is logged.
+// loadState reads state.json; a missing one starts afresh, an unreadable one too (logged): every real server
+// healthy, as at a first start.
 func (r *Runner) loadState() *State {
+	st, err := ReadState(r.StatePath)
+	if err != nil {
+		r.Log(err.Error() + "; starting afresh")
+		return NewState()
+	}
+	return st
+}
+
+// ReadState reads a checker's state file (read-back reports it): a missing file is an empty state.
+func ReadState(path string) (*State, error) {
 	st := NewState()
-	b, err := os.ReadFile(r.StatePath)
+	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return st
+		return st, nil
 	}
 	var f stateFile
 	if err == nil {
 		err = json.Unmarshal(b, &f)
 	}
 	if err != nil {
-		r.Log(fmt.Sprintf("the state file %s cannot be read, starting afresh: %v", r.StatePath, err))
-		return st
+		return st, fmt.Errorf("the health state file %s cannot be read: %v", path, err)
 	}
 	for _, e := range f.Dests {
 		svc, perr := protocol.ServiceKeyOf(e.Service)
@@ -283,7 +294,7 @@ func (r *Runner) loadState() *State {
 			st.Sorry[svc] = dk
 		}
 	}
-	return st
+	return st, nil
 }
 
 func (r *Runner) saveState() {

@@ -188,3 +188,22 @@ func keptLine(p Plan, total int) string {
 
 // addrOf is a target's address to probe: the real server's own (the VIP cannot be probed from the director).
 func addrOf(k Key) netip.Addr { return k.Dest.Addr }
+
+// Report is a checked real server's health for read-back: nil when no stack declared a check for it. removed: the
+// checker took it out of the kernel (onFailure remove) and it is not there.
+func Report(cfg Config, st *State, k Key) *protocol.DestHealthOut {
+	t, ok := cfg.Targets[k]
+	if !ok {
+		return nil
+	}
+	out := &protocol.DestHealthOut{State: "unknown", DeclaredWeight: t.Declared.Weight, Check: t.Check.Type}
+	if ds := st.Dests[k]; ds != nil {
+		out.State = "unhealthy"
+		if ds.Healthy {
+			out.State = "healthy"
+		}
+		out.Since, out.Last, out.Depooled, out.Kept = ds.Since.UTC().Format(time.RFC3339), ds.Last, ds.Depooled, ds.Kept
+		out.Removed = ds.Depooled && t.Check.OnFailure == "remove"
+	}
+	return out
+}

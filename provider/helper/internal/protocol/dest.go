@@ -132,6 +132,8 @@ type DestOut struct {
 	InactiveConns   uint32   `json:"inactiveConns"`
 	PersistentConns uint32   `json:"persistentConns"`
 	Stats           StatsOut `json:"stats"`
+	// Health is present for a real server a stack declared a health check for (health.go).
+	Health *DestHealthOut `json:"health,omitempty"`
 }
 
 // DestJSON renders a real server with its settings, connection counts and counters.

@@ -376,3 +376,22 @@ func ServiceKeyOf(k ServiceKeyOut) (ipvs.ServiceKey, *Error) {
 	}
 	return op.Service, nil
 }
+
+// DestHealthOut is what read-back adds for a checked real server: its health as the checker last recorded it and
+// the declared weight (the ledger's), so that a server the checker depooled reads as declared.
+type DestHealthOut struct {
+	// State is "healthy", "unhealthy", or "unknown" (not probed yet, or no checker has run).
+	State string `json:"state"`
+	// Since is when it entered State (RFC 3339), "" when unknown.
+	Since string `json:"since,omitempty"`
+	// Last is the last probe's result: "ok" or why it failed.
+	Last string `json:"last,omitempty"`
+	// Depooled: the checker holds it out of the pool (weight 0, or removed: then Removed).
+	Depooled bool `json:"depooled"`
+	// Removed: onFailure "remove" took it out of the kernel; the entry shown is the declared one, without counters.
+	Removed bool `json:"removed,omitempty"`
+	// Kept: unhealthy, but kept pooled by minHealthy.
+	Kept           bool   `json:"kept,omitempty"`
+	DeclaredWeight uint32 `json:"declaredWeight"`
+	Check          string `json:"check"`
+}
