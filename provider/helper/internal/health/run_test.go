@@ -1,0 +1,166 @@
+package health_test
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/health"
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ipvs"
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ledger"
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ledger/ledgertest"
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/protocol"
+)
+
+// table is a kernel table shared with the runner's goroutine.
+type table struct {
+	mu    sync.Mutex
+	dests map[ipvs.DestKey]ipvs.Dest
+}
+
+func (t *table) Dests(ipvs.ServiceKey) ([]ipvs.Dest, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []ipvs.Dest
+	for _, d := range t.dests {
+		out = append(out, d)
+	}
+	return out, nil
+}
+func (t *table) NewDest(_ ipvs.ServiceKey, d ipvs.Dest) error { return t.SetDest(ipvs.ServiceKey{}, d) }
+func (t *table) SetDest(_ ipvs.ServiceKey, d ipvs.Dest) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.dests[d.DestKey] = d
+	return nil
+}
+func (t *table) DelDest(_ ipvs.ServiceKey, k ipvs.DestKey) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.dests, k)
+	return nil
+}
+
+func (t *table) weight(k ipvs.DestKey) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return int(t.dests[k].Weight)
+}
+
+var (
+	svc   = ipvs.ServiceKey{AF: ipvs.AFInet, Protocol: ipvs.ProtoTCP, Addr: netip.MustParseAddr("192.0.2.10"), Port: 80}
+	destA = ipvs.DestKey{AF: ipvs.AFInet, Addr: netip.MustParseAddr("10.10.0.11"), Port: 80}
+	destB = ipvs.DestKey{AF: ipvs.AFInet, Addr: netip.MustParseAddr("10.10.0.12"), Port: 80}
+)
+
+// record writes what an `up` would: the service, A at weight w with a tcp check (or none), B at 5 without one.
+func record(t *testing.T, w uint32, checked bool) {
+	t.Helper()
+	l, err := ledger.Open(time.Now().Add(time.Second), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	l.PutService("a/b/c", svc, protocol.ServiceJSON(ipvs.Service{ServiceKey: svc, ServiceSettings: ipvs.DefaultService(ipvs.AFInet)}, nil).ServiceSpecOut)
+	for _, d := range []struct {
+		k ipvs.DestKey
+		w uint32
+	}{{destA, w}, {destB, 5}} {
+		l.PutDest("a/b/c", "", svc, d.k, protocol.DestJSON(ipvs.Dest{DestKey: d.k, DestSettings: ipvs.DestSettings{Fwd: ipvs.FwdMasq, Weight: d.w}}).DestSpecOut)
+	}
+	var check *protocol.HealthCheck
+	if checked {
+		check = &protocol.HealthCheck{Type: "tcp", Port: 80, IntervalSeconds: 1, TimeoutSeconds: 0.2, Rise: 1, Fall: 1, OnFailure: "quiesce"}
+	}
+	l.SetDestCheck("a/b/c", svc, destA, check)
+	if err := l.Save(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 5 s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// The runner reads its checks from the ledger and follows its changes (a new declared weight is what it restores,
+// a check removed is forgotten) without losing up/down state; it touches only checked real servers; it logs each
+// transition once; its state survives it.
+func TestRunnerFollowsTheLedger(t *testing.T) {
+	root := ledgertest.Use(t)
+	record(t, 5, true)
+	k := &table{dests: map[ipvs.DestKey]ipvs.Dest{}}
+	for _, d := range []ipvs.DestKey{destA, destB} {
+		k.dests[d] = ipvs.Dest{DestKey: d, DestSettings: ipvs.DestSettings{Fwd: ipvs.FwdMasq, Weight: 5}}
+	}
+	var mu sync.Mutex
+	down := map[netip.Addr]bool{destA.Addr: true, destB.Addr: true}
+	var logs []string
+	r := &health.Runner{Kernel: k, Ledger: ledger.Open, Now: time.Now, StatePath: filepath.Join(root, "state.json"),
+		MetricsDir: filepath.Join(root, "metrics"), Reload: 100 * time.Millisecond, LockWait: time.Second, MaxProbes: 4,
+		Probe: func(_ context.Context, a netip.Addr, _ *protocol.HealthCheck) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if down[a] {
+				return errors.New("connection refused")
+			}
+			return nil
+		},
+		Log: func(l string) { mu.Lock(); logs = append(logs, l); mu.Unlock() }}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- r.Run(ctx) }()
+	stop := func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer func() {
+		if ctx.Err() == nil {
+			stop()
+		}
+	}()
+
+	waitFor(t, "A quiesced", func() bool { return k.weight(destA) == 0 })
+	if k.weight(destB) != 5 {
+		t.Fatal("the checker changed a real server nobody declared a check for")
+	}
+	// An `up` records weight 7 for A while it is down: recovery restores 7.
+	record(t, 7, true)
+	time.Sleep(300 * time.Millisecond) // a few reloads: A must stay at 0 while down
+	if k.weight(destA) != 0 {
+		t.Fatalf("A at %d while down after a reload", k.weight(destA))
+	}
+	mu.Lock()
+	down[destA.Addr] = false
+	mu.Unlock()
+	waitFor(t, "A restored at its new declared weight", func() bool { return k.weight(destA) == 7 })
+	stop()
+	mu.Lock()
+	text := strings.Join(logs, "\n")
+	mu.Unlock()
+	for _, want := range []string{
+		"tcp/192.0.2.10:80 → 10.10.0.11:80 down: connection refused (1 of 1 failed); quiesced, weight 5 → 0",
+		"tcp/192.0.2.10:80 → 10.10.0.11:80 up: tcp check passed (1 of 1); restored, weight 0 → 7",
+	} {
+		if strings.Count(text, want) != 1 {
+			t.Errorf("the log does not hold %q once:\n%s", want, text)
+		}
+	}
+	st, err := health.ReadState(r.StatePath)
+	if err != nil || len(st.Dests) != 1 || !st.Dests[health.Key{Svc: svc, Dest: destA}].Healthy {
+		t.Fatalf("state after stop: %+v %v", st, err)
+	}
+}
