@@ -133,7 +133,16 @@ func (r *Runner) pass(reload bool) {
 	defer l.Close()
 	r.led = l
 	if reload {
-		r.setConfig(ConfigOf(l))
+		cfg := ConfigOf(l)
+		for k, t := range r.cfg.Targets {
+			if _, ok := cfg.Targets[k]; !ok && l.UnreadableStack(t.Owner) {
+				cfg.Targets[k] = t // its stack file is broken for now: carry on with what it said last
+				if h, had := r.cfg.Services[k.Svc]; had {
+					cfg.Services[k.Svc] = h
+				}
+			}
+		}
+		r.setConfig(cfg)
 		r.loaded = r.Now()
 	}
 	changed := false

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -100,39 +101,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestRunnerFollowsTheLedger(t *testing.T) {
 	root := ledgertest.Use(t)
 	record(t, 5, true)
-	k := &table{dests: map[ipvs.DestKey]ipvs.Dest{}}
-	for _, d := range []ipvs.DestKey{destA, destB} {
-		k.dests[d] = ipvs.Dest{DestKey: d, DestSettings: ipvs.DestSettings{Fwd: ipvs.FwdMasq, Weight: 5}}
-	}
-	var mu sync.Mutex
-	down := map[netip.Addr]bool{destA.Addr: true, destB.Addr: true}
-	var logs []string
-	r := &health.Runner{Kernel: k, Ledger: ledger.Open, Now: time.Now, StatePath: filepath.Join(root, "state.json"),
-		MetricsDir: filepath.Join(root, "metrics"), Reload: 100 * time.Millisecond, LockWait: time.Second, MaxProbes: 4,
-		Probe: func(_ context.Context, a netip.Addr, _ *protocol.HealthCheck) error {
-			mu.Lock()
-			defer mu.Unlock()
-			if down[a] {
-				return errors.New("connection refused")
-			}
-			return nil
-		},
-		Log: func(l string) { mu.Lock(); logs = append(logs, l); mu.Unlock() }}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- r.Run(ctx) }()
-	stop := func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
-	}
-	defer func() {
-		if ctx.Err() == nil {
-			stop()
-		}
-	}()
-
+	k, down, logs, stop := start(t, root)
+	defer stop()
 	waitFor(t, "A quiesced", func() bool { return k.weight(destA) == 0 })
 	if k.weight(destB) != 5 {
 		t.Fatal("the checker changed a real server nobody declared a check for")
@@ -143,14 +113,10 @@ func TestRunnerFollowsTheLedger(t *testing.T) {
 	if k.weight(destA) != 0 {
 		t.Fatalf("A at %d while down after a reload", k.weight(destA))
 	}
-	mu.Lock()
-	down[destA.Addr] = false
-	mu.Unlock()
+	down(destA.Addr, false)
 	waitFor(t, "A restored at its new declared weight", func() bool { return k.weight(destA) == 7 })
 	stop()
-	mu.Lock()
-	text := strings.Join(logs, "\n")
-	mu.Unlock()
+	text := logs()
 	for _, want := range []string{
 		"tcp/192.0.2.10:80 → 10.10.0.11:80 down: connection refused (1 of 1 failed); quiesced, weight 5 → 0",
 		"tcp/192.0.2.10:80 → 10.10.0.11:80 up: tcp check passed (1 of 1); restored, weight 0 → 7",
@@ -159,8 +125,63 @@ func TestRunnerFollowsTheLedger(t *testing.T) {
 			t.Errorf("the log does not hold %q once:\n%s", want, text)
 		}
 	}
-	st, err := health.ReadState(r.StatePath)
+	st, err := health.ReadState(filepath.Join(root, "state.json"))
 	if err != nil || len(st.Dests) != 1 || !st.Dests[health.Key{Svc: svc, Dest: destA}].Healthy {
 		t.Fatalf("state after stop: %+v %v", st, err)
 	}
+}
+
+// start runs a checker on a table holding A and B at weight 5, both failing their probes until down(addr, false).
+func start(t *testing.T, root string) (k *table, down func(netip.Addr, bool), logs func() string, stop func()) {
+	k = &table{dests: map[ipvs.DestKey]ipvs.Dest{}}
+	for _, d := range []ipvs.DestKey{destA, destB} {
+		k.dests[d] = ipvs.Dest{DestKey: d, DestSettings: ipvs.DestSettings{Fwd: ipvs.FwdMasq, Weight: 5}}
+	}
+	var mu sync.Mutex
+	failing := map[netip.Addr]bool{destA.Addr: true, destB.Addr: true}
+	var lines []string
+	r := &health.Runner{Kernel: k, Ledger: ledger.Open, Now: time.Now, StatePath: filepath.Join(root, "state.json"),
+		MetricsDir: filepath.Join(root, "metrics"), Reload: 100 * time.Millisecond, LockWait: time.Second, MaxProbes: 4,
+		Probe: func(_ context.Context, a netip.Addr, _ *protocol.HealthCheck) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if failing[a] {
+				return errors.New("connection refused")
+			}
+			return nil
+		},
+		Log: func(l string) { mu.Lock(); lines = append(lines, l); mu.Unlock() }}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- r.Run(ctx) }()
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	down = func(a netip.Addr, v bool) { mu.Lock(); failing[a] = v; mu.Unlock() }
+	logs = func() string { mu.Lock(); defer mu.Unlock(); return strings.Join(lines, "\n") }
+	return k, down, logs, stop
+}
+
+// A stack file that becomes unreadable (a hand edit gone wrong) does not make the checker forget that stack's
+// checks: its depooled server stays depooled and is restored, at its declared weight, when it recovers.
+func TestRunnerKeepsChecksOfAnUnreadableStack(t *testing.T) {
+	root := ledgertest.Use(t)
+	record(t, 5, true)
+	k, down, _, stop := start(t, root)
+	defer stop()
+	waitFor(t, "A quiesced", func() bool { return k.weight(destA) == 0 })
+	if err := os.WriteFile(filepath.Join(ledger.Dir, "stacks", ledger.FileName("a/b/c")), []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // a few reloads of the broken file
+	down(destA.Addr, false)
+	waitFor(t, "A restored", func() bool { return k.weight(destA) == 5 })
 }

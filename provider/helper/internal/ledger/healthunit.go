@@ -133,3 +133,10 @@ func (l *Ledger) HasChecks() bool {
 	}
 	return false
 }
+
+// UnreadableStack tells whether owner's stack file is one this load could not read (the checker then keeps that
+// stack's checks as it last read them, rather than forget its depooled servers).
+func (l *Ledger) UnreadableStack(owner string) bool {
+	_, bad := l.unreadable[filepath.Join(stacksDir(), FileName(owner))]
+	return bad
+}
