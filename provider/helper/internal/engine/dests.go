@@ -2,6 +2,8 @@ package engine
 
 import (
 	"fmt"
+
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/health"
 	"syscall"
 
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ipvs"
@@ -68,7 +70,24 @@ func (e *Engine) ensureDest(op *protocol.Op, retry bool) step {
 	if err != nil {
 		return done(nil, kernelError(doing(), err, true))
 	}
+	// A real server the health checker holds out of the pool keeps its kernel weight (0), or stays removed; the
+	// ledger records what was declared and the checker applies it on recovery (health.go).
+	declared := want
+	var check *protocol.HealthCheck
+	var hold *health.DestState
+	if !blind || dests != nil { // a blind create has not read the entry: the kernel's answer decides
+		check, hold = e.held(op, key)
+	}
+	if hold != nil {
+		if cur == nil {
+			return done(heldResult(false, nil, declared, check, hold), nil)
+		}
+		want.Weight = cur.Weight
+	}
 	if cur != nil && cur.DestSettings == want.DestSettings {
+		if hold != nil {
+			return done(heldResult(false, cur, declared, check, hold), nil)
+		}
 		return done(protocol.Result{"changed": false, "created": false, "dest": protocol.DestJSON(*cur)}, nil)
 	}
 	if cur != nil && op.OnExisting == protocol.ExistingMatch {
@@ -86,6 +105,9 @@ func (e *Engine) ensureDest(op *protocol.Op, retry bool) step {
 	}
 	return send(w, func(err error) (protocol.Result, *protocol.Error) {
 		if err == nil {
+			if hold != nil {
+				return heldResult(true, &want, declared, check, hold), nil
+			}
 			return protocol.Result{"changed": true, "created": cur == nil, "dest": protocol.DestJSON(want)}, nil
 		}
 		if cur == nil {

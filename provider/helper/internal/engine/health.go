@@ -83,21 +83,70 @@ type opResult struct {
 
 func result2(res protocol.Result, perr *protocol.Error) opResult { return opResult{res, perr} }
 
+// healthOf loads the read-back view once per request: the ledger (read without the lock: a read-only op holds none)
+// and the checker's state.
 func (e *Engine) healthOf() *healthView {
-	if e.health != nil && e.health.v == e.v {
-		return e.health
-	}
-	hv := &healthView{v: e.v, st: health.NewState()}
-	if l, err := ledger.Load(); err == nil {
-		hv.cfg = health.ConfigOf(l)
-	}
-	if len(hv.cfg.Targets) > 0 {
-		if st, err := health.ReadState(HealthStatePath); err == nil {
-			hv.st = st
+	hv := e.healthState()
+	if hv.cfg.Targets == nil {
+		hv.cfg = health.Config{Targets: map[health.Key]health.Target{}}
+		if l, err := ledger.Load(); err == nil {
+			hv.cfg = health.ConfigOf(l)
 		}
 	}
-	e.health = hv
 	return hv
+}
+
+// healthState loads the checker's state once per request (a missing or unreadable file: nothing is held).
+func (e *Engine) healthState() *healthView {
+	if e.health == nil || e.health.v != e.v {
+		e.health = &healthView{v: e.v, st: health.NewState()}
+		if st, err := health.ReadState(HealthStatePath); err == nil {
+			e.health.st = st
+		}
+	}
+	return e.health
+}
+
+// held tells whether the checker holds this real server out of the pool, and how: an ensureDest then records the
+// declared weight without putting a dead server back in the kernel (the checker restores it on recovery). The check
+// is the op's own when it gives one, else the one the owner's record holds.
+func (e *Engine) held(op *protocol.Op, key ipvs.DestKey) (check *protocol.HealthCheck, ds *health.DestState) {
+	if op.Owner == "" || e.own.led == nil {
+		return nil, nil
+	}
+	switch c := op.HealthCheck; {
+	case c.Set && c.Null:
+		return nil, nil // the check goes: the declared entry is applied as it is
+	case c.Set:
+		check = &c.Val
+	default:
+		check = e.own.led.DestCheck(op.Owner, op.Service, key)
+	}
+	if check == nil {
+		return nil, nil
+	}
+	ds = e.healthState().st.Dests[health.Key{Svc: op.Service, Dest: key}]
+	if ds == nil || !ds.Depooled {
+		return nil, nil
+	}
+	return check, ds
+}
+
+// heldResult is ensureDest's answer for a real server the checker holds: the entry as now in the kernel (nil: the
+// checker removed it, and it is reported as declared), with its health and the declared weight, which record()
+// writes to the ledger.
+func heldResult(changed bool, now *ipvs.Dest, declared ipvs.Dest, check *protocol.HealthCheck, ds *health.DestState) protocol.Result {
+	d := declared
+	if now != nil {
+		d = *now
+	}
+	out := protocol.DestJSON(d)
+	out.Health = &protocol.DestHealthOut{State: "unhealthy", Since: ds.Since.UTC().Format(time.RFC3339), Last: ds.Last, Depooled: true,
+		Removed: now == nil, Kept: ds.Kept, DeclaredWeight: declared.Weight, Check: check.Type}
+	if ds.Healthy {
+		out.Health.State = "healthy" // recovered, not yet restored by the checker's next pass
+	}
+	return protocol.Result{"changed": changed, "created": false, "dest": out}
 }
 
 // withHealth adds to getService, getDest and dump results, per real server a stack declared a check for, its

@@ -1,6 +1,9 @@
 package engine
 
 import (
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/health"
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ipvs"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -128,5 +131,54 @@ func TestHealthUnitFollowsTheChecks(t *testing.T) {
 	wantCode(t, "no check", run(t, e, as(destJSON("ensureDest", "192.0.2.1", "10.0.0.1", 5), owner(stackA)+`,"healthCheck":null`))[0], "ok")
 	if exists(unit) || exists(link) || !exists(filepath.Join(ledger.UnitDir, ledger.UnitName)) {
 		t.Fatal("the checker's unit outlived the last check, or the boot unit went with it")
+	}
+}
+
+// An `up` that changes a real server the checker holds out of the pool records the declared weight and leaves the
+// kernel's 0 (or its absence, with onFailure remove): the checker applies it on recovery. The result says so.
+func TestEnsureKeepsWhatTheCheckerHolds(t *testing.T) {
+	f, e := newOwnedEngine(t)
+	HealthStatePath = filepath.Join(t.TempDir(), "state.json")
+	t.Cleanup(func() { HealthStatePath = filepath.Join(health.StateDir, "state.json") })
+	removeCheck := strings.Replace(httpCheck, `"quiesce"`, `"remove"`, 1)
+	run(t, e, as(svcJSON("192.0.2.1", "rr"), owner(stackA)),
+		as(destJSON("ensureDest", "192.0.2.1", "10.0.0.1", 5), owner(stackA)+`,"healthCheck":`+httpCheck),
+		as(destJSON("ensureDest", "192.0.2.1", "10.0.0.2", 5), owner(stackA)+`,"healthCheck":`+removeCheck))
+	// What a checker leaves: 10.0.0.1 quiesced, 10.0.0.2 removed, both held.
+	k1, k2 := ipvs.DestKey{AF: ipvs.AFInet, Addr: netip.MustParseAddr("10.0.0.1"), Port: 8080}, ipvs.DestKey{AF: ipvs.AFInet, Addr: netip.MustParseAddr("10.0.0.2"), Port: 8080}
+	d := f.dests[svc1][k1]
+	d.Weight = 0
+	f.dests[svc1][k1] = d
+	delete(f.dests[svc1], k2)
+	state := `{"v":1,"dests":[` +
+		`{"service":{"family":"ipv4","protocol":"tcp","address":"192.0.2.1","port":80},"address":"10.0.0.1","port":8080,"healthy":false,"since":"2026-01-01T00:00:00Z","last":"connection refused","depooled":true},` +
+		`{"service":{"family":"ipv4","protocol":"tcp","address":"192.0.2.1","port":80},"address":"10.0.0.2","port":8080,"healthy":false,"since":"2026-01-01T00:00:00Z","last":"connection refused","depooled":true}],"sorry":[]}`
+	if err := os.WriteFile(HealthStatePath, []byte(state), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res := run(t, e, as(destJSON("ensureDest", "192.0.2.1", "10.0.0.1", 7), owner(stackA)), as(destJSON("ensureDest", "192.0.2.1", "10.0.0.2", 7), owner(stackA)))
+	for i, r := range res {
+		wantCode(t, "held", r, "ok")
+		out := r["dest"].(protocol.DestOut)
+		if out.Health == nil || out.Health.DeclaredWeight != 7 || !out.Health.Depooled || out.Health.Removed != (i == 1) {
+			t.Fatalf("result %d: %+v %+v", i, out, out.Health)
+		}
+	}
+	if f.dests[svc1][k1].Weight != 0 {
+		t.Fatalf("the up put a held server back at %d", f.dests[svc1][k1].Weight)
+	}
+	if _, ok := f.dests[svc1][k2]; ok {
+		t.Fatal("the up re-added a server the checker removed")
+	}
+	l, _ := ledger.Load()
+	for _, rec := range l.Stacks()[0].DestList() {
+		if rec.Dest.Weight != 7 {
+			t.Fatalf("the ledger records %+v, not the declared weight 7", rec.Dest)
+		}
+	}
+	// Without its check, the declared entry is applied as it is.
+	wantCode(t, "check dropped", run(t, e, as(destJSON("ensureDest", "192.0.2.1", "10.0.0.1", 7), owner(stackA)+`,"healthCheck":null`))[0], "ok")
+	if f.dests[svc1][k1].Weight != 7 {
+		t.Fatalf("weight %d after the check was dropped", f.dests[svc1][k1].Weight)
 	}
 }

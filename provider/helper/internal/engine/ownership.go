@@ -317,7 +317,11 @@ func (e *Engine) record(idx int, op *protocol.Op, res protocol.Result) {
 	case "ensureService":
 		changed = l.PutService(op.Owner, op.Service, res["service"].(protocol.ServiceOut).ServiceSpecOut)
 	case "ensureDest":
-		changed = l.PutDest(op.Owner, op.Holder, op.Service, destKey(op), res["dest"].(protocol.DestOut).DestSpecOut)
+		d := res["dest"].(protocol.DestOut)
+		if d.Health != nil {
+			d.Weight = d.Health.DeclaredWeight // held by the health checker: the ledger keeps what was declared
+		}
+		changed = l.PutDest(op.Owner, op.Holder, op.Service, destKey(op), d.DestSpecOut)
 	case "deleteService":
 		changed = l.DropService(op.Service)
 	case "deleteDest":

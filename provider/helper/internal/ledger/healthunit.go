@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ipvs"
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/protocol"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -139,4 +141,12 @@ func (l *Ledger) HasChecks() bool {
 func (l *Ledger) UnreadableStack(owner string) bool {
 	_, bad := l.unreadable[filepath.Join(stacksDir(), FileName(owner))]
 	return bad
+}
+
+// DestCheck is the health check owner's record of a real server holds, nil when none.
+func (l *Ledger) DestCheck(owner string, svc ipvs.ServiceKey, d ipvs.DestKey) *protocol.HealthCheck {
+	if s := l.stacks[owner]; s != nil {
+		return s.Dests[DestID{svc, d}].HealthCheck
+	}
+	return nil
 }
