@@ -79,14 +79,18 @@ func (e *Engine) ensureDest(op *protocol.Op, retry bool) step {
 		check, hold = e.held(op, key)
 	}
 	if hold != nil {
-		if cur == nil {
-			return done(heldResult(false, nil, declared, check, hold), nil)
+		switch {
+		case cur != nil:
+			want.Weight = cur.Weight
+		case check.OnFailure == "remove":
+			return done(heldResult(false, false, nil, declared, check, hold), nil)
+		default: // quiesced, then gone (a reboot): boot puts it back at weight 0
+			want.Weight = 0
 		}
-		want.Weight = cur.Weight
 	}
 	if cur != nil && cur.DestSettings == want.DestSettings {
 		if hold != nil {
-			return done(heldResult(false, cur, declared, check, hold), nil)
+			return done(heldResult(false, false, cur, declared, check, hold), nil)
 		}
 		return done(protocol.Result{"changed": false, "created": false, "dest": protocol.DestJSON(*cur)}, nil)
 	}
@@ -106,7 +110,7 @@ func (e *Engine) ensureDest(op *protocol.Op, retry bool) step {
 	return send(w, func(err error) (protocol.Result, *protocol.Error) {
 		if err == nil {
 			if hold != nil {
-				return heldResult(true, &want, declared, check, hold), nil
+				return heldResult(true, cur == nil, &want, declared, check, hold), nil
 			}
 			return protocol.Result{"changed": true, "created": cur == nil, "dest": protocol.DestJSON(want)}, nil
 		}

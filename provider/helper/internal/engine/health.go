@@ -135,7 +135,7 @@ func (e *Engine) held(op *protocol.Op, key ipvs.DestKey) (check *protocol.Health
 // heldResult is ensureDest's answer for a real server the checker holds: the entry as now in the kernel (nil: the
 // checker removed it, and it is reported as declared), with its health and the declared weight, which record()
 // writes to the ledger.
-func heldResult(changed bool, now *ipvs.Dest, declared ipvs.Dest, check *protocol.HealthCheck, ds *health.DestState) protocol.Result {
+func heldResult(changed, created bool, now *ipvs.Dest, declared ipvs.Dest, check *protocol.HealthCheck, ds *health.DestState) protocol.Result {
 	d := declared
 	if now != nil {
 		d = *now
@@ -146,7 +146,7 @@ func heldResult(changed bool, now *ipvs.Dest, declared ipvs.Dest, check *protoco
 	if ds.Healthy {
 		out.Health.State = "healthy" // recovered, not yet restored by the checker's next pass
 	}
-	return protocol.Result{"changed": changed, "created": false, "dest": out}
+	return protocol.Result{"changed": changed, "created": created, "dest": out}
 }
 
 // withHealth adds to getService, getDest and dump results, per real server a stack declared a check for, its

@@ -176,6 +176,12 @@ func TestEnsureKeepsWhatTheCheckerHolds(t *testing.T) {
 			t.Fatalf("the ledger records %+v, not the declared weight 7", rec.Dest)
 		}
 	}
+	// A reboot empties the kernel: boot's ensure puts the quiesced one back at weight 0, not the removed one.
+	delete(f.dests[svc1], k1)
+	wantCode(t, "boot", run(t, e, as(destJSON("ensureDest", "192.0.2.1", "10.0.0.1", 7), owner(stackA)))[0], "ok")
+	if d, ok := f.dests[svc1][k1]; !ok || d.Weight != 0 {
+		t.Fatalf("after a reboot's ensure: %+v %v", d, ok)
+	}
 	// Without its check, the declared entry is applied as it is.
 	wantCode(t, "check dropped", run(t, e, as(destJSON("ensureDest", "192.0.2.1", "10.0.0.1", 7), owner(stackA)+`,"healthCheck":null`))[0], "ok")
 	if f.dests[svc1][k1].Weight != 7 {
