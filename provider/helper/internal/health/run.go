@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -48,7 +47,9 @@ type Runner struct {
 	next     map[Key]time.Time
 	inflight map[Key]bool
 	pending  map[Key]string // transitions not yet logged with what was done about them
-	lastErr  map[ipvs.ServiceKey]string
+	// said is what the last pass logged about each service (minHealthy's kept servers, errors): a line is logged
+	// again only after a pass without it, not every second.
+	said map[ipvs.ServiceKey]map[string]bool
 	results  chan result
 	loaded   time.Time
 }
@@ -61,7 +62,7 @@ type result struct {
 // Run checks until ctx ends. The kernel is left as it is when it returns: fail static.
 func (r *Runner) Run(ctx context.Context) error {
 	r.st = r.loadState()
-	r.next, r.inflight, r.pending, r.lastErr = map[Key]time.Time{}, map[Key]bool{}, map[Key]string{}, map[ipvs.ServiceKey]string{}
+	r.next, r.inflight, r.pending, r.said = map[Key]time.Time{}, map[Key]bool{}, map[Key]string{}, map[ipvs.ServiceKey]map[string]bool{}
 	r.results = make(chan result, r.MaxProbes)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
@@ -157,7 +158,7 @@ func (r *Runner) pass(reload bool) {
 			logged[key] = true
 			if act := out.Actions[key]; act != "" {
 				line += "; " + act
-			} else if slices.Contains(Decide(svc, r.cfg, r.st).Kept, key.Dest) {
+			} else if ds := r.st.Dests[key]; ds != nil && ds.Kept {
 				line += "; kept pooled (minHealthy)"
 			}
 			r.Log(Name(key) + " " + line)
@@ -169,24 +170,22 @@ func (r *Runner) pass(reload bool) {
 				r.Log(Name(key) + " " + act) // an `up` had put a depooled server back, or it came back while kept
 			}
 		}
-		for _, line := range out.Lines {
-			if r.lastErr[svc] != line {
-				r.Log(line)
-			}
-			r.lastErr[svc] = line
-		}
+		lines := out.Lines
 		if err != nil {
-			if msg := err.Error(); r.lastErr[svc] != msg {
-				r.Log(msg)
-				r.lastErr[svc] = msg
-			}
+			lines = append(lines, err.Error())
 			if _, checked := r.cfg.Services[svc]; !checked && !r.hasTargets(svc) {
 				delete(r.st.Sorry, svc) // the service is gone and so is its configuration
 				changed = true
 			}
-		} else if len(out.Lines) == 0 {
-			delete(r.lastErr, svc)
 		}
+		said := map[string]bool{}
+		for _, line := range lines {
+			if !r.said[svc][line] {
+				r.Log(line)
+			}
+			said[line] = true
+		}
+		r.said[svc] = said
 	}
 	for key, line := range r.pending {
 		r.Log(Name(key) + " " + line) // its service was not reconciled (no longer checked)
