@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDirector, type LabDirector } from "../lab/director";
 import { ipvsadmSave } from "../lab/ipvsadm";
 import { addRealServers, addVip, httpRequests } from "../lab/realServers";
-import { pulumiEnvFor, repoRoot } from "./harness";
+import { ensureCli, pulumiEnvFor, repoRoot } from "./harness";
 
 const run = promisify(execFile);
 const pkg = JSON.parse(readFileSync(path.join(repoRoot, "package.json"), "utf8")) as {
@@ -208,6 +208,8 @@ describe("npm pack → an empty project made as the README says → up and destr
     for (const [name, text] of readme.files) await writeFile(path.join(project, name), text);
     await cp(path.join(repoRoot, readme.indexFrom), path.join(project, "index.ts"));
 
+    // The README's `pulumi` is this project's CLI (first on PATH in pulumiEnvFor), built if its inputs changed.
+    ensureCli();
     const workDir = path.join(tmp, "pulumi");
     await mkdir(path.join(workDir, "state"), { recursive: true });
     await mkdir(path.join(workDir, "home"));
