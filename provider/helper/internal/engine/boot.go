@@ -27,7 +27,14 @@ func bootOps(stacks []*ledger.Stack) []json.RawMessage {
 			settings = append(settings, op(map[string]any{"op": "ensureSettings", "owner": s.Owner, "settings": s.Settings.Applied}))
 		}
 		for _, svc := range s.ServiceList() {
-			services = append(services, op(map[string]any{"op": "ensureService", "owner": s.Owner, "service": svc}))
+			// The binding is an op field, not a service field; the ensure puts the address back before the entry.
+			o := map[string]any{"op": "ensureService", "owner": s.Owner, "service": svc}
+			if svc.BindAddress != nil {
+				o["bindAddress"] = svc.BindAddress.WireValue()
+				svc.BindAddress = nil
+				o["service"] = svc
+			}
+			services = append(services, op(o))
 		}
 		for _, d := range s.DestList() {
 			dests = append(dests, op(map[string]any{"op": "ensureDest", "owner": s.Owner, "service": d.Service, "dest": d.Dest}))
