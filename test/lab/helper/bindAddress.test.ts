@@ -81,6 +81,17 @@ describe("bindAddress on a real director (issue 28)", () => {
     await applyOk(d, [{ op: "deleteService", service: tcp(lanVip, 80), owner: A }]);
     expect(await addrs("labclient")).not.toContain(`${lanVip}/32`);
 
+    // IPv6 on the LAN: /128 without duplicate address detection (answers at once), announced by a neighbour advertisement.
+    const lanVip6 = "fd00:9::100";
+    const rs6 = [svcOp(tcp(lanVip6, 80), { scheduler: "rr" }, { owner: A, bindAddress: { interface: "labclient" } }),
+      ...rs.map((s) => destOp(tcp(lanVip6, 80), { address: s.address6, port: 80, forwarding: "nat" }, { owner: A }))];
+    await applyOk(d, rs6);
+    expect(await addrs("labclient")).toContain(`${lanVip6}/128`);
+    expect((await httpRequests(d, lanVip6, 80, 2)).sort()).toEqual(["rs1", "rs2"]);
+    expect((await d.exec(`${HELPER} owners`)).stdout).toContain(`-A -t [${lanVip6}]:80 -s rr (address bound on labclient)`);
+    await applyOk(d, [{ op: "deleteService", service: tcp(lanVip6, 80), owner: A }]);
+    expect(await addrs("labclient")).not.toContain(`${lanVip6}/128`);
+
     // Found there (put by someone else): recorded as not added, kept after the delete.
     await d.exec(`${IP} addr add 10.9.0.101/32 dev labclient`);
     // ipvs0 cannot take it while it is on labclient.

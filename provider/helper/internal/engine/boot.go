@@ -140,7 +140,7 @@ func LedgerText(l *ledger.Ledger) string {
 			}
 			switch dec.Name {
 			case "ensureService":
-				fmt.Fprintf(&b, "  %s\n", serviceText(dec))
+				fmt.Fprintf(&b, "  %s%s\n", serviceText(dec), boundText(dec.Bind))
 			case "ensureDest":
 				fmt.Fprintf(&b, "  %s\n", destText(dec))
 			default:
@@ -154,4 +154,12 @@ func LedgerText(l *ledger.Ledger) string {
 		}
 	}
 	return b.String()
+}
+
+// boundText says where a recorded service binds its address, for `owners`.
+func boundText(b *protocol.Binding) string {
+	if b == nil {
+		return ""
+	}
+	return " (address bound on " + b.Interface + ")"
 }

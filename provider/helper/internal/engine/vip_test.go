@@ -69,7 +69,9 @@ func newVipEngine(t *testing.T) (*fakeNet, *Engine) {
 	return n, e
 }
 
-func has(n *fakeNet, iface, a string) bool { return slices.Contains(n.ifs[iface], netip.MustParseAddr(a)) }
+func has(n *fakeNet, iface, a string) bool {
+	return slices.Contains(n.ifs[iface], netip.MustParseAddr(a))
+}
 
 // An address is counted across services and stacks: added with the first binder (on ipvs0, created for it), kept
 // while any service binds it, removed with the last (and ipvs0 with its last address).
