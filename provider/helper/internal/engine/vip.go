@@ -1,11 +1,13 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ipvs"
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ledger"
@@ -78,8 +80,16 @@ func (g guardedNet) Announce(name string, a netip.Addr) error {
 
 func (e *Engine) net() netif.Net { return guardedNet{n: e.Net, e: e} }
 
+// bindError is a failed call on the director's interfaces, with the codes kernel calls get for the same causes.
 func bindError(doing string, err error) *protocol.Error {
-	return &protocol.Error{Code: protocol.CodeInternal, Message: fmt.Sprintf("%s failed: %v.", doing, err)}
+	code := protocol.CodeInternal
+	switch {
+	case errors.Is(err, syscall.EPERM), errors.Is(err, syscall.EACCES):
+		code = protocol.CodePermission
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		code = protocol.CodeTimeout
+	}
+	return &protocol.Error{Code: code, Message: fmt.Sprintf("%s failed: %v.", doing, err)}
 }
 
 // planBind decides and does the address side of an owned ensureService or deleteService before its kernel step:
