@@ -43,6 +43,9 @@ type Op struct {
 
 	Settings Settings // ensureSettings
 	Sysctls  []string // getSettings: the sysctls to read, by full name
+
+	// Bind (ensureService): where the service's address is to be on the director; nil = nowhere (bind.go).
+	Bind *Binding
 }
 
 // OnExisting is what an ensure does when its entry already exists.
@@ -90,13 +93,14 @@ type wireOp struct {
 	WithForeignDests *bool   `json:"withForeignDests"`
 	DryRun           *bool   `json:"dryRun"`
 
-	Settings json.RawMessage `json:"settings"`
-	Sysctls  *[]string       `json:"sysctls"`
+	Settings    json.RawMessage `json:"settings"`
+	Sysctls     *[]string       `json:"sysctls"`
+	BindAddress json.RawMessage `json:"bindAddress"`
 }
 
 // fields each op accepts (besides "op"), and which of them are required.
 var opFields = map[string]struct{ allowed, required string }{
-	"ensureService": {"service onExisting owner formerOwner takeover", "service"},
+	"ensureService": {"service onExisting owner formerOwner takeover bindAddress", "service"},
 	"deleteService": {"service owner withForeignDests dryRun", "service"},
 	"getService":    {"service withDests", "service"},
 	"ensureDest":    {"service dest onExisting owner formerOwner holder formerHolder takeover", "service dest"},
@@ -155,7 +159,7 @@ func DecodeOp(raw json.RawMessage) (*Op, *Error) {
 	}
 	op := &Op{Name: w.Op, WithDests: w.WithDests != nil && *w.WithDests}
 	for _, part := range []func(*wireOp, *Op) *Error{decodeOwnership, decodeEntries, decodeOnExisting, decodeTimeouts,
-		decodeDaemonOps, decodeSettingsOps} {
+		decodeDaemonOps, decodeSettingsOps, decodeBind} {
 		if e := part(w, op); e != nil {
 			return nil, e
 		}
