@@ -90,7 +90,12 @@ export type Service = ServiceKey &
   Required<ServiceSettings> & {
     stats: Stats;
     dests?: Dest[];
+    /** The binding the director's ledger records for it ("Bound addresses"), with whether the address is there now. */
+    bindAddress?: { interface: string; dummy?: boolean; added?: boolean; present?: boolean };
   };
+
+/** ensureService's bindAddress: where the service's address is put on the director (absent = false). */
+export type BindAddress = boolean | { interface: string };
 
 export interface Timeouts {
   tcp: number;
@@ -170,7 +175,7 @@ export interface DeleteServiceOwnership {
 }
 
 export type Op =
-  | ({ op: "ensureService"; service: ServiceSpec; onExisting?: OnExisting } & EnsureOwnership)
+  | ({ op: "ensureService"; service: ServiceSpec; onExisting?: OnExisting; bindAddress?: BindAddress } & EnsureOwnership)
   | ({ op: "deleteService"; service: ServiceKey } & DeleteServiceOwnership)
   | { op: "getService"; service: ServiceKey; withDests: boolean }
   | ({ op: "ensureDest"; service: ServiceKey; dest: DestSpec; onExisting?: OnExisting } & EnsureOwnership)

@@ -5,7 +5,7 @@ import { entryProvider, type EntryEffects, type EntryKind } from "./entries";
 import { parseVirtualServiceId, serviceIdPart, virtualServiceId } from "./identity";
 import type { DestKey } from "./protocol";
 import { checkVirtualService, parseVirtualService, type VirtualServiceSpec } from "./schema";
-import { serviceKey, serviceProps, serviceSettings } from "./wire/service";
+import { boundProps, serviceKey, serviceProps, serviceSettings } from "./wire/service";
 
 type Props = Record<string, unknown>;
 
@@ -25,7 +25,7 @@ export const virtualServiceKind: EntryKind<VirtualServiceSpec> = {
 
 export const virtualServiceEffects: EntryEffects<VirtualServiceSpec> = {
   ensure: (ops, vs, onExisting, formerOwner) =>
-    ops.ensureService({ ...serviceKey(vs), ...serviceSettings(vs) }, onExisting, { owner: vs.owner, formerOwner, takeover: vs.takeover }),
+    ops.ensureService({ ...serviceKey(vs), ...serviceSettings(vs) }, onExisting, { owner: vs.owner, formerOwner, takeover: vs.takeover }, vs.bindAddress),
   // The kernel drops a service's dests with it: with drain, they finish their connections first (a director removed
   // from the service, or the service deleted or replaced while real servers are still on it there). The helper refuses
   // to delete a service with real servers this stack does not own (FOREIGN_DESTS) unless deleteForeignRealServers.
@@ -49,7 +49,7 @@ export const virtualServiceEffects: EntryEffects<VirtualServiceSpec> = {
   // From the director's memoized dump: a refresh of N entries costs one dump per director (DirectorOps.table).
   read: async (ops, vs) => {
     const s = (await ops.table()).service(serviceKey(vs));
-    return s ? serviceProps(s) : null;
+    return s ? { ...serviceProps(s), bindAddress: boundProps(s) } : null;
   },
 };
 

@@ -62,6 +62,14 @@ export interface VirtualServiceArgs {
   /** One-packet scheduling (each datagram scheduled on its own): only UDP or fwmark services. Default false. */
   onePacket?: pulumi.Input<boolean>;
   /**
+   * Put the VIP on the directors: `true` adds it (/32 or /128) to the helper's dummy interface `ipvs0` (traffic
+   * routed to the director, e.g. by BGP); `{ interface: "eth0" }` adds it there and announces it (gratuitous ARP /
+   * unsolicited neighbour advertisement), so the director answers for it on that LAN. Counted across services and
+   * stacks: it goes with the last service binding it; an address already there is used and left alone. Not with
+   * fwmark. Default false: keepalived, a BGP speaker or another tool owns the VIP.
+   */
+  bindAddress?: pulumi.Input<boolean | { interface: pulumi.Input<string> }>;
+  /**
    * Drain the service's real servers before the service leaves a director — a director removed from `directors`, or
    * the service deleted or replaced while real servers are still on it there (the kernel drops them with it): each
    * gets weight 0, and the removal waits until their connections end or the timeout passes. Default: remove at once.

@@ -25,6 +25,7 @@ export class VirtualService extends pulumi.CustomResource {
   declare public readonly schedulerFlags: pulumi.Output<SchedulerFlag[]>;
   declare public readonly persistence: pulumi.Output<PersistenceState | undefined>;
   declare public readonly onePacket: pulumi.Output<boolean>;
+  declare public readonly bindAddress: pulumi.Output<boolean | { interface: string }>;
   declare public readonly drain: pulumi.Output<DrainState | undefined>;
   declare public readonly adopt: pulumi.Output<boolean>;
   declare public readonly takeover: pulumi.Output<boolean>;
@@ -39,7 +40,7 @@ export class VirtualService extends pulumi.CustomResource {
       withProviderModule("VirtualService", {
         // Every output is listed so the engine knows its name before the provider fills it.
         family: undefined, protocol: undefined, address: undefined, port: undefined, fwmark: undefined,
-        scheduler: undefined, schedulerFlags: undefined, persistence: undefined, onePacket: undefined, drain: undefined,
+        scheduler: undefined, schedulerFlags: undefined, persistence: undefined, onePacket: undefined, bindAddress: undefined, drain: undefined,
         adopt: undefined, takeover: undefined, deleteForeignRealServers: undefined,
         ...args,
         owner: stackOwner(),

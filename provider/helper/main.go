@@ -16,6 +16,7 @@ import (
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/engine"
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ipvs"
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ledger"
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/netif"
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/protocol"
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/savefmt"
 )
@@ -175,6 +176,7 @@ func runDoc(eng **engine.Engine, doc []byte, lim limits) (resp protocol.Response
 			}
 			e.LockWait = lim.call        // the lock is waited for within the request's deadline
 			e.ScanWait = lim.request / 3 // under the lock: others wait lim.call for it
+			e.Net = netif.RTNL{Timeout: lim.call}
 			*eng = e
 			p.Stage("")
 		}
@@ -320,6 +322,7 @@ func boot(lim limits) error {
 		}
 		eng.LockWait = lim.call
 		eng.ScanWait = lim.request / 3
+		eng.Net = netif.RTNL{Timeout: lim.call}
 		lines, failures = eng.Boot(time.Now().Add(lim.call))
 	}
 	for _, line := range lines {

@@ -2,6 +2,7 @@
 import { hostPort, type Director } from "../director";
 import { serviceIdPart } from "../identity";
 import type {
+  BindAddress,
   DeleteDestOwnership,
   DeleteServiceOwnership,
   Dest,
@@ -33,7 +34,8 @@ export interface DirectorOps {
   /** user@host:port */
   readonly target: string;
   // `ownership`: the ledger fields (PROTOCOL.md "Ownership ledger"); without an owner the ledger is not involved.
-  ensureService(service: ServiceSpec, onExisting?: OnExisting, ownership?: EnsureOwnership): Promise<OpResults["ensureService"]>;
+  // `bindAddress`: where the service's address goes on the director (PROTOCOL.md "Bound addresses"); absent = false.
+  ensureService(service: ServiceSpec, onExisting?: OnExisting, ownership?: EnsureOwnership, bindAddress?: BindAddress): Promise<OpResults["ensureService"]>;
   deleteService(service: ServiceKey, ownership?: DeleteServiceOwnership): Promise<OpResults["deleteService"]>;
   getService(service: ServiceKey, withDests?: boolean): Promise<Service | null>;
   ensureDest(service: ServiceKey, dest: DestSpec, onExisting?: OnExisting, ownership?: EnsureOwnership): Promise<OpResults["ensureDest"]>;
@@ -132,8 +134,8 @@ export function directorOps(director: Director): DirectorOps {
   if (!memo) memos.set(client, (memo = new TableMemo()));
   return withTable({
     target: client.session.target,
-    ensureService: (service, onExisting = "update", ownership) =>
-      client.run({ op: "ensureService", service, onExisting, ...ownershipFields(ownership) }),
+    ensureService: (service, onExisting = "update", ownership, bindAddress) =>
+      client.run({ op: "ensureService", service, onExisting, ...ownershipFields(ownership), ...(bindAddress ? { bindAddress } : {}) }),
     deleteService: (service, ownership) => client.run({ op: "deleteService", service, ...ownershipFields(ownership) }),
     getService: async (service, withDests = false) => (await client.run({ op: "getService", service, withDests })).service,
     ensureDest: (service, dest, onExisting = "update", ownership) =>

@@ -49,6 +49,8 @@ export type VirtualServiceSpec = ServiceIdentity & {
   schedulerFlags: SchedulerFlag[];
   persistence?: PersistenceSpec;
   onePacket: boolean;
+  /** Where the VIP goes on the directors (ensureService bindAddress); false: another tool places it. */
+  bindAddress: boolean | { interface: string };
   /** Drain the service's real servers before it leaves a director. */
   drain?: DrainSpec;
   adopt: boolean;

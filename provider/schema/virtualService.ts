@@ -16,6 +16,20 @@ const persistenceSchema = z.strictObject({
   engine: u(z.literal("sip", { error: 'engine must be "sip" (the only persistence engine)' })).optional(),
 });
 
+// bindAddress: the kernel's rule for an interface name (dev_valid_name): 1..15 bytes, not "." or "..", no '/', ':'
+// or whitespace. ipvs0 is the helper's own dummy interface, which `true` names.
+const interfaceName = z.string({ error: "bindAddress.interface must be a string (an interface name like \"eth0\")" }).superRefine((n, ctx) => {
+  const problem =
+    n.length < 1 || Buffer.byteLength(n) > 15 ? "must be 1 to 15 characters (the kernel's limit)"
+    : n === "." || n === ".." ? 'cannot be "." or ".."'
+    : /[/:\s]/.test(n) ? "cannot contain '/', ':' or whitespace"
+    : n === "ipvs0" ? "ipvs0 is the helper's own dummy interface: use bindAddress: true"
+    : undefined;
+  if (problem) ctx.addIssue({ code: "custom", message: `bindAddress.interface ${JSON.stringify(n)} ${problem}` });
+});
+const BIND_SHAPE = 'bindAddress must be true, false or { interface: "eth0" }';
+const bindAddressSchema = z.union([z.boolean({ error: BIND_SHAPE }), z.strictObject({ interface: u(interfaceName) }, { error: BIND_SHAPE })], { error: BIND_SHAPE });
+
 /** The scheduler-flag bit each name sets, and the name ipvsadm prints for that bit under each scheduler. */
 const FLAG_BIT: Record<SchedulerFlag, 1 | 2 | 3> = {
   "sh-fallback": 1, "mh-fallback": 1, "flag-1": 1,
@@ -52,6 +66,9 @@ export const VIRTUAL_SERVICE_FIELDS = {
   schedulerFlags: field("setting", u(z.array(u(oneOf("schedulerFlags", SCHEDULER_FLAGS)), { error: "schedulerFlags must be a list" })).default([])),
   persistence: field("setting", u(persistenceSchema).optional()),
   onePacket: field("setting", u(bool("onePacket")).default(false)),
+  // The VIP on the directors (PROTOCOL.md "Bound addresses"): false (another tool places it), true (the helper's
+  // dummy interface ipvs0) or { interface } (there, announced to its LAN).
+  bindAddress: field("setting", u(bindAddressSchema).default(false)),
   drain: field("setting", u(drainSchema).optional()),
   adopt: field("setting", u(bool("adopt")).default(false)),
   // Ownership (PROTOCOL.md "Ownership ledger"): owner is the running stack's (src/ passes it; state written before the
@@ -80,6 +97,8 @@ function virtualServiceRules(v: VsParsed, ctx: z.RefinementCtx) {
   if (isFwmark) {
     for (const k of ["protocol", "address", "port"] as const)
       if (v[k] !== undefined) issue([k], `${k} cannot be combined with fwmark: a service is either protocol + address + port, or fwmark`);
+    if (v.bindAddress !== false)
+      issue(["bindAddress"], "bindAddress cannot be used with fwmark: a fwmark service has no address to bind (its addresses come from the firewall rules that mark packets)");
   } else {
     if (v.address === undefined) issue(["address"], "set address (with protocol and port) or fwmark: a service needs an identity");
     else if (v.port === undefined) issue(["port"], "port is required for an address service (0 only with persistence)");
@@ -172,6 +191,7 @@ export const virtualServiceSchema = vsObject.superRefine(virtualServiceRules).tr
     schedulerFlags,
     ...(persistence !== undefined ? { persistence } : {}),
     onePacket: v.onePacket,
+    bindAddress: v.bindAddress,
     ...(v.drain !== undefined ? { drain: v.drain } : {}),
     adopt: v.adopt,
     ...(v.owner !== undefined ? { owner: v.owner } : {}),

@@ -8,7 +8,7 @@ import { serviceIdPart } from "../identity";
 import type { Dest, Service, ServiceKey, Stats } from "../protocol";
 import type { SyncDaemonSpec, VirtualServiceSpec } from "../schema";
 import { destProps, destSettings } from "../wire/dest";
-import { serviceProps, serviceSettings } from "../wire/service";
+import { boundProps, serviceProps, serviceSettings } from "../wire/service";
 import { settingsProps, type KernelSettings } from "../wire/settings";
 import type { DeclaredDest, DeclaredService, DeclaredSettings, DestDeclaration, StackEntries } from "./state";
 
@@ -118,7 +118,7 @@ const hasDirector = (ds: { host: string; port: number }[], key: string) => ds.so
  * The declared settings in the form the kernel's are read back in (what refresh writes): through the same wire
  * mapping create and update send, then back, so a field the wire carries cannot be left out of the comparison.
  */
-const declaredServiceProps = (vs: VirtualServiceSpec): Props => serviceProps(serviceSettings(vs));
+const declaredServiceProps = (vs: VirtualServiceSpec): Props => ({ ...serviceProps(serviceSettings(vs)), bindAddress: vs.bindAddress });
 const declaredDestProps = (rs: DestDeclaration): Props => destProps(destSettings(rs), { forwarding: rs.forwarding });
 
 /** Flags are a set: the kernel's order is not the program's. */
@@ -172,8 +172,9 @@ function serviceReport(
   const base = { service: serviceIdPart(key), ...(declared ? { resource: declared.resource.name } : {}) };
   if (unknown) return { ...base, status: "unknown", differences: [], declared: want, realServers };
   if (!kernel) return { ...base, status: "missing", differences: [], declared: want, realServers };
-  const have = serviceProps(kernel);
-  if (!want) return { ...base, status: "unmanaged", differences: [], kernel: have, stats: kernel.stats, realServers };
+  if (!want) return { ...base, status: "unmanaged", differences: [], kernel: serviceProps(kernel), stats: kernel.stats, realServers };
+  // The bound address as refresh reads it back (false when it is gone from its interface).
+  const have = { ...serviceProps(kernel), bindAddress: boundProps(kernel) };
   const diffs = differences(want, have);
   return { ...base, status: verdict(diffs), differences: diffs, declared: want, kernel: have, stats: kernel.stats, realServers };
 }

@@ -1,6 +1,6 @@
 // A VirtualService to the helper protocol (PROTOCOL.md) and back: its kernel key, its complete settings, and the
 // kernel's settings in input form (what refresh writes into state). The one place that knows both directions.
-import type { ServiceKey, ServiceSettings } from "../protocol";
+import type { BindAddress, Service, ServiceKey, ServiceSettings } from "../protocol";
 import type { ServiceIdentity, VirtualServiceSpec } from "../schema";
 
 type Props = Record<string, unknown>;
@@ -31,4 +31,14 @@ export function serviceProps(s: ServiceSettings): Props {
     ? { timeout: s.persistence.timeout, netmask: s.persistence.netmask, ...(s.persistenceEngine ? { engine: s.persistenceEngine } : {}) }
     : undefined;
   return { scheduler: s.scheduler, schedulerFlags: s.schedulerFlags, persistence, onePacket: s.onePacket };
+}
+
+/**
+ * A service's bound address as read back, in input form: what the director's ledger records for it while the address
+ * is on its interface; false when not bound or removed by hand (drift, which the next up heals).
+ */
+export function boundProps(s: Pick<Service, "bindAddress">): BindAddress {
+  const b = s.bindAddress;
+  if (!b || b.present !== true) return false;
+  return b.dummy ? true : { interface: b.interface };
 }

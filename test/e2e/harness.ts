@@ -182,28 +182,12 @@ export class E2EStack {
     return { ...res, events };
   }
 
-  /** Runs the CLI in the project directory with a hermetic environment; a non-zero exit throws with all output. */
-  /**
-   * The hermetic environment of this stack's pulumi runs (its temp home and file backend, its passphrase, no update
-   * checks or plugin downloads, the project's CLI first on PATH), also for processes that run pulumi through the
-   * Automation API.
-   */
+  /** The hermetic environment of this stack's pulumi runs (see pulumiEnvFor), also for the Automation API. */
   pulumiEnv(): NodeJS.ProcessEnv {
-    const env: NodeJS.ProcessEnv = {};
-    for (const [k, v] of Object.entries(process.env)) {
-      // Nothing from the caller's Pulumi setup (tokens, backends, homes) or Node flags may leak into the run.
-      if (!k.startsWith("PULUMI_") && k !== "NODE_OPTIONS") env[k] = v;
-    }
-    return Object.assign(env, {
-      PATH: [cliBin, path.dirname(process.execPath), process.env.PATH ?? ""].join(path.delimiter),
-      PULUMI_HOME: path.join(this.workDir, "home"),
-      PULUMI_BACKEND_URL: `file://${path.join(this.workDir, "state")}`,
-      PULUMI_CONFIG_PASSPHRASE: PASSPHRASE,
-      PULUMI_SKIP_UPDATE_CHECK: "true",
-      PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-    });
+    return pulumiEnvFor(this.workDir);
   }
 
+  /** Runs the CLI in the project directory with a hermetic environment; a non-zero exit throws with all output. */
   cli(args: string[], opts: { stdin?: string } = {}): Promise<CliResult> {
     // --event-log is registered only for "debug commands" (the Automation API sets this too).
     const env = { ...this.pulumiEnv(), PULUMI_DEBUG_COMMANDS: "true", ...this.extraEnv };
@@ -228,6 +212,27 @@ export class E2EStack {
       child.stdin?.end(opts.stdin ?? "");
     });
   }
+}
+
+/**
+ * A hermetic environment for pulumi runs whose home and file backend are workDir's home/ and state/ (which must
+ * exist): the temp passphrase, no update checks or plugin downloads, the project's CLI first on PATH. For a test that
+ * runs `pulumi` as a user types it (test/e2e/package.test.ts) as well as for E2EStack.
+ */
+export function pulumiEnvFor(workDir: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    // Nothing from the caller's Pulumi setup (tokens, backends, homes) or Node flags may leak into the run.
+    if (!k.startsWith("PULUMI_") && k !== "NODE_OPTIONS") env[k] = v;
+  }
+  return Object.assign(env, {
+    PATH: [cliBin, path.dirname(process.execPath), process.env.PATH ?? ""].join(path.delimiter),
+    PULUMI_HOME: path.join(workDir, "home"),
+    PULUMI_BACKEND_URL: `file://${path.join(workDir, "state")}`,
+    PULUMI_CONFIG_PASSPHRASE: PASSPHRASE,
+    PULUMI_SKIP_UPDATE_CHECK: "true",
+    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+  });
 }
 
 /** The parts of an exported deployment the tests look at. */

@@ -1,6 +1,7 @@
-// Issue 10 item 6, "a package that installs": `npm pack` makes a tarball holding exactly what a user needs; installed
-// with @pulumi/pulumi into an empty project, the README quickstart runs there through the real pulumi CLI against a
-// lab director, and no process the CLI starts resolves a single file from this checkout.
+// Issue 10 item 6, "a package that installs": `npm pack` makes a tarball holding exactly what a user needs. Issue 26
+// item 1: the README's "A new project" (its three files, its install and pulumi lines, read from README.md) is
+// followed in an empty directory with that tarball through the real pulumi CLI against a lab director, no process the
+// CLI starts resolves a single file from this checkout, and the package's .d.ts compile under TypeScript 5.9 and 6.0.
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, lstatSync, readFileSync } from "node:fs";
@@ -12,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDirector, type LabDirector } from "../lab/director";
 import { ipvsadmSave } from "../lab/ipvsadm";
 import { addRealServers, addVip, httpRequests } from "../lab/realServers";
-import { E2EStack, repoRoot } from "./harness";
+import { ensureCli, pulumiEnvFor, repoRoot } from "./harness";
 
 const run = promisify(execFile);
 const pkg = JSON.parse(readFileSync(path.join(repoRoot, "package.json"), "utf8")) as {
@@ -22,6 +23,8 @@ const pkg = JSON.parse(readFileSync(path.join(repoRoot, "package.json"), "utf8")
 };
 const VIP = "192.0.2.10";
 const BINARIES = ["ipvs-helper-linux-amd64", "ipvs-helper-linux-arm64"];
+/** The newest TypeScript @pulumi/pulumi's peer range (>=3.8.3 <7) accepts, which the README says the .d.ts compile under. */
+const NEWEST_TS = "6.0.3";
 
 /** The .ts files tsconfig.json compiles (src/ and provider/ minus tests and the Go helper), repo-relative. */
 async function compiledSources(): Promise<string[]> {
@@ -54,12 +57,65 @@ async function ensureBuildCurrent(tmp: string): Promise<void> {
 }
 
 /** The environment for npm in the user's project: nothing npx/vitest set about this repo (its package, its prefix). */
-function userNpmEnv(): NodeJS.ProcessEnv {
+function userNpmEnv(base: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
+  for (const [k, v] of Object.entries(base)) {
     if (!/^(npm_package_|npm_lifecycle_|npm_config_local_prefix$|INIT_CWD$|NODE_PATH$)/.test(k)) env[k] = v;
   }
   return env;
+}
+
+/**
+ * The README's "A new project" section as a user reads it: each fenced block that is not shell is a file, named by the
+ * `name` that opens the paragraph before it; index.ts is the file its "`index.ts`: a copy of `…`" names; the shell
+ * blocks are the commands, one a line. Parsed from README.md itself, so the test fails when README and reality part.
+ */
+function readmeNewProject(): { files: Map<string, string>; indexFrom: string; commands: string[] } {
+  const readme = readFileSync(path.join(repoRoot, "README.md"), "utf8");
+  const start = readme.indexOf("\n## A new project\n");
+  if (start < 0) throw new Error('README.md has no "## A new project" section');
+  const end = readme.indexOf("\n## ", start + 1);
+  const section = readme.slice(start, end < 0 ? undefined : end);
+  const files = new Map<string, string>();
+  const commands: string[] = [];
+  const fence = /^```(\w*)\n([\s\S]*?)^```$/gm;
+  let last = 0;
+  for (let m = fence.exec(section); m; m = fence.exec(section)) {
+    const paragraph = section.slice(last, m.index).trim().split(/\n\s*\n/).pop() ?? "";
+    last = fence.lastIndex;
+    if (m[1] === "sh") commands.push(...m[2]!.split("\n").map((l) => l.trim()).filter((l) => l !== ""));
+    else {
+      const name = /^`([^`]+)`/.exec(paragraph)?.[1];
+      if (!name) throw new Error(`README "A new project": a ${m[1]} block without a \`file name\` before it`);
+      files.set(name, m[2]!);
+    }
+  }
+  const indexFrom = /`index\.ts`: a copy of `([^`]+)`/.exec(section)?.[1];
+  if (!indexFrom) throw new Error('README "A new project" no longer says "`index.ts`: a copy of `…`"');
+  return { files, indexFrom, commands };
+}
+
+/**
+ * A README command line as this test runs it: the package name `pulumi-ipvs` in an `npm install` becomes the packed
+ * tarball, and each `pulumi config set KEY VALUE` (or `< FILE`) gets the lab director's value for KEY, in the same form.
+ * Anything else runs as written.
+ */
+function userLine(line: string, opts: { tarball: string; lab?: Record<string, string> }): string {
+  if (/^npm install /.test(line)) return line.replace(/(?<=\s)pulumi-ipvs(?=\s|$)/, quote(opts.tarball));
+  const m = /^pulumi config set ((?:--secret )?)(\S+) (.+)$/.exec(line);
+  if (!m) return line;
+  const value = opts.lab?.[m[2]!];
+  if (value === undefined) throw new Error(`README sets config key ${m[2]}, which this test has no lab value for: ${line}`);
+  return `pulumi config set ${m[1]}${m[2]} ${m[3]!.startsWith("<") ? "< " : ""}${quote(value)}`;
+}
+
+/** Single-quoted for bash. */
+function quote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+function installedVersion(project: string, name: string): string {
+  return (JSON.parse(readFileSync(path.join(project, "node_modules", name, "package.json"), "utf8")) as { version: string }).version;
 }
 
 // Preloaded (NODE_OPTIONS --require) into every node process the CLI starts (program, dynamic provider, the
@@ -77,12 +133,11 @@ Module._resolveFilename = function (...args) {
 };
 `;
 
-describe("npm pack → an empty project → the README quickstart against a lab director", () => {
+describe("npm pack → an empty project made as the README says → up and destroy against a lab director", () => {
   let tmp: string;
   let tarball: string;
   let files: string[];
   let d: LabDirector | undefined;
-  let stack: E2EStack | undefined;
 
   beforeAll(async () => {
     tmp = await mkdtemp(path.join(tmpdir(), "pulumi-ipvs-pack-"));
@@ -94,10 +149,11 @@ describe("npm pack → an empty project → the README quickstart against a lab 
   });
 
   afterAll(async () => {
+    // The stack's state lives in tmp and its resources on the lab VM: stopping one and removing the other is the
+    // clean-up, also when the test stopped between up and destroy.
     try {
-      await stack?.dispose();
-    } finally {
       await d?.stop();
+    } finally {
       if (tmp) await rm(tmp, { recursive: true, force: true });
     }
   });
@@ -142,60 +198,87 @@ describe("npm pack → an empty project → the README quickstart against a lab 
     for (const t of targets) expect(files, t).toContain(path.normalize(t));
   });
 
-  it("installed into an empty project, the quickstart goes up (ipvsadm, HTTP through the VIP) and is destroyed, nothing resolved from this checkout", async () => {
+  it("the README's \"A new project\", followed literally in an empty directory: tsc passes, pulumi up builds the table (HTTP through the VIP), pulumi destroy empties it, nothing resolved from this checkout; the .d.ts also compile under TypeScript 6.0", async () => {
+    const readme = readmeNewProject();
+    expect([...readme.files.keys()].sort()).toEqual(["Pulumi.yaml", "package.json", "tsconfig.json"]);
+    expect(readme.commands).toContain("pulumi up");
+    expect(readme.commands).toContain("pulumi destroy");
     const project = path.join(tmp, "project");
-    await cp(path.join(repoRoot, "test/e2e/fixtures/package-quickstart"), project, { recursive: true });
-    const install = run(
-      "npm",
-      ["install", tarball, `@pulumi/pulumi@${pkg.devDependencies["@pulumi/pulumi"]}`, "--prefer-offline", "--no-audit", "--no-fund"],
-      { cwd: project, env: userNpmEnv(), maxBuffer: 16 * 1024 * 1024 },
-    );
-    // The VM boots while npm installs.
-    const [director] = await Promise.all([startDirector(), install]);
-    d = director;
-    const installed = path.join(project, "node_modules");
-    // A real copy from the tarball, and its own dependencies came in through the install.
-    expect(lstatSync(path.join(installed, "pulumi-ipvs")).isDirectory()).toBe(true);
-    for (const dep of ["node-ssh", "zod", "@pulumi/pulumi"]) expect(existsSync(path.join(installed, dep, "package.json")), dep).toBe(true);
+    await mkdir(project);
+    for (const [name, text] of readme.files) await writeFile(path.join(project, name), text);
+    await cp(path.join(repoRoot, readme.indexFrom), path.join(project, "index.ts"));
 
-    const servers = await addRealServers(d, 3, { port: 8080 });
-    await addVip(d, VIP);
+    // The README's `pulumi` is this project's CLI (first on PATH in pulumiEnvFor), built if its inputs changed.
+    ensureCli();
+    const workDir = path.join(tmp, "pulumi");
+    await mkdir(path.join(workDir, "state"), { recursive: true });
+    await mkdir(path.join(workDir, "home"));
     const resolvedDir = path.join(tmp, "resolved");
     await mkdir(resolvedDir);
     const recorder = path.join(tmp, "record-resolutions.js");
     await writeFile(recorder, RECORDER);
-    stack = await E2EStack.create({
-      program: project,
-      ownProject: true,
-      config: {
-        host: d.host,
-        port: String(d.port),
-        user: d.user,
-        sshKey: { secret: readFileSync(d.privateKeyPath, "utf8") },
-        hostKey: d.hostKey,
-        vip: VIP,
-        backends: JSON.stringify(servers.map((s) => s.address)),
-      },
-      // NODE_PATH empty and the cwd in the temp project: `require` can only find the project's node_modules.
-      env: { NODE_PATH: "", NODE_OPTIONS: `--require ${recorder}`, PKG_TEST_RESOLVED_DIR: resolvedDir },
-    });
+    // What the user's shell would have, minus prompts: pulumi's hermetic home and backend (no --yes in the README's
+    // lines, so confirmations are skipped through the environment), npm's cache first (the same lines, no audit).
+    const env: NodeJS.ProcessEnv = {
+      ...userNpmEnv(pulumiEnvFor(workDir)),
+      PULUMI_SKIP_CONFIRMATIONS: "true",
+      npm_config_prefer_offline: "true",
+      npm_config_audit: "false",
+      npm_config_fund: "false",
+    };
+    // For the processes pulumi starts: NODE_PATH empty and the cwd in the temp project, so `require` can only find
+    // the project's node_modules, and every resolution is recorded.
+    const pulumiEnv = { ...env, NODE_PATH: "", NODE_OPTIONS: `--require ${recorder}`, PKG_TEST_RESOLVED_DIR: resolvedDir };
+    const sh = async (line: string): Promise<void> => {
+      try {
+        await run("bash", ["-c", line], { cwd: project, env: line.startsWith("pulumi ") ? pulumiEnv : env, maxBuffer: 64 * 1024 * 1024 });
+      } catch (err) {
+        const e = err as { stdout?: string; stderr?: string };
+        throw new Error(`README line \`${line}\` failed:\n--- stdout\n${e.stdout ?? ""}\n--- stderr\n${e.stderr ?? ""}`);
+      }
+    };
 
-    await stack.up();
+    // The lines before the first pulumi command need no director (install, type-check): the VM boots meanwhile.
+    const firstPulumi = readme.commands.findIndex((l) => l.startsWith("pulumi "));
+    const setup = async (): Promise<void> => {
+      for (const line of readme.commands.slice(0, firstPulumi)) await sh(userLine(line, { tarball }));
+    };
+    const [director] = await Promise.all([startDirector(), setup()]);
+    d = director;
+    const installed = path.join(project, "node_modules");
+    // A real copy from the tarball, and its own dependencies came in through the install; the TypeScript it pins.
+    expect(lstatSync(path.join(installed, "pulumi-ipvs")).isDirectory()).toBe(true);
+    for (const dep of ["node-ssh", "zod", "@pulumi/pulumi"]) expect(existsSync(path.join(installed, dep, "package.json")), dep).toBe(true);
+    expect(installedVersion(project, "typescript")).toMatch(/^5\.9\./);
+
+    const servers = await addRealServers(d, 3);
+    await addVip(d, VIP);
+    const keyFile = path.join(tmp, "director-key");
+    await writeFile(keyFile, readFileSync(d.privateKeyPath, "utf8"), { mode: 0o600 });
+    const lab: Record<string, string> = {
+      host: d.host,
+      port: String(d.port),
+      user: d.user,
+      hostKey: d.hostKey,
+      privateKey: keyFile,
+      vip: VIP,
+      backends: JSON.stringify(servers.map((s) => s.address)),
+    };
+    const upAt = readme.commands.indexOf("pulumi up");
+    for (const line of readme.commands.slice(firstPulumi, upAt + 1)) await sh(userLine(line, { tarball, lab }));
     const save = (await ipvsadmSave(d)).trim().split("\n");
     expect(save).toHaveLength(4);
-    expect(save).toContain(`-A -t ${VIP}:80 -s wrr -p 300 -M 255.255.255.0`);
-    for (const s of servers) expect(save).toContain(`-a -t ${VIP}:80 -r ${s.address}:8080 -m -w 5`);
-    // Persistence per /24: the one lab client sticks to one real server, which answers over real HTTP.
-    const answers = await httpRequests(d, VIP, 80, 4);
-    expect(servers.map((s) => s.name)).toContain(answers[0]);
-    expect(new Set(answers).size).toBe(1);
+    expect(save).toContain(`-A -t ${VIP}:80 -s rr`);
+    for (const s of servers) expect(save).toContain(`-a -t ${VIP}:80 -r ${s.address}:80 -m -w 1`);
+    // Round robin over three equal weights: three requests, three real servers, each answering over real HTTP.
+    expect(new Set(await httpRequests(d, VIP, 80, 3))).toEqual(new Set(servers.map((s) => s.name)));
     // The helper on the director is the tarball's amd64 binary, installed under the package version and its hash.
     const amd64 = readFileSync(path.join(installed, "pulumi-ipvs/provider/helper/bin/ipvs-helper-linux-amd64"));
     const sha = createHash("sha256").update(amd64).digest("hex");
     const helperOnDirector = (await d.exec(`sha256sum /usr/local/lib/pulumi-ipvs/${pkg.version}-${sha.slice(0, 12)}/ipvs-helper`)).stdout;
     expect(helperOnDirector.split(" ")[0]).toBe(sha);
 
-    await stack.destroy();
+    for (const line of readme.commands.slice(upAt + 1)) await sh(userLine(line, { tarball, lab }));
     expect((await ipvsadmSave(d)).trim()).toBe("");
 
     const resolved = new Set<string>();
@@ -208,5 +291,10 @@ describe("npm pack → an empty project → the README quickstart against a lab 
     expect(resolved).toContain(path.join(ours, "dist/provider/helperClient/binaries.js"));
     expect(resolved).toContain(path.join(ours, "package.json"));
     expect(resolved).toContain(path.join(installed, "@pulumi/pulumi/cmd/dynamic-provider/index.js"));
+
+    // The README's claim about the newest TypeScript Pulumi accepts: the same files and .d.ts type-check under it.
+    await sh(`npm install -D typescript@${NEWEST_TS}`);
+    expect(installedVersion(project, "typescript")).toBe(NEWEST_TS);
+    await sh("npx tsc --noEmit");
   });
 });

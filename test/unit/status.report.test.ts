@@ -153,6 +153,14 @@ describe("compareStack", () => {
     expect(svc.differences).toEqual([{ field: "persistence", declared: { timeout: 300, netmask: "255.255.255.0" }, kernel: undefined }]);
   });
 
+  it("a bound VIP is compared as refresh reads it: the recorded binding while its address is there", () => {
+    const e = stackEntries([vsResource("web", { bindAddress: true }), rsResource("app-1", "10.0.0.11")]);
+    const bound = (present: boolean) => kernelService([kernelDest("10.0.0.11")], { bindAddress: { interface: "ipvs0", dummy: true, added: true, present } });
+    expect(compareStack("prod", e, views([A, { services: [bound(true)] }])).status).toBe("ok");
+    const svc = compareStack("prod", e, views([A, { services: [bound(false)] }])).directors[0]!.services[0]!;
+    expect(svc.differences).toEqual([{ field: "bindAddress", declared: true, kernel: false }]);
+  });
+
   it("missing service or real server is drift; kernel-only real servers are listed as unmanaged, not drift", () => {
     const onlyOne = kernelService([kernelDest("10.0.0.11"), kernelDest("10.0.0.99")]);
     const r1 = compareStack("prod", stackEntries(QUICKSTART), views([A, { services: [onlyOne] }]));

@@ -27,7 +27,14 @@ func bootOps(stacks []*ledger.Stack) []json.RawMessage {
 			settings = append(settings, op(map[string]any{"op": "ensureSettings", "owner": s.Owner, "settings": s.Settings.Applied}))
 		}
 		for _, svc := range s.ServiceList() {
-			services = append(services, op(map[string]any{"op": "ensureService", "owner": s.Owner, "service": svc}))
+			// The binding is an op field, not a service field; the ensure puts the address back before the entry.
+			o := map[string]any{"op": "ensureService", "owner": s.Owner, "service": svc}
+			if svc.BindAddress != nil {
+				o["bindAddress"] = svc.BindAddress.WireValue()
+				svc.BindAddress = nil
+				o["service"] = svc
+			}
+			services = append(services, op(o))
 		}
 		for _, d := range s.DestList() {
 			dests = append(dests, op(map[string]any{"op": "ensureDest", "owner": s.Owner, "service": d.Service, "dest": d.Dest}))
@@ -133,7 +140,7 @@ func LedgerText(l *ledger.Ledger) string {
 			}
 			switch dec.Name {
 			case "ensureService":
-				fmt.Fprintf(&b, "  %s\n", serviceText(dec))
+				fmt.Fprintf(&b, "  %s%s\n", serviceText(dec), boundText(dec.Bind))
 			case "ensureDest":
 				fmt.Fprintf(&b, "  %s\n", destText(dec))
 			default:
@@ -147,4 +154,12 @@ func LedgerText(l *ledger.Ledger) string {
 		}
 	}
 	return b.String()
+}
+
+// boundText says where a recorded service binds its address, for `owners`.
+func boundText(b *protocol.Binding) string {
+	if b == nil {
+		return ""
+	}
+	return " (address bound on " + b.Interface + ")"
 }

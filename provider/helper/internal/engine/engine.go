@@ -7,6 +7,7 @@ import (
 
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ipvs"
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ledger"
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/netif"
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/protocol"
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/sysctl"
 )
@@ -27,6 +28,9 @@ type Engine struct {
 	Exe string
 	// Sysctl reads and writes the director's sysctls.
 	Sysctl sysctl.FS
+	// Net puts bound addresses on the director's interfaces (vip.go).
+	Net  netif.Net
+	vips vipRun
 
 	// The running request's results, and its write pipeline (pipeline.go).
 	progress *Progress
@@ -57,7 +61,7 @@ const (
 func New(k Kernel, kv ipvs.KernelVersion, modprobe Modprober) *Engine {
 	exe, _ := os.Executable() // /proc/self/exe; "" leaves the boot unit's ExecStart to fail verification loudly
 	return &Engine{k: k, kv: kv, modprobe: modprobe, LockWait: defaultLockWait, ScanWait: defaultScanWait, Exe: exe,
-		Sysctl: sysctl.Proc("/proc/sys"), guard: newGuard()}
+		Sysctl: sysctl.Proc("/proc/sys"), Net: netif.RTNL{Timeout: defaultLockWait}, guard: newGuard()}
 }
 
 // fullDumpThreshold: a batch touching more services than this reads them with one dump instead of a GET each.
@@ -100,7 +104,7 @@ func (e *Engine) run(req protocol.Request, p *Progress, led *ledger.Ledger) prot
 			touched[ops[i].Service] = true
 		}
 	}
-	e.progress, e.inQueue = p, map[entry]bool{}
+	e.progress, e.inQueue, e.vips = p, map[entry]bool{}, newVipRun()
 	e.openLedger(ops, led)
 	e.v = e.newView()
 	if len(touched) > fullDumpThreshold {

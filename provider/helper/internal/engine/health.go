@@ -83,13 +83,13 @@ type opResult struct {
 
 func result2(res protocol.Result, perr *protocol.Error) opResult { return opResult{res, perr} }
 
-// healthOf loads the read-back view once per request: the ledger (read without the lock: a read-only op holds none)
-// and the checker's state.
+// healthOf loads the read-back view once per request: the request's ledger (readLedger: without the lock when the
+// request holds none) and the checker's state.
 func (e *Engine) healthOf() *healthView {
 	hv := e.healthState()
 	if hv.cfg.Targets == nil {
 		hv.cfg = health.Config{Targets: map[health.Key]health.Target{}}
-		if l, err := ledger.Load(); err == nil {
+		if l, perr := e.readLedger(); perr == nil {
 			hv.cfg = health.ConfigOf(l)
 		}
 	}

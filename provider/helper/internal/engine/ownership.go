@@ -99,6 +99,15 @@ func (e *Engine) finishLedger(ops []*protocol.Op) {
 
 // managerOf names who else manages a service's address ("" when nobody), scanning once per request.
 func (e *Engine) managerOf(k ipvs.ServiceKey) (string, *protocol.Error) {
+	s, perr := e.managerSnapshot()
+	if perr != nil {
+		return "", perr
+	}
+	return s.Manager(k), nil
+}
+
+// managerSnapshot is what the other managers run, scanned once per request.
+func (e *Engine) managerSnapshot() (*managers.Snapshot, *protocol.Error) {
 	if e.own.mgr == nil && e.own.mgrErr == nil {
 		s, err := e.scanManagers(e.ScanWait)
 		if err != nil {
@@ -108,9 +117,10 @@ func (e *Engine) managerOf(k ipvs.ServiceKey) (string, *protocol.Error) {
 		e.own.mgr = s
 	}
 	if e.own.mgrErr != nil {
-		return "", e.own.mgrErr
+		c := *e.own.mgrErr // callers prefix the message with their op
+		return nil, &c
 	}
-	return e.own.mgr.Manager(k), nil
+	return e.own.mgr, nil
 }
 
 // stepOp decides a write op: ownership checks, then the kernel step, recorded in the ledger once it settles.
@@ -127,21 +137,28 @@ func (e *Engine) stepOp(idx int, op *protocol.Op) step {
 	if op.DryRun {
 		return done(e.dryRunDelete(op))
 	}
+	b, perr := e.planBind(op) // the address goes on before the entry (vip.go)
+	if perr != nil {
+		return done(nil, perr)
+	}
+	settle := func(res protocol.Result, perr *protocol.Error) (protocol.Result, *protocol.Error) {
+		if perr != nil {
+			b.fail()
+			return res, perr
+		}
+		b.settle(res)
+		e.record(idx, op, res)
+		if perr := b.release(); perr != nil {
+			return nil, perr
+		}
+		return res, nil
+	}
 	s := e.kernelStep(op)
 	if s.w == nil {
-		if s.err == nil {
-			e.record(idx, op, s.res)
-		}
-		return s
+		return done(settle(s.res, s.err))
 	}
 	then := s.then
-	s.then = func(err error) (protocol.Result, *protocol.Error) {
-		res, perr := then(err)
-		if perr == nil {
-			e.record(idx, op, res)
-		}
-		return res, perr
-	}
+	s.then = func(err error) (protocol.Result, *protocol.Error) { return settle(then(err)) }
 	return s
 }
 

@@ -116,7 +116,11 @@ func (e *Engine) getService(op *protocol.Op) (protocol.Result, *protocol.Error) 
 			dests = []ipvs.Dest{}
 		}
 	}
-	return protocol.Result{"service": protocol.ServiceJSON(sv.svc, dests)}, nil
+	out := protocol.ServiceJSON(sv.svc, dests)
+	if perr := e.withBinding(&out, op.Service); perr != nil {
+		return nil, perr
+	}
+	return protocol.Result{"service": out}, nil
 }
 
 // ReadTable dumps every service and its dests, in ipvsadm's order.
@@ -148,6 +152,9 @@ func (e *Engine) dump() (protocol.Result, *protocol.Error) {
 			sd.Dests = []ipvs.Dest{}
 		}
 		out[i] = protocol.ServiceJSON(sd.Service, sd.Dests)
+		if perr := e.withBinding(&out[i], sd.Service.ServiceKey); perr != nil {
+			return nil, perr
+		}
 	}
 	return protocol.Result{"services": out}, nil
 }

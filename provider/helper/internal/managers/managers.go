@@ -78,6 +78,9 @@ type vs struct {
 type Snapshot struct {
 	kube       map[netip.Addr]bool
 	keepalived map[vs]string // → the file that declares it
+	// vrrp: the addresses a vrrp_instance moves (virtual_ipaddress, virtual_ipaddress_excluded) → "vrrp_instance
+	// NAME in FILE".
+	vrrp map[netip.Addr]string
 }
 
 // Scan reads kube-ipvs0's addresses and every running keepalived's configuration, giving up at deadline: it runs
@@ -107,7 +110,7 @@ func Scan(deadline time.Time) (*Snapshot, error) {
 }
 
 func scan(reading *atomic.Pointer[string]) (*Snapshot, error) {
-	s := &Snapshot{kube: map[netip.Addr]bool{}, keepalived: map[vs]string{}}
+	s := &Snapshot{kube: map[netip.Addr]bool{}, keepalived: map[vs]string{}, vrrp: map[netip.Addr]string{}}
 	addrs, err := InterfaceAddrs(KubeInterface)
 	if err != nil {
 		return nil, err
@@ -121,7 +124,7 @@ func scan(reading *atomic.Pointer[string]) (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &parser{seen: map[string]bool{}, out: s.keepalived, reading: reading}
+	p := &parser{seen: map[string]bool{}, out: s.keepalived, vrrp: s.vrrp, reading: reading}
 	for _, c := range confs {
 		if err := p.file(c, 0); err != nil {
 			return nil, err
@@ -143,6 +146,18 @@ func (s *Snapshot) Manager(k ipvs.ServiceKey) string {
 	}
 	if f, ok := s.keepalived[vs{addr: k.Addr, port: k.Port}]; ok {
 		return fmt.Sprintf("keepalived (its configuration %s declares virtual_server %s %d)", f, k.Addr, k.Port)
+	}
+	return ""
+}
+
+// AddressManager names who else puts address a on this director's interfaces ("" when nobody): kube-proxy (on
+// kube-ipvs0) or a running keepalived's vrrp_instance, which adds and removes it as VRRP decides.
+func (s *Snapshot) AddressManager(a netip.Addr) string {
+	if s.kube[a] {
+		return fmt.Sprintf("kube-proxy (%s is an address of interface %s)", a, KubeInterface)
+	}
+	if where, ok := s.vrrp[a]; ok {
+		return fmt.Sprintf("keepalived (%s is a virtual_ipaddress of %s)", a, where)
 	}
 	return ""
 }
@@ -229,6 +244,7 @@ const maxIncludeDepth = 8
 type parser struct {
 	seen    map[string]bool
 	out     map[vs]string
+	vrrp    map[netip.Addr]string
 	reading *atomic.Pointer[string] // the file being read, for Scan's message when it runs out of time
 }
 
@@ -282,6 +298,10 @@ func (p *parser) file(path string, depth int) error {
 					p.out[v] = path
 				}
 			}
+		case "vrrp_instance":
+			if i+2 < len(toks) && toks[i+2] == "{" {
+				i = p.vrrpInstance(toks, i+3, toks[i+1], path)
+			}
 		case "virtual_server_group":
 			if i+2 < len(toks) && toks[i+2] == "{" {
 				name := toks[i+1]
@@ -310,6 +330,37 @@ func (p *parser) file(path string, depth int) error {
 		}
 	}
 	return nil
+}
+
+// vrrpInstance reads the body of vrrp_instance name from toks[i] (after its "{") to its closing brace, recording
+// the addresses of its virtual_ipaddress blocks; it returns the index of that brace.
+func (p *parser) vrrpInstance(toks []string, i int, name, path string) int {
+	depth := 1
+	for ; i < len(toks) && depth > 0; i++ {
+		switch toks[i] {
+		case "{":
+			depth++
+		case "}":
+			depth--
+		case "virtual_ipaddress", "virtual_ipaddress_excluded":
+			if depth != 1 || i+1 >= len(toks) || toks[i+1] != "{" {
+				continue
+			}
+			// Each line is "ADDR[/LEN] [brd X] [dev IF] [scope S] [label L] …": every word that is an address,
+			// except the broadcast address after brd, is one the instance moves.
+			for i += 2; i < len(toks) && toks[i] != "}"; i++ {
+				if toks[i] == "brd" || toks[i] == "peer" {
+					i++
+					continue
+				}
+				addr, _, _ := strings.Cut(toks[i], "/")
+				if a, err := netip.ParseAddr(addr); err == nil {
+					p.vrrp[a.Unmap()] = fmt.Sprintf("vrrp_instance %s in %s", name, path)
+				}
+			}
+		}
+	}
+	return i - 1
 }
 
 // readConf reads a configuration file without following a symlink in its last component or blocking on a FIFO or

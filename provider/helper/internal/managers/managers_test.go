@@ -171,3 +171,44 @@ func TestScanHasItsOwnDeadline(t *testing.T) {
 		t.Fatalf("after %s: %v", time.Since(start), err)
 	}
 }
+
+func TestKeepalivedVRRPAddresses(t *testing.T) {
+	root := ledgertest.Use(t)
+	managers.InterfaceAddrs = func(string) ([]netip.Addr, error) { return nil, nil }
+	ledgertest.Process(t, root, 80, "keepalived", os.Getuid(), "/usr/sbin/keepalived")
+	write(t, root, "etc/keepalived/keepalived.conf", `vrrp_instance VI_1 {
+    state MASTER
+    interface eth0
+    virtual_router_id 51
+    authentication {
+        auth_type PASS
+    }
+    virtual_ipaddress {
+        192.0.2.10/24 brd 192.0.2.255 dev eth0 label eth0:1
+        2001:db8::10
+    }
+    virtual_ipaddress_excluded {
+        198.51.100.7
+    }
+}
+static_ipaddress {
+    203.0.113.9/32 dev eth0
+}
+`)
+	s, err := scan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ addr, want string }{
+		{"192.0.2.10", "keepalived (192.0.2.10 is a virtual_ipaddress of vrrp_instance VI_1 in /etc/keepalived/keepalived.conf)"},
+		{"2001:db8::10", "vrrp_instance VI_1"},
+		{"198.51.100.7", "vrrp_instance VI_1"},
+		{"192.0.2.255", ""}, // a broadcast address, not one VRRP moves
+		{"203.0.113.9", ""}, // static_ipaddress: not moved by VRRP
+	} {
+		got := s.AddressManager(netip.MustParseAddr(c.addr))
+		if (c.want == "") != (got == "") || !strings.Contains(got, c.want) {
+			t.Errorf("AddressManager(%s) = %q, want %q", c.addr, got, c.want)
+		}
+	}
+}

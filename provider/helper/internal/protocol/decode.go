@@ -48,6 +48,9 @@ type Op struct {
 	HealthCheck Opt[HealthCheck] // ensureDest
 	MinHealthy  Opt[MinHealthy]  // ensureService
 	SorryServer Opt[SorryServer] // ensureService
+
+	// Bind (ensureService): where the service's address is to be on the director; nil = nowhere (bind.go).
+	Bind *Binding
 }
 
 // OnExisting is what an ensure does when its entry already exists.
@@ -95,8 +98,9 @@ type wireOp struct {
 	WithForeignDests *bool   `json:"withForeignDests"`
 	DryRun           *bool   `json:"dryRun"`
 
-	Settings json.RawMessage `json:"settings"`
-	Sysctls  *[]string       `json:"sysctls"`
+	Settings    json.RawMessage `json:"settings"`
+	Sysctls     *[]string       `json:"sysctls"`
+	BindAddress json.RawMessage `json:"bindAddress"`
 
 	HealthCheck json.RawMessage `json:"healthCheck"`
 	MinHealthy  json.RawMessage `json:"minHealthy"`
@@ -105,7 +109,7 @@ type wireOp struct {
 
 // fields each op accepts (besides "op"), and which of them are required.
 var opFields = map[string]struct{ allowed, required string }{
-	"ensureService": {"service onExisting owner formerOwner takeover minHealthy sorryServer", "service"},
+	"ensureService": {"service onExisting owner formerOwner takeover bindAddress minHealthy sorryServer", "service"},
 	"deleteService": {"service owner withForeignDests dryRun", "service"},
 	"getService":    {"service withDests", "service"},
 	"ensureDest":    {"service dest onExisting owner formerOwner holder formerHolder takeover healthCheck", "service dest"},
@@ -164,7 +168,7 @@ func DecodeOp(raw json.RawMessage) (*Op, *Error) {
 	}
 	op := &Op{Name: w.Op, WithDests: w.WithDests != nil && *w.WithDests}
 	for _, part := range []func(*wireOp, *Op) *Error{decodeOwnership, decodeEntries, decodeOnExisting, decodeTimeouts,
-		decodeDaemonOps, decodeSettingsOps, decodeHealth} {
+		decodeDaemonOps, decodeSettingsOps, decodeBind, decodeHealth} {
 		if e := part(w, op); e != nil {
 			return nil, e
 		}

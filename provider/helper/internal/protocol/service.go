@@ -125,6 +125,8 @@ type ServiceSpecOut struct {
 	Persistence       *PersistenceOut `json:"persistence"`
 	PersistenceEngine string          `json:"persistenceEngine"`
 	OnePacket         bool            `json:"onePacket"`
+	// BindAddress is where the ledger records the service's address bound (bind.go); nil when it binds none.
+	BindAddress *Binding `json:"bindAddress,omitempty"`
 }
 
 // ServiceOut is a service as read back: identity, settings, counters, and dests when asked.
