@@ -57,6 +57,8 @@ const VIP = "192.0.2.60";
 const dirA = () => labDirector(A, { connectTimeoutSeconds: 5 });
 const dirB = () => labDirector(B, { connectTimeoutSeconds: 5 });
 const key = (d: LabDirector) => `127.0.0.1:${d.port}`;
+/** How failure messages name a director: user@host:port. */
+const label = (d: LabDirector) => `${d.user}@${key(d)}`;
 const save = async (d: LabDirector) => lines(await ipvsadmSave(d));
 const recordedDirectors = (ds: unknown) => (ds as Props[]).map((d) => `${d.host as string}:${d.port as number}`).sort();
 const sorted = (...ds: LabDirector[]) => ds.map(key).sort();
@@ -143,8 +145,8 @@ describe("two directors", () => {
     const args = { directors: [dirA(), dirB()], address: VIP, port: 80, scheduler: "rr" };
     const err = await createFails("VirtualService", args);
     expect(err.message).toContain(`VirtualService tcp/${VIP}:80: create failed on 1 of 2 director(s)`);
-    expect(err.message).toContain(`- ${key(B)}: `);
-    expect(err.message).not.toContain(`- ${key(A)}: `);
+    expect(err.message).toContain(`- ${label(B)}: `);
+    expect(err.message).not.toContain(`- ${label(A)}: `);
     expect(err.message).toMatch(/already exists/);
     expect(err.message).toMatch(/adopt: true/);
     // An init failure: the engine records the resource with these properties.
@@ -159,7 +161,7 @@ describe("two directors", () => {
     // The next up, conflict still there: fails again the same way, A untouched.
     ensureLog.length = 0;
     const again = await updateFails(vs, args);
-    expect(again.err.message).toContain(`- ${key(B)}: `);
+    expect(again.err.message).toContain(`- ${label(B)}: `);
     expect(recordedDirectors(again.err.properties!.directors)).toEqual([key(A)]);
     expect(ensureLog.find((e) => e.director === key(A))).toEqual({ director: key(A), op: "ensureService", changed: false });
     vs = { ...vs, state: again.err.properties! };
@@ -180,7 +182,7 @@ describe("two directors", () => {
     await ipvsadm(B, `-a -t ${VIP}:80 -r 10.10.0.13:80 -g -w 9`);
     const rsArgs = { service: serviceRef(vs), address: "10.10.0.13" };
     const rsErr = await createFails("RealServer", rsArgs);
-    expect(rsErr.message).toContain(`- ${key(B)}: `);
+    expect(rsErr.message).toContain(`- ${label(B)}: `);
     expect(rsErr.message).toMatch(/already exists/);
     expect(rsErr.id).toBe(`tcp/${VIP}:80/10.10.0.13:80@${sorted(A, B).join(",")}`);
     expect(recordedDirectors((rsErr.properties!.service as Props).directors)).toEqual([key(A)]);
@@ -241,7 +243,7 @@ describe("two directors", () => {
     await B.stop();
     const { err } = await updateFails(vs, { ...args, directors: [dirA()] });
     expect(err.message).toContain(`VirtualService tcp/${VIP}:80: update failed on 1 of 2 director(s)`);
-    expect(err.message).toContain(`- ${key(B)}: `);
+    expect(err.message).toContain(`- ${label(B)}: `);
     expect(err.message).toMatch(/cannot reach/);
     // The removal from B did not happen: B still counts as holding the entry.
     expect(err.id).toBe(vs.id);
@@ -250,7 +252,7 @@ describe("two directors", () => {
     expect(await save(A)).toEqual([`-A -t ${VIP}:80 -s rr`]);
     // Reading with a director down fails and says which one (rather than reporting the entry gone from it).
     const readErr = await providersRead(vs);
-    expect(readErr).toContain(`- ${key(B)}: `);
+    expect(readErr).toContain(`- ${label(B)}: `);
   });
 });
 
