@@ -22,6 +22,7 @@ import { echo, errorText, hint, initFailure, withoutUndefined, type OpsFor } fro
 import { directorOps, type DirectorOps } from "./helperClient";
 import { serviceIdPart, virtualServiceId } from "./identity";
 import type { DeleteDestOwnership, Dest, Service } from "./protocol";
+import { DEST_SETTING_NAMES } from "./resources/realServer/fields";
 import { reachedNothing } from "./session";
 import { quiescingAs, realServerEffects } from "./realServerProvider";
 import {
@@ -60,8 +61,7 @@ function asRealServer(p: RealServerPoolSpec, m: PoolMemberSpec): RealServerSpec 
   };
 }
 
-const SETTINGS = ["forwarding", "weight", "upperThreshold", "lowerThreshold", "tunnel"] as const;
-const sameSettings = (a: PoolMemberSpec, b: PoolMemberSpec) => SETTINGS.every((k) => canonical(a[k]) === canonical(b[k]));
+const sameSettings = (a: PoolMemberSpec, b: PoolMemberSpec) => DEST_SETTING_NAMES.every((k) => canonical(a[k]) === canonical(b[k]));
 
 /** Which directors ("host:port") hold each member, as state says. */
 function holdersOf(p: RealServerPoolSpec | undefined): Map<string, Set<string>> {

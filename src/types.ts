@@ -1,18 +1,23 @@
-// Arguments of the VirtualService and RealServer resources, as a Pulumi program writes them. Rules are enforced at
-// preview by the provider's schema (provider/schema.ts); they are listed here so editors show them.
+// Arguments of the resources, as a Pulumi program writes them, and their outputs. Rules are enforced at preview by the
+// provider's schema (provider/schema/); they are listed here so editors show them. A real server's own fields are not
+// written here: their doc, type and rules are the field table (provider/resources/realServer/fields.ts), mapped below.
 import type * as pulumi from "@pulumi/pulumi";
 import type { Family, Forwarding, Scheduler, SchedulerFlag, TransportProtocol, TunnelChecksum, TunnelType } from "../provider/schema";
 import type { SyncDaemonSpec, SysctlField, SysctlsSpec } from "../provider/schema";
+import type { OneOf } from "../provider/schema/fields";
+import type { DestInputs, DestModel, TunnelInputs } from "../provider/resources/realServer/fields";
 import type { DirectorArgs, DirectorState } from "./director";
 
 /** How packets reach a real server: NAT (masquerading), direct routing, or IP tunnelling. */
 export type { Family, Forwarding, Scheduler, SchedulerFlag, TransportProtocol, TunnelChecksum, TunnelType } from "../provider/schema";
 
+export type { OneOf } from "../provider/schema/fields";
+
 /**
- * An enum-like input as Pulumi's SDKs type them: any string (a value from config compiles), with the known values
- * offered for completion. The provider's check refuses an unknown value at preview, naming the field and the choices.
+ * A plain input type as a program passes it: every field a pulumi.Input (as sst derives `Input<Inputs[K]>`), a nested
+ * object given as its own Args type in `Nested`. Doc comments and optionality carry over from `T`.
  */
-export type OneOf<T extends string> = T | (string & {});
+type ArgsOf<T, Nested = {}> = { [K in keyof T]: pulumi.Input<K extends keyof Nested ? Nested[K] : NonNullable<T[K]>> };
 
 /** Session persistence (ipvsadm -p / -M / --pe). */
 export interface PersistenceArgs {
@@ -88,14 +93,7 @@ export interface VirtualServiceArgs {
 }
 
 /** Tunnel encapsulation for forwarding "tunnel" (ipvsadm --tun-type/--tun-port/--tun-*csum). */
-export interface TunnelArgs {
-  /** "ipip" | "gue" (kernel ≥ 5.2) | "gre" (kernel ≥ 5.3). Default "ipip". */
-  type?: pulumi.Input<OneOf<TunnelType>>;
-  /** UDP port of the GUE receiver, 1..65535: required for gue, not allowed for ipip and gre. */
-  port?: pulumi.Input<number>;
-  /** gue: "nocsum" | "csum" | "remcsum"; gre: "nocsum" | "csum"; ipip: only "nocsum". Default "nocsum". */
-  checksum?: pulumi.Input<OneOf<TunnelChecksum>>;
-}
+export interface TunnelArgs extends ArgsOf<TunnelInputs> {}
 
 /** Graceful removal: on delete or replacement the real server gets weight 0, then is removed once idle. */
 export interface DrainArgs {
@@ -116,28 +114,10 @@ export interface VirtualServiceRef {
   readonly fwmark: pulumi.Output<number | undefined>;
 }
 
-/** A real server (backend) of a virtual service, on every director of that service. */
 /** A real server's address and settings: what a RealServer and each RealServerPool member take. */
-export interface RealServerSettingsArgs {
-  /** The real server's IP address (no host names). Same family as the service, unless forwarding is "tunnel". */
-  address: pulumi.Input<string>;
-  /**
-   * 0..65535. Default: the service port (0 for fwmark services = keep the packet's port). With "dr" or "tunnel" on an
-   * address service it must equal the service port (packets are not rewritten), so leave it out.
-   */
-  port?: pulumi.Input<number>;
-  /** "nat" (masquerading) | "dr" (direct routing) | "tunnel". Default "nat". */
-  forwarding?: pulumi.Input<OneOf<Forwarding>>;
-  /** 0..65535; 0 = quiesced (no new connections). Default 1. */
-  weight?: pulumi.Input<number>;
-  /** Stop sending new connections above this many, 0..2147483647; 0 = no limit. Default 0. */
-  upperThreshold?: pulumi.Input<number>;
-  /** Resume below this many connections, 0..upperThreshold (needs an upperThreshold). Default 0. */
-  lowerThreshold?: pulumi.Input<number>;
-  /** Tunnel options; only with forwarding "tunnel". Default { type: "ipip" } there. */
-  tunnel?: pulumi.Input<TunnelArgs>;
-}
+export interface RealServerSettingsArgs extends ArgsOf<DestInputs, { tunnel: TunnelArgs }> {}
 
+/** A real server (backend) of a virtual service, on every director of that service. */
 export interface RealServerArgs extends RealServerSettingsArgs {
   /** The virtual service; the real server inherits its directors and identity. */
   service: VirtualServiceRef;
@@ -161,13 +141,11 @@ export interface PersistenceState {
   engine?: "sip";
 }
 
-/** A RealServer's tunnel options as recorded (forwarding "tunnel" only). */
-export interface TunnelState {
-  type: TunnelType;
-  /** gue only. */
-  port?: number;
-  checksum: TunnelChecksum;
-}
+/** A RealServer's tunnel options as recorded (forwarding "tunnel" only; port: gue only). */
+export interface TunnelState extends NonNullable<DestModel["tunnel"]> {}
+
+/** A real server's own fields as recorded (a RealServer's outputs, a pool member): defaults filled, port resolved. */
+export type RealServerSettingsState = { [K in keyof DestModel]: K extends "tunnel" ? TunnelState : DestModel[K] };
 
 export interface DrainState {
   timeoutSeconds: number;
@@ -210,14 +188,7 @@ export interface RealServerPoolArgs {
 }
 
 /** A RealServerPool member as recorded: defaults filled, port resolved. */
-export interface RealServerPoolMemberState {
-  address: string;
-  port: number;
-  forwarding: Forwarding;
-  weight: number;
-  upperThreshold: number;
-  lowerThreshold: number;
-  tunnel?: TunnelState;
+export interface RealServerPoolMemberState extends RealServerSettingsState {
   /**
    * Only when the member is on some of the service's directors, not all (a partial failure, or found so by a
    * refresh): those directors ("host:port"). The next `up` puts it on the others.

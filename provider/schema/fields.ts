@@ -4,6 +4,12 @@
 import type { z } from "zod";
 
 /**
+ * An enum-like input as Pulumi's SDKs type them: any string (a value from config compiles), with the known values
+ * offered for completion. The provider's check refuses an unknown value at preview, naming the field and the choices.
+ */
+export type OneOf<T extends string> = T | (string & {});
+
+/**
  * identity: the kernel cannot SET it, so a change replaces the entry. directors: where the entry lives, compared as a
  * set and changed in place. setting: changed in place (on the kernel, or only in state like drain and adopt). engine:
  * facts about the Pulumi resource itself (its URN), carried to the provider and not compared as a setting (a different

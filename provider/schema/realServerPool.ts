@@ -1,5 +1,5 @@
 // RealServerPool rules: one service's real servers as one resource. Each member has exactly a RealServer's fields,
-// rules and messages (realServer.ts: MEMBER_FIELDS, memberRules, normaliseMember), paths prefixed by its index; the pool
+// rules and messages (provider/resources/realServer/fields.ts: DEST_FIELDS; realServer.ts: memberRules, normaliseMember), paths prefixed by its index; the pool
 // adds that no address:port is listed twice. check() turns the program's list into a map keyed "address:port": the
 // engine records check's output as the inputs and, for a dynamic provider (which cannot return a detailed diff),
 // shows preview's diff as the difference of old and new inputs, so a map shows per member what is added, removed, or
@@ -10,17 +10,18 @@ import { check, parse, serviceRefRequired, settleServiceUnknowns, type CheckFail
 import { upgradeState } from "./director";
 import { field, fieldsWithRole, shapeOf } from "./fields";
 import { ownerSchema } from "./owner";
-import { issuer, memberObject, memberRules, normaliseMember, normaliseServiceRef, serviceRefRules, serviceRefSchema } from "./realServer";
-import type { DrainSpec, EngineSpec, OwnershipSpec, ServiceRefSpec, TunnelSpec } from "./specs";
+import { destObject, type DestModel } from "../resources/realServer/fields";
+import { issuer, memberRules, normaliseMember, normaliseServiceRef, serviceRefRules, serviceRefSchema } from "./realServer";
+import type { DrainSpec, EngineSpec, OwnershipSpec, ServiceRefSpec } from "./specs";
 import { isUnknown, u, UNKNOWN, type Unknown } from "./unknown";
-import { bool, drainSchema, type Forwarding } from "./values";
+import { bool, drainSchema } from "./values";
 
 /**
  * A member as state records it: a RealServer's fields, plus `onlyOn` (director "host:port"s, sorted) when a partial
  * failure or a refresh left it on only some of the pool's directors; the next up then puts it on the others.
  */
 const memberStateObject = z.strictObject({
-  ...memberObject.shape,
+  ...destObject.shape,
   onlyOn: u(z.array(z.string())).optional(),
 });
 
@@ -100,17 +101,10 @@ function keyed(members: (MemberState | Unknown)[], service: PoolParsed["service"
 
 export type RealServerPoolChecked = z.output<typeof poolSchema>;
 
-export interface PoolMemberSpec {
-  address: string;
-  port: number;
-  forwarding: Forwarding;
-  weight: number;
-  upperThreshold: number;
-  lowerThreshold: number;
-  tunnel?: TunnelSpec;
+export type PoolMemberSpec = DestModel & {
   /** The directors holding it, when not all of the pool's do (state only). */
   onlyOn?: string[];
-}
+};
 
 export interface RealServerPoolSpec extends OwnershipSpec, EngineSpec {
   service: ServiceRefSpec;

@@ -6,7 +6,8 @@ import type { SchedulerFlag } from "../protocol";
 import type { directorSchema } from "./director";
 import type { realServerSchema } from "./realServer";
 import type { Known } from "./unknown";
-import type { Family, Forwarding, Scheduler, TransportProtocol, TunnelChecksum, TunnelType } from "./values";
+import type { DestModel } from "../resources/realServer/fields";
+import type { Family, Scheduler, TransportProtocol } from "./values";
 import type { SERVICE_IDENTITY, virtualServiceSchema } from "./virtualService";
 
 export type VirtualServiceChecked = z.output<typeof virtualServiceSchema>;
@@ -57,28 +58,17 @@ export type VirtualServiceSpec = ServiceIdentity & {
 } & OwnershipSpec &
   EngineSpec;
 
-export interface TunnelSpec {
-  type: TunnelType;
-  /** gue only. */
-  port?: number;
-  checksum: TunnelChecksum;
-}
-
 /** The `service` input of a RealServer, fully known: its VirtualService's identity and directors. */
 export type ServiceRefSpec = ServiceIdentity & { directors: Director[] };
 
-export interface RealServerSpec extends OwnershipSpec, EngineSpec {
-  service: ServiceRefSpec;
-  address: string;
-  port: number;
-  forwarding: Forwarding;
-  weight: number;
-  upperThreshold: number;
-  lowerThreshold: number;
-  tunnel?: TunnelSpec;
-  drain?: DrainSpec;
-  adopt: boolean;
-}
+/** A RealServer: its own fields (the table in provider/resources/realServer/fields.ts), its service, and how it is removed. */
+export type RealServerSpec = DestModel &
+  OwnershipSpec &
+  EngineSpec & {
+    service: ServiceRefSpec;
+    drain?: DrainSpec;
+    adopt: boolean;
+  };
 
 // The hand-written types above must accept what the schemas produce once every value is known, and the identity type
 // must have exactly the identity fields of the field table (compile-time checks).

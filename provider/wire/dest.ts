@@ -1,27 +1,24 @@
 // A RealServer to the helper protocol (PROTOCOL.md) and back: its dest key, its complete settings, and the kernel's
 // settings in input form (what refresh writes into state). The one place that knows both directions.
+// Generic over the field table's wire column (provider/resources/realServer/fields.ts DEST_WIRE): a new setting needs
+// nothing here.
 import type { DestKey, DestSettings } from "../protocol";
-import type { RealServerSpec } from "../schema";
+import { DEST_WIRE, type DestModel, type DestSetting } from "../resources/realServer/fields";
 
 type Props = Record<string, unknown>;
 
-export function destKey(rs: Pick<RealServerSpec, "address" | "port">): DestKey {
+const WIRE_KEYS = Object.keys(DEST_WIRE) as (keyof DestSettings)[];
+
+export function destKey(rs: Pick<DestModel, "address" | "port">): DestKey {
   return { address: rs.address, port: rs.port };
 }
 
 /** A real server's settings as declared: the fields the wire's DestSettings carries (a RealServer or a pool member). */
-export type DestFields = Pick<RealServerSpec, keyof DestSettings>;
+export type DestFields = Pick<DestModel, DestSetting>;
 
-/** Complete dest settings; tunnel null for non-tunnel forwarding so a SET clears an old tunnel. */
+/** Complete dest settings, each through its wire conversion in the field table (tunnel null for non-tunnel forwarding). */
 export function destSettings(rs: DestFields): Required<DestSettings> {
-  const t = rs.tunnel;
-  return {
-    forwarding: rs.forwarding,
-    weight: rs.weight,
-    upperThreshold: rs.upperThreshold,
-    lowerThreshold: rs.lowerThreshold,
-    tunnel: rs.forwarding === "tunnel" && t ? { type: t.type, port: t.port ?? 0, checksum: t.checksum } : null,
-  };
+  return Object.fromEntries(WIRE_KEYS.map((k) => [k, DEST_WIRE[k].to(rs)])) as Required<DestSettings>;
 }
 
 /**
@@ -29,11 +26,6 @@ export function destSettings(rs: DestFields): Required<DestSettings> {
  * the declared form status compares with). `current` keeps forwarding the kernel reports differently.
  */
 export function destProps(d: DestSettings, current: Props): Props {
-  // The kernel turns NAT/DR to one of the director's own addresses into "local": that is not drift.
-  const forwarding = d.forwarding === "local" || d.forwarding === "bypass" ? current.forwarding : d.forwarding;
-  const tunnel =
-    forwarding === "tunnel" && d.tunnel
-      ? { type: d.tunnel.type, ...(d.tunnel.type === "gue" ? { port: d.tunnel.port } : {}), checksum: d.tunnel.checksum }
-      : undefined;
-  return { forwarding, weight: d.weight, upperThreshold: d.upperThreshold, lowerThreshold: d.lowerThreshold, tunnel };
+  // A dest setting's wire name is its input name (fields.ts checks that at compile time).
+  return Object.fromEntries(WIRE_KEYS.map((k) => [k, DEST_WIRE[k].from(d, current)]));
 }
