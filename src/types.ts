@@ -2,7 +2,7 @@
 // provider's schema (provider/schema/); they are listed here so editors show them. A real server's own fields are not
 // written here: their doc, type and rules are the field table (provider/resources/realServer/fields.ts), mapped below.
 import type * as pulumi from "@pulumi/pulumi";
-import type { Family, Forwarding, Scheduler, SchedulerFlag, TransportProtocol, TunnelChecksum, TunnelType } from "../provider/schema";
+import type { Family, Scheduler, SchedulerFlag, TransportProtocol } from "../provider/schema";
 import type { SyncDaemonSpec, SysctlField, SysctlsSpec } from "../provider/schema";
 import type { OneOf } from "../provider/schema/fields";
 import type { DestInputs, DestModel, TunnelInputs } from "../provider/resources/realServer/fields";
@@ -161,7 +161,7 @@ export interface ServiceRefState {
   fwmark?: number;
 }
 
-// RealServerPool: one service's real servers as one resource (provider/schema/realServerPool.ts has the rules).
+// RealServerPool: one service's real servers as one resource (provider/resources/realServerPool/schema.ts has the rules).
 
 /** One member of a RealServerPool: a real server, with exactly a RealServer's fields, defaults and rules. */
 export type RealServerPoolMemberArgs = RealServerSettingsArgs;
@@ -196,7 +196,7 @@ export interface RealServerPoolMemberState extends RealServerSettingsState {
   onlyOn?: string[];
 }
 
-// DirectorSettings: one director's IPVS settings as a whole (provider/schema/directorSettings.ts has the rules).
+// DirectorSettings: one director's IPVS settings as a whole (provider/resources/directorSettings/schema.ts has the rules).
 
 /**
  * The settings of one director that one stack manages (`ipvsadm --set`, `--start-daemon`, net.ipv4.vs.* sysctls, IP

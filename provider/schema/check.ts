@@ -2,10 +2,10 @@
 // property) and the strict parse create / update / read use (fully known, normalised, state of older versions upgraded).
 import type { z } from "zod";
 import { upgradeState } from "./director";
-import { realServerSchema } from "./realServer";
+import { realServerSchema } from "../resources/realServer/schema";
 import type { RealServerChecked, RealServerSpec, VirtualServiceChecked, VirtualServiceSpec } from "./specs";
 import { isUnknown } from "./unknown";
-import { virtualServiceSchema } from "./virtualService";
+import { virtualServiceSchema } from "../resources/virtualService/schema";
 
 export interface CheckFailure {
   property: string;

@@ -1,6 +1,6 @@
 // A resource's field table: each input with its role and its schema (rule and default). diff, the replace rules, the
-// identity type checks and the RealServer's service reference are all derived from these tables (virtualService.ts,
-// realServer.ts), so "what is identity" is written once.
+// identity type checks and the RealServer's service reference are all derived from these tables (provider/resources/
+// <name>/schema.ts, realServer/fields.ts), so "what is identity" is written once.
 import type { z } from "zod";
 
 /**

@@ -4,11 +4,11 @@ import type { z } from "zod";
 import type { Director } from "../director";
 import type { SchedulerFlag } from "../protocol";
 import type { directorSchema } from "./director";
-import type { realServerSchema } from "./realServer";
+import type { realServerSchema } from "../resources/realServer/schema";
 import type { Known } from "./unknown";
 import type { DestModel } from "../resources/realServer/fields";
 import type { Family, Scheduler, TransportProtocol } from "./values";
-import type { SERVICE_IDENTITY, virtualServiceSchema } from "./virtualService";
+import type { SERVICE_IDENTITY, virtualServiceSchema } from "../resources/virtualService/schema";
 
 export type VirtualServiceChecked = z.output<typeof virtualServiceSchema>;
 export type RealServerChecked = z.output<typeof realServerSchema>;

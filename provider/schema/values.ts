@@ -1,4 +1,4 @@
-// Leaf values: IP addresses, numbers, enums and their lists, the defaults, and the small schemas both resources share.
+// Leaf values: IP addresses, numbers, enums and their lists, the defaults, and the small schemas the resources share.
 import * as net from "node:net";
 import { z } from "zod";
 import type { Family, TransportProtocol } from "../protocol";

@@ -7,9 +7,9 @@ import { directorKey, hostPort } from "../director";
 import { serviceIdPart } from "../identity";
 import type { Dest, Service, ServiceKey, Stats } from "../protocol";
 import type { SyncDaemonSpec, VirtualServiceSpec } from "../schema";
-import { destProps, destSettings } from "../wire/dest";
-import { serviceProps, serviceSettings } from "../wire/service";
-import { settingsProps, type KernelSettings } from "../wire/settings";
+import { destProps, destSettings } from "../resources/realServer/wire";
+import { serviceProps, serviceSettings } from "../resources/virtualService/wire";
+import { settingsProps, type KernelSettings } from "../resources/directorSettings/wire";
 import type { DeclaredDest, DeclaredService, DeclaredSettings, DestDeclaration, StackEntries } from "./state";
 
 type Props = Record<string, unknown>;

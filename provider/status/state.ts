@@ -13,8 +13,8 @@ import {
   type RealServerSpec,
   type VirtualServiceSpec,
 } from "../schema";
-import { destKey, type DestFields } from "../wire/dest";
-import { serviceKey } from "../wire/service";
+import { destKey, type DestFields } from "../resources/realServer/wire";
+import { serviceKey } from "../resources/virtualService/wire";
 
 /** The engine's marker of a secret value in an exported deployment. */
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";

@@ -6,7 +6,7 @@
 // - wire key and conversion: DEST_WIRE (the helper's DestSettings, provider/protocol.ts, PROTOCOL.md).
 // Everything else that lists these fields derives from here: the normalised model (DestModel), the outputs of
 // RealServer and of a pool member (src/), the pool's settings that decide a re-ensure, the wire mapping both ways
-// (provider/wire/dest.ts), status's declared properties and the unit fakes. The compile-time checks at the bottom fail
+// (wire.ts), status's declared properties and the unit fakes. The compile-time checks at the bottom fail
 // when the interface, the table and the wire mirror disagree.
 import { z } from "zod";
 import type { DestSettings, Tunnel } from "../../protocol";
@@ -65,7 +65,7 @@ const tunnelSchema = z
 
 /**
  * Each field's role (identity: a change replaces the real server; setting: changed in place) and its rule and
- * default. Cross-field rules (lower ≤ upper, tunnel only with forwarding "tunnel", …) are schema/realServer.ts's
+ * default. Cross-field rules (lower ≤ upper, tunnel only with forwarding "tunnel", …) are schema.ts's
  * memberRules.
  */
 export const DEST_FIELDS = {

@@ -1,13 +1,13 @@
 // DirectorSettings rules: one director's IPVS timeouts, connection sync daemons, net.ipv4.vs.* sysctls and IP
 // forwarding (PROTOCOL.md "Director settings ops"). Every range is checked here, at preview, naming the field.
 import { z } from "zod";
-import type { Director } from "../director";
-import { check, parse, type CheckResult } from "./check";
-import { directorSchema, upgradeState } from "./director";
-import { ownerSchema } from "./owner";
+import type { Director } from "../../director";
+import { check, parse, type CheckResult } from "../../schema/check";
+import { directorSchema, upgradeState } from "../../schema/director";
+import { ownerSchema } from "../../schema/owner";
 import { canonicalCpuList, IP_FORWARD, SYSCTLS, type IpForwardField, type SysctlDef, type SysctlField } from "./sysctls";
-import { isUnknown, rule, u, type Checked, type Known, type Unknown } from "./unknown";
-import { bool, int, oneOf, parseIp } from "./values";
+import { isUnknown, rule, u, type Checked, type Known, type Unknown } from "../../schema/unknown";
+import { bool, int, oneOf, parseIp } from "../../schema/values";
 
 export const DAEMON_STATES = ["master", "backup"] as const;
 export type DaemonState = (typeof DAEMON_STATES)[number];

@@ -2,8 +2,8 @@
 // settings in input form (what refresh writes into state). The one place that knows both directions.
 // Generic over the field table's wire column (provider/resources/realServer/fields.ts DEST_WIRE): a new setting needs
 // nothing here.
-import type { DestKey, DestSettings } from "../protocol";
-import { DEST_WIRE, type DestModel, type DestSetting } from "../resources/realServer/fields";
+import type { DestKey, DestSettings } from "../../protocol";
+import { DEST_WIRE, type DestModel, type DestSetting } from "./fields";
 
 type Props = Record<string, unknown>;
 

@@ -2,12 +2,12 @@
 // normalisation (defaults filled, IPv6 compressed, scheduler flags named as ipvsadm prints them).
 import * as net from "node:net";
 import { z } from "zod";
-import type { SchedulerFlag } from "../protocol";
-import { directorsSchema } from "./director";
-import { field, fieldsWithRole, shapeOf } from "./fields";
-import { ownerSchema } from "./owner";
-import { isUnknown, u, UNKNOWN, type Unknown } from "./unknown";
-import { bool, DEFAULTS, drainSchema, FAMILIES, int, ipAddress, oneOf, parseIp, PROTOCOLS, SCHEDULER_FLAGS, SCHEDULERS, type Family } from "./values";
+import type { SchedulerFlag } from "../../protocol";
+import { directorsSchema } from "../../schema/director";
+import { field, fieldsWithRole, shapeOf } from "../../schema/fields";
+import { ownerSchema } from "../../schema/owner";
+import { isUnknown, u, UNKNOWN, type Unknown } from "../../schema/unknown";
+import { bool, DEFAULTS, drainSchema, FAMILIES, int, ipAddress, oneOf, parseIp, PROTOCOLS, SCHEDULER_FLAGS, SCHEDULERS, type Family } from "../../schema/values";
 
 const persistenceSchema = z.strictObject({
   timeout: u(int("timeout", 1, 2678400)).default(DEFAULTS.persistenceTimeout),

@@ -1,7 +1,7 @@
 // A VirtualService to the helper protocol (PROTOCOL.md) and back: its kernel key, its complete settings, and the
 // kernel's settings in input form (what refresh writes into state). The one place that knows both directions.
-import type { ServiceKey, ServiceSettings } from "../protocol";
-import type { ServiceIdentity, VirtualServiceSpec } from "../schema";
+import type { ServiceKey, ServiceSettings } from "../../protocol";
+import type { ServiceIdentity, VirtualServiceSpec } from "../../schema";
 
 type Props = Record<string, unknown>;
 

@@ -1,5 +1,5 @@
 // The RealServerPool dynamic provider: one service's real servers as one resource, on every director of the service.
-// Each member is a RealServer's dest and goes through the RealServer's own effects (realServerProvider.ts: the same
+// Each member is a RealServer's dest and goes through the RealServer's own effects (../realServer/provider.ts: the same
 // ensure, ownership and messages), with this pool's URN as the holder the ledger records.
 //
 // - create / update touch only what differs: per director, a member is ensured when it is new there or its settings
@@ -15,16 +15,16 @@
 // - read (refresh): each director's table (its memoized dump, shared with every other resource's read: one dump per
 //   director for a whole refresh); members gone from every director leave the outputs.
 import type * as dynamic from "@pulumi/pulumi/dynamic";
-import { canonical, identityChanged, renamed, sameDirectors } from "./diff";
-import { directorKey, endpointLabel, hostPort, type Director } from "./director";
-import { drainDests } from "./drain";
-import { echo, errorText, hint, initFailure, withoutUndefined, type OpsFor } from "./entries";
-import { directorOps, type DirectorOps } from "./helperClient";
-import { serviceIdPart, virtualServiceId } from "./identity";
-import type { DeleteDestOwnership, Dest, Service } from "./protocol";
-import { DEST_SETTING_NAMES } from "./resources/realServer/fields";
-import { reachedNothing } from "./session";
-import { quiescingAs, realServerEffects } from "./realServerProvider";
+import { canonical, identityChanged, normalise, renamed, sameDirectors } from "../../diff";
+import { directorKey, endpointLabel, hostPort, type Director } from "../../director";
+import { drainDests } from "../../drain";
+import { echo, errorText, hint, initFailure, withoutUndefined, type OpsFor } from "../../entries";
+import { directorOps, type DirectorOps } from "../../helperClient";
+import { serviceIdPart, virtualServiceId } from "../../identity";
+import type { DeleteDestOwnership, Dest, Service } from "../../protocol";
+import { DEST_SETTING_NAMES } from "../realServer/fields";
+import { reachedNothing } from "../../session";
+import { quiescingAs, realServerEffects } from "../realServer/provider";
 import {
   checkRealServerPool,
   isUnknown,
@@ -32,13 +32,12 @@ import {
   REAL_SERVER_POOL_KEYS,
   REAL_SERVER_POOL_SETTINGS,
   SERVICE_IDENTITY,
-  upgradeState,
   type PoolMemberSpec,
   type RealServerPoolSpec,
   type RealServerSpec,
-} from "./schema";
-import { destKey, destProps } from "./wire/dest";
-import { serviceKey } from "./wire/service";
+} from "../../schema";
+import { destKey, destProps } from "../realServer/wire";
+import { serviceKey } from "../virtualService/wire";
 
 type Props = Record<string, unknown>;
 
@@ -210,19 +209,10 @@ async function removeMembers(ops: DirectorOps, old: RealServerPoolSpec, keys: st
   return Promise.allSettled(keys.map((k) => ops.deleteDest(svc, destKey(old.members[k]!), ownership)));
 }
 
-/** Normalise through the schema; when that fails compare the raw values. */
-function normalise(state: unknown): Props {
-  const v = upgradeState(state) as Props | undefined;
-  const raw: Props = {};
-  for (const k of REAL_SERVER_POOL_KEYS) if (v && typeof v === "object" && k in v) raw[k] = v[k];
-  const r = checkRealServerPool(undefined, raw);
-  return r.failures.length === 0 && r.inputs && typeof r.inputs === "object" ? (r.inputs as Props) : raw;
-}
-
 /** Replace only when the service's identity changes; directors and members change in place. */
 export function diffRealServerPool(_id: string, olds: unknown, news: unknown): dynamic.DiffResult {
-  const o = normalise(olds);
-  const n = normalise(news);
+  const o = normalise(checkRealServerPool, REAL_SERVER_POOL_KEYS, olds);
+  const n = normalise(checkRealServerPool, REAL_SERVER_POOL_KEYS, news);
   const os = (o.service ?? {}) as Props;
   const ns = n.service as Props | string | undefined;
   const replaces =

@@ -1,15 +1,15 @@
 // RealServer rules (ipvsadm's, reference/ipvs-netlink.md §4): its field table, the cross-field rules and the
 // normalisation (port defaulted from the service, tunnel defaults). A real server's own fields (DEST_FIELDS, in
 // provider/resources/realServer/fields.ts) and rules (memberRules, normaliseMember) are also those of each member of a
-// RealServerPool (realServerPool.ts).
+// RealServerPool (../realServerPool/schema.ts).
 import { z } from "zod";
-import { directorsSchema } from "./director";
-import { DEST_FIELD_NAMES, DEST_FIELDS, type DestParsed } from "../resources/realServer/fields";
-import { field, fieldsWithRole, shapeOf } from "./fields";
-import { ownerSchema } from "./owner";
-import { isUnknown, u, type Unknown } from "./unknown";
-import { bool, drainSchema, parseIp } from "./values";
-import { familyProblem, SERVICE_IDENTITY, serviceFamily, VIRTUAL_SERVICE_FIELDS } from "./virtualService";
+import { directorsSchema } from "../../schema/director";
+import { DEST_FIELD_NAMES, DEST_FIELDS, type DestParsed } from "./fields";
+import { field, fieldsWithRole, shapeOf } from "../../schema/fields";
+import { ownerSchema } from "../../schema/owner";
+import { isUnknown, u, type Unknown } from "../../schema/unknown";
+import { bool, drainSchema, parseIp } from "../../schema/values";
+import { familyProblem, SERVICE_IDENTITY, serviceFamily, VIRTUAL_SERVICE_FIELDS } from "../virtualService/schema";
 
 /**
  * The service a real server belongs to, as the RealServer resource passes it: the VirtualService's resolved `directors`
@@ -30,7 +30,7 @@ export const REAL_SERVER_FIELDS = {
   ...DEST_FIELDS,
   drain: field("setting", u(drainSchema).optional()),
   adopt: field("setting", u(bool("adopt")).default(false)),
-  // Ownership, as for a VirtualService (virtualService.ts).
+  // Ownership, as for a VirtualService (../virtualService/schema.ts).
   owner: field("setting", u(ownerSchema("owner")).optional()),
   takeover: field("setting", u(bool("takeover")).default(false)),
   // The resource's own URN (src/urn.ts), for progress messages; absent in state written before it.

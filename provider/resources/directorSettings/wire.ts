@@ -1,9 +1,9 @@
 // A DirectorSettings to the helper protocol (PROTOCOL.md "Director settings ops") and back: the managed set as
 // ensureSettings takes it, the sysctls getSettings is asked for, and the kernel's values in input form (what refresh
 // writes into state and what `pulumi-ipvs status` compares). The one place that knows both directions.
-import { withoutUndefined } from "../entries";
-import type { Daemon, OpResults, Settings, SysctlValue } from "../protocol";
-import { IP_FORWARD, SYSCTLS, type DirectorSettingsSpec, type SyncDaemonSpec, type SysctlDef } from "../schema";
+import { withoutUndefined } from "../../entries";
+import type { Daemon, OpResults, Settings, SysctlValue } from "../../protocol";
+import { IP_FORWARD, SYSCTLS, type DirectorSettingsSpec, type SyncDaemonSpec, type SysctlDef } from "../../schema";
 
 type Props = Record<string, unknown>;
 /** The kernel's settings as getSettings answers (the declared sysctls, every timeout, the running daemons). */

@@ -1,20 +1,20 @@
 // RealServerPool rules: one service's real servers as one resource. Each member has exactly a RealServer's fields,
-// rules and messages (provider/resources/realServer/fields.ts: DEST_FIELDS; realServer.ts: memberRules, normaliseMember), paths prefixed by its index; the pool
-// adds that no address:port is listed twice. check() turns the program's list into a map keyed "address:port": the
+// rules and messages (../realServer/fields.ts: DEST_FIELDS; ../realServer/schema.ts: memberRules, normaliseMember),
+// paths prefixed by its index; the pool adds that no address:port is listed twice. check() turns the program's list into a map keyed "address:port": the
 // engine records check's output as the inputs and, for a dynamic provider (which cannot return a detailed diff),
 // shows preview's diff as the difference of old and new inputs, so a map shows per member what is added, removed, or
 // which field of which member changes, where a list would show shifted indexes.
 import { z } from "zod";
-import { hostPort } from "../director";
-import { check, parse, serviceRefRequired, settleServiceUnknowns, type CheckFailure, type CheckResult } from "./check";
-import { upgradeState } from "./director";
-import { field, fieldsWithRole, shapeOf } from "./fields";
-import { ownerSchema } from "./owner";
-import { destObject, type DestModel } from "../resources/realServer/fields";
-import { issuer, memberRules, normaliseMember, normaliseServiceRef, serviceRefRules, serviceRefSchema } from "./realServer";
-import type { DrainSpec, EngineSpec, OwnershipSpec, ServiceRefSpec } from "./specs";
-import { isUnknown, u, UNKNOWN, type Unknown } from "./unknown";
-import { bool, drainSchema } from "./values";
+import { hostPort } from "../../director";
+import { check, parse, serviceRefRequired, settleServiceUnknowns, type CheckFailure, type CheckResult } from "../../schema/check";
+import { upgradeState } from "../../schema/director";
+import { field, fieldsWithRole, shapeOf } from "../../schema/fields";
+import { ownerSchema } from "../../schema/owner";
+import { destObject, type DestModel } from "../realServer/fields";
+import { issuer, memberRules, normaliseMember, normaliseServiceRef, serviceRefRules, serviceRefSchema } from "../realServer/schema";
+import type { DrainSpec, EngineSpec, OwnershipSpec, ServiceRefSpec } from "../../schema/specs";
+import { isUnknown, u, UNKNOWN, type Unknown } from "../../schema/unknown";
+import { bool, drainSchema } from "../../schema/values";
 
 /**
  * A member as state records it: a RealServer's fields, plus `onlyOn` (director "host:port"s, sorted) when a partial
