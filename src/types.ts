@@ -3,7 +3,7 @@
 // written here: their doc, type and rules are the field table (provider/resources/realServer/fields.ts), mapped below.
 import type * as pulumi from "@pulumi/pulumi";
 import type { Family, Scheduler, SchedulerFlag, TransportProtocol } from "../provider/schema";
-import type { SyncDaemonSpec, SysctlField, SysctlsSpec } from "../provider/schema";
+import type { SyncDaemonModel, SysctlField, SysctlsModel } from "../provider/schema";
 import type { OneOf } from "../provider/schema/fields";
 import type { DestInputs, DestModel, TunnelInputs } from "../provider/resources/realServer/fields";
 import type { DirectorArgs, DirectorState } from "./director";
@@ -344,5 +344,5 @@ export type IpForwardState = { [K in keyof IpForwardArgs]: boolean };
 type Assert<T extends true> = T;
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 export type _SysctlsArgsAreTheTable = Assert<Same<keyof SysctlsArgs, SysctlField>>;
-export type _SysctlsStateIsTheSpec = Assert<Same<Required<SysctlsState>, Required<SysctlsSpec>>>;
-export type _SyncDaemonStateIsTheSpec = Assert<Same<SyncDaemonState, SyncDaemonSpec>>;
+export type _SysctlsStateIsTheSpec = Assert<Same<Required<SysctlsState>, Required<SysctlsModel>>>;
+export type _SyncDaemonStateIsTheSpec = Assert<Same<SyncDaemonState, SyncDaemonModel>>;

@@ -1,6 +1,6 @@
-// The one source of truth for VirtualService / RealServer input rules (ipvsadm's rules, reference/ipvs-netlink.md §4,
+// The one source of truth for every resource's input rules (ipvsadm's rules, reference/ipvs-netlink.md §4,
 // plus the SSH connection rules), by section: unknown.ts (preview's unknown values), values.ts (leaf values, defaults),
-// fields.ts (field tables), director.ts, provider/resources/<name>/schema.ts (each resource's table and rules), specs.ts
+// fields.ts (field tables), director.ts, provider/resources/<name>/schema.ts (each resource's table and rules), models.ts
 // (the normalised types), check.ts (check and parse). check() and diff() run at preview and must stay pure: nothing
 // here opens a connection or reads a file. The mapping to the helper's vocabulary is each resource's wire.ts.
 export { checkRealServer, checkVirtualService, formatPath, parseRealServer, parseVirtualService, type CheckFailure, type CheckResult } from "./check";
@@ -13,11 +13,11 @@ export {
   parseRealServerPool,
   REAL_SERVER_POOL_KEYS,
   REAL_SERVER_POOL_SETTINGS,
-  type PoolMemberSpec,
+  type PoolMemberModel,
   type RealServerPoolChecked,
-  type RealServerPoolSpec,
+  type RealServerPoolModel,
 } from "../resources/realServerPool/schema";
-export type * from "./specs";
+export type * from "./models";
 export { isUnknown, UNKNOWN, type Checked, type Known, type Unknown } from "./unknown";
 export {
   DEFAULTS,
@@ -46,10 +46,10 @@ export {
   parseDirectorSettings,
   type DaemonState,
   type DirectorSettingsChecked,
-  type DirectorSettingsSpec,
-  type IpForwardSpec,
-  type SyncDaemonSpec,
-  type SysctlsSpec,
-  type TimeoutsSpec,
+  type DirectorSettingsModel,
+  type IpForwardModel,
+  type SyncDaemonModel,
+  type SysctlsModel,
+  type TimeoutsModel,
 } from "../resources/directorSettings/schema";
 export { ALL_SYSCTLS, canonicalCpuList, IP_FORWARD, SYSCTLS, type SysctlDef, type SysctlField, type SysctlKind } from "../resources/directorSettings/sysctls";

@@ -21,7 +21,7 @@ import {
   DIRECTOR_SETTINGS_KEYS,
   isUnknown,
   parseDirectorSettings,
-  type DirectorSettingsSpec,
+  type DirectorSettingsModel,
 } from "../../schema";
 import { managedSysctls, settingsProps, settingsWire, type KernelSettings } from "./wire";
 
@@ -76,11 +76,11 @@ function failure(director: Director, what: string, e: unknown): string {
 const changedNothing = (e: unknown) => reachedNothing(e) || (e instanceof HelperError && ["BAD_REQUEST", "UNSUPPORTED_KERNEL", "OWNED"].includes(e.code));
 
 /** `formerOwner`: the owner the settings move from (a renamed stack or project), as they are, nothing put back. */
-async function ensure(opsFor: OpsFor, s: DirectorSettingsSpec, formerOwner?: string): Promise<void> {
+async function ensure(opsFor: OpsFor, s: DirectorSettingsModel, formerOwner?: string): Promise<void> {
   await opsFor(s.director).run({ op: "ensureSettings", owner: s.owner, ...(formerOwner ? { formerOwner } : {}), settings: settingsWire(s) });
 }
 
-async function remove(opsFor: OpsFor, s: DirectorSettingsSpec): Promise<void> {
+async function remove(opsFor: OpsFor, s: DirectorSettingsModel): Promise<void> {
   await opsFor(s.director).run({ op: "deleteSettings", owner: s.owner });
 }
 

@@ -9,13 +9,13 @@ import { entryProvider, type EntryEffects, type EntryKind } from "../../entries"
 import type { DirectorOps } from "../../helperClient";
 import { parseRealServerId, realServerId, serviceIdPart } from "../../identity";
 import type { DeleteDestOwnership } from "../../protocol";
-import { checkRealServer, isUnknown, parseRealServer, REAL_SERVER_KEYS, REAL_SERVER_SETTINGS, SERVICE_IDENTITY, UNKNOWN, type RealServerSpec } from "../../schema";
+import { checkRealServer, isUnknown, parseRealServer, REAL_SERVER_KEYS, REAL_SERVER_SETTINGS, SERVICE_IDENTITY, UNKNOWN, type RealServerModel } from "../../schema";
 import { destKey, destProps, destSettings } from "./wire";
 import { serviceKey } from "../virtualService/wire";
 
 type Props = Record<string, unknown>;
 
-const describe = (rs: RealServerSpec) => `${hostPort(rs.address, rs.port)} of ${serviceIdPart(serviceKey(rs.service))}`;
+const describe = (rs: RealServerModel) => `${hostPort(rs.address, rs.port)} of ${serviceIdPart(serviceKey(rs.service))}`;
 
 export function diffRealServer(_id: string, olds: unknown, news: unknown): dynamic.DiffResult {
   const o = normalise(checkRealServer, REAL_SERVER_KEYS, olds);
@@ -34,7 +34,7 @@ export function diffRealServer(_id: string, olds: unknown, news: unknown): dynam
   return result(replaces, changed);
 }
 
-export const realServerKind: EntryKind<RealServerSpec> = {
+export const realServerKind: EntryKind<RealServerModel> = {
   resource: "RealServer",
   parse: parseRealServer,
   describe,
@@ -46,7 +46,7 @@ export const realServerKind: EntryKind<RealServerSpec> = {
   fromId,
 };
 
-export const realServerEffects: EntryEffects<RealServerSpec> = {
+export const realServerEffects: EntryEffects<RealServerModel> = {
   ensure: async (ops, rs, onExisting, formerOwner, formerHolder) => {
     try {
       // holder: the resource holding the dest within the stack (a RealServer, or a RealServerPool for its members);

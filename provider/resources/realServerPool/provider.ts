@@ -32,9 +32,9 @@ import {
   REAL_SERVER_POOL_KEYS,
   REAL_SERVER_POOL_SETTINGS,
   SERVICE_IDENTITY,
-  type PoolMemberSpec,
-  type RealServerPoolSpec,
-  type RealServerSpec,
+  type PoolMemberModel,
+  type RealServerPoolModel,
+  type RealServerModel,
 } from "../../schema";
 import { destKey, destProps } from "../realServer/wire";
 import { serviceKey } from "../virtualService/wire";
@@ -44,11 +44,11 @@ type Props = Record<string, unknown>;
 /** At most this many failure lines in a message; the rest are counted. */
 const MAX_FAILURE_LINES = 20;
 
-const describe = (p: RealServerPoolSpec) => serviceIdPart(serviceKey(p.service));
-const poolId = (p: RealServerPoolSpec) => `pool/${virtualServiceId(serviceKey(p.service), p.service.directors)}`;
+const describe = (p: RealServerPoolModel) => serviceIdPart(serviceKey(p.service));
+const poolId = (p: RealServerPoolModel) => `pool/${virtualServiceId(serviceKey(p.service), p.service.directors)}`;
 
 /** A member as the RealServer it is: the RealServer effects run it, with the pool's ownership and URN as holder. */
-function asRealServer(p: RealServerPoolSpec, m: PoolMemberSpec): RealServerSpec {
+function asRealServer(p: RealServerPoolModel, m: PoolMemberModel): RealServerModel {
   const { onlyOn: _o, ...own } = m;
   return {
     ...own,
@@ -60,10 +60,10 @@ function asRealServer(p: RealServerPoolSpec, m: PoolMemberSpec): RealServerSpec 
   };
 }
 
-const sameSettings = (a: PoolMemberSpec, b: PoolMemberSpec) => DEST_SETTING_NAMES.every((k) => canonical(a[k]) === canonical(b[k]));
+const sameSettings = (a: PoolMemberModel, b: PoolMemberModel) => DEST_SETTING_NAMES.every((k) => canonical(a[k]) === canonical(b[k]));
 
 /** Which directors ("host:port") hold each member, as state says. */
-function holdersOf(p: RealServerPoolSpec | undefined): Map<string, Set<string>> {
+function holdersOf(p: RealServerPoolModel | undefined): Map<string, Set<string>> {
   const all = (p?.service.directors ?? []).map(directorKey);
   return new Map(Object.entries(p?.members ?? {}).map(([k, m]) => [k, new Set(m.onlyOn ?? all)]));
 }
@@ -78,7 +78,7 @@ interface Failure {
   removing: boolean;
 }
 
-function failureMessage(p: RealServerPoolSpec, what: string, failures: Failure[], total: number): string {
+function failureMessage(p: RealServerPoolModel, what: string, failures: Failure[], total: number): string {
   // The same text on one director (it is unreachable) is one line naming the members, not one line per member.
   const groups = new Map<string, { f: Failure; members: string[] }>();
   for (const f of failures) {
@@ -108,7 +108,7 @@ interface Outcome {
  * Brings the kernel from `old` (state; undefined for a create) to `want`, and says what state must record. `want`'s
  * directors empty = delete everywhere.
  */
-async function apply(opsFor: OpsFor, old: RealServerPoolSpec | undefined, want: RealServerPoolSpec, outs: Props): Promise<Outcome> {
+async function apply(opsFor: OpsFor, old: RealServerPoolModel | undefined, want: RealServerPoolModel, outs: Props): Promise<Outcome> {
   const before = holdersOf(old);
   const oldDirs = old?.service.directors ?? [];
   const wantKeys = new Set(want.service.directors.map(directorKey));
@@ -169,7 +169,7 @@ async function apply(opsFor: OpsFor, old: RealServerPoolSpec | undefined, want: 
     return oldKeys.has(dk) || holds(dk) || !failures.some((f) => f.director === dk) || opsOn.get(dk) === 0;
   });
   const stateKeys = stateDirs.map(directorKey).sort();
-  const members: Record<string, PoolMemberSpec> = {};
+  const members: Record<string, PoolMemberModel> = {};
   for (const k of new Set([...Object.keys(old?.members ?? {}), ...Object.keys(want.members)])) {
     const held = stateKeys.filter((dk) => after.get(k)?.has(dk));
     if (held.length === 0) continue;
@@ -191,7 +191,7 @@ async function apply(opsFor: OpsFor, old: RealServerPoolSpec | undefined, want: 
  * Removes members from one director: with drain, all quiesced and waited for together, then each deleted. `holder`:
  * the pool's URN now; when renamed, the old one goes as formerHolder (a member may be recorded under either).
  */
-async function removeMembers(ops: DirectorOps, old: RealServerPoolSpec, keys: string[], holder: string | undefined): Promise<PromiseSettledResult<unknown>[]> {
+async function removeMembers(ops: DirectorOps, old: RealServerPoolModel, keys: string[], holder: string | undefined): Promise<PromiseSettledResult<unknown>[]> {
   if (keys.length === 0) return [];
   const svc = serviceKey(old.service);
   const moved = holder !== undefined && old.resourceUrn !== undefined && holder !== old.resourceUrn;

@@ -12,7 +12,7 @@ import { field, fieldsWithRole, shapeOf } from "../../schema/fields";
 import { ownerSchema } from "../../schema/owner";
 import { destObject, type DestModel } from "../realServer/fields";
 import { issuer, memberRules, normaliseMember, normaliseServiceRef, serviceRefRules, serviceRefSchema } from "../realServer/schema";
-import type { DrainSpec, EngineSpec, OwnershipSpec, ServiceRefSpec } from "../../schema/specs";
+import type { DrainModel, EngineModel, OwnershipModel, ServiceRefModel } from "../../schema/models";
 import { isUnknown, u, UNKNOWN, type Unknown } from "../../schema/unknown";
 import { bool, drainSchema } from "../../schema/values";
 
@@ -101,16 +101,16 @@ function keyed(members: (MemberState | Unknown)[], service: PoolParsed["service"
 
 export type RealServerPoolChecked = z.output<typeof poolSchema>;
 
-export type PoolMemberSpec = DestModel & {
+export type PoolMemberModel = DestModel & {
   /** The directors holding it, when not all of the pool's do (state only). */
   onlyOn?: string[];
 };
 
-export interface RealServerPoolSpec extends OwnershipSpec, EngineSpec {
-  service: ServiceRefSpec;
+export interface RealServerPoolModel extends OwnershipModel, EngineModel {
+  service: ServiceRefModel;
   /** By "address:port". */
-  members: Record<string, PoolMemberSpec>;
-  drain?: DrainSpec;
+  members: Record<string, PoolMemberModel>;
+  drain?: DrainModel;
   adopt: boolean;
 }
 
@@ -139,7 +139,7 @@ export function checkRealServerPool(_olds: unknown, news: unknown): CheckResult<
 }
 
 /** Fully known, normalised RealServerPool (for create/update/read/delete); throws with every problem listed. */
-export function parseRealServerPool(inputs: unknown): RealServerPoolSpec {
+export function parseRealServerPool(inputs: unknown): RealServerPoolModel {
   const r = check(poolSchema, asList(settleServiceUnknowns(upgradeState(inputs))).props);
   return parse("RealServerPool inputs", r, serviceRefRequired(r.inputs.service));
 }

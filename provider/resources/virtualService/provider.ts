@@ -6,7 +6,7 @@ import { drainDests } from "../../drain";
 import { entryProvider, type EntryEffects, type EntryKind } from "../../entries";
 import { parseVirtualServiceId, serviceIdPart, virtualServiceId } from "../../identity";
 import type { DestKey } from "../../protocol";
-import { checkVirtualService, parseVirtualService, SERVICE_IDENTITY, VIRTUAL_SERVICE_KEYS, VIRTUAL_SERVICE_SETTINGS, type VirtualServiceSpec } from "../../schema";
+import { checkVirtualService, parseVirtualService, SERVICE_IDENTITY, VIRTUAL_SERVICE_KEYS, VIRTUAL_SERVICE_SETTINGS, type VirtualServiceModel } from "../../schema";
 import { serviceKey, serviceProps, serviceSettings } from "./wire";
 
 type Props = Record<string, unknown>;
@@ -22,7 +22,7 @@ export function diffVirtualService(_id: string, olds: unknown, news: unknown): d
   return result(replaces, changed);
 }
 
-export const virtualServiceKind: EntryKind<VirtualServiceSpec> = {
+export const virtualServiceKind: EntryKind<VirtualServiceModel> = {
   resource: "VirtualService",
   parse: parseVirtualService,
   describe: (vs) => serviceIdPart(serviceKey(vs)),
@@ -34,7 +34,7 @@ export const virtualServiceKind: EntryKind<VirtualServiceSpec> = {
   fromId,
 };
 
-export const virtualServiceEffects: EntryEffects<VirtualServiceSpec> = {
+export const virtualServiceEffects: EntryEffects<VirtualServiceModel> = {
   ensure: (ops, vs, onExisting, formerOwner) =>
     ops.ensureService({ ...serviceKey(vs), ...serviceSettings(vs) }, onExisting, { owner: vs.owner, formerOwner, takeover: vs.takeover }),
   // The kernel drops a service's dests with it: with drain, they finish their connections first (a director removed

@@ -1,7 +1,7 @@
 // A VirtualService to the helper protocol (PROTOCOL.md) and back: its kernel key, its complete settings, and the
 // kernel's settings in input form (what refresh writes into state). The one place that knows both directions.
 import type { ServiceKey, ServiceSettings } from "../../protocol";
-import type { ServiceIdentity, VirtualServiceSpec } from "../../schema";
+import type { ServiceIdentity, VirtualServiceModel } from "../../schema";
 
 type Props = Record<string, unknown>;
 
@@ -12,7 +12,7 @@ export function serviceKey(s: ServiceIdentity): ServiceKey {
 }
 
 /** The complete desired settings (the helper's SET must never fall back to "keep current" for a field we own). */
-export function serviceSettings(vs: VirtualServiceSpec): Required<ServiceSettings> {
+export function serviceSettings(vs: VirtualServiceModel): Required<ServiceSettings> {
   return {
     scheduler: vs.scheduler,
     schedulerFlags: [...vs.schedulerFlags],
