@@ -1,11 +1,14 @@
 // Arguments of the resources, as a Pulumi program writes them, and their outputs. Rules are enforced at preview by the
-// provider's schema (provider/schema/); they are listed here so editors show them. A real server's own fields are not
-// written here: their doc, type and rules are the field table (provider/resources/realServer/fields.ts), mapped below.
+// provider's schema (provider/schema/); they are listed here so editors show them. A VirtualService's and a real
+// server's fields are not written here: their doc and plain type sit next to their rule in the resource's field table
+// (provider/resources/virtualService/schema.ts, provider/resources/realServer/fields.ts) and are mapped below.
 import type * as pulumi from "@pulumi/pulumi";
 import type { Family, Scheduler, SchedulerFlag, TransportProtocol } from "../provider/schema";
 import type { SyncDaemonModel, SysctlField, SysctlsModel } from "../provider/schema";
 import type { OneOf } from "../provider/schema/fields";
 import type { DestInputs, DestModel, TunnelInputs } from "../provider/resources/realServer/fields";
+import type { PersistenceInputs, VirtualServiceInputs } from "../provider/resources/virtualService/schema";
+import type { DrainInputs } from "../provider/schema/values";
 import type { DirectorArgs, DirectorState } from "./director";
 
 /** How packets reach a real server: NAT (masquerading), direct routing, or IP tunnelling. */
@@ -20,18 +23,7 @@ export type { OneOf } from "../provider/schema/fields";
 type ArgsOf<T, Nested = {}> = { [K in keyof T]: pulumi.Input<K extends keyof Nested ? Nested[K] : NonNullable<T[K]>> };
 
 /** Session persistence (ipvsadm -p / -M / --pe). */
-export interface PersistenceArgs {
-  /** Seconds a client sticks to its real server, 1..2678400 (31 days). Default 360. */
-  timeout?: pulumi.Input<number>;
-  /**
-   * Clients whose addresses agree under this mask stick together. IPv4 services: a contiguous dotted mask such as
-   * "255.255.255.0"; IPv6 services: a prefix length 1..128 (64 or "64"). Default: the whole address
-   * ("255.255.255.255" / "128").
-   */
-  netmask?: pulumi.Input<string | number>;
-  /** Persistence engine: only "sip" (SIP Call-ID), and only for UDP or fwmark services. Default: none. */
-  engine?: pulumi.Input<OneOf<"sip">>;
-}
+export interface PersistenceArgs extends ArgsOf<PersistenceInputs> {}
 
 /**
  * A virtual service: one VIP (protocol + address + port) or one firewall mark, on one or more directors.
@@ -42,64 +34,17 @@ export interface PersistenceArgs {
  * nobody owns (by hand, keepalived, kube-proxy) are only changed through `adopt`; renaming the stack or project moves
  * ownership on the next up.
  */
-export interface VirtualServiceArgs {
-  /** The directors that carry this service (an HA pair gets the same service on both). At least one; no host:port twice. */
-  directors: pulumi.Input<pulumi.Input<DirectorArgs>[]>;
-  /** "tcp" | "udp" | "sctp". Default "tcp". Not with fwmark. */
-  protocol?: pulumi.Input<OneOf<TransportProtocol>>;
-  /** The VIP: an IPv4 or IPv6 address (no host names). IPv6 is stored in compressed lowercase form. Not with fwmark. */
-  address?: pulumi.Input<string>;
-  /** 0..65535. Required with address; 0 (all ports) only for persistent services. Not with fwmark. */
-  port?: pulumi.Input<number>;
-  /** Firewall mark 1..4294967295 (set by iptables/nftables) instead of protocol + address + port. */
-  fwmark?: pulumi.Input<number>;
-  /** Address family. Derived from address (must agree if given); for fwmark services default "ipv4". */
-  family?: pulumi.Input<OneOf<Family>>;
-  /** Scheduler: rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh twos. Default "wlc". twos needs kernel ≥ 6.2, mh ≥ 4.18. */
-  scheduler?: pulumi.Input<OneOf<Scheduler>>;
-  /**
-   * Scheduler flags: "sh-fallback"/"sh-port" only with sh, "mh-fallback"/"mh-port" only with mh, "flag-1".."flag-3" with
-   * any scheduler. No flag twice (flag-1 on sh is sh-fallback). Default none.
-   */
-  schedulerFlags?: pulumi.Input<pulumi.Input<OneOf<SchedulerFlag>>[]>;
-  /** Make the service persistent (sticky clients). Default: not persistent. */
-  persistence?: pulumi.Input<PersistenceArgs>;
-  /** One-packet scheduling (each datagram scheduled on its own): only UDP or fwmark services. Default false. */
-  onePacket?: pulumi.Input<boolean>;
-  /**
-   * Drain the service's real servers before the service leaves a director — a director removed from `directors`, or
-   * the service deleted or replaced while real servers are still on it there (the kernel drops them with it): each
-   * gets weight 0, and the removal waits until their connections end or the timeout passes. Default: remove at once.
-   * (A RealServer's own `drain` covers that real server being removed.)
-   */
-  drain?: pulumi.Input<DrainArgs>;
-  /**
-   * Take over an entry with this identity that already exists on a director (its settings are then set to these).
-   * Default false: creating over an existing entry fails and says what is there. Neither an entry another stack owns
-   * (see takeover) nor a VIP that kube-proxy or keepalived manages is adopted.
-   */
-  adopt?: pulumi.Input<boolean>;
-  /**
-   * Take the service over from the stack that owns it on a director (the ledger then records this stack; that stack's
-   * next up fails naming this one). Implies adopt. Default false: a service another stack owns is refused, naming it.
-   */
-  takeover?: pulumi.Input<boolean>;
-  /**
-   * When the service is deleted (or leaves a director), also delete real servers this stack does not own: another
-   * stack's, or ones added by hand. Default false: the removal is refused, listing them and their owners, and nothing
-   * is changed (not even drained).
-   */
-  deleteForeignRealServers?: pulumi.Input<boolean>;
-}
+export interface VirtualServiceArgs
+  extends ArgsOf<
+    VirtualServiceInputs,
+    { directors: pulumi.Input<DirectorArgs>[]; schedulerFlags: pulumi.Input<OneOf<SchedulerFlag>>[]; persistence: PersistenceArgs; drain: DrainArgs }
+  > {}
 
 /** Tunnel encapsulation for forwarding "tunnel" (ipvsadm --tun-type/--tun-port/--tun-*csum). */
 export interface TunnelArgs extends ArgsOf<TunnelInputs> {}
 
 /** Graceful removal: on delete or replacement the real server gets weight 0, then is removed once idle. */
-export interface DrainArgs {
-  /** Give up waiting for connections to end after this many seconds, 0..86400, and remove anyway. Default 300. */
-  timeoutSeconds?: pulumi.Input<number>;
-}
+export interface DrainArgs extends ArgsOf<DrainInputs> {}
 
 /**
  * What a RealServer needs from its VirtualService: the directors and identity it resolved. A VirtualService resource

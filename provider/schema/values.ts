@@ -95,6 +95,12 @@ export const DEFAULTS = {
 
 export const MAX_THRESHOLD = 2147483647; // INT_MAX: the kernel compares thresholds as signed ints
 
+/** Graceful removal: wait for connections to end before an entry goes (a VirtualService's or a RealServer's). */
+export interface DrainInputs {
+  /** Give up waiting for connections to end after this many seconds, 0..86400, and remove anyway. Default 300. */
+  timeoutSeconds?: number;
+}
+
 /** Graceful removal (RealServer and VirtualService). */
 export const drainSchema = z.strictObject({
   timeoutSeconds: u(int("timeoutSeconds", 0, 86400)).default(DEFAULTS.drainTimeoutSeconds),

@@ -10,6 +10,7 @@ import type { DirectorOps } from "../../provider/helperClient";
 import { ownershipFields, TableMemo, withTable } from "../../provider/helperClient/directorOps";
 import { HelperError, type DeleteServiceOwnership, type Dest, type DestKey, type DestSettings, type DestSpec, type EnsureOwnership, type OnExisting, type Service, type ServiceKey, type ServiceSpec, type Stats } from "../../provider/protocol";
 import { DEST_WIRE } from "../../provider/resources/realServer/fields";
+import { SERVICE_SETTING_KEYS } from "../../provider/resources/virtualService/wire";
 import { DirectorError } from "../../provider/session";
 import { FakeSettings } from "./fakeSettings";
 
@@ -20,7 +21,7 @@ const destId = (k: DestKey) => `${k.address}:${k.port}`;
 const pickKey = (s: ServiceKey): ServiceKey =>
   "fwmark" in s ? { family: s.family, fwmark: s.fwmark } : { family: s.family, protocol: s.protocol, address: s.address, port: s.port };
 const settingsOf = (o: object, keys: string[]) => JSON.stringify(keys.map((k) => (o as Record<string, unknown>)[k] ?? null));
-const SERVICE_SETTINGS = ["scheduler", "schedulerFlags", "persistence", "persistenceEngine", "onePacket"];
+const SERVICE_SETTINGS = SERVICE_SETTING_KEYS;
 // The wire's dest settings, from the field table; a new dest's values where the spec leaves one out (as the helper does).
 const DEST_SETTINGS = Object.keys(DEST_WIRE) as (keyof DestSettings)[];
 const NEW_DEST: Required<DestSettings> = { forwarding: "dr", weight: 1, upperThreshold: 0, lowerThreshold: 0, tunnel: null };

@@ -5,6 +5,11 @@ import type { ServiceIdentity, VirtualServiceModel } from "../../schema";
 
 type Props = Record<string, unknown>;
 
+/** Every wire service setting (a record, so one missing from protocol.ts's ServiceSettings is a compile error). */
+const ON_THE_WIRE: { [K in keyof ServiceSettings]-?: true } = { scheduler: true, schedulerFlags: true, persistence: true, persistenceEngine: true, onePacket: true };
+/** The settings a service SET carries and a read-back compares (what the unit fake compares too). */
+export const SERVICE_SETTING_KEYS = Object.keys(ON_THE_WIRE) as (keyof ServiceSettings)[];
+
 export function serviceKey(s: ServiceIdentity): ServiceKey {
   return s.fwmark !== undefined
     ? { family: s.family, fwmark: s.fwmark }
