@@ -1,4 +1,5 @@
-// diff for both resources: which property changes replace the kernel entry and which update it in place.
+// What every resource's diff shares (each resource's own diff is in provider/resources/<name>/provider.ts): which
+// property changes replace the kernel entry and which update it in place.
 //
 // The engine hands us OLD OUTPUTS (state) and NEW CHECKED INPUTS. Both are normalised through the same schema before
 // comparing, so a different spelling of the same value (IPv6 case, flag order, a default written out) is no change.
@@ -26,24 +27,15 @@
 // - Unknown at preview: an unknown identity field counts as a replacement (conservative), an unknown setting as a change.
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { directorKey } from "./director";
-import {
-  REAL_SERVER_KEYS,
-  REAL_SERVER_SETTINGS,
-  SERVICE_IDENTITY,
-  VIRTUAL_SERVICE_KEYS,
-  VIRTUAL_SERVICE_SETTINGS,
-  checkRealServer,
-  checkVirtualService,
-  isUnknown,
-  UNKNOWN,
-  upgradeState,
-  type CheckResult,
-} from "./schema";
+import { isUnknown, upgradeState, type CheckResult } from "./schema";
 
 type Props = Record<string, unknown>;
 
-/** Normalise through the schema; when that fails (e.g. state from an older version) compare the raw values. */
-function normalise(check: (o: unknown, n: unknown) => CheckResult<unknown>, keys: readonly string[], state: unknown): Props {
+/**
+ * Old state or new inputs normalised through the resource's own check, its input keys only; when that fails (e.g. state
+ * from an older version) the raw values, compared as they are.
+ */
+export function normalise(check: (o: unknown, n: unknown) => CheckResult<unknown>, keys: readonly string[], state: unknown): Props {
   const v = upgradeState(state);
   const raw: Props = {};
   for (const k of keys) if (v && typeof v === "object" && k in v) raw[k] = (v as Props)[k];
@@ -60,7 +52,8 @@ export function canonical(v: unknown): string {
   );
 }
 
-const same = (a: unknown, b: unknown) => canonical(a) === canonical(b);
+/** Equal as values (canonical JSON). */
+export const same = (a: unknown, b: unknown) => canonical(a) === canonical(b);
 
 /** Directors compared as a set keyed by host:port, so listing them in another order is no change. */
 export function sameDirectors(a: unknown, b: unknown): boolean {
@@ -82,31 +75,7 @@ export function renamed(o: Props, n: Props): boolean {
   return o.resourceUrn !== undefined && !same(o.resourceUrn, n.resourceUrn);
 }
 
-function result(replaces: string[], changed: boolean): dynamic.DiffResult {
+/** Changes and replacements as the engine takes them; never delete-before-replace (see the top). */
+export function result(replaces: string[], changed: boolean): dynamic.DiffResult {
   return { changes: replaces.length > 0 || changed, replaces, deleteBeforeReplace: false };
-}
-
-export function diffVirtualService(_id: string, olds: unknown, news: unknown): dynamic.DiffResult {
-  const o = normalise(checkVirtualService, VIRTUAL_SERVICE_KEYS, olds);
-  const n = normalise(checkVirtualService, VIRTUAL_SERVICE_KEYS, news);
-  const replaces = SERVICE_IDENTITY.filter((k) => identityChanged(o[k], n[k]));
-  const changed = !sameDirectors(o.directors, n.directors) || renamed(o, n) || VIRTUAL_SERVICE_SETTINGS.some((k) => !same(o[k], n[k]));
-  return result(replaces, changed);
-}
-
-export function diffRealServer(_id: string, olds: unknown, news: unknown): dynamic.DiffResult {
-  const o = normalise(checkRealServer, REAL_SERVER_KEYS, olds);
-  const n = normalise(checkRealServer, REAL_SERVER_KEYS, news);
-  const os = (o.service ?? {}) as Props;
-  const ns = n.service as Props | string | undefined;
-  const replaces: string[] = [];
-  // The service's kernel identity; its directors follow the VirtualService in place like the service's own.
-  if (isUnknown(ns) || !ns || typeof ns !== "object" || SERVICE_IDENTITY.some((k) => identityChanged(os[k], ns[k])))
-    replaces.push("service");
-  if (identityChanged(o.address, n.address)) replaces.push("address");
-  // A checked port is absent only while the service port it defaults to is unknown: then it is unknown too.
-  if (identityChanged(o.port, n.port === undefined ? UNKNOWN : n.port)) replaces.push("port");
-  const directorsChanged = typeof ns === "object" && ns !== null && !sameDirectors(os.directors, ns.directors);
-  const changed = directorsChanged || renamed(o, n) || REAL_SERVER_SETTINGS.some((k) => !same(o[k], n[k]));
-  return result(replaces, changed);
 }

@@ -1,4 +1,4 @@
-// How to reach a director, after Pulumi has resolved every Input. The zod schema in provider/schema.ts validates user
+// How to reach a director, after Pulumi has resolved every Input. The zod schema in provider/schema/director.ts validates user
 // input into exactly this shape; the director session (provider/session/) consumes it. src/director.ts is the
 // Input<>-wrapped twin that Pulumi programs write.
 

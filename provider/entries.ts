@@ -1,4 +1,7 @@
-// The create / read / update / delete logic both resources share: one kernel entry kept on a set of directors.
+// The create / read / update / delete logic of a resource that is one kernel entry kept on a set of directors: the
+// VirtualService and the RealServer run on it, and the RealServerPool runs each member through the RealServer's
+// effects (its own apply batches a whole pool per director); the pool and DirectorSettings share its echo,
+// initFailure, errorText and withoutUndefined (the pool its hint too).
 //
 // State is honest about where the entry exists: the `directors` recorded in outputs are the directors that hold it.
 // - create on N directors where some fail records the resource (an init failure) with only the directors that

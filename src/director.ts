@@ -1,5 +1,5 @@
 // How a Pulumi program says where a director is and how to log in: the Input<>-wrapped twin of provider/director.ts.
-// The provider's schema (provider/schema.ts) validates these and resolves the defaults documented here.
+// The provider's schema (provider/schema/director.ts) validates these and resolves the defaults documented here.
 import type * as pulumi from "@pulumi/pulumi";
 
 /** One SSH hop: a director or a bastion in front of one. */

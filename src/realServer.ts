@@ -5,7 +5,18 @@ import { stackOwner } from "./owner";
 import { secretDirectors } from "./secrets";
 import { dynamicType, withProviderModule } from "./shim";
 import { selfUrn } from "./urn";
-import type { DrainState, Forwarding, RealServerArgs, ServiceRefState, TunnelState } from "./types";
+import { DEST_FIELD_NAMES } from "../provider/resources/realServer/fields";
+import type { DrainState, RealServerArgs, RealServerSettingsState, ServiceRefState } from "./types";
+
+/**
+ * A real server's own fields as outputs, as recorded (address, port, forwarding, weight, thresholds, tunnel): derived
+ * from the field table (provider/resources/realServer/fields.ts) and merged into the class below.
+ */
+type RealServerSettingsOutputs = {
+  readonly [K in keyof RealServerSettingsState]-?: pulumi.Output<{} extends Pick<RealServerSettingsState, K> ? RealServerSettingsState[K] | undefined : RealServerSettingsState[K]>;
+};
+// Merged into the class: like its `declare` fields, these are set by the Resource constructor, not initialised.
+export interface RealServer extends RealServerSettingsOutputs {}
 
 /**
  * An IPVS real server (`ipvsadm -a`) of a VirtualService, on every director of that service. Its address and port
@@ -16,13 +27,6 @@ export class RealServer extends pulumi.CustomResource {
   // re-initialised to undefined after super() returns, so dependents (a RealServer's service) would see no outputs.
   /** The service's directors and identity, as the provider received them (a secret output: credentials). */
   declare public readonly service: pulumi.Output<ServiceRefState>;
-  declare public readonly address: pulumi.Output<string>;
-  declare public readonly port: pulumi.Output<number>;
-  declare public readonly forwarding: pulumi.Output<Forwarding>;
-  declare public readonly weight: pulumi.Output<number>;
-  declare public readonly upperThreshold: pulumi.Output<number>;
-  declare public readonly lowerThreshold: pulumi.Output<number>;
-  declare public readonly tunnel: pulumi.Output<TunnelState | undefined>;
   declare public readonly drain: pulumi.Output<DrainState | undefined>;
   declare public readonly adopt: pulumi.Output<boolean>;
   declare public readonly takeover: pulumi.Output<boolean>;
@@ -36,8 +40,9 @@ export class RealServer extends pulumi.CustomResource {
       dynamicType("RealServer"),
       name,
       withProviderModule("RealServer", {
-        port: undefined, forwarding: undefined, weight: undefined, upperThreshold: undefined, lowerThreshold: undefined,
-        tunnel: undefined, drain: undefined, adopt: undefined, takeover: undefined,
+        // Every output is named in the props (the engine registers those); the field table's, then the resource's own.
+        ...Object.fromEntries(DEST_FIELD_NAMES.map((k) => [k, undefined])),
+        drain: undefined, adopt: undefined, takeover: undefined,
         ...rest,
         owner: stackOwner(),
         resourceUrn: selfUrn(name, "RealServer", opts),

@@ -1,5 +1,5 @@
 // Credentials must be secrets in state however the program passed them. `additionalSecretOutputs` covers outputs only;
-// a plain string input would be stored in clear among the resource's inputs. So both resources pass their directors
+// a plain string input would be stored in clear among the resource's inputs. So every resource passes its directors
 // through secretDirectors() before they reach the engine. Nested secret Outputs survive serialization (rpc.js
 // serializeProperty encodes each one as a secret value in place). The dynamic-provider plugin declares
 // acceptSecrets=false, so the engine strips them before calling the provider (it still receives plain strings) and

@@ -1,32 +1,29 @@
-// Arguments of the VirtualService and RealServer resources, as a Pulumi program writes them. Rules are enforced at
-// preview by the provider's schema (provider/schema.ts); they are listed here so editors show them.
+// Arguments of the resources, as a Pulumi program writes them, and their outputs. Rules are enforced at preview by the
+// provider's schema (provider/schema/); they are listed here so editors show them. A VirtualService's and a real
+// server's fields are not written here: their doc and plain type sit next to their rule in the resource's field table
+// (provider/resources/virtualService/schema.ts, provider/resources/realServer/fields.ts) and are mapped below.
 import type * as pulumi from "@pulumi/pulumi";
-import type { Family, Forwarding, Scheduler, SchedulerFlag, TransportProtocol, TunnelChecksum, TunnelType } from "../provider/schema";
-import type { SyncDaemonSpec, SysctlField, SysctlsSpec } from "../provider/schema";
+import type { Family, Scheduler, SchedulerFlag, TransportProtocol } from "../provider/schema";
+import type { SyncDaemonModel, SysctlField, SysctlsModel } from "../provider/schema";
+import type { OneOf } from "../provider/schema/fields";
+import type { DestInputs, DestModel, TunnelInputs } from "../provider/resources/realServer/fields";
+import type { PersistenceInputs, VirtualServiceInputs } from "../provider/resources/virtualService/schema";
+import type { DrainInputs } from "../provider/schema/values";
 import type { DirectorArgs, DirectorState } from "./director";
 
 /** How packets reach a real server: NAT (masquerading), direct routing, or IP tunnelling. */
 export type { Family, Forwarding, Scheduler, SchedulerFlag, TransportProtocol, TunnelChecksum, TunnelType } from "../provider/schema";
 
+export type { OneOf } from "../provider/schema/fields";
+
 /**
- * An enum-like input as Pulumi's SDKs type them: any string (a value from config compiles), with the known values
- * offered for completion. The provider's check refuses an unknown value at preview, naming the field and the choices.
+ * A plain input type as a program passes it: every field a pulumi.Input (as sst derives `Input<Inputs[K]>`), a nested
+ * object given as its own Args type in `Nested`. Doc comments and optionality carry over from `T`.
  */
-export type OneOf<T extends string> = T | (string & {});
+type ArgsOf<T, Nested = {}> = { [K in keyof T]: pulumi.Input<K extends keyof Nested ? Nested[K] : NonNullable<T[K]>> };
 
 /** Session persistence (ipvsadm -p / -M / --pe). */
-export interface PersistenceArgs {
-  /** Seconds a client sticks to its real server, 1..2678400 (31 days). Default 360. */
-  timeout?: pulumi.Input<number>;
-  /**
-   * Clients whose addresses agree under this mask stick together. IPv4 services: a contiguous dotted mask such as
-   * "255.255.255.0"; IPv6 services: a prefix length 1..128 (64 or "64"). Default: the whole address
-   * ("255.255.255.255" / "128").
-   */
-  netmask?: pulumi.Input<string | number>;
-  /** Persistence engine: only "sip" (SIP Call-ID), and only for UDP or fwmark services. Default: none. */
-  engine?: pulumi.Input<OneOf<"sip">>;
-}
+export interface PersistenceArgs extends ArgsOf<PersistenceInputs> {}
 
 /**
  * A virtual service: one VIP (protocol + address + port) or one firewall mark, on one or more directors.
@@ -37,79 +34,17 @@ export interface PersistenceArgs {
  * nobody owns (by hand, keepalived, kube-proxy) are only changed through `adopt`; renaming the stack or project moves
  * ownership on the next up.
  */
-export interface VirtualServiceArgs {
-  /** The directors that carry this service (an HA pair gets the same service on both). At least one; no host:port twice. */
-  directors: pulumi.Input<pulumi.Input<DirectorArgs>[]>;
-  /** "tcp" | "udp" | "sctp". Default "tcp". Not with fwmark. */
-  protocol?: pulumi.Input<OneOf<TransportProtocol>>;
-  /** The VIP: an IPv4 or IPv6 address (no host names). IPv6 is stored in compressed lowercase form. Not with fwmark. */
-  address?: pulumi.Input<string>;
-  /** 0..65535. Required with address; 0 (all ports) only for persistent services. Not with fwmark. */
-  port?: pulumi.Input<number>;
-  /** Firewall mark 1..4294967295 (set by iptables/nftables) instead of protocol + address + port. */
-  fwmark?: pulumi.Input<number>;
-  /** Address family. Derived from address (must agree if given); for fwmark services default "ipv4". */
-  family?: pulumi.Input<OneOf<Family>>;
-  /** Scheduler: rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh twos. Default "wlc". twos needs kernel ≥ 6.2, mh ≥ 4.18. */
-  scheduler?: pulumi.Input<OneOf<Scheduler>>;
-  /**
-   * Scheduler flags: "sh-fallback"/"sh-port" only with sh, "mh-fallback"/"mh-port" only with mh, "flag-1".."flag-3" with
-   * any scheduler. No flag twice (flag-1 on sh is sh-fallback). Default none.
-   */
-  schedulerFlags?: pulumi.Input<pulumi.Input<OneOf<SchedulerFlag>>[]>;
-  /** Make the service persistent (sticky clients). Default: not persistent. */
-  persistence?: pulumi.Input<PersistenceArgs>;
-  /** One-packet scheduling (each datagram scheduled on its own): only UDP or fwmark services. Default false. */
-  onePacket?: pulumi.Input<boolean>;
-  /**
-   * Put the VIP on the directors: `true` adds it (/32 or /128) to the helper's dummy interface `ipvs0` (traffic
-   * routed to the director, e.g. by BGP); `{ interface: "eth0" }` adds it there and announces it (gratuitous ARP /
-   * unsolicited neighbour advertisement), so the director answers for it on that LAN. Counted across services and
-   * stacks: it goes with the last service binding it; an address already there is used and left alone. Not with
-   * fwmark. Default false: keepalived, a BGP speaker or another tool owns the VIP.
-   */
-  bindAddress?: pulumi.Input<boolean | { interface: pulumi.Input<string> }>;
-  /**
-   * Drain the service's real servers before the service leaves a director — a director removed from `directors`, or
-   * the service deleted or replaced while real servers are still on it there (the kernel drops them with it): each
-   * gets weight 0, and the removal waits until their connections end or the timeout passes. Default: remove at once.
-   * (A RealServer's own `drain` covers that real server being removed.)
-   */
-  drain?: pulumi.Input<DrainArgs>;
-  /**
-   * Take over an entry with this identity that already exists on a director (its settings are then set to these).
-   * Default false: creating over an existing entry fails and says what is there. Neither an entry another stack owns
-   * (see takeover) nor a VIP that kube-proxy or keepalived manages is adopted.
-   */
-  adopt?: pulumi.Input<boolean>;
-  /**
-   * Take the service over from the stack that owns it on a director (the ledger then records this stack; that stack's
-   * next up fails naming this one). Implies adopt. Default false: a service another stack owns is refused, naming it.
-   */
-  takeover?: pulumi.Input<boolean>;
-  /**
-   * When the service is deleted (or leaves a director), also delete real servers this stack does not own: another
-   * stack's, or ones added by hand. Default false: the removal is refused, listing them and their owners, and nothing
-   * is changed (not even drained).
-   */
-  deleteForeignRealServers?: pulumi.Input<boolean>;
-}
+export interface VirtualServiceArgs
+  extends ArgsOf<
+    VirtualServiceInputs,
+    { directors: pulumi.Input<DirectorArgs>[]; schedulerFlags: pulumi.Input<OneOf<SchedulerFlag>>[]; persistence: PersistenceArgs; drain: DrainArgs }
+  > {}
 
 /** Tunnel encapsulation for forwarding "tunnel" (ipvsadm --tun-type/--tun-port/--tun-*csum). */
-export interface TunnelArgs {
-  /** "ipip" | "gue" (kernel ≥ 5.2) | "gre" (kernel ≥ 5.3). Default "ipip". */
-  type?: pulumi.Input<OneOf<TunnelType>>;
-  /** UDP port of the GUE receiver, 1..65535: required for gue, not allowed for ipip and gre. */
-  port?: pulumi.Input<number>;
-  /** gue: "nocsum" | "csum" | "remcsum"; gre: "nocsum" | "csum"; ipip: only "nocsum". Default "nocsum". */
-  checksum?: pulumi.Input<OneOf<TunnelChecksum>>;
-}
+export interface TunnelArgs extends ArgsOf<TunnelInputs> {}
 
 /** Graceful removal: on delete or replacement the real server gets weight 0, then is removed once idle. */
-export interface DrainArgs {
-  /** Give up waiting for connections to end after this many seconds, 0..86400, and remove anyway. Default 300. */
-  timeoutSeconds?: pulumi.Input<number>;
-}
+export interface DrainArgs extends ArgsOf<DrainInputs> {}
 
 /**
  * What a RealServer needs from its VirtualService: the directors and identity it resolved. A VirtualService resource
@@ -124,28 +59,10 @@ export interface VirtualServiceRef {
   readonly fwmark: pulumi.Output<number | undefined>;
 }
 
-/** A real server (backend) of a virtual service, on every director of that service. */
 /** A real server's address and settings: what a RealServer and each RealServerPool member take. */
-export interface RealServerSettingsArgs {
-  /** The real server's IP address (no host names). Same family as the service, unless forwarding is "tunnel". */
-  address: pulumi.Input<string>;
-  /**
-   * 0..65535. Default: the service port (0 for fwmark services = keep the packet's port). With "dr" or "tunnel" on an
-   * address service it must equal the service port (packets are not rewritten), so leave it out.
-   */
-  port?: pulumi.Input<number>;
-  /** "nat" (masquerading) | "dr" (direct routing) | "tunnel". Default "nat". */
-  forwarding?: pulumi.Input<OneOf<Forwarding>>;
-  /** 0..65535; 0 = quiesced (no new connections). Default 1. */
-  weight?: pulumi.Input<number>;
-  /** Stop sending new connections above this many, 0..2147483647; 0 = no limit. Default 0. */
-  upperThreshold?: pulumi.Input<number>;
-  /** Resume below this many connections, 0..upperThreshold (needs an upperThreshold). Default 0. */
-  lowerThreshold?: pulumi.Input<number>;
-  /** Tunnel options; only with forwarding "tunnel". Default { type: "ipip" } there. */
-  tunnel?: pulumi.Input<TunnelArgs>;
-}
+export interface RealServerSettingsArgs extends ArgsOf<DestInputs, { tunnel: TunnelArgs }> {}
 
+/** A real server (backend) of a virtual service, on every director of that service. */
 export interface RealServerArgs extends RealServerSettingsArgs {
   /** The virtual service; the real server inherits its directors and identity. */
   service: VirtualServiceRef;
@@ -169,13 +86,11 @@ export interface PersistenceState {
   engine?: "sip";
 }
 
-/** A RealServer's tunnel options as recorded (forwarding "tunnel" only). */
-export interface TunnelState {
-  type: TunnelType;
-  /** gue only. */
-  port?: number;
-  checksum: TunnelChecksum;
-}
+/** A RealServer's tunnel options as recorded (forwarding "tunnel" only; port: gue only). */
+export interface TunnelState extends NonNullable<DestModel["tunnel"]> {}
+
+/** A real server's own fields as recorded (a RealServer's outputs, a pool member): defaults filled, port resolved. */
+export type RealServerSettingsState = { [K in keyof DestModel]: K extends "tunnel" ? TunnelState : DestModel[K] };
 
 export interface DrainState {
   timeoutSeconds: number;
@@ -191,7 +106,7 @@ export interface ServiceRefState {
   fwmark?: number;
 }
 
-// RealServerPool: one service's real servers as one resource (provider/schema/realServerPool.ts has the rules).
+// RealServerPool: one service's real servers as one resource (provider/resources/realServerPool/schema.ts has the rules).
 
 /** One member of a RealServerPool: a real server, with exactly a RealServer's fields, defaults and rules. */
 export type RealServerPoolMemberArgs = RealServerSettingsArgs;
@@ -218,14 +133,7 @@ export interface RealServerPoolArgs {
 }
 
 /** A RealServerPool member as recorded: defaults filled, port resolved. */
-export interface RealServerPoolMemberState {
-  address: string;
-  port: number;
-  forwarding: Forwarding;
-  weight: number;
-  upperThreshold: number;
-  lowerThreshold: number;
-  tunnel?: TunnelState;
+export interface RealServerPoolMemberState extends RealServerSettingsState {
   /**
    * Only when the member is on some of the service's directors, not all (a partial failure, or found so by a
    * refresh): those directors ("host:port"). The next `up` puts it on the others.
@@ -233,7 +141,7 @@ export interface RealServerPoolMemberState {
   onlyOn?: string[];
 }
 
-// DirectorSettings: one director's IPVS settings as a whole (provider/schema/directorSettings.ts has the rules).
+// DirectorSettings: one director's IPVS settings as a whole (provider/resources/directorSettings/schema.ts has the rules).
 
 /**
  * The settings of one director that one stack manages (`ipvsadm --set`, `--start-daemon`, net.ipv4.vs.* sysctls, IP
@@ -381,5 +289,5 @@ export type IpForwardState = { [K in keyof IpForwardArgs]: boolean };
 type Assert<T extends true> = T;
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 export type _SysctlsArgsAreTheTable = Assert<Same<keyof SysctlsArgs, SysctlField>>;
-export type _SysctlsStateIsTheSpec = Assert<Same<Required<SysctlsState>, Required<SysctlsSpec>>>;
-export type _SyncDaemonStateIsTheSpec = Assert<Same<SyncDaemonState, SyncDaemonSpec>>;
+export type _SysctlsStateIsTheSpec = Assert<Same<Required<SysctlsState>, Required<SysctlsModel>>>;
+export type _SyncDaemonStateIsTheSpec = Assert<Same<SyncDaemonState, SyncDaemonModel>>;

@@ -5,7 +5,16 @@ import { stackOwner } from "./owner";
 import { secretDirectors } from "./secrets";
 import { dynamicType, withProviderModule } from "./shim";
 import { selfUrn } from "./urn";
-import type { DrainState, Family, PersistenceState, Scheduler, SchedulerFlag, TransportProtocol, VirtualServiceArgs } from "./types";
+import type { VirtualServiceModel } from "../provider/schema";
+import type { VirtualServiceArgs } from "./types";
+
+/** The recorded fields as outputs: the normalised model's (provider/schema/models.ts), merged into the class below. */
+type Recorded = Omit<VirtualServiceModel, "directors" | "owner" | "resourceUrn">;
+type VirtualServiceOutputs = {
+  readonly [K in keyof Recorded]-?: pulumi.Output<{} extends Pick<Recorded, K> ? Recorded[K] | undefined : Recorded[K]>;
+};
+// Merged into the class: like its `declare` fields, these are set by the Resource constructor, not initialised.
+export interface VirtualService extends VirtualServiceOutputs {}
 
 /**
  * An IPVS virtual service (`ipvsadm -A`) on one or more directors. Identity (protocol, address, port, or fwmark, and
@@ -16,20 +25,6 @@ export class VirtualService extends pulumi.CustomResource {
   // re-initialised to undefined after super() returns, so dependents (a RealServer's service) would see no outputs.
   /** The directors, credentials included: a secret output. */
   declare public readonly directors: pulumi.Output<DirectorState[]>;
-  declare public readonly family: pulumi.Output<Family>;
-  declare public readonly protocol: pulumi.Output<TransportProtocol | undefined>;
-  declare public readonly address: pulumi.Output<string | undefined>;
-  declare public readonly port: pulumi.Output<number | undefined>;
-  declare public readonly fwmark: pulumi.Output<number | undefined>;
-  declare public readonly scheduler: pulumi.Output<Scheduler>;
-  declare public readonly schedulerFlags: pulumi.Output<SchedulerFlag[]>;
-  declare public readonly persistence: pulumi.Output<PersistenceState | undefined>;
-  declare public readonly onePacket: pulumi.Output<boolean>;
-  declare public readonly bindAddress: pulumi.Output<boolean | { interface: string }>;
-  declare public readonly drain: pulumi.Output<DrainState | undefined>;
-  declare public readonly adopt: pulumi.Output<boolean>;
-  declare public readonly takeover: pulumi.Output<boolean>;
-  declare public readonly deleteForeignRealServers: pulumi.Output<boolean>;
   /** The stack the directors' ownership ledger records for this service: "organization/project/stack". */
   declare public readonly owner: pulumi.Output<string>;
 

@@ -2,10 +2,10 @@
 // property) and the strict parse create / update / read use (fully known, normalised, state of older versions upgraded).
 import type { z } from "zod";
 import { upgradeState } from "./director";
-import { realServerSchema } from "./realServer";
-import type { RealServerChecked, RealServerSpec, VirtualServiceChecked, VirtualServiceSpec } from "./specs";
+import { realServerSchema } from "../resources/realServer/schema";
+import type { RealServerChecked, RealServerModel, VirtualServiceChecked, VirtualServiceModel } from "./models";
 import { isUnknown } from "./unknown";
-import { virtualServiceSchema } from "./virtualService";
+import { virtualServiceSchema } from "../resources/virtualService/schema";
 
 export interface CheckFailure {
   property: string;
@@ -108,12 +108,12 @@ export function parse<T>(what: string, r: CheckResult<unknown>, extra: CheckFail
 }
 
 /** Fully known, normalised VirtualService (for create/update/read); throws with every problem listed. */
-export function parseVirtualService(inputs: unknown): VirtualServiceSpec {
+export function parseVirtualService(inputs: unknown): VirtualServiceModel {
   return parse("VirtualService inputs", checkVirtualService(undefined, upgradeState(inputs)));
 }
 
 /** Fully known, normalised RealServer (for create/update/read); throws with every problem listed. */
-export function parseRealServer(inputs: unknown): RealServerSpec {
+export function parseRealServer(inputs: unknown): RealServerModel {
   const r = checkRealServer(undefined, upgradeState(inputs));
   return parse("RealServer inputs", r, serviceRefRequired(r.inputs.service));
 }

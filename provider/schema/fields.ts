@@ -1,7 +1,13 @@
 // A resource's field table: each input with its role and its schema (rule and default). diff, the replace rules, the
-// identity type checks and the RealServer's service reference are all derived from these tables (virtualService.ts,
-// realServer.ts), so "what is identity" is written once.
+// identity type checks and the RealServer's service reference are all derived from these tables (provider/resources/
+// <name>/schema.ts, realServer/fields.ts), so "what is identity" is written once.
 import type { z } from "zod";
+
+/**
+ * An enum-like input as Pulumi's SDKs type them: any string (a value from config compiles), with the known values
+ * offered for completion. The provider's check refuses an unknown value at preview, naming the field and the choices.
+ */
+export type OneOf<T extends string> = T | (string & {});
 
 /**
  * identity: the kernel cannot SET it, so a change replaces the entry. directors: where the entry lives, compared as a

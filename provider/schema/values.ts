@@ -1,4 +1,4 @@
-// Leaf values: IP addresses, numbers, enums and their lists, the defaults, and the small schemas both resources share.
+// Leaf values: IP addresses, numbers, enums and their lists, the defaults, and the small schemas the resources share.
 import * as net from "node:net";
 import { z } from "zod";
 import type { Family, TransportProtocol } from "../protocol";
@@ -94,6 +94,12 @@ export const DEFAULTS = {
 } as const;
 
 export const MAX_THRESHOLD = 2147483647; // INT_MAX: the kernel compares thresholds as signed ints
+
+/** Graceful removal: wait for connections to end before an entry goes (a VirtualService's or a RealServer's). */
+export interface DrainInputs {
+  /** Give up waiting for connections to end after this many seconds, 0..86400, and remove anyway. Default 300. */
+  timeoutSeconds?: number;
+}
 
 /** Graceful removal (RealServer and VirtualService). */
 export const drainSchema = z.strictObject({

@@ -10,7 +10,7 @@ import path from "node:path";
 import { LocalWorkspace } from "@pulumi/pulumi/automation";
 import { directorOps } from "../helperClient";
 import { closeAllSessions } from "../session";
-import { managedSysctls } from "../wire/settings";
+import { managedSysctls } from "../resources/directorSettings/wire";
 import { compareStack, exitCode, type KernelSettings, type KernelView } from "./compare";
 import { render } from "./render";
 import { stackEntries, type ExportedResource } from "./state";

@@ -6,10 +6,10 @@ import { canonical } from "../diff";
 import { directorKey, hostPort } from "../director";
 import { serviceIdPart } from "../identity";
 import type { Dest, Service, ServiceKey, Stats } from "../protocol";
-import type { SyncDaemonSpec, VirtualServiceSpec } from "../schema";
-import { destProps, destSettings } from "../wire/dest";
-import { boundProps, serviceProps, serviceSettings } from "../wire/service";
-import { settingsProps, type KernelSettings } from "../wire/settings";
+import type { SyncDaemonModel, VirtualServiceModel } from "../schema";
+import { destProps, destSettings } from "../resources/realServer/wire";
+import { boundProps, serviceProps, serviceSettings } from "../resources/virtualService/wire";
+import { settingsProps, type KernelSettings } from "../resources/directorSettings/wire";
 import type { DeclaredDest, DeclaredService, DeclaredSettings, DestDeclaration, StackEntries } from "./state";
 
 type Props = Record<string, unknown>;
@@ -56,7 +56,7 @@ export interface ServiceReport extends EntryReport {
 }
 
 /** A DirectorSettings value in input form: a timeout, a sysctl (boolean, number, CPU list, sync_threshold pair), a sync daemon field, or a whole daemon. */
-export type SettingValue = boolean | number | string | { threshold: number; period: number } | SyncDaemonSpec;
+export type SettingValue = boolean | number | string | { threshold: number; period: number } | SyncDaemonModel;
 
 export interface SettingReport {
   /** The input path: "timeouts.tcp", "sysctls.expireNodestConn", "ipForward.ipv4", "syncDaemons.master.syncId", "syncDaemons.backup". */
@@ -118,7 +118,7 @@ const hasDirector = (ds: { host: string; port: number }[], key: string) => ds.so
  * The declared settings in the form the kernel's are read back in (what refresh writes): through the same wire
  * mapping create and update send, then back, so a field the wire carries cannot be left out of the comparison.
  */
-const declaredServiceProps = (vs: VirtualServiceSpec): Props => ({ ...serviceProps(serviceSettings(vs)), bindAddress: vs.bindAddress });
+const declaredServiceProps = (vs: VirtualServiceModel): Props => ({ ...serviceProps(serviceSettings(vs)), bindAddress: vs.bindAddress });
 const declaredDestProps = (rs: DestDeclaration): Props => destProps(destSettings(rs), { forwarding: rs.forwarding });
 
 /** Flags are a set: the kernel's order is not the program's. */

@@ -9,12 +9,12 @@ import {
   parseRealServer,
   parseRealServerPool,
   parseVirtualService,
-  type DirectorSettingsSpec,
-  type RealServerSpec,
-  type VirtualServiceSpec,
+  type DirectorSettingsModel,
+  type RealServerModel,
+  type VirtualServiceModel,
 } from "../schema";
-import { destKey, type DestFields } from "../wire/dest";
-import { serviceKey } from "../wire/service";
+import { destKey, type DestFields } from "../resources/realServer/wire";
+import { serviceKey } from "../resources/virtualService/wire";
 
 /** The engine's marker of a secret value in an exported deployment. */
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
@@ -46,11 +46,11 @@ export interface ResourceRef {
 export interface DeclaredService {
   resource: ResourceRef;
   key: ServiceKey;
-  entry: VirtualServiceSpec;
+  entry: VirtualServiceModel;
 }
 
 /** A real server as declared, by a RealServer or as a RealServerPool member: what the kernel's dest is compared with. */
-export type DestDeclaration = Pick<RealServerSpec, "service" | "address" | "port"> & DestFields;
+export type DestDeclaration = Pick<RealServerModel, "service" | "address" | "port"> & DestFields;
 
 export interface DeclaredDest {
   resource: ResourceRef;
@@ -65,7 +65,7 @@ export interface DeclaredSettings {
   resource: ResourceRef;
   /** host:port. */
   director: string;
-  entry: DirectorSettingsSpec;
+  entry: DirectorSettingsModel;
 }
 
 export interface StackEntries {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { diffRealServer, diffVirtualService } from "../../provider/diff";
+import { diffRealServer } from "../../provider/resources/realServer/provider";
+import { diffVirtualService } from "../../provider/resources/virtualService/provider";
 import { checkRealServer, checkVirtualService } from "../../provider/schema";
 import { U, director, expectOk, fwmarkVs, publicKeyLine, rs, serviceRef, vs } from "./fixtures";
 

@@ -1,10 +1,10 @@
-// The DirectorSettings provider (provider/directorSettingsProvider.ts) on in-memory directors (fakeDirectors.ts,
+// The DirectorSettings provider (provider/resources/directorSettings/provider.ts) on in-memory directors (fakeDirectors.ts,
 // fakeSettings.ts): the managed set sent whole, originals put back, drift shown by read, one stack per director.
 import * as pulumi from "@pulumi/pulumi";
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { beforeEach, describe, expect, it } from "vitest";
-import { diffDirectorSettings, makeDirectorSettingsProvider } from "../../provider/directorSettingsProvider";
-import { settingsWire } from "../../provider/wire/settings";
+import { diffDirectorSettings, makeDirectorSettingsProvider } from "../../provider/resources/directorSettings/provider";
+import { settingsWire } from "../../provider/resources/directorSettings/wire";
 import { HelperError } from "../../provider/protocol";
 import { DirectorError } from "../../provider/session";
 import { parseDirectorSettings } from "../../provider/schema";

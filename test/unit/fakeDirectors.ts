@@ -8,7 +8,9 @@
 import { directorKey, type Director } from "../../provider/director";
 import type { DirectorOps } from "../../provider/helperClient";
 import { ownershipFields, TableMemo, withTable } from "../../provider/helperClient/directorOps";
-import { HelperError, type DeleteServiceOwnership, type Dest, type DestKey, type DestSpec, type EnsureOwnership, type OnExisting, type Service, type ServiceKey, type ServiceSpec, type Stats } from "../../provider/protocol";
+import { HelperError, type DeleteServiceOwnership, type Dest, type DestKey, type DestSettings, type DestSpec, type EnsureOwnership, type OnExisting, type Service, type ServiceKey, type ServiceSpec, type Stats } from "../../provider/protocol";
+import { DEST_WIRE } from "../../provider/resources/realServer/fields";
+import { SERVICE_SETTING_KEYS } from "../../provider/resources/virtualService/wire";
 import { DirectorError } from "../../provider/session";
 import { FakeSettings } from "./fakeSettings";
 
@@ -19,8 +21,10 @@ const destId = (k: DestKey) => `${k.address}:${k.port}`;
 const pickKey = (s: ServiceKey): ServiceKey =>
   "fwmark" in s ? { family: s.family, fwmark: s.fwmark } : { family: s.family, protocol: s.protocol, address: s.address, port: s.port };
 const settingsOf = (o: object, keys: string[]) => JSON.stringify(keys.map((k) => (o as Record<string, unknown>)[k] ?? null));
-const SERVICE_SETTINGS = ["scheduler", "schedulerFlags", "persistence", "persistenceEngine", "onePacket"];
-const DEST_SETTINGS = ["forwarding", "weight", "upperThreshold", "lowerThreshold", "tunnel"];
+const SERVICE_SETTINGS = SERVICE_SETTING_KEYS;
+// The wire's dest settings, from the field table; a new dest's values where the spec leaves one out (as the helper does).
+const DEST_SETTINGS = Object.keys(DEST_WIRE) as (keyof DestSettings)[];
+const NEW_DEST: Required<DestSettings> = { forwarding: "dr", weight: 1, upperThreshold: 0, lowerThreshold: 0, tunnel: null };
 
 interface Table {
   services: Map<string, { service: Service; dests: Map<string, Dest> }>;
@@ -125,9 +129,7 @@ export class FakeDirectors {
         const cur = svc.dests.get(destId(spec));
         const dest: Dest = {
           address: spec.address, port: spec.port,
-          forwarding: spec.forwarding ?? cur?.forwarding ?? "dr", weight: spec.weight ?? cur?.weight ?? 1,
-          upperThreshold: spec.upperThreshold ?? cur?.upperThreshold ?? 0, lowerThreshold: spec.lowerThreshold ?? cur?.lowerThreshold ?? 0,
-          tunnel: spec.tunnel === undefined ? (cur?.tunnel ?? null) : spec.tunnel,
+          ...(Object.fromEntries(DEST_SETTINGS.map((k) => [k, spec[k] !== undefined ? spec[k] : (cur?.[k] ?? NEW_DEST[k])])) as Required<DestSettings>),
           activeConns: cur?.activeConns ?? 0, inactiveConns: 0, persistentConns: 0, stats: ZERO,
         };
         const step = decide(!!cur, !!cur && settingsOf(cur, DEST_SETTINGS) === settingsOf(dest, DEST_SETTINGS), onExisting, `real server ${id}`);

@@ -1,4 +1,4 @@
-// Shared inputs for the unit tests of provider/schema.ts, provider/diff.ts and provider/identity.ts.
+// Shared inputs for the unit tests of provider/schema/, the resources' diffs and provider/identity.ts.
 import { expect } from "vitest";
 import type { CheckResult } from "../../provider/schema";
 

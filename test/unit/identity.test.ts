@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { parseRealServerId, parseVirtualServiceId, realServerId, virtualServiceId } from "../../provider/identity";
 import { parseRealServer, parseVirtualService } from "../../provider/schema";
-import { destKey } from "../../provider/wire/dest";
-import { serviceKey } from "../../provider/wire/service";
+import { destKey } from "../../provider/resources/realServer/wire";
+import { serviceKey } from "../../provider/resources/virtualService/wire";
 import { director, fwmarkVs, rs, serviceRef, vs } from "./fixtures";
 
 const pair = [director({ host: "10.0.0.6" }), director({ host: "10.0.0.5" })];

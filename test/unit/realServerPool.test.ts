@@ -5,12 +5,13 @@ import { beforeEach, describe, expect, it } from "vitest";
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import type { Director } from "../../provider/director";
 import { HelperError } from "../../provider/protocol";
-import { diffRealServerPool, realServerPoolProviderWith } from "../../provider/realServerPoolProvider";
-import { realServerEffects, realServerKind } from "../../provider/realServerProvider";
+import { diffRealServerPool, realServerPoolProviderWith } from "../../provider/resources/realServerPool/provider";
+import { realServerEffects, realServerKind } from "../../provider/resources/realServer/provider";
 import { entryProvider } from "../../provider/entries";
-import { diffRealServer, diffVirtualService } from "../../provider/diff";
+import { diffRealServer } from "../../provider/resources/realServer/provider";
+import { diffVirtualService } from "../../provider/resources/virtualService/provider";
 import { checkRealServer } from "../../provider/schema";
-import { checkRealServerPool } from "../../provider/schema/realServerPool";
+import { checkRealServerPool } from "../../provider/resources/realServerPool/schema";
 import { FakeDirectors } from "./fakeDirectors";
 import { director, expectOk, rs, serviceRef, U, vs } from "./fixtures";
 

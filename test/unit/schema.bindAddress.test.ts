@@ -1,7 +1,7 @@
 // VirtualService.bindAddress at preview: the forms it takes, and every bad input refused naming the field and the rule.
 import { describe, expect, it } from "vitest";
 import { checkVirtualService } from "../../provider/schema";
-import { boundProps } from "../../provider/wire/service";
+import { boundProps } from "../../provider/resources/virtualService/wire";
 import { expectFailure, expectOk, fwmarkVs, vs } from "./fixtures";
 
 const check = (inputs: Record<string, unknown>) => checkVirtualService(undefined, inputs);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { diffRealServer, diffVirtualService } from "../../provider/diff";
+import { diffRealServer } from "../../provider/resources/realServer/provider";
+import { diffVirtualService } from "../../provider/resources/virtualService/provider";
 import { directorKey } from "../../provider/director";
 import { checkRealServer, checkVirtualService, parseOpenSshPublicKey, parseVirtualService } from "../../provider/schema";
 import { PRIVATE_KEY, U, director, expectFailure, expectOk, publicKeyLine, rs, serviceRef, vs } from "./fixtures";

@@ -1,4 +1,4 @@
-// DirectorSettings input rules (provider/schema/directorSettings.ts): every range checked at preview, naming the field.
+// DirectorSettings input rules (provider/resources/directorSettings/schema.ts): every range checked at preview, naming the field.
 import { describe, expect, it } from "vitest";
 import { checkDirectorSettings, parseDirectorSettings, SYSCTLS } from "../../provider/schema";
 import { U, director, expectFailure, expectOk } from "./fixtures";

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { checkRealServer, parseRealServer, parseVirtualService } from "../../provider/schema";
-import { destKey, destSettings } from "../../provider/wire/dest";
-import { serviceKey, serviceSettings } from "../../provider/wire/service";
+import { destKey, destSettings } from "../../provider/resources/realServer/wire";
+import { serviceKey, serviceSettings } from "../../provider/resources/virtualService/wire";
 import { U, expectFailure, expectOk, rs, serviceRef, vs } from "./fixtures";
 
 const check = (inputs: Record<string, unknown>) => checkRealServer(undefined, inputs);

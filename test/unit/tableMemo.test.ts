@@ -7,8 +7,8 @@ import type * as dynamic from "@pulumi/pulumi/dynamic";
 import type { Director } from "../../provider/director";
 import { entryProvider } from "../../provider/entries";
 import { forgetTables } from "../../provider/helperClient";
-import { realServerEffects, realServerKind } from "../../provider/realServerProvider";
-import { virtualServiceEffects, virtualServiceKind } from "../../provider/virtualServiceProvider";
+import { realServerEffects, realServerKind } from "../../provider/resources/realServer/provider";
+import { virtualServiceEffects, virtualServiceKind } from "../../provider/resources/virtualService/provider";
 import { FakeDirectors } from "./fakeDirectors";
 import { director } from "./fixtures";
 

@@ -1,26 +1,27 @@
 // RealServerPool rules: one service's real servers as one resource. Each member has exactly a RealServer's fields,
-// rules and messages (realServer.ts: MEMBER_FIELDS, memberRules, normaliseMember), paths prefixed by its index; the pool
-// adds that no address:port is listed twice. check() turns the program's list into a map keyed "address:port": the
+// rules and messages (../realServer/fields.ts: DEST_FIELDS; ../realServer/schema.ts: memberRules, normaliseMember),
+// paths prefixed by its index; the pool adds that no address:port is listed twice. check() turns the program's list into a map keyed "address:port": the
 // engine records check's output as the inputs and, for a dynamic provider (which cannot return a detailed diff),
 // shows preview's diff as the difference of old and new inputs, so a map shows per member what is added, removed, or
 // which field of which member changes, where a list would show shifted indexes.
 import { z } from "zod";
-import { hostPort } from "../director";
-import { check, parse, serviceRefRequired, settleServiceUnknowns, type CheckFailure, type CheckResult } from "./check";
-import { upgradeState } from "./director";
-import { field, fieldsWithRole, shapeOf } from "./fields";
-import { ownerSchema } from "./owner";
-import { issuer, memberObject, memberRules, normaliseMember, normaliseServiceRef, serviceRefRules, serviceRefSchema } from "./realServer";
-import type { DrainSpec, EngineSpec, OwnershipSpec, ServiceRefSpec, TunnelSpec } from "./specs";
-import { isUnknown, u, UNKNOWN, type Unknown } from "./unknown";
-import { bool, drainSchema, type Forwarding } from "./values";
+import { hostPort } from "../../director";
+import { check, parse, serviceRefRequired, settleServiceUnknowns, type CheckFailure, type CheckResult } from "../../schema/check";
+import { upgradeState } from "../../schema/director";
+import { field, fieldsWithRole, shapeOf } from "../../schema/fields";
+import { ownerSchema } from "../../schema/owner";
+import { destObject, type DestModel } from "../realServer/fields";
+import { issuer, memberRules, normaliseMember, normaliseServiceRef, serviceRefRules, serviceRefSchema } from "../realServer/schema";
+import type { DrainModel, EngineModel, OwnershipModel, ServiceRefModel } from "../../schema/models";
+import { isUnknown, u, UNKNOWN, type Unknown } from "../../schema/unknown";
+import { bool, drainSchema } from "../../schema/values";
 
 /**
  * A member as state records it: a RealServer's fields, plus `onlyOn` (director "host:port"s, sorted) when a partial
  * failure or a refresh left it on only some of the pool's directors; the next up then puts it on the others.
  */
 const memberStateObject = z.strictObject({
-  ...memberObject.shape,
+  ...destObject.shape,
   onlyOn: u(z.array(z.string())).optional(),
 });
 
@@ -100,23 +101,16 @@ function keyed(members: (MemberState | Unknown)[], service: PoolParsed["service"
 
 export type RealServerPoolChecked = z.output<typeof poolSchema>;
 
-export interface PoolMemberSpec {
-  address: string;
-  port: number;
-  forwarding: Forwarding;
-  weight: number;
-  upperThreshold: number;
-  lowerThreshold: number;
-  tunnel?: TunnelSpec;
+export type PoolMemberModel = DestModel & {
   /** The directors holding it, when not all of the pool's do (state only). */
   onlyOn?: string[];
-}
+};
 
-export interface RealServerPoolSpec extends OwnershipSpec, EngineSpec {
-  service: ServiceRefSpec;
+export interface RealServerPoolModel extends OwnershipModel, EngineModel {
+  service: ServiceRefModel;
   /** By "address:port". */
-  members: Record<string, PoolMemberSpec>;
-  drain?: DrainSpec;
+  members: Record<string, PoolMemberModel>;
+  drain?: DrainModel;
   adopt: boolean;
 }
 
@@ -145,7 +139,7 @@ export function checkRealServerPool(_olds: unknown, news: unknown): CheckResult<
 }
 
 /** Fully known, normalised RealServerPool (for create/update/read/delete); throws with every problem listed. */
-export function parseRealServerPool(inputs: unknown): RealServerPoolSpec {
+export function parseRealServerPool(inputs: unknown): RealServerPoolModel {
   const r = check(poolSchema, asList(settleServiceUnknowns(upgradeState(inputs))).props);
   return parse("RealServerPool inputs", r, serviceRefRequired(r.inputs.service));
 }

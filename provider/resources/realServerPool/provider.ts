@@ -1,5 +1,5 @@
 // The RealServerPool dynamic provider: one service's real servers as one resource, on every director of the service.
-// Each member is a RealServer's dest and goes through the RealServer's own effects (realServerProvider.ts: the same
+// Each member is a RealServer's dest and goes through the RealServer's own effects (../realServer/provider.ts: the same
 // ensure, ownership and messages), with this pool's URN as the holder the ledger records.
 //
 // - create / update touch only what differs: per director, a member is ensured when it is new there or its settings
@@ -15,15 +15,16 @@
 // - read (refresh): each director's table (its memoized dump, shared with every other resource's read: one dump per
 //   director for a whole refresh); members gone from every director leave the outputs.
 import type * as dynamic from "@pulumi/pulumi/dynamic";
-import { canonical, identityChanged, renamed, sameDirectors } from "./diff";
-import { directorKey, endpointLabel, hostPort, type Director } from "./director";
-import { drainDests } from "./drain";
-import { echo, errorText, hint, initFailure, withoutUndefined, type OpsFor } from "./entries";
-import { directorOps, type DirectorOps } from "./helperClient";
-import { serviceIdPart, virtualServiceId } from "./identity";
-import type { DeleteDestOwnership, Dest, Service } from "./protocol";
-import { reachedNothing } from "./session";
-import { quiescingAs, realServerEffects } from "./realServerProvider";
+import { canonical, identityChanged, normalise, renamed, sameDirectors } from "../../diff";
+import { directorKey, endpointLabel, hostPort, type Director } from "../../director";
+import { drainDests } from "../../drain";
+import { echo, errorText, hint, initFailure, withoutUndefined, type OpsFor } from "../../entries";
+import { directorOps, type DirectorOps } from "../../helperClient";
+import { serviceIdPart, virtualServiceId } from "../../identity";
+import type { DeleteDestOwnership, Dest, Service } from "../../protocol";
+import { DEST_SETTING_NAMES } from "../realServer/fields";
+import { reachedNothing } from "../../session";
+import { quiescingAs, realServerEffects } from "../realServer/provider";
 import {
   checkRealServerPool,
   isUnknown,
@@ -31,24 +32,23 @@ import {
   REAL_SERVER_POOL_KEYS,
   REAL_SERVER_POOL_SETTINGS,
   SERVICE_IDENTITY,
-  upgradeState,
-  type PoolMemberSpec,
-  type RealServerPoolSpec,
-  type RealServerSpec,
-} from "./schema";
-import { destKey, destProps } from "./wire/dest";
-import { serviceKey } from "./wire/service";
+  type PoolMemberModel,
+  type RealServerPoolModel,
+  type RealServerModel,
+} from "../../schema";
+import { destKey, destProps } from "../realServer/wire";
+import { serviceKey } from "../virtualService/wire";
 
 type Props = Record<string, unknown>;
 
 /** At most this many failure lines in a message; the rest are counted. */
 const MAX_FAILURE_LINES = 20;
 
-const describe = (p: RealServerPoolSpec) => serviceIdPart(serviceKey(p.service));
-const poolId = (p: RealServerPoolSpec) => `pool/${virtualServiceId(serviceKey(p.service), p.service.directors)}`;
+const describe = (p: RealServerPoolModel) => serviceIdPart(serviceKey(p.service));
+const poolId = (p: RealServerPoolModel) => `pool/${virtualServiceId(serviceKey(p.service), p.service.directors)}`;
 
 /** A member as the RealServer it is: the RealServer effects run it, with the pool's ownership and URN as holder. */
-function asRealServer(p: RealServerPoolSpec, m: PoolMemberSpec): RealServerSpec {
+function asRealServer(p: RealServerPoolModel, m: PoolMemberModel): RealServerModel {
   const { onlyOn: _o, ...own } = m;
   return {
     ...own,
@@ -60,11 +60,10 @@ function asRealServer(p: RealServerPoolSpec, m: PoolMemberSpec): RealServerSpec 
   };
 }
 
-const SETTINGS = ["forwarding", "weight", "upperThreshold", "lowerThreshold", "tunnel"] as const;
-const sameSettings = (a: PoolMemberSpec, b: PoolMemberSpec) => SETTINGS.every((k) => canonical(a[k]) === canonical(b[k]));
+const sameSettings = (a: PoolMemberModel, b: PoolMemberModel) => DEST_SETTING_NAMES.every((k) => canonical(a[k]) === canonical(b[k]));
 
 /** Which directors ("host:port") hold each member, as state says. */
-function holdersOf(p: RealServerPoolSpec | undefined): Map<string, Set<string>> {
+function holdersOf(p: RealServerPoolModel | undefined): Map<string, Set<string>> {
   const all = (p?.service.directors ?? []).map(directorKey);
   return new Map(Object.entries(p?.members ?? {}).map(([k, m]) => [k, new Set(m.onlyOn ?? all)]));
 }
@@ -79,7 +78,7 @@ interface Failure {
   removing: boolean;
 }
 
-function failureMessage(p: RealServerPoolSpec, what: string, failures: Failure[], total: number): string {
+function failureMessage(p: RealServerPoolModel, what: string, failures: Failure[], total: number): string {
   // The same text on one director (it is unreachable) is one line naming the members, not one line per member.
   const groups = new Map<string, { f: Failure; members: string[] }>();
   for (const f of failures) {
@@ -109,7 +108,7 @@ interface Outcome {
  * Brings the kernel from `old` (state; undefined for a create) to `want`, and says what state must record. `want`'s
  * directors empty = delete everywhere.
  */
-async function apply(opsFor: OpsFor, old: RealServerPoolSpec | undefined, want: RealServerPoolSpec, outs: Props): Promise<Outcome> {
+async function apply(opsFor: OpsFor, old: RealServerPoolModel | undefined, want: RealServerPoolModel, outs: Props): Promise<Outcome> {
   const before = holdersOf(old);
   const oldDirs = old?.service.directors ?? [];
   const wantKeys = new Set(want.service.directors.map(directorKey));
@@ -170,7 +169,7 @@ async function apply(opsFor: OpsFor, old: RealServerPoolSpec | undefined, want: 
     return oldKeys.has(dk) || holds(dk) || !failures.some((f) => f.director === dk) || opsOn.get(dk) === 0;
   });
   const stateKeys = stateDirs.map(directorKey).sort();
-  const members: Record<string, PoolMemberSpec> = {};
+  const members: Record<string, PoolMemberModel> = {};
   for (const k of new Set([...Object.keys(old?.members ?? {}), ...Object.keys(want.members)])) {
     const held = stateKeys.filter((dk) => after.get(k)?.has(dk));
     if (held.length === 0) continue;
@@ -192,7 +191,7 @@ async function apply(opsFor: OpsFor, old: RealServerPoolSpec | undefined, want: 
  * Removes members from one director: with drain, all quiesced and waited for together, then each deleted. `holder`:
  * the pool's URN now; when renamed, the old one goes as formerHolder (a member may be recorded under either).
  */
-async function removeMembers(ops: DirectorOps, old: RealServerPoolSpec, keys: string[], holder: string | undefined): Promise<PromiseSettledResult<unknown>[]> {
+async function removeMembers(ops: DirectorOps, old: RealServerPoolModel, keys: string[], holder: string | undefined): Promise<PromiseSettledResult<unknown>[]> {
   if (keys.length === 0) return [];
   const svc = serviceKey(old.service);
   const moved = holder !== undefined && old.resourceUrn !== undefined && holder !== old.resourceUrn;
@@ -210,19 +209,10 @@ async function removeMembers(ops: DirectorOps, old: RealServerPoolSpec, keys: st
   return Promise.allSettled(keys.map((k) => ops.deleteDest(svc, destKey(old.members[k]!), ownership)));
 }
 
-/** Normalise through the schema; when that fails compare the raw values. */
-function normalise(state: unknown): Props {
-  const v = upgradeState(state) as Props | undefined;
-  const raw: Props = {};
-  for (const k of REAL_SERVER_POOL_KEYS) if (v && typeof v === "object" && k in v) raw[k] = v[k];
-  const r = checkRealServerPool(undefined, raw);
-  return r.failures.length === 0 && r.inputs && typeof r.inputs === "object" ? (r.inputs as Props) : raw;
-}
-
 /** Replace only when the service's identity changes; directors and members change in place. */
 export function diffRealServerPool(_id: string, olds: unknown, news: unknown): dynamic.DiffResult {
-  const o = normalise(olds);
-  const n = normalise(news);
+  const o = normalise(checkRealServerPool, REAL_SERVER_POOL_KEYS, olds);
+  const n = normalise(checkRealServerPool, REAL_SERVER_POOL_KEYS, news);
   const os = (o.service ?? {}) as Props;
   const ns = n.service as Props | string | undefined;
   const replaces =

@@ -1,17 +1,28 @@
-// The VirtualService dynamic provider: one IPVS service, the same on every listed director.
-import { diffVirtualService } from "./diff";
-import { drainDests } from "./drain";
-import { entryProvider, type EntryEffects, type EntryKind } from "./entries";
-import { parseVirtualServiceId, serviceIdPart, virtualServiceId } from "./identity";
-import type { DestKey } from "./protocol";
-import { checkVirtualService, parseVirtualService, type VirtualServiceSpec } from "./schema";
-import { boundProps, serviceKey, serviceProps, serviceSettings } from "./wire/service";
+// The VirtualService dynamic provider: one IPVS service, the same on every listed director. Its pure part (diff, the
+// EntryKind facts) and its effects (EntryEffects) run on the shared framework, provider/entries.ts.
+import type * as dynamic from "@pulumi/pulumi/dynamic";
+import { identityChanged, normalise, renamed, result, same, sameDirectors } from "../../diff";
+import { drainDests } from "../../drain";
+import { entryProvider, type EntryEffects, type EntryKind } from "../../entries";
+import { parseVirtualServiceId, serviceIdPart, virtualServiceId } from "../../identity";
+import type { DestKey } from "../../protocol";
+import { checkVirtualService, parseVirtualService, SERVICE_IDENTITY, VIRTUAL_SERVICE_KEYS, VIRTUAL_SERVICE_SETTINGS, type VirtualServiceModel } from "../../schema";
+import { boundProps, serviceKey, serviceProps, serviceSettings } from "./wire";
 
 type Props = Record<string, unknown>;
 
 const destId = (d: DestKey) => `${d.address}:${d.port}`;
 
-export const virtualServiceKind: EntryKind<VirtualServiceSpec> = {
+/** Replace when the kernel identity changes (provider/diff.ts has the decisions); directors and settings change in place. */
+export function diffVirtualService(_id: string, olds: unknown, news: unknown): dynamic.DiffResult {
+  const o = normalise(checkVirtualService, VIRTUAL_SERVICE_KEYS, olds);
+  const n = normalise(checkVirtualService, VIRTUAL_SERVICE_KEYS, news);
+  const replaces = SERVICE_IDENTITY.filter((k) => identityChanged(o[k], n[k]));
+  const changed = !sameDirectors(o.directors, n.directors) || renamed(o, n) || VIRTUAL_SERVICE_SETTINGS.some((k) => !same(o[k], n[k]));
+  return result(replaces, changed);
+}
+
+export const virtualServiceKind: EntryKind<VirtualServiceModel> = {
   resource: "VirtualService",
   parse: parseVirtualService,
   describe: (vs) => serviceIdPart(serviceKey(vs)),
@@ -23,7 +34,7 @@ export const virtualServiceKind: EntryKind<VirtualServiceSpec> = {
   fromId,
 };
 
-export const virtualServiceEffects: EntryEffects<VirtualServiceSpec> = {
+export const virtualServiceEffects: EntryEffects<VirtualServiceModel> = {
   ensure: (ops, vs, onExisting, formerOwner) =>
     ops.ensureService({ ...serviceKey(vs), ...serviceSettings(vs) }, onExisting, { owner: vs.owner, formerOwner, takeover: vs.takeover }, vs.bindAddress),
   // The kernel drops a service's dests with it: with drain, they finish their connections first (a director removed

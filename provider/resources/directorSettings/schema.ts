@@ -1,13 +1,13 @@
 // DirectorSettings rules: one director's IPVS timeouts, connection sync daemons, net.ipv4.vs.* sysctls and IP
 // forwarding (PROTOCOL.md "Director settings ops"). Every range is checked here, at preview, naming the field.
 import { z } from "zod";
-import type { Director } from "../director";
-import { check, parse, type CheckResult } from "./check";
-import { directorSchema, upgradeState } from "./director";
-import { ownerSchema } from "./owner";
+import type { Director } from "../../director";
+import { check, parse, type CheckResult } from "../../schema/check";
+import { directorSchema, upgradeState } from "../../schema/director";
+import { ownerSchema } from "../../schema/owner";
 import { canonicalCpuList, IP_FORWARD, SYSCTLS, type IpForwardField, type SysctlDef, type SysctlField } from "./sysctls";
-import { isUnknown, rule, u, type Checked, type Known, type Unknown } from "./unknown";
-import { bool, int, oneOf, parseIp } from "./values";
+import { isUnknown, rule, u, type Checked, type Known, type Unknown } from "../../schema/unknown";
+import { bool, int, oneOf, parseIp } from "../../schema/values";
 
 export const DAEMON_STATES = ["master", "backup"] as const;
 export type DaemonState = (typeof DAEMON_STATES)[number];
@@ -24,16 +24,16 @@ type ValueOf<D extends SysctlDef> = D extends { bool: true }
       ? string
       : number;
 
-export type SysctlsSpec = { [K in SysctlField]?: ValueOf<(typeof SYSCTLS)[K]> };
-export type IpForwardSpec = { [K in IpForwardField]?: boolean };
+export type SysctlsModel = { [K in SysctlField]?: ValueOf<(typeof SYSCTLS)[K]> };
+export type IpForwardModel = { [K in IpForwardField]?: boolean };
 
-export interface TimeoutsSpec {
+export interface TimeoutsModel {
   tcp?: number;
   tcpFin?: number;
   udp?: number;
 }
 
-export interface SyncDaemonSpec {
+export interface SyncDaemonModel {
   state: DaemonState;
   interface: string;
   syncId: number;
@@ -43,14 +43,14 @@ export interface SyncDaemonSpec {
   ttl?: number;
 }
 
-export interface DirectorSettingsSpec {
+export interface DirectorSettingsModel {
   director: Director;
   /** Only the timeouts given are managed. */
-  timeouts?: TimeoutsSpec;
+  timeouts?: TimeoutsModel;
   /** At most one per state, master first. */
-  syncDaemons: SyncDaemonSpec[];
-  sysctls: SysctlsSpec;
-  ipForward?: IpForwardSpec;
+  syncDaemons: SyncDaemonModel[];
+  sysctls: SysctlsModel;
+  ipForward?: IpForwardModel;
   /** The stack holding the director's settings in its ledger. */
   owner: string;
 }
@@ -89,11 +89,11 @@ const fieldsOf = <T extends Record<string, SysctlDef>>(section: string, defs: T)
   Object.fromEntries(Object.entries(defs).map(([k, d]) => [k, u(sysctlSchema(`${section}.${k}`, d)).optional()]));
 
 const sysctlsSchema = z.strictObject(fieldsOf("sysctls", SYSCTLS), { error: "sysctls must be an object of sysctl fields" }) as unknown as z.ZodType<
-  Checked<SysctlsSpec>,
+  Checked<SysctlsModel>,
   unknown
 >;
 const ipForwardSchema = z.strictObject(fieldsOf("ipForward", IP_FORWARD), { error: "ipForward must be { ipv4?, ipv6? }" }) as unknown as z.ZodType<
-  Checked<IpForwardSpec>,
+  Checked<IpForwardModel>,
   unknown
 >;
 
@@ -141,7 +141,7 @@ const syncDaemonsSchema = z
   // master before backup, so listing them in another order is no change.
   .transform((ds) => [...ds].sort((a, b) => stateRank(a) - stateRank(b)));
 
-const stateRank = (d: Checked<SyncDaemonSpec>) => (isUnknown(d) || isUnknown(d.state) ? 2 : DAEMON_STATES.indexOf(d.state));
+const stateRank = (d: Checked<SyncDaemonModel>) => (isUnknown(d) || isUnknown(d.state) ? 2 : DAEMON_STATES.indexOf(d.state));
 
 /** `schema`, saying "is required" for a missing value and `text` for one that is not an object. */
 const required = <T extends z.ZodType>(text: string, schema: T) =>
@@ -188,7 +188,7 @@ export const directorSettingsSchema = z
 export type DirectorSettingsChecked = z.output<typeof directorSettingsSchema>;
 // The hand-written spec must accept what the schema produces once every value is known (compile-time check).
 type Assert<T extends true> = T;
-export type _DirectorSettingsFits = Assert<[Known<DirectorSettingsChecked>] extends [DirectorSettingsSpec] ? true : false>;
+export type _DirectorSettingsFits = Assert<[Known<DirectorSettingsChecked>] extends [DirectorSettingsModel] ? true : false>;
 
 /** Validate and normalise DirectorSettings inputs; the dynamic provider's check (pure: never connects). */
 export function checkDirectorSettings(_olds: unknown, news: unknown): CheckResult<DirectorSettingsChecked> {
@@ -196,6 +196,6 @@ export function checkDirectorSettings(_olds: unknown, news: unknown): CheckResul
 }
 
 /** Fully known, normalised DirectorSettings (for create/update/read/delete); throws with every problem listed. */
-export function parseDirectorSettings(inputs: unknown): DirectorSettingsSpec {
+export function parseDirectorSettings(inputs: unknown): DirectorSettingsModel {
   return parse("DirectorSettings inputs", checkDirectorSettings(undefined, upgradeState(inputs)));
 }

@@ -9,22 +9,21 @@
 // - a director host/port change replaces (delete first: the old director gets its values back, and a move between two
 //   names of one machine records the right originals); anything else, credentials included, updates in place.
 import type * as dynamic from "@pulumi/pulumi/dynamic";
-import { canonical } from "./diff";
-import { directorKey, endpointLabel, type Director } from "./director";
-import { echo, initFailure, withoutUndefined, type OpsFor } from "./entries";
-import { directorOps } from "./helperClient";
-import { HelperError } from "./protocol";
-import { reachedNothing } from "./session";
+import { canonical, normalise } from "../../diff";
+import { directorKey, endpointLabel, type Director } from "../../director";
+import { echo, errorText, initFailure, withoutUndefined, type OpsFor } from "../../entries";
+import { directorOps } from "../../helperClient";
+import { HelperError } from "../../protocol";
+import { reachedNothing } from "../../session";
 import {
   ALL_SYSCTLS,
   checkDirectorSettings,
   DIRECTOR_SETTINGS_KEYS,
   isUnknown,
   parseDirectorSettings,
-  upgradeState,
-  type DirectorSettingsSpec,
-} from "./schema";
-import { managedSysctls, settingsProps, settingsWire, type KernelSettings } from "./wire/settings";
+  type DirectorSettingsModel,
+} from "../../schema";
+import { managedSysctls, settingsProps, settingsWire, type KernelSettings } from "./wire";
 
 type Props = Record<string, unknown>;
 
@@ -33,14 +32,7 @@ const RESOURCE = "DirectorSettings";
 /** "settings@203.0.113.5:22": one DirectorSettings per director per stack. */
 export const directorSettingsId = (d: Pick<Director, "host" | "port">) => `settings@${directorKey(d)}`;
 
-/** Normalised through the schema; when that fails (e.g. state from an older version) the raw values. */
-function normalise(state: unknown): Props {
-  const v = upgradeState(state);
-  const raw: Props = {};
-  for (const k of DIRECTOR_SETTINGS_KEYS) if (v && typeof v === "object" && k in v) raw[k] = (v as Props)[k];
-  const r = checkDirectorSettings(undefined, raw);
-  return r.failures.length === 0 && r.inputs && typeof r.inputs === "object" ? (r.inputs as Props) : raw;
-}
+const normalised = (state: unknown) => normalise(checkDirectorSettings, DIRECTOR_SETTINGS_KEYS, state);
 
 /** host:port, or undefined while not known (preview) or not there. */
 function keyOf(d: unknown): string | undefined {
@@ -51,8 +43,8 @@ function keyOf(d: unknown): string | undefined {
 
 /** Replace when the director (host:port) changes or is not known yet; anything else changes in place. */
 export function diffDirectorSettings(_id: string, olds: unknown, news: unknown): dynamic.DiffResult {
-  const o = normalise(olds);
-  const n = normalise(news);
+  const o = normalised(olds);
+  const n = normalised(news);
   const moved = keyOf(n.director) === undefined || keyOf(o.director) !== keyOf(n.director);
   const changed = DIRECTOR_SETTINGS_KEYS.some((k) => canonical(o[k]) !== canonical(n[k]));
   return { changes: moved || changed, replaces: moved ? ["director"] : [], deleteBeforeReplace: true };
@@ -73,7 +65,7 @@ function hint(e: unknown): string {
 }
 
 function failure(director: Director, what: string, e: unknown): string {
-  return `${RESOURCE} on ${endpointLabel(director)}: ${what} failed: ${e instanceof Error ? e.message : String(e)}${hint(e)}`;
+  return `${RESOURCE} on ${endpointLabel(director)}: ${what} failed: ${errorText(e)}${hint(e)}`;
 }
 
 /**
@@ -84,11 +76,11 @@ function failure(director: Director, what: string, e: unknown): string {
 const changedNothing = (e: unknown) => reachedNothing(e) || (e instanceof HelperError && ["BAD_REQUEST", "UNSUPPORTED_KERNEL", "OWNED"].includes(e.code));
 
 /** `formerOwner`: the owner the settings move from (a renamed stack or project), as they are, nothing put back. */
-async function ensure(opsFor: OpsFor, s: DirectorSettingsSpec, formerOwner?: string): Promise<void> {
+async function ensure(opsFor: OpsFor, s: DirectorSettingsModel, formerOwner?: string): Promise<void> {
   await opsFor(s.director).run({ op: "ensureSettings", owner: s.owner, ...(formerOwner ? { formerOwner } : {}), settings: settingsWire(s) });
 }
 
-async function remove(opsFor: OpsFor, s: DirectorSettingsSpec): Promise<void> {
+async function remove(opsFor: OpsFor, s: DirectorSettingsModel): Promise<void> {
   await opsFor(s.director).run({ op: "deleteSettings", owner: s.owner });
 }
 
@@ -135,7 +127,7 @@ export function makeDirectorSettingsProvider(opsFor: OpsFor = directorOps): dyna
       } catch (e) {
         throw new Error(failure(s.director, "read", e));
       }
-      const current = echo(normalise(props));
+      const current = echo(normalised(props));
       return { id, props: withoutUndefined({ ...current, ...settingsProps(s, real) }) };
     },
     delete: async (_id, props) => {

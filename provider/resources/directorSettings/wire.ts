@@ -1,9 +1,9 @@
 // A DirectorSettings to the helper protocol (PROTOCOL.md "Director settings ops") and back: the managed set as
 // ensureSettings takes it, the sysctls getSettings is asked for, and the kernel's values in input form (what refresh
 // writes into state and what `pulumi-ipvs status` compares). The one place that knows both directions.
-import { withoutUndefined } from "../entries";
-import type { Daemon, OpResults, Settings, SysctlValue } from "../protocol";
-import { IP_FORWARD, SYSCTLS, type DirectorSettingsSpec, type SyncDaemonSpec, type SysctlDef } from "../schema";
+import { withoutUndefined } from "../../entries";
+import type { Daemon, OpResults, Settings, SysctlValue } from "../../protocol";
+import { IP_FORWARD, SYSCTLS, type DirectorSettingsModel, type SyncDaemonModel, type SysctlDef } from "../../schema";
 
 type Props = Record<string, unknown>;
 /** The kernel's settings as getSettings answers (the declared sysctls, every timeout, the running daemons). */
@@ -27,12 +27,12 @@ function sysctlFromWire(d: SysctlDef, raw: SysctlValue | undefined, declared: un
   return raw;
 }
 
-function daemonToWire(d: SyncDaemonSpec): Daemon {
+function daemonToWire(d: SyncDaemonModel): Daemon {
   return withoutUndefined({ state: d.state, interface: d.interface, syncId: d.syncId, maxLen: d.maxLength, group: d.group, port: d.port, ttl: d.ttl });
 }
 
 /** The managed set as ensureSettings takes it: sysctls by full name, only the given timeouts, the declared daemons. */
-export function settingsWire(s: DirectorSettingsSpec): Settings {
+export function settingsWire(s: DirectorSettingsModel): Settings {
   const sysctls: Record<string, SysctlValue> = {};
   const add = (defs: Record<string, SysctlDef>, given: object) => {
     for (const [k, v] of Object.entries(given)) if (v !== undefined) sysctls[defs[k]!.name] = sysctlToWire(defs[k]!, v);
@@ -48,13 +48,13 @@ export function settingsWire(s: DirectorSettingsSpec): Settings {
 }
 
 /** The full names of the sysctls `s` manages (what read asks the kernel for). */
-export const managedSysctls = (s: DirectorSettingsSpec): string[] => Object.keys(settingsWire(s).sysctls);
+export const managedSysctls = (s: DirectorSettingsModel): string[] => Object.keys(settingsWire(s).sysctls);
 
 /**
  * The managed items as the kernel has them, in props form: each declared sysctl, timeout and daemon field with the
  * kernel's value. A declared daemon that is not running is left out, so the next diff sees it missing.
  */
-export function settingsProps(s: DirectorSettingsSpec, real: KernelSettings): Props {
+export function settingsProps(s: DirectorSettingsModel, real: KernelSettings): Props {
   const section = <T extends Record<string, SysctlDef>>(defs: T, declared: Partial<Record<keyof T, unknown>>) =>
     Object.fromEntries(
       Object.entries(declared).flatMap(([k, v]) => {

@@ -1,13 +1,15 @@
 // RealServer rules (ipvsadm's, reference/ipvs-netlink.md §4): its field table, the cross-field rules and the
-// normalisation (port defaulted from the service, tunnel defaults). A real server's own fields and rules (MEMBER_FIELDS,
-// memberRules, normaliseMember) are also those of each member of a RealServerPool (realServerPool.ts).
+// normalisation (port defaulted from the service, tunnel defaults). A real server's own fields (DEST_FIELDS, in
+// provider/resources/realServer/fields.ts) and rules (memberRules, normaliseMember) are also those of each member of a
+// RealServerPool (../realServerPool/schema.ts).
 import { z } from "zod";
-import { directorsSchema } from "./director";
-import { field, fieldsWithRole, shapeOf } from "./fields";
-import { ownerSchema } from "./owner";
-import { isUnknown, u, type Unknown } from "./unknown";
-import { bool, DEFAULTS, drainSchema, FORWARDING, int, ipAddress, MAX_THRESHOLD, oneOf, parseIp, TUNNEL_CHECKSUMS, TUNNEL_TYPES } from "./values";
-import { familyProblem, SERVICE_IDENTITY, serviceFamily, VIRTUAL_SERVICE_FIELDS } from "./virtualService";
+import { directorsSchema } from "../../schema/director";
+import { DEST_FIELD_NAMES, DEST_FIELDS, type DestParsed } from "./fields";
+import { field, fieldsWithRole, shapeOf } from "../../schema/fields";
+import { ownerSchema } from "../../schema/owner";
+import { isUnknown, u, type Unknown } from "../../schema/unknown";
+import { bool, drainSchema, parseIp } from "../../schema/values";
+import { familyProblem, SERVICE_IDENTITY, serviceFamily, VIRTUAL_SERVICE_FIELDS } from "../virtualService/schema";
 
 /**
  * The service a real server belongs to, as the RealServer resource passes it: the VirtualService's resolved `directors`
@@ -20,45 +22,15 @@ export const serviceRefSchema = z.strictObject({
   ...Object.fromEntries(SERVICE_IDENTITY.map((k) => [k, VIRTUAL_SERVICE_FIELDS[k].schema])),
 } as { directors: z.ZodOptional<typeof VIRTUAL_SERVICE_FIELDS.directors.schema> } & { [K in (typeof SERVICE_IDENTITY)[number]]: (typeof VIRTUAL_SERVICE_FIELDS)[K]["schema"] });
 
-const tunnelSchema = z
-  .strictObject({
-    type: u(oneOf("type", TUNNEL_TYPES)).default("ipip"),
-    port: u(int("port", 1, 65535)).optional(),
-    checksum: u(oneOf("checksum", TUNNEL_CHECKSUMS)).optional(),
-  })
-  .superRefine((t, ctx) => {
-    const issue = (path: string, message: string) => ctx.addIssue({ code: "custom", path: [path], message });
-    if (isUnknown(t.type)) return;
-    // ipvsadm: ipip has neither port nor checksum options; gue needs a port; gre has no port and no remcsum.
-    if (t.type !== "gue" && t.port !== undefined) issue("port", `port is only used by gue tunnels, not ${t.type}`);
-    if (t.type === "gue" && t.port === undefined) issue("port", "port (1..65535) is required for gue tunnels");
-    if (t.type === "ipip" && t.checksum !== undefined && t.checksum !== "nocsum")
-      issue("checksum", `checksum ${t.checksum} is not available for ipip tunnels (only gue and gre)`);
-    if (t.type === "gre" && t.checksum === "remcsum") issue("checksum", "checksum remcsum is only available for gue tunnels");
-  })
-  .transform((t) => ({ ...t, checksum: t.checksum ?? ("nocsum" as const) }));
-
-/** A real server's own fields (the dest in its service): a RealServer's, and each RealServerPool member's. */
-export const MEMBER_FIELDS = {
-  address: field("identity", u(ipAddress("address", "dest"))),
-  port: field("identity", u(int("port", 0, 65535)).optional()),
-  forwarding: field("setting", u(oneOf("forwarding", FORWARDING)).default(DEFAULTS.forwarding)),
-  weight: field("setting", u(int("weight", 0, 65535)).default(DEFAULTS.weight)),
-  upperThreshold: field("setting", u(int("upperThreshold", 0, MAX_THRESHOLD)).default(0)),
-  lowerThreshold: field("setting", u(int("lowerThreshold", 0, MAX_THRESHOLD)).default(0)),
-  tunnel: field("setting", u(tunnelSchema).optional()),
-};
-export const memberObject = z.strictObject(shapeOf(MEMBER_FIELDS));
-export type MemberParsed = z.output<typeof memberObject>;
 type ServiceRefParsed = z.output<typeof serviceRefSchema>;
 
 /** Every RealServer input: its role and its rule and default. The service's identity is this one's too. */
 export const REAL_SERVER_FIELDS = {
   service: field("identity", u(serviceRefSchema)),
-  ...MEMBER_FIELDS,
+  ...DEST_FIELDS,
   drain: field("setting", u(drainSchema).optional()),
   adopt: field("setting", u(bool("adopt")).default(false)),
-  // Ownership, as for a VirtualService (virtualService.ts).
+  // Ownership, as for a VirtualService (../virtualService/schema.ts).
   owner: field("setting", u(ownerSchema("owner")).optional()),
   takeover: field("setting", u(bool("takeover")).default(false)),
   // The resource's own URN (src/urn.ts), for progress messages; absent in state written before it.
@@ -86,7 +58,7 @@ export function serviceRefRules(service: ServiceRefParsed | Unknown, issue: Issu
 }
 
 /** A real server's own cross-field rules against its service; `at` prefixes the paths (a pool member's index). */
-export function memberRules(r: MemberParsed, service: ServiceRefParsed | Unknown, issue: Issue, at: (string | number)[] = []) {
+export function memberRules(r: DestParsed, service: ServiceRefParsed | Unknown, issue: Issue, at: (string | number)[] = []) {
   const svc = isUnknown(service) ? undefined : service;
   const svcFamily = svc && serviceFamily(svc);
   const fwd = r.forwarding;
@@ -116,22 +88,17 @@ export function memberRules(r: MemberParsed, service: ServiceRefParsed | Unknown
 }
 
 /** A real server's own fields normalised: port defaulted from the service, tunnel defaults filled. */
-export function normaliseMember(r: MemberParsed, svc: ServiceRefParsed | Unknown) {
+export function normaliseMember(r: DestParsed, svc: ServiceRefParsed | Unknown) {
   let port = r.port;
   if (port === undefined && !isUnknown(svc)) {
     // Omitted port = the service port (ipvsadm); a fwmark service has no port, so 0 (= keep the packet's port).
     port = svc.fwmark !== undefined ? 0 : svc.port;
   }
   const tunnel = r.forwarding === "tunnel" ? (r.tunnel ?? { type: "ipip" as const, checksum: "nocsum" as const }) : r.tunnel;
-  return {
-    address: r.address,
-    ...(port !== undefined ? { port } : {}),
-    forwarding: r.forwarding,
-    weight: r.weight,
-    upperThreshold: r.upperThreshold,
-    lowerThreshold: r.lowerThreshold,
-    ...(tunnel !== undefined ? { tunnel } : {}),
-  };
+  // Every field of the table (`r` may be a whole RealServer's inputs); absent ones stay absent.
+  const own = Object.fromEntries(DEST_FIELD_NAMES.flatMap((k) => (r[k] !== undefined ? [[k, r[k]]] : []))) as DestParsed;
+  const { port: _p, tunnel: _t, ...settings } = own;
+  return { ...settings, ...(port !== undefined ? { port } : {}), ...(tunnel !== undefined ? { tunnel } : {}) };
 }
 
 /** The service reference normalised (its family settled). */

@@ -2,12 +2,13 @@
 // normalisation (defaults filled, IPv6 compressed, scheduler flags named as ipvsadm prints them).
 import * as net from "node:net";
 import { z } from "zod";
-import type { SchedulerFlag } from "../protocol";
-import { directorsSchema } from "./director";
-import { field, fieldsWithRole, shapeOf } from "./fields";
-import { ownerSchema } from "./owner";
-import { isUnknown, u, UNKNOWN, type Unknown } from "./unknown";
-import { bool, DEFAULTS, drainSchema, FAMILIES, int, ipAddress, oneOf, parseIp, PROTOCOLS, SCHEDULER_FLAGS, SCHEDULERS, type Family } from "./values";
+import type { SchedulerFlag } from "../../protocol";
+import { directorsSchema } from "../../schema/director";
+import type { Director } from "../../director";
+import { field, fieldsWithRole, shapeOf, type OneOf } from "../../schema/fields";
+import { ownerSchema } from "../../schema/owner";
+import { isUnknown, u, UNKNOWN, type Unknown } from "../../schema/unknown";
+import { bool, DEFAULTS, drainSchema, FAMILIES, int, ipAddress, oneOf, parseIp, PROTOCOLS, SCHEDULER_FLAGS, SCHEDULERS, type DrainInputs, type Family, type Scheduler, type TransportProtocol } from "../../schema/values";
 
 const persistenceSchema = z.strictObject({
   timeout: u(int("timeout", 1, 2678400)).default(DEFAULTS.persistenceTimeout),
@@ -52,6 +53,82 @@ function contiguousMask(s: string): boolean {
 function v6Prefix(m: string | number): number | undefined {
   const n = typeof m === "number" ? m : /^\/?\d{1,3}$/.test(m.trim()) ? Number(m.trim().replace("/", "")) : NaN;
   return Number.isInteger(n) && n >= 1 && n <= 128 ? n : undefined;
+}
+
+// The VirtualService's inputs as a program writes them, with their docs: src/types.ts maps these into the public
+// VirtualServiceArgs and PersistenceArgs (each field a pulumi.Input), so a field is documented once, here, next to its
+// rule in VIRTUAL_SERVICE_FIELDS below (the compile-time check at the bottom keeps the two in step).
+
+/** Session persistence (ipvsadm -p / -M / --pe). */
+export interface PersistenceInputs {
+  /** Seconds a client sticks to its real server, 1..2678400 (31 days). Default 360. */
+  timeout?: number;
+  /**
+   * Clients whose addresses agree under this mask stick together. IPv4 services: a contiguous dotted mask such as
+   * "255.255.255.0"; IPv6 services: a prefix length 1..128 (64 or "64"). Default: the whole address
+   * ("255.255.255.255" / "128").
+   */
+  netmask?: string | number;
+  /** Persistence engine: only "sip" (SIP Call-ID), and only for UDP or fwmark services. Default: none. */
+  engine?: OneOf<"sip">;
+}
+
+export interface VirtualServiceInputs {
+  /** The directors that carry this service (an HA pair gets the same service on both). At least one; no host:port twice. */
+  directors: Director[];
+  /** "tcp" | "udp" | "sctp". Default "tcp". Not with fwmark. */
+  protocol?: OneOf<TransportProtocol>;
+  /** The VIP: an IPv4 or IPv6 address (no host names). IPv6 is stored in compressed lowercase form. Not with fwmark. */
+  address?: string;
+  /** 0..65535. Required with address; 0 (all ports) only for persistent services. Not with fwmark. */
+  port?: number;
+  /** Firewall mark 1..4294967295 (set by iptables/nftables) instead of protocol + address + port. */
+  fwmark?: number;
+  /** Address family. Derived from address (must agree if given); for fwmark services default "ipv4". */
+  family?: OneOf<Family>;
+  /** Scheduler: rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh twos. Default "wlc". twos needs kernel ≥ 6.2, mh ≥ 4.18. */
+  scheduler?: OneOf<Scheduler>;
+  /**
+   * Scheduler flags: "sh-fallback"/"sh-port" only with sh, "mh-fallback"/"mh-port" only with mh, "flag-1".."flag-3" with
+   * any scheduler. No flag twice (flag-1 on sh is sh-fallback). Default none.
+   */
+  schedulerFlags?: OneOf<SchedulerFlag>[];
+  /** Make the service persistent (sticky clients). Default: not persistent. */
+  persistence?: PersistenceInputs;
+  /** One-packet scheduling (each datagram scheduled on its own): only UDP or fwmark services. Default false. */
+  onePacket?: boolean;
+  /**
+   * Put the VIP on the directors: `true` adds it (/32 or /128) to the helper's dummy interface `ipvs0` (traffic
+   * routed to the director, e.g. by BGP); `{ interface: "eth0" }` adds it there and announces it (gratuitous ARP /
+   * unsolicited neighbour advertisement), so the director answers for it on that LAN. Counted across services and
+   * stacks: it goes with the last service binding it; an address already there is used and left alone. Not with
+   * fwmark. Default false: keepalived, a BGP speaker or another tool owns the VIP.
+   */
+  bindAddress?: boolean | { interface: string };
+  /**
+   * Drain the service's real servers before the service leaves a director — a director removed from `directors`, or
+   * the service deleted or replaced while real servers are still on it there (the kernel drops them with it): each
+   * gets weight 0, and the removal waits until their connections end or the timeout passes. Default: remove at once.
+   * (A RealServer's own `drain` covers that real server being removed.)
+   */
+  drain?: DrainInputs;
+  /**
+   * Take over an entry with this identity that already exists on a director (its settings are then set to these).
+   * Default false: creating over an existing entry fails and says what is there. Neither an entry another stack owns
+   * (see takeover) nor a VIP that kube-proxy or keepalived manages is adopted.
+   */
+  adopt?: boolean;
+  /**
+   * Take the service over from the stack that owns it on a director (the ledger then records this stack; that stack's
+   * next up fails naming this one). Implies adopt. Default false: a service another stack owns is refused, naming it.
+   */
+  takeover?: boolean;
+  /**
+   * When the service is deleted (or leaves a director), also delete real servers this stack does not own: another
+   * stack's, or ones added by hand. Default false: the removal is refused, listing them and their owners, and nothing
+   * is changed (not even drained).
+   */
+  deleteForeignRealServers?: boolean;
 }
 
 /** Every VirtualService input: its role and its rule and default. */
@@ -200,3 +277,9 @@ export const virtualServiceSchema = vsObject.superRefine(virtualServiceRules).tr
     ...(v.resourceUrn !== undefined ? { resourceUrn: v.resourceUrn } : {}),
   };
 });
+
+// Every input the program gives has a row, and every row but the provider's own (owner from the stack, the URN) is an
+// input (compile-time check).
+type Assert<T extends true> = T;
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+export type _InputsAreTheTable = Assert<Same<keyof VirtualServiceInputs, Exclude<keyof typeof VIRTUAL_SERVICE_FIELDS, "owner" | "resourceUrn">>>;

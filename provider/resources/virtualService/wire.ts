@@ -1,9 +1,14 @@
 // A VirtualService to the helper protocol (PROTOCOL.md) and back: its kernel key, its complete settings, and the
 // kernel's settings in input form (what refresh writes into state). The one place that knows both directions.
-import type { BindAddress, Service, ServiceKey, ServiceSettings } from "../protocol";
-import type { ServiceIdentity, VirtualServiceSpec } from "../schema";
+import type { BindAddress, Service, ServiceKey, ServiceSettings } from "../../protocol";
+import type { ServiceIdentity, VirtualServiceModel } from "../../schema";
 
 type Props = Record<string, unknown>;
+
+/** Every wire service setting (a record, so one missing from protocol.ts's ServiceSettings is a compile error). */
+const ON_THE_WIRE: { [K in keyof ServiceSettings]-?: true } = { scheduler: true, schedulerFlags: true, persistence: true, persistenceEngine: true, onePacket: true };
+/** The settings a service SET carries and a read-back compares (what the unit fake compares too). */
+export const SERVICE_SETTING_KEYS = Object.keys(ON_THE_WIRE) as (keyof ServiceSettings)[];
 
 export function serviceKey(s: ServiceIdentity): ServiceKey {
   return s.fwmark !== undefined
@@ -12,7 +17,7 @@ export function serviceKey(s: ServiceIdentity): ServiceKey {
 }
 
 /** The complete desired settings (the helper's SET must never fall back to "keep current" for a field we own). */
-export function serviceSettings(vs: VirtualServiceSpec): Required<ServiceSettings> {
+export function serviceSettings(vs: VirtualServiceModel): Required<ServiceSettings> {
   return {
     scheduler: vs.scheduler,
     schedulerFlags: [...vs.schedulerFlags],

@@ -1,13 +1,16 @@
-// The normalised, fully known forms that create / update / read work with (`*Spec`), checked at compile time against
-// what the schemas produce.
+// The normalised, fully known forms that create / update / read work with, checked at compile time against what the
+// schemas produce. One word, one meaning: a *Model is this normalised form; a *Spec is a wire record, a key and its
+// settings as the helper takes them (provider/protocol.ts ServiceSpec, DestSpec); a *Record is what the helper's ledger
+// keeps (Go).
 import type { z } from "zod";
 import type { Director } from "../director";
 import type { SchedulerFlag } from "../protocol";
 import type { directorSchema } from "./director";
-import type { realServerSchema } from "./realServer";
+import type { realServerSchema } from "../resources/realServer/schema";
 import type { Known } from "./unknown";
-import type { Family, Forwarding, Scheduler, TransportProtocol, TunnelChecksum, TunnelType } from "./values";
-import type { SERVICE_IDENTITY, virtualServiceSchema } from "./virtualService";
+import type { DestModel } from "../resources/realServer/fields";
+import type { Family, Scheduler, TransportProtocol } from "./values";
+import type { SERVICE_IDENTITY, virtualServiceSchema } from "../resources/virtualService/schema";
 
 export type VirtualServiceChecked = z.output<typeof virtualServiceSchema>;
 export type RealServerChecked = z.output<typeof realServerSchema>;
@@ -18,7 +21,7 @@ export type ServiceIdentity = { family: Family } & (
   | { fwmark: number; protocol?: undefined; address?: undefined; port?: undefined }
 );
 
-export interface PersistenceSpec {
+export interface PersistenceModel {
   /** Seconds, 1..2678400. */
   timeout: number;
   /** IPv4: dotted mask; IPv6: prefix length as a string ("128"). */
@@ -27,60 +30,49 @@ export interface PersistenceSpec {
 }
 
 /** Who the directors' ownership ledger records as the entry's owner (absent: state from before the ledger). */
-export interface OwnershipSpec {
+export interface OwnershipModel {
   owner?: string;
   /** Ensure may take the entry from the stack that owns it. */
   takeover: boolean;
 }
 
 /** Facts about the Pulumi resource itself ("engine" fields): not settings; diff only notices a rename (diff.ts renamed()). */
-export interface EngineSpec {
+export interface EngineModel {
   /** The resource's URN: progress messages and the holder the ledger records (absent in state written before it). */
   resourceUrn?: string;
 }
 
-export interface DrainSpec {
+export interface DrainModel {
   timeoutSeconds: number;
 }
 
-export type VirtualServiceSpec = ServiceIdentity & {
+export type VirtualServiceModel = ServiceIdentity & {
   directors: Director[];
   scheduler: Scheduler;
   schedulerFlags: SchedulerFlag[];
-  persistence?: PersistenceSpec;
+  persistence?: PersistenceModel;
   onePacket: boolean;
   /** Where the VIP goes on the directors (ensureService bindAddress); false: another tool places it. */
   bindAddress: boolean | { interface: string };
   /** Drain the service's real servers before it leaves a director. */
-  drain?: DrainSpec;
+  drain?: DrainModel;
   adopt: boolean;
   /** Removing the service may delete real servers this stack does not own (deleteService withForeignDests). */
   deleteForeignRealServers: boolean;
-} & OwnershipSpec &
-  EngineSpec;
-
-export interface TunnelSpec {
-  type: TunnelType;
-  /** gue only. */
-  port?: number;
-  checksum: TunnelChecksum;
-}
+} & OwnershipModel &
+  EngineModel;
 
 /** The `service` input of a RealServer, fully known: its VirtualService's identity and directors. */
-export type ServiceRefSpec = ServiceIdentity & { directors: Director[] };
+export type ServiceRefModel = ServiceIdentity & { directors: Director[] };
 
-export interface RealServerSpec extends OwnershipSpec, EngineSpec {
-  service: ServiceRefSpec;
-  address: string;
-  port: number;
-  forwarding: Forwarding;
-  weight: number;
-  upperThreshold: number;
-  lowerThreshold: number;
-  tunnel?: TunnelSpec;
-  drain?: DrainSpec;
-  adopt: boolean;
-}
+/** A RealServer: its own fields (the table in provider/resources/realServer/fields.ts), its service, and how it is removed. */
+export type RealServerModel = DestModel &
+  OwnershipModel &
+  EngineModel & {
+    service: ServiceRefModel;
+    drain?: DrainModel;
+    adopt: boolean;
+  };
 
 // The hand-written types above must accept what the schemas produce once every value is known, and the identity type
 // must have exactly the identity fields of the field table (compile-time checks).
@@ -91,5 +83,5 @@ type Identity = (typeof SERVICE_IDENTITY)[number];
 export type _IdentityIsTheTable = Assert<Same<keyof ServiceIdentity, Identity>>;
 export type _DirectorFits = Assert<Fits<Known<z.output<typeof directorSchema>>, Director>>;
 // Identity fields are left out: their presence is guaranteed by the rules (refinements), which types cannot see.
-export type _VirtualServiceFits = Assert<Fits<Omit<Known<VirtualServiceChecked>, Identity>, Omit<VirtualServiceSpec, Identity>>>;
-export type _RealServerFits = Assert<Fits<Omit<Known<RealServerChecked>, "service" | "port">, Omit<RealServerSpec, "service" | "port">>>;
+export type _VirtualServiceFits = Assert<Fits<Omit<Known<VirtualServiceChecked>, Identity>, Omit<VirtualServiceModel, Identity>>>;
+export type _RealServerFits = Assert<Fits<Omit<Known<RealServerChecked>, "service" | "port">, Omit<RealServerModel, "service" | "port">>>;

@@ -1,20 +1,40 @@
-// The RealServer dynamic provider: one destination of a service, on every director of that service.
-import { hostPort } from "./director";
-import { diffRealServer } from "./diff";
-import { drainDests } from "./drain";
-import { entryProvider, type EntryEffects, type EntryKind } from "./entries";
-import type { DirectorOps } from "./helperClient";
-import { parseRealServerId, realServerId, serviceIdPart } from "./identity";
-import type { DeleteDestOwnership } from "./protocol";
-import { checkRealServer, parseRealServer, type RealServerSpec } from "./schema";
-import { destKey, destProps, destSettings } from "./wire/dest";
-import { serviceKey } from "./wire/service";
+// The RealServer dynamic provider: one destination of a service, on every director of that service. Its pure part
+// (diff, the EntryKind facts) and its effects (EntryEffects, which a RealServerPool's members run through too) run on
+// the shared framework, provider/entries.ts. Its fields are fields.ts's table.
+import type * as dynamic from "@pulumi/pulumi/dynamic";
+import { hostPort } from "../../director";
+import { identityChanged, normalise, renamed, result, same, sameDirectors } from "../../diff";
+import { drainDests } from "../../drain";
+import { entryProvider, type EntryEffects, type EntryKind } from "../../entries";
+import type { DirectorOps } from "../../helperClient";
+import { parseRealServerId, realServerId, serviceIdPart } from "../../identity";
+import type { DeleteDestOwnership } from "../../protocol";
+import { checkRealServer, isUnknown, parseRealServer, REAL_SERVER_KEYS, REAL_SERVER_SETTINGS, SERVICE_IDENTITY, UNKNOWN, type RealServerModel } from "../../schema";
+import { destKey, destProps, destSettings } from "./wire";
+import { serviceKey } from "../virtualService/wire";
 
 type Props = Record<string, unknown>;
 
-const describe = (rs: RealServerSpec) => `${hostPort(rs.address, rs.port)} of ${serviceIdPart(serviceKey(rs.service))}`;
+const describe = (rs: RealServerModel) => `${hostPort(rs.address, rs.port)} of ${serviceIdPart(serviceKey(rs.service))}`;
 
-export const realServerKind: EntryKind<RealServerSpec> = {
+export function diffRealServer(_id: string, olds: unknown, news: unknown): dynamic.DiffResult {
+  const o = normalise(checkRealServer, REAL_SERVER_KEYS, olds);
+  const n = normalise(checkRealServer, REAL_SERVER_KEYS, news);
+  const os = (o.service ?? {}) as Props;
+  const ns = n.service as Props | string | undefined;
+  const replaces: string[] = [];
+  // The service's kernel identity; its directors follow the VirtualService in place like the service's own.
+  if (isUnknown(ns) || !ns || typeof ns !== "object" || SERVICE_IDENTITY.some((k) => identityChanged(os[k], ns[k])))
+    replaces.push("service");
+  if (identityChanged(o.address, n.address)) replaces.push("address");
+  // A checked port is absent only while the service port it defaults to is unknown: then it is unknown too.
+  if (identityChanged(o.port, n.port === undefined ? UNKNOWN : n.port)) replaces.push("port");
+  const directorsChanged = typeof ns === "object" && ns !== null && !sameDirectors(os.directors, ns.directors);
+  const changed = directorsChanged || renamed(o, n) || REAL_SERVER_SETTINGS.some((k) => !same(o[k], n[k]));
+  return result(replaces, changed);
+}
+
+export const realServerKind: EntryKind<RealServerModel> = {
   resource: "RealServer",
   parse: parseRealServer,
   describe,
@@ -26,7 +46,7 @@ export const realServerKind: EntryKind<RealServerSpec> = {
   fromId,
 };
 
-export const realServerEffects: EntryEffects<RealServerSpec> = {
+export const realServerEffects: EntryEffects<RealServerModel> = {
   ensure: async (ops, rs, onExisting, formerOwner, formerHolder) => {
     try {
       // holder: the resource holding the dest within the stack (a RealServer, or a RealServerPool for its members);

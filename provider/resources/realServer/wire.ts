@@ -1,0 +1,31 @@
+// A RealServer to the helper protocol (PROTOCOL.md) and back: its dest key, its complete settings, and the kernel's
+// settings in input form (what refresh writes into state). The one place that knows both directions.
+// Generic over the field table's wire column (provider/resources/realServer/fields.ts DEST_WIRE): a new setting needs
+// nothing here.
+import type { DestKey, DestSettings } from "../../protocol";
+import { DEST_WIRE, type DestModel, type DestSetting } from "./fields";
+
+type Props = Record<string, unknown>;
+
+const WIRE_KEYS = Object.keys(DEST_WIRE) as (keyof DestSettings)[];
+
+export function destKey(rs: Pick<DestModel, "address" | "port">): DestKey {
+  return { address: rs.address, port: rs.port };
+}
+
+/** A real server's settings as declared: the fields the wire's DestSettings carries (a RealServer or a pool member). */
+export type DestFields = Pick<DestModel, DestSetting>;
+
+/** Complete dest settings, each through its wire conversion in the field table (tunnel null for non-tunnel forwarding). */
+export function destSettings(rs: DestFields): Required<DestSettings> {
+  return Object.fromEntries(WIRE_KEYS.map((k) => [k, DEST_WIRE[k].to(rs)])) as Required<DestSettings>;
+}
+
+/**
+ * The kernel's view of a dest's settings, in input form (the inverse of destSettings: `destProps(destSettings(rs))` is
+ * the declared form status compares with). `current` keeps forwarding the kernel reports differently.
+ */
+export function destProps(d: DestSettings, current: Props): Props {
+  // A dest setting's wire name is its input name (fields.ts checks that at compile time).
+  return Object.fromEntries(WIRE_KEYS.map((k) => [k, DEST_WIRE[k].from(d, current)]));
+}
