@@ -187,7 +187,9 @@ describe("an interrupted upload", () => {
       `for p in /proc/[0-9]*; do for f in $p/fd/*; do case "$(readlink $f)" in */.upload.*) set -- $(cat $p/stat); kill -TERM -- -$5;; esac; done; done 2>/dev/null; true`,
     );
     await closed;
-    expect((await lab.exec(`ls -A ${dir()}`)).stdout.trim()).toBe("");
+    // The channel can close before the install's EXIT trap has run: the signal also ends the login shell sshd
+    // waits for, while sudo's child is still removing its file. Wait for the removal itself, not for the close.
+    await expect.poll(async () => (await lab.exec(`ls -A ${dir()}`)).stdout.trim(), { timeout: 30_000 }).toBe("");
   });
 
   it("leaves no .upload.* file when the channel is closed mid-stream", async () => {
