@@ -3,24 +3,27 @@
 #   build-image.sh uris        print the exact .deb URIs (name + version) the image is made of; the image cache key hashes them
 #   build-image.sh build OUT   write vmlinuz, initrd.gz, the user key pair and the host public key into directory OUT
 # The kernel and its modules come from linux-image-amd64 (dpkg -x + depmod -b); userland is busybox-static plus real Debian
-# binaries (OpenSSH, ipvsadm, iproute2, nftables, sudo with PAM, kmod, bash, e2fsprogs for the optional persistent disk)
+# binaries (OpenSSH, ipvsadm, iproute2, nftables, sudo with PAM, kmod, bash, e2fsprogs for the optional persistent disk;
+# keepalived as the health-check peer in `npm run bench`, openssl s_server and dnsmasq as real TLS and DNS servers to probe)
 # with every library package they depend on.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 
-USERLAND=(busybox-static bash dash openssh-server openssh-sftp-server ipvsadm iproute2 nftables sudo libpam-modules kmod e2fsprogs)
+USERLAND=(busybox-static bash dash openssh-server openssh-sftp-server ipvsadm iproute2 nftables sudo libpam-modules kmod e2fsprogs
+  keepalived openssl dnsmasq-base)
 
 kernel_package() {
   apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ { print $2; exit }'
 }
 
 # The userland packages plus the library packages of their dependency closure; maintainer-script tooling (perl, debconf,
-# adduser…) is left out because nothing is installed with dpkg here; libelogind0 would shadow libsystemd0.
+# adduser…) is left out because nothing is installed with dpkg here (libperl stays: keepalived links it through net-snmp);
+# libelogind0 would shadow libsystemd0.
 packages() {
   local named; named="$(IFS='|'; echo "${USERLAND[*]}")"
   apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces --no-enhances \
       "${USERLAND[@]}" |
-    grep -E '^[a-z0-9]' | grep -Ev -- '-perl$|^libperl|^libelogind' | grep -E "^(lib.*|zlib1g|${named})\$" | sort -u
+    grep -E '^[a-z0-9]' | grep -Ev -- '-perl$|^libelogind' | grep -E "^(lib.*|zlib1g|${named})\$" | sort -u
   kernel_package
 }
 
@@ -70,7 +73,7 @@ build() {
     [[ "$deb" == "$kdeb" ]] || dpkg -x "$deb" "$work/root"
   done
   rm -rf "$work"/root/usr/share/{doc,man,info,locale,lintian,bug,bash-completion} \
-    "$work"/root/usr/lib/x86_64-linux-gnu/gconv "$work/root/etc/init.d" "$work/root/etc/pam.d"
+    "$work"/root/usr/lib/x86_64-linux-gnu/{gconv,perl} "$work"/root/usr/share/snmp/mibs "$work/root/etc/init.d" "$work/root/etc/pam.d"
   # busybox supplies every tool no Debian binary above provides (sh is dash, as on Debian).
   "$work/root/bin/busybox" --list-full | while read -r applet; do
     [[ -e "$work/root/$applet" || -L "$work/root/$applet" ]] || { mkdir -p "$work/root/$(dirname "$applet")"; ln -s /bin/busybox "$work/root/$applet"; }
