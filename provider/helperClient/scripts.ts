@@ -139,7 +139,9 @@ export function installScript(bins: HelperBinaries, arch: Arch): string {
     `t=`,
     `trap 'rm -f "$t"' EXIT`,
     // PIPE too: once the channel is gone, the first message would otherwise kill the shell before its EXIT trap.
-    `trap 'exit 1' HUP INT TERM PIPE`,
+    // The handler ignores further signals first: sudo relays the TERM a group kill already delivered, and that second
+    // one would otherwise kill the EXIT trap's rm (an ignored signal stays ignored across exec) and leave the file.
+    `trap 'trap "" HUP INT TERM PIPE; exit 1' HUP INT TERM PIPE`,
     `t=$(mktemp "$d/.upload.XXXXXX") && [ -n "$t" ] || { echo "cannot create a temporary file in $d"; exit 7; }`,
     `cat > "$t" || { echo "cannot write $t"; exit 7; }`,
     `got=$(sha256 < "$t") || got=`,
