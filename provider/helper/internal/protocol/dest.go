@@ -138,13 +138,34 @@ type DestOut struct {
 
 // DestJSON renders a real server with its settings, connection counts and counters.
 func DestJSON(d ipvs.Dest) DestOut {
-	o := DestOut{DestSpecOut: DestSpecOut{Address: d.Addr.String(), Port: d.Port, Forwarding: ipvs.FwdName(d.Fwd), Weight: d.Weight,
-		UpperThreshold: d.UThresh, LowerThreshold: d.LThresh}, ActiveConns: d.ActiveConns, InactiveConns: d.InactConns,
+	return DestOut{DestSpecOut: DestSpecJSON(d), ActiveConns: d.ActiveConns, InactiveConns: d.InactConns,
 		PersistentConns: d.PersistConns, Stats: StatsJSON(d.Stats)}
+}
+
+// DestSpecJSON renders a real server's identity and settings, as the ledger records them; DestOf reads them back.
+func DestSpecJSON(d ipvs.Dest) DestSpecOut {
+	o := DestSpecOut{Address: d.Addr.String(), Port: d.Port, Forwarding: ipvs.FwdName(d.Fwd), Weight: d.Weight,
+		UpperThreshold: d.UThresh, LowerThreshold: d.LThresh}
 	if d.Fwd&ipvs.FwdMask == ipvs.FwdTunnel {
 		o.Tunnel = &TunnelOut{Type: ipvs.TunTypeName(d.TunType), Port: d.TunPort, Checksum: ipvs.TunCsumName(d.TunFlags)}
 	}
 	return o
+}
+
+// DestOf is the kernel entry of a real server record (the ledger's DestSpecOut): the inverse of DestSpecJSON, so the
+// checker restores a server exactly as declared. dest_test.go round-trips every settings field.
+func DestOf(k ipvs.DestKey, spec DestSpecOut) (ipvs.Dest, *Error) {
+	d := ipvs.Dest{DestKey: k, DestSettings: ipvs.DestSettings{Weight: spec.Weight, UThresh: spec.UpperThreshold, LThresh: spec.LowerThreshold}}
+	f, e := word(spec.Forwarding, ipvs.Forwardings, "forwarding")
+	if e != nil {
+		return d, e
+	}
+	d.Fwd = f
+	if t := spec.Tunnel; t != nil && f == ipvs.FwdTunnel {
+		port := int64(t.Port)
+		d.Tunnel, e = tunnelOf(wireTunnel{Type: t.Type, Port: &port, Checksum: t.Checksum})
+	}
+	return d, e
 }
 
 // Apply sets what c gives over d, keeping every setting c leaves out (a new real server starts from

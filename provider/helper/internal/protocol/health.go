@@ -348,22 +348,6 @@ func decodeHealth(w *wireOp, op *Op) *Error {
 	return CheckServiceHealth(&h, op.Service.AF)
 }
 
-// DestOf is the kernel entry of a real server record (the ledger's DestSpecOut, as read back when recorded): the
-// checker restores it as declared.
-func DestOf(k ipvs.DestKey, spec DestSpecOut) (ipvs.Dest, *Error) {
-	d := ipvs.Dest{DestKey: k, DestSettings: ipvs.DestSettings{Weight: spec.Weight, UThresh: spec.UpperThreshold, LThresh: spec.LowerThreshold}}
-	f, e := word(spec.Forwarding, ipvs.Forwardings, "forwarding")
-	if e != nil {
-		return d, e
-	}
-	d.Fwd = f
-	if t := spec.Tunnel; t != nil && f == ipvs.FwdTunnel {
-		port := int64(t.Port)
-		d.Tunnel, e = tunnelOf(wireTunnel{Type: t.Type, Port: &port, Checksum: t.Checksum})
-	}
-	return d, e
-}
-
 // ServiceKeyOf reads a service identity as rendered (the checker's state file keeps them so).
 func ServiceKeyOf(k ServiceKeyOut) (ipvs.ServiceKey, *Error) {
 	b, err := json.Marshal(map[string]any{"op": "deleteService", "service": k})
