@@ -4,13 +4,14 @@
 #   build-image.sh build OUT   write vmlinuz, initrd.gz, the user key pair and the host public key into directory OUT
 # The kernel and its modules come from linux-image-amd64 (dpkg -x + depmod -b); userland is busybox-static plus real Debian
 # binaries (OpenSSH, ipvsadm, iproute2, nftables, sudo with PAM, kmod, bash, e2fsprogs for the optional persistent disk;
-# keepalived as the health-check peer in `npm run bench`, openssl s_server and dnsmasq as real TLS and DNS servers to probe)
+# keepalived as the health-check peer in `npm run bench`, openssl s_server and dnsmasq as real TLS and DNS servers to probe,
+# vsftpd and tnftp as a real FTP server and client for ip_vs_ftp)
 # with every library package they depend on.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 
 USERLAND=(busybox-static bash dash openssh-server openssh-sftp-server ipvsadm iproute2 nftables sudo libpam-modules kmod e2fsprogs
-  keepalived openssl dnsmasq-base)
+  keepalived openssl dnsmasq-base vsftpd tnftp)
 
 kernel_package() {
   apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ { print $2; exit }'
