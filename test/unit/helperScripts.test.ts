@@ -64,7 +64,8 @@ describe("installScript", () => {
 
   it("removes its temp file however it ends, and fails closed when mktemp, cat or hashing fails", () => {
     expect(script).toContain(`trap 'rm -f "$t"' EXIT`);
-    expect(script).toContain(`trap 'exit 1' HUP INT TERM PIPE`);
+    // Further signals are ignored first, so a relayed second TERM cannot kill the cleanup's rm.
+    expect(script).toContain(`trap 'trap "" HUP INT TERM PIPE; exit 1' HUP INT TERM PIPE`);
     expect(script).toMatch(/t=\$\(mktemp .*\) && \[ -n "\$t" \] \|\| \{ .*exit 7; \}/);
     expect(script).toMatch(/cat > "\$t" \|\| \{ .*exit 7; \}/);
     expect(script).toMatch(/\[ -z "\$nosha" \] \|\| \{ .*exit 8; \}/);
