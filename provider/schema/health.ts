@@ -166,7 +166,7 @@ function healthCheckRules(c: Parsed, raw: Record<string, unknown>, ctx: z.Refine
   if (t === "none") {
     // Defaults are filled in `c`: the raw input says what the program gave.
     const given = Object.keys(raw).filter((k) => k !== "type" && raw[k] !== undefined);
-    if (given.length > 0) issue([given[0]!], `type "none" switches the inherited check off and takes no other fields (${given.join(", ")} given)`);
+    if (given.length > 0) issue(["type"], `type "none" switches the inherited check off and takes no other fields (${given.join(", ")} given)`);
     return;
   }
   const web = t === "http" || t === "https";

@@ -67,7 +67,7 @@ describe("healthCheck rules, each refused at check naming the field", () => {
     ["expectStatus words", http({ http: { expectStatus: "ok" } }), "healthCheck.http.expectStatus", /"ok" is not one/],
     ["expectBody too long", http({ http: { expectBody: "x".repeat(1025) } }), "healthCheck.http.expectBody", /^expectBody must be at most 1024 bytes, not 1025$/],
     ["expectBody with HEAD", http({ http: { method: "HEAD", expectBody: "ok" } }), "healthCheck.http.expectBody", /^expectBody needs method "GET"/],
-    ["none with fields", { type: "none", fall: 2 }, "healthCheck.fall", /^type "none" switches the inherited check off and takes no other fields \(fall given\)$/],
+    ["none with fields", { type: "none", fall: 2 }, "healthCheck.type", /^type "none" switches the inherited check off and takes no other fields \(fall given\)$/],
     ["unknown field", { type: "tcp", retries: 3 }, "healthCheck.retries", /not a known property/],
   ];
   for (const [name, check, property, reason] of cases) it(name, () => expectFailure(onRs(check), property, reason));
@@ -141,7 +141,7 @@ describe("minHealthy and sorryServer (VirtualService only)", () => {
   it("sorryServer: port = the service's, forwarding nat", () =>
     expect(serviceHealth(parseVirtualService(vs({ sorryServer: { address: "10.0.0.99" } })))).toEqual({ minHealthy: "50%", sorryServer: { address: "10.0.0.99", port: 80, forwarding: "nat" } }));
   it("sorryServer rules", () => {
-    expectFailure(check({ sorryServer: { address: "2001:db8::9" } }), "sorryServer.address", /^sorryServer.address 2001:db8::9 is ipv6 but the service is ipv4$/);
+    expectFailure(check({ sorryServer: { address: "2001:db8::9" } }), "sorryServer.address", /^address 2001:db8::9 is ipv6 but the service is ipv4$/);
     expectFailure(check({ sorryServer: { address: "example.org" } }), "sorryServer.address", /^address must be an IPv4 or IPv6 address/);
     expectFailure(check({ sorryServer: { address: "10.0.0.9", port: 0 } }), "sorryServer.port", /^port must be an integer 1..65535$/);
     expectFailure(check({ sorryServer: { address: "10.0.0.9", forwarding: "local" } }), "sorryServer.forwarding", /^forwarding must be one of "nat", "dr", "tunnel"$/);

@@ -250,13 +250,13 @@ function virtualServiceRules(v: VsParsed, ctx: z.RefinementCtx) {
   if (sorry !== undefined && !isUnknown(sorry)) {
     const family = serviceFamily(v);
     if (!isUnknown(sorry.address) && family !== undefined && !isUnknown(family) && parseIp(sorry.address)!.family !== family)
-      issue(["sorryServer", "address"], `sorryServer.address ${sorry.address} is ${parseIp(sorry.address)!.family} but the service is ${family}`);
+      issue(["sorryServer", "address"], `address ${sorry.address} is ${parseIp(sorry.address)!.family} but the service is ${family}`);
     if (isFwmark && sorry.port === undefined)
-      issue(["sorryServer", "port"], "sorryServer.port (1..65535) is required for a fwmark service: there is no service port to default to");
+      issue(["sorryServer", "port"], "port (1..65535) is required for a fwmark service: there is no service port to default to");
     const fwd = sorry.forwarding;
     // As for a real server: dr and tunnel do not rewrite the packet, so the port is the service's.
     if ((fwd === "dr" || fwd === "tunnel") && !isFwmark && sorry.port !== undefined && !isUnknown(sorry.port) && v.port !== undefined && !isUnknown(v.port) && sorry.port !== v.port)
-      issue(["sorryServer", "port"], `sorryServer.port must equal the service port (${v.port}) with forwarding "${fwd}": the packet is not rewritten (omit port)`);
+      issue(["sorryServer", "port"], `port must equal the service port (${v.port}) with forwarding "${fwd}": the packet is not rewritten (omit port)`);
   }
 
   const flags = v.schedulerFlags;
