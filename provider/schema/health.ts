@@ -160,7 +160,8 @@ type Parsed = z.output<typeof healthCheckObject>;
 
 /** Cross-field rules; each skips itself while a field it needs is unknown. Paths are relative to the check. */
 function healthCheckRules(c: Parsed, raw: Record<string, unknown>, ctx: z.RefinementCtx) {
-  const issue = (path: string[], message: string) => ctx.addIssue({ code: "custom", path, message });
+  // continue: the check's own problems do not hide the enclosing resource's cross-field rules (its sorry server's).
+  const issue = (path: string[], message: string) => ctx.addIssue({ code: "custom", path, message, continue: true });
   const t = c.type;
   if (isUnknown(t)) return;
   if (t === "none") {

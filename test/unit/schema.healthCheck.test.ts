@@ -149,6 +149,10 @@ describe("minHealthy and sorryServer (VirtualService only)", () => {
     expectFailure(checkVirtualService(undefined, fwmarkVs({ sorryServer: { address: "10.0.0.9" } })), "sorryServer.port", /required for a fwmark service/);
     expectFailure(check({ sorryServer: { address: "10.0.0.9", weight: 1 } }), "sorryServer.weight", /not a known property/);
   });
+  it("a check's cross-field problems do not hide the service's own (all named in one preview)", () => {
+    const r = check({ healthCheck: { type: "tcp", intervalSeconds: 2, timeoutSeconds: 2 }, sorryServer: { address: "2001:db8::9" } });
+    expect(r.failures.map((f) => f.property).sort()).toEqual(["healthCheck.timeoutSeconds", "sorryServer.address"]);
+  });
   it("minHealthy and sorryServer are not real-server inputs", () => {
     expectFailure(checkRealServer(undefined, rs({ minHealthy: 1 })), "minHealthy", /not a known property/);
   });
