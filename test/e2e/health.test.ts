@@ -217,5 +217,5 @@ setsid "$h" health </dev/null >>${LOG} 2>&1 & echo $! > ${PID}`);
     // Put right, the same stack previews cleanly again.
     await configure({ ownChecks: null });
     await stack.preview();
-  }, OP_MS);
+  }, 3 * OP_MS); // seven previews
 });
