@@ -82,7 +82,11 @@ func main() {
 	case "version":
 		err = printVersion(lim)
 	case "names":
-		err = json.NewEncoder(os.Stdout).Encode(ipvs.Names())
+		// The kernel's vocabulary and, under "health", the checks' (kept in the protocol package, which owns them).
+		err = json.NewEncoder(os.Stdout).Encode(struct {
+			ipvs.Vocabulary
+			Health protocol.HealthVocabulary `json:"health"`
+		}{ipvs.Names(), protocol.HealthNames()})
 	case "apply":
 		err = apply(lim)
 	case "serve":

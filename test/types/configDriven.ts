@@ -19,6 +19,13 @@ const service = new ipvs.VirtualService("svc", {
   scheduler: cfg.get("scheduler") ?? "rr",
   schedulerFlags: cfg.getObject<string[]>("schedulerFlags") ?? [],
   persistence: { timeout: 300, engine: cfg.get("persistenceEngine") },
+  healthCheck: {
+    type: cfg.get("checkType") ?? "http",
+    http: { method: cfg.get("checkMethod") ?? "GET", expectStatus: cfg.get("expectStatus") },
+    onFailure: cfg.get("onFailure") ?? "quiesce",
+  },
+  minHealthy: cfg.get("minHealthy") ?? 1,
+  sorryServer: { address: cfg.require("sorry"), forwarding: cfg.get("sorryForwarding") ?? "nat" },
 });
 
 const mark = new ipvs.VirtualService("mark", { directors: [director], fwmark: 7, family: cfg.get("family") ?? "ipv4" });
@@ -29,6 +36,7 @@ for (const [i, address] of (cfg.getObject<string[]>("backends") ?? []).entries()
     address,
     forwarding: cfg.get("forwarding") ?? "nat",
     tunnel: { type: cfg.get("tunnelType") ?? "ipip", checksum: cfg.get("tunnelChecksum") ?? "nocsum" },
+    healthCheck: { type: "dns", dns: { name: "example.org.", type: cfg.get("dnsType") ?? "A", transport: cfg.get("dnsTransport") ?? "udp" } },
   });
 }
 
@@ -40,5 +48,8 @@ export const firstDirector: pulumi.Output<string | undefined> = new ipvs.RealSer
 );
 export const tunnelType: pulumi.Output<ipvs.TunnelType | undefined> = new ipvs.RealServer("tun", { service, address: "10.0.0.8" }).tunnel.apply(
   (t) => t?.type,
+);
+export const checkInEffect: pulumi.Output<"tcp" | "http" | "https" | "dns" | "none" | undefined> = new ipvs.RealServer("checked", { service, address: "10.0.0.7" }).healthCheck.apply(
+  (c) => c?.type,
 );
 export const read = ipvs.VirtualService.get("existing", "tcp/192.0.2.10:80@203.0.113.5:22", { directors: [director] }).scheduler;

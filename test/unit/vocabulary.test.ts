@@ -17,6 +17,7 @@ import {
   TUNNEL_TYPES,
   type CheckResult,
 } from "../../provider/schema";
+import { DNS_TRANSPORTS, DNS_TYPES, HEALTH_CHECK_TYPES, HEALTH_ON_FAILURE, HTTP_METHODS, INTERVAL_RANGE, MAX_HTTP_FIELD } from "../../provider/schema/health";
 import { director, fwmarkVs, rs, vs } from "./fixtures";
 
 const HELPER = path.resolve(__dirname, "../../provider/helper/bin/ipvs-helper-linux-amd64");
@@ -86,6 +87,31 @@ describe("the provider's vocabulary is the helper's", () => {
         expect([refused(f.input(n.min), f.property), refused(f.input(n.max), f.property)], `${n.key} at ${n.min} and ${n.max}`).toEqual([false, false]);
       }
       if (n.default !== undefined && f.read) expect(f.read(f.input(undefined).inputs), `${n.key} default`).toBe(n.default);
+    }
+  });
+
+  it("health checks: the types and words, and the number ranges, as the helper checks them (a value just outside refused at preview)", () => {
+    type Health = { types: string[]; onFailure: string[]; httpMethods: string[]; dnsTypes: string[]; dnsTransports: string[]; sorryForwarding: string[];
+      numbers: Numbers; intervalSeconds: [number, number]; maxHttpField: number };
+    const h = (JSON.parse(execFileSync(HELPER, ["names"], { encoding: "utf8" })) as { health: Health }).health;
+    // "none" is the provider's own: it switches an inherited check off and is sent as null.
+    expect(HEALTH_CHECK_TYPES.filter((t) => t !== "none")).toEqual(h.types);
+    expect([HEALTH_ON_FAILURE, HTTP_METHODS, DNS_TYPES, DNS_TRANSPORTS, FORWARDING]).toEqual([h.onFailure, h.httpMethods, h.dnsTypes, h.dnsTransports, h.sorryForwarding]);
+    expect([INTERVAL_RANGE, MAX_HTTP_FIELD]).toEqual([h.intervalSeconds, h.maxHttpField]);
+    const check = (over: Record<string, unknown>) => checkRealServer(undefined, rs({ healthCheck: { type: "tcp", ...over } }));
+    const inputs: Record<string, { input: (v: number) => CheckResult<unknown>; property: string }> = {
+      "healthCheck.port": { input: (v) => check({ port: v }), property: "healthCheck.port" },
+      "healthCheck.rise": { input: (v) => check({ rise: v }), property: "healthCheck.rise" },
+      "healthCheck.fall": { input: (v) => check({ fall: v }), property: "healthCheck.fall" },
+      minHealthy: { input: (v) => checkVirtualService(undefined, vs({ minHealthy: v })), property: "minHealthy" },
+      "minHealthy%": { input: (v) => checkVirtualService(undefined, vs({ minHealthy: `${v}%` })), property: "minHealthy" },
+      "sorryServer.port": { input: (v) => checkVirtualService(undefined, vs({ sorryServer: { address: "10.0.0.9", port: v } })), property: "sorryServer.port" },
+    };
+    expect(h.numbers.map((n) => n.key).sort()).toEqual(Object.keys(inputs).sort());
+    const refused = (r: CheckResult<unknown>, property: string) => r.failures.some((f) => f.property === property);
+    for (const n of h.numbers) {
+      const f = inputs[n.key]!;
+      expect([n.min - 1, n.min, n.max, n.max + 1].map((v) => refused(f.input(v), f.property)), `${n.key} around ${n.min}..${n.max}`).toEqual([true, false, false, true]);
     }
   });
 });

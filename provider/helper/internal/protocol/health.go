@@ -129,7 +129,7 @@ var (
 	HealthRiseRange     = ipvs.Range{Key: "healthCheck.rise", What: "healthCheck.rise", Min: 1, Max: 100}
 	HealthFallRange     = ipvs.Range{Key: "healthCheck.fall", What: "healthCheck.fall", Min: 1, Max: 100}
 	MinHealthyCount     = ipvs.Range{Key: "minHealthy", What: "minHealthy", Min: 0, Max: 65535}
-	MinHealthyPercent   = ipvs.Range{Key: "minHealthy", What: "minHealthy percentage", Min: 0, Max: 100}
+	MinHealthyPercent   = ipvs.Range{Key: "minHealthy%", What: "minHealthy percentage", Min: 0, Max: 100}
 	SorryPortRange      = ipvs.Range{Key: "sorryServer.port", What: "sorryServer.port", Min: 1, Max: 65535}
 	healthIntervalLimit = [2]float64{1, 3600}
 )
@@ -378,4 +378,29 @@ type DestHealthOut struct {
 	Kept           bool   `json:"kept,omitempty"`
 	DeclaredWeight uint32 `json:"declaredWeight"`
 	Check          string `json:"check"`
+}
+
+// HealthVocabulary is what a health check accepts, as `ipvs-helper names` prints it under "health": the provider's
+// tables are tested against it (test/unit/vocabulary.test.ts) instead of trusted to agree.
+type HealthVocabulary struct {
+	Types        []string     `json:"types"`
+	OnFailure    []string     `json:"onFailure"`
+	HTTPMethods  []string     `json:"httpMethods"`
+	DNSTypes     []string     `json:"dnsTypes"`
+	DNSTransport []string     `json:"dnsTransports"`
+	Forwarding   []string     `json:"sorryForwarding"`
+	Numbers      []ipvs.Range `json:"numbers"`
+	Interval     [2]float64   `json:"intervalSeconds"`
+	MaxHTTPField int          `json:"maxHttpField"`
+}
+
+// HealthNames returns the health check vocabulary.
+func HealthNames() HealthVocabulary {
+	return HealthVocabulary{
+		Types: HealthTypes, OnFailure: HealthOnFailures, HTTPMethods: HTTPMethods, DNSTypes: DNSTypes, DNSTransport: DNSTransports,
+		Forwarding:   ipvs.Forwardings.Words(),
+		Numbers:      []ipvs.Range{HealthPortRange, HealthRiseRange, HealthFallRange, MinHealthyCount, MinHealthyPercent, SorryPortRange},
+		Interval:     healthIntervalLimit,
+		MaxHTTPField: MaxHTTPField,
+	}
 }
