@@ -11,6 +11,8 @@ export type {
   Forwarding,
   IpForwardArgs,
   IpForwardState,
+  FtpArgs,
+  FtpState,
   IpvsTimeoutsArgs,
   IpvsTimeoutsState,
   OneOf,
