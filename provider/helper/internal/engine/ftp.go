@@ -140,7 +140,8 @@ func (e *Engine) unloadFTP(now, target []uint16, why string) *protocol.Error {
 		users = fmt.Sprintf("%d connection(s) use it", n)
 	}
 	return &protocol.Error{Code: protocol.CodeInvalid, Errno: int(syscall.EBUSY), Message: fmt.Sprintf(
-		"%s: going from %s to %s needs ip_vs_ftp unloaded, and %s now (FTP control connections, listed by ipvsadm -Lnc); "+
-			"the kernel cannot change the ports of a module in use. Retry once those connections have ended, or keep ftp.ports as it was.",
+		"%s: going from %s to %s needs ip_vs_ftp unloaded, and %s now (IPVS connection entries to the FTP ports, "+
+			"closed ones until they expire, TIME_WAIT 2 minutes: ipvsadm -Lnc lists them); the kernel cannot change the ports "+
+			"of a module in use. Retry once those connections have ended, or keep ftp.ports as it was.",
 		why, protocol.DescribeFTP(now), protocol.DescribeFTP(target), users)}
 }
