@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDirector, type LabDirector } from "../director";
 import { addRealServers, addVip, inClient, type LabRealServer } from "../realServers";
-import { apply, applyOk, destOp, installHelper, svcOp, tcp } from "./helperLab";
+import { apply, applyOk, destOp, HELPER, installHelper, svcOp, tcp } from "./helperLab";
 
 const VIP = "192.0.2.10";
 const OWNER = "acme/lab/ftp";
@@ -77,7 +77,7 @@ i=0; until ip netns exec ${rs!.name} netstat -ltn | grep -q ':21 '; do i=$((i+1)
     expect(passive.out).toMatch(new RegExp(`Can't connect to .${VIP.replaceAll(".", "\\.")}:300\\d\\d'`));
   });
 
-  it("ftp loads ip_vs_ftp with its ports, reloads it for other ports while unused, and deleteSettings unloads it", async () => {
+  it("ftp loads ip_vs_ftp with its ports, reloads it for other ports while unused, boot loads it again, deleteSettings unloads it", async () => {
     let [r] = await applyOk(d, [ensureFtp([2121])]);
     expect(r!.changed).toBe(true);
     expect(r!.settings.ftp).toEqual({ ports: [2121] });
@@ -88,6 +88,10 @@ i=0; until ip netns exec ${rs!.name} netstat -ltn | grep -q ':21 '; do i=$((i+1)
     [r] = await applyOk(d, [{ op: "getSettings", sysctls: [] }]);
     expect(r!.settings.ftp).toEqual({ ports: [21, 2121] });
     expect(r!.owner).toBe(OWNER);
+    // After a reboot the module is not loaded: boot loads it again from the ledger's record.
+    await d.exec("rmmod ip_vs_ftp");
+    expect((await d.exec(`${HELPER} boot`)).stdout).toContain(`set ip_vs_ftp ports 21,2121 (stack ${OWNER})`);
+    expect(await ftpModule()).toBe("21,2121");
     [r] = await applyOk(d, [{ op: "deleteSettings", owner: OWNER }]);
     expect(r!.changed).toBe(true);
     expect(await ftpModule()).toBe("none");
