@@ -174,6 +174,8 @@ export interface Settings {
   sysctls: Record<string, SysctlValue>;
   timeouts?: Partial<Timeouts>;
   daemons: Daemon[];
+  /** The ports ip_vs_ftp is loaded with; absent: not managed (ensureSettings) or not loaded (getSettings). */
+  ftp?: { ports: number[] };
 }
 
 /**
@@ -265,7 +267,7 @@ export interface OpResults {
   /** Every managed item put back to the value found before the stack first set it. */
   deleteSettings: { changed: boolean };
   /** All timeouts, all running daemons, the named sysctls; `owner`: the stack holding this director's settings. */
-  getSettings: { settings: Required<Settings> & { timeouts: Timeouts }; owner: string | null };
+  getSettings: { settings: Required<Omit<Settings, "ftp">> & Pick<Settings, "ftp"> & { timeouts: Timeouts }; owner: string | null };
 }
 
 export type ResultOf<O extends Op> = OpResults[O["op"]];

@@ -15,6 +15,8 @@ export type {
   HttpCheckArgs,
   IpForwardArgs,
   IpForwardState,
+  FtpArgs,
+  FtpState,
   IpvsTimeoutsArgs,
   IpvsTimeoutsState,
   OneOf,

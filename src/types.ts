@@ -196,6 +196,23 @@ export interface DirectorSettingsArgs {
   sysctls?: pulumi.Input<SysctlsArgs>;
   /** IP forwarding, which NAT directors need (the real servers' replies are routed through the director). */
   ipForward?: pulumi.Input<IpForwardArgs>;
+  /**
+   * FTP through NAT services: loads ip_vs_ftp for these ports, so IPVS rewrites the addresses in the control
+   * connection (PASV / PORT) and lets the data connections through. Changing the ports reloads the module, which the
+   * kernel allows only while no FTP connection uses it (refused, saying so, otherwise).
+   */
+  ftp?: pulumi.Input<FtpArgs>;
+}
+
+/** ip_vs_ftp's ports. */
+export interface FtpArgs {
+  /** The FTP control ports of the NAT services, 1..8 distinct ports 1..65535, e.g. [21]. */
+  ports: pulumi.Input<pulumi.Input<number>[]>;
+}
+
+/** A DirectorSettings' ftp as recorded. */
+export interface FtpState {
+  ports: number[];
 }
 
 /** Seconds, 1..2147483 each; a timeout not given is not managed. */

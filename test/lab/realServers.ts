@@ -92,6 +92,11 @@ if [ ! -e /run/netns/labclient ]; then
   ${IP} -n labclient -6 route add default via fd00:9::1
 fi`;
 
+/** Runs a shell command in the client namespace (created when missing), e.g. an FTP client; its output as exec gives it. */
+export async function inClient(d: LabDirector, command: string, opts: { check?: boolean; timeoutMs?: number } = {}) {
+  return d.exec(`set -e\n${CLIENT_SETUP}\nset +e\n${IP} netns exec labclient sh -c ${shellQuote(command)}`, opts);
+}
+
 /** Makes `vip` a local address of the director (on a dummy interface), so IPVS sees traffic to it. Idempotent. */
 export async function addVip(d: LabDirector, vip: string): Promise<void> {
   const plen = vip.includes(":") ? 128 : 32;

@@ -4,7 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { beforeEach, describe, expect, it } from "vitest";
 import { diffDirectorSettings, makeDirectorSettingsProvider } from "../../provider/resources/directorSettings/provider";
-import { settingsWire } from "../../provider/resources/directorSettings/wire";
+import { settingsProps, settingsWire } from "../../provider/resources/directorSettings/wire";
 import { HelperError } from "../../provider/protocol";
 import { DirectorError } from "../../provider/session";
 import { parseDirectorSettings } from "../../provider/schema";
@@ -53,6 +53,15 @@ describe("the wire form", () => {
       timeouts: { tcp: 600 },
       daemons: [{ state: "backup", interface: "eth1", syncId: 7, maxLen: 1400 }],
     });
+  });
+  it("ftp: the ports as given; read back from the loaded module, absent (drift) when it is not loaded", () => {
+    const s = parseDirectorSettings(args({ ftp: { ports: [2121, 21] } }));
+    expect(settingsWire(s).ftp).toEqual({ ports: [2121, 21] });
+    const real = { sysctls: {}, timeouts: { tcp: 600, tcpfin: 120, udp: 300 }, daemons: [] };
+    expect(settingsProps(s, { ...real, ftp: { ports: [21, 2121] } }).ftp).toEqual({ ports: [2121, 21] });
+    expect(settingsProps(s, { ...real, ftp: { ports: [21] } }).ftp).toEqual({ ports: [21] });
+    expect(settingsProps(s, real)).not.toHaveProperty("ftp");
+    expect(settingsProps(parseDirectorSettings(args()), { ...real, ftp: { ports: [21] } })).not.toHaveProperty("ftp");
   });
 });
 

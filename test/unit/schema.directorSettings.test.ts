@@ -82,6 +82,18 @@ describe("DirectorSettings rules", () => {
     expectFailure(check({ sysctls: { connReuse: 1 } }), "sysctls.connReuse", /not a known property/);
     expectFailure(check({ timeouts: { tcpfin: 60 } }), "timeouts.tcpfin", /not a known property/);
   });
+  it("ftp: 1..8 distinct ports 1..65535 (ip_vs_ftp's IP_VS_APP_MAX_PORTS), kept in the order given", () => {
+    expect(expectOk(check({ ftp: { ports: [2121, 21] } })).ftp).toEqual({ ports: [2121, 21] });
+    expectOk(check({ ftp: { ports: [1, 2, 3, 4, 5, 6, 7, 65535] } }));
+    expectOk(check({ ftp: { ports: [21, U] } }));
+    expectFailure(check({ ftp: { ports: [] } }), "ftp.ports", /ftp\.ports must list 1\.\.8 ports \(ip_vs_ftp takes at most 8\), not 0/);
+    expectFailure(check({ ftp: { ports: [1, 2, 3, 4, 5, 6, 7, 8, 9] } }), "ftp.ports", /not 9/);
+    expectFailure(check({ ftp: { ports: [21, 0] } }), "ftp.ports[1]", /must be an integer 1\.\.65535/);
+    expectFailure(check({ ftp: { ports: [65536] } }), "ftp.ports[0]", /must be an integer 1\.\.65535/);
+    expectFailure(check({ ftp: { ports: [21, 2121, 21] } }), "ftp.ports[2]", /ftp\.ports\[2\]: port 21 is listed twice \(also ftp\.ports\[0\]\)/);
+    expect(check({ ftp: { ports: [21], port: 21 } }).failures).toEqual([expect.objectContaining({ property: expect.stringMatching(/^ftp/) })]);
+    expectFailure(check({ ftp: [21] }), "ftp", /ftp must be \{ ports: \[21, …\] \}/);
+  });
   it("timeouts 1..2147483 seconds (leave one out to not manage it)", () => {
     expectFailure(check({ timeouts: { tcp: 0 } }), "timeouts.tcp", /timeouts\.tcp must be an integer 1\.\.2147483/);
     expectFailure(check({ timeouts: { udp: 2147484 } }), "timeouts.udp", /1\.\.2147483/);

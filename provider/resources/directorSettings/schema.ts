@@ -1,5 +1,5 @@
-// DirectorSettings rules: one director's IPVS timeouts, connection sync daemons, net.ipv4.vs.* sysctls and IP
-// forwarding (PROTOCOL.md "Director settings ops"). Every range is checked here, at preview, naming the field.
+// DirectorSettings rules: one director's IPVS timeouts, connection sync daemons, net.ipv4.vs.* sysctls, IP
+// forwarding and ip_vs_ftp's ports (PROTOCOL.md "Director settings ops"). Every range is checked here, at preview, naming the field.
 import { z } from "zod";
 import type { Director } from "../../director";
 import { check, parse, type CheckResult } from "../../schema/check";
@@ -51,6 +51,8 @@ export interface DirectorSettingsModel {
   syncDaemons: SyncDaemonModel[];
   sysctls: SysctlsModel;
   ipForward?: IpForwardModel;
+  /** ip_vs_ftp's ports, in the order given. */
+  ftp?: { ports: number[] };
   /** The stack holding the director's settings in its ledger. */
   owner: string;
 }
@@ -143,6 +145,25 @@ const syncDaemonsSchema = z
 
 const stateRank = (d: Checked<SyncDaemonModel>) => (isUnknown(d) || isUnknown(d.state) ? 2 : DAEMON_STATES.indexOf(d.state));
 
+/** ip_vs_ftp's IP_VS_APP_MAX_PORTS: the module takes at most this many ports. */
+export const MAX_FTP_PORTS = 8;
+
+const ftpSchema = z.strictObject(
+  {
+    ports: z
+      .array(u(int("ftp.ports[]", 1, 65535)), { error: rule("ftp.ports must be a list of TCP ports") })
+      .superRefine((ps, ctx) => {
+        if (ps.length === 0 || ps.length > MAX_FTP_PORTS)
+          ctx.addIssue({ code: "custom", message: `ftp.ports must list 1..${MAX_FTP_PORTS} ports (ip_vs_ftp takes at most ${MAX_FTP_PORTS}), not ${ps.length}` });
+        ps.forEach((p, i) => {
+          const first = ps.indexOf(p);
+          if (!isUnknown(p) && first < i) ctx.addIssue({ code: "custom", path: [i], message: `ftp.ports[${i}]: port ${p} is listed twice (also ftp.ports[${first}])` });
+        });
+      }),
+  },
+  { error: rule("ftp must be { ports: [21, …] }") },
+);
+
 /** `schema`, saying "is required" for a missing value and `text` for one that is not an object. */
 const required = <T extends z.ZodType>(text: string, schema: T) =>
   z
@@ -153,7 +174,7 @@ const required = <T extends z.ZodType>(text: string, schema: T) =>
     .pipe(schema);
 
 /** The input property names of a DirectorSettings. */
-export const DIRECTOR_SETTINGS_KEYS = ["director", "timeouts", "syncDaemons", "sysctls", "ipForward", "owner"] as const;
+export const DIRECTOR_SETTINGS_KEYS = ["director", "timeouts", "syncDaemons", "sysctls", "ipForward", "ftp", "owner"] as const;
 
 /** An object without its absent fields, or undefined when none is left (nothing managed is the same as not given). */
 function nonEmpty<T extends object>(o: T | Unknown | undefined): T | Unknown | undefined {
@@ -169,6 +190,7 @@ export const directorSettingsSchema = z
     syncDaemons: u(syncDaemonsSchema).default([]),
     sysctls: u(sysctlsSchema).default({}),
     ipForward: u(ipForwardSchema).optional(),
+    ftp: u(ftpSchema).optional(),
     // src/ passes the running stack's; the ledger needs it for every settings op.
     owner: u(ownerSchema("owner")),
   })
@@ -181,6 +203,7 @@ export const directorSettingsSchema = z
       syncDaemons: s.syncDaemons,
       sysctls: isUnknown(s.sysctls) ? s.sysctls : (nonEmpty(s.sysctls) ?? {}),
       ...(ipForward !== undefined ? { ipForward } : {}),
+      ...(s.ftp !== undefined ? { ftp: s.ftp } : {}),
       owner: s.owner,
     };
   });

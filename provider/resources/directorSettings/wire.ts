@@ -27,6 +27,8 @@ function sysctlFromWire(d: SysctlDef, raw: SysctlValue | undefined, declared: un
   return raw;
 }
 
+const sameSet = (a: number[], b: number[]) => a.length === b.length && a.every((p) => b.includes(p));
+
 function daemonToWire(d: SyncDaemonModel): Daemon {
   return withoutUndefined({ state: d.state, interface: d.interface, syncId: d.syncId, maxLen: d.maxLength, group: d.group, port: d.port, ttl: d.ttl });
 }
@@ -44,6 +46,7 @@ export function settingsWire(s: DirectorSettingsModel): Settings {
     sysctls,
     ...(t ? { timeouts: withoutUndefined({ tcp: t.tcp, tcpfin: t.tcpFin, udp: t.udp }) } : {}),
     daemons: s.syncDaemons.map(daemonToWire),
+    ...(s.ftp ? { ftp: { ports: [...s.ftp.ports] } } : {}),
   };
 }
 
@@ -84,5 +87,8 @@ export function settingsProps(s: DirectorSettingsModel, real: KernelSettings): P
     syncDaemons,
     sysctls: section(SYSCTLS, s.sysctls),
     ...(s.ipForward ? { ipForward: section(IP_FORWARD, s.ipForward) } : {}),
+    // Not loaded: left out, so the next diff sees it missing. The kernel's order is the load order, which is the
+    // declared one (a load with the same ports in another order is no change to the module, so none to the diff).
+    ...(s.ftp && real.ftp ? { ftp: { ports: sameSet(s.ftp.ports, real.ftp.ports) ? s.ftp.ports : real.ftp.ports } } : {}),
   };
 }

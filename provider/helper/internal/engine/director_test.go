@@ -85,6 +85,8 @@ func newSettingsEngine(t *testing.T) (*settingsKernel, *Engine, string) {
 	sys := procSys(t, map[string]string{"net.ipv4.vs.conntrack": "0", "net.ipv4.vs.expire_nodest_conn": "0", "net.ipv4.ip_forward": "0",
 		"net.ipv4.vs.sync_threshold": "3\t50"})
 	e.Sysctl = sysctl.Proc(sys)
+	// Not the test machine's /sys/module: ip_vs_ftp starts unloaded.
+	e.Modules = &fakeModules{}
 	return k, e, sys
 }
 

@@ -28,6 +28,8 @@ type Engine struct {
 	Exe string
 	// Sysctl reads and writes the director's sysctls.
 	Sysctl sysctl.FS
+	// Modules reads and unloads kernel modules (ftp.go).
+	Modules Modules
 	// Net puts bound addresses on the director's interfaces (vip.go).
 	Net  netif.Net
 	vips vipRun
@@ -61,7 +63,7 @@ const (
 func New(k Kernel, kv ipvs.KernelVersion, modprobe Modprober) *Engine {
 	exe, _ := os.Executable() // /proc/self/exe; "" leaves the boot unit's ExecStart to fail verification loudly
 	return &Engine{k: k, kv: kv, modprobe: modprobe, LockWait: defaultLockWait, ScanWait: defaultScanWait, Exe: exe,
-		Sysctl: sysctl.Proc("/proc/sys"), Net: netif.RTNL{Timeout: defaultLockWait}, guard: newGuard()}
+		Sysctl: sysctl.Proc("/proc/sys"), Modules: SysModules{Dir: "/sys/module"}, Net: netif.RTNL{Timeout: defaultLockWait}, guard: newGuard()}
 }
 
 // fullDumpThreshold: a batch touching more services than this reads them with one dump instead of a GET each.

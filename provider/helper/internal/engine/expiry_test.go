@@ -20,7 +20,7 @@ func TestExpiredRequestSavesTheSettledOpsRecords(t *testing.T) {
 	_, e := newOwnedEngine(t)
 	stuck := make(chan struct{})
 	defer close(stuck)
-	e.modprobe = func(string) error { <-stuck; return nil }
+	e.modprobe = func(string, ...string) error { <-stuck; return nil }
 	req := request(as(svcJSON("192.0.2.1", "rr"), owner(stackA)), as(destJSON("ensureDest", "192.0.2.1", "10.0.0.1", 1), owner(stackA)),
 		as(svcJSON("192.0.2.4", "mh"), owner(stackA))) // mh is not loaded in the fake kernel: modprobe hangs
 	resp, hung := Watch(req, 2*time.Second, func(p *Progress) protocol.Response { return e.RunTracked(req, p) })

@@ -112,7 +112,9 @@ func (e *Engine) guarded() (restore func()) {
 	k, mp := e.k, e.modprobe
 	e.k = guardedKernel{k: k, e: e}
 	if mp != nil {
-		e.modprobe = func(module string) error { return wait1(e, func() error { return mp(module) }) }
+		e.modprobe = func(module string, params ...string) error {
+			return wait1(e, func() error { return mp(module, params...) })
+		}
 	}
 	return func() { e.k, e.modprobe = k, mp }
 }

@@ -27,6 +27,6 @@ type Kernel interface {
 	Pipeline([]ipvs.Write) []error
 }
 
-// Modprober loads a kernel module; nil error when it is loaded afterwards, an error matching os.ErrDeadlineExceeded
+// Modprober loads a kernel module with optional parameters ("ports=21"); nil error when it is loaded afterwards, an error matching os.ErrDeadlineExceeded
 // when modprobe did not finish in time.
-type Modprober func(module string) error
+type Modprober func(module string, params ...string) error

@@ -165,7 +165,7 @@ func code(r protocol.Result) string {
 func TestPipelineKeepsPerOpResults(t *testing.T) {
 	f := newFake()
 	var probed []string
-	e := New(f, ipvs.KernelVersion{Major: 6, Minor: 1}, func(m string) error {
+	e := New(f, ipvs.KernelVersion{Major: 6, Minor: 1}, func(m string, _ ...string) error {
 		probed = append(probed, m)
 		if m == "ip_vs_sed" {
 			return errors.New("module not found")

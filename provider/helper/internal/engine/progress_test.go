@@ -139,7 +139,7 @@ func TestWatchAnswersAHungPipelinedWriteWithTimeoutsForEveryWriteInIt(t *testing
 
 func TestWatchAnswersAHungModprobeWithTimeouts(t *testing.T) {
 	release := make(chan struct{})
-	e := New(newFake(), ipvs.KernelVersion{Major: 6, Minor: 1}, func(string) error { <-release; return nil })
+	e := New(newFake(), ipvs.KernelVersion{Major: 6, Minor: 1}, func(string, ...string) error { <-release; return nil })
 	resp, hung := watch(t, e, release, request(svcJSON("192.0.2.1", "rr"), svcJSON("192.0.2.4", "mh"), `{"op":"getTimeouts"}`), 200*time.Millisecond)
 	if !hung || code(resp.Results[0]) != "ok" || code(resp.Results[1]) != "TIMEOUT" || code(resp.Results[2]) != "TIMEOUT" {
 		t.Fatalf("hung %v, results %v", hung, resp.Results)

@@ -19,6 +19,7 @@ type current struct {
 	sysctls  map[string]sysctl.Value
 	timeouts ipvs.Timeouts
 	daemons  []ipvs.Daemon
+	ftp      []uint16 // nil: ip_vs_ftp is not loaded
 }
 
 func (e *Engine) readCurrent(sysctls []string) (now current, perr *protocol.Error) {
@@ -32,7 +33,8 @@ func (e *Engine) readCurrent(sysctls []string) (now current, perr *protocol.Erro
 	if now.daemons, err = e.k.Daemons(); err != nil {
 		return now, kernelError("reading the sync daemons", err, false)
 	}
-	return now, nil
+	now.ftp, perr = e.ftpNow()
+	return now, perr
 }
 
 func settingsOwned(doing, holder string) *protocol.Error {
@@ -101,6 +103,7 @@ func (e *Engine) applyItems(rec settingsRecord, want protocol.Settings, now curr
 		func() (bool, *protocol.Error) { return e.applySysctls(rec, want, now.sysctls) },
 		func() (bool, *protocol.Error) { return e.applyTimeouts(rec, want, now.timeouts) },
 		func() (bool, *protocol.Error) { return e.applyDaemons(rec, want) },
+		func() (bool, *protocol.Error) { return e.applyFTP(rec, want, now.ftp) },
 	} {
 		c, perr := apply()
 		changed = changed || c
@@ -129,6 +132,9 @@ func (e *Engine) managedNow(s protocol.Settings) (protocol.Settings, *protocol.E
 		if s.Daemon(d.State) != nil {
 			out.Daemons = append(out.Daemons, d)
 		}
+	}
+	if s.FTP != nil {
+		out.FTP = now.ftp
 	}
 	return out, nil
 }
@@ -161,13 +167,13 @@ func (e *Engine) deleteSettings(idx int, op *protocol.Op) (protocol.Result, *pro
 	return protocol.Result{"changed": changed}, nil
 }
 
-// getSettings reads the named sysctls, all timeouts and running daemons, and which stack holds the settings.
+// getSettings reads the named sysctls, all timeouts, running daemons and ip_vs_ftp's ports (when loaded), and which stack holds the settings.
 func (e *Engine) getSettings(op *protocol.Op) (protocol.Result, *protocol.Error) {
 	now, perr := e.readCurrent(op.Sysctls)
 	if perr != nil {
 		return nil, perr
 	}
-	out := protocol.Settings{Sysctls: now.sysctls, Timeouts: now.timeouts, Daemons: now.daemons}
+	out := protocol.Settings{Sysctls: now.sysctls, Timeouts: now.timeouts, Daemons: now.daemons, FTP: now.ftp}
 	l, err := e.own.led, error(nil)
 	if l == nil {
 		// No owner in this request, so no lock: stack files are replaced by rename or appended to by whole lines.

@@ -20,7 +20,7 @@ type settingsRecord struct{ applied, original protocol.Settings }
 func emptySettings() protocol.Settings { return protocol.Settings{Sysctls: map[string]sysctl.Value{}} }
 
 func (r settingsRecord) empty() bool {
-	return len(r.applied.Sysctls) == 0 && r.applied.Timeouts == (ipvs.Timeouts{}) && len(r.applied.Daemons) == 0
+	return len(r.applied.Sysctls) == 0 && r.applied.Timeouts == (ipvs.Timeouts{}) && len(r.applied.Daemons) == 0 && r.applied.FTP == nil
 }
 
 // withNew is r with want's items added, before any of them is applied: applied holds the old items and want's, and
@@ -63,6 +63,14 @@ func (r settingsRecord) withNew(want protocol.Settings, now current) settingsRec
 			m.applied.Daemons = append(m.applied.Daemons, *w)
 		}
 	}
+	m.applied.FTP = r.applied.FTP
+	if want.FTP != nil {
+		if r.applied.FTP == nil {
+			// As found: empty (not nil) records "not loaded", so dropping the item unloads it again.
+			m.original.FTP = append([]uint16{}, now.ftp...)
+		}
+		m.applied.FTP = want.FTP
+	}
 	return m
 }
 
@@ -82,6 +90,9 @@ func (r settingsRecord) narrowedTo(want protocol.Settings) settingsRecord {
 		if o := r.original.Daemon(d.State); o != nil {
 			f.original.Daemons = append(f.original.Daemons, *o)
 		}
+	}
+	if want.FTP != nil {
+		f.original.FTP = r.original.FTP
 	}
 	return f
 }

@@ -18,7 +18,7 @@ import (
 
 // Modprobe returns a loader that runs modprobe, killing it (with everything it started) when it has not finished
 // within limit; nil when no modprobe is installed.
-func Modprobe(limit time.Duration) func(module string) error {
+func Modprobe(limit time.Duration) func(module string, params ...string) error {
 	path, err := exec.LookPath("modprobe")
 	if err != nil {
 		for _, p := range []string{"/sbin/modprobe", "/usr/sbin/modprobe"} {
@@ -52,12 +52,12 @@ func KillAll() {
 	}
 }
 
-func loader(path string, limit time.Duration) func(module string) error {
-	return func(module string) error {
+func loader(path string, limit time.Duration) func(module string, params ...string) error {
+	return func(module string, params ...string) error {
 		ctx, cancel := context.WithTimeout(context.Background(), limit)
 		defer cancel()
 		var stderr bytes.Buffer
-		cmd := exec.CommandContext(ctx, path, module)
+		cmd := exec.CommandContext(ctx, path, append([]string{module}, params...)...)
 		cmd.Stderr = &stderr
 		// Its own process group: an install command of modprobe.d (a shell and its children) dies with it.
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

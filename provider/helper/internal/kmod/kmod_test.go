@@ -111,3 +111,15 @@ func TestModprobeFailureCarriesItsMessage(t *testing.T) {
 		t.Fatalf("a loaded module: %v", err)
 	}
 }
+
+// Parameters follow the module name on modprobe's command line (ip_vs_ftp's ports=…).
+func TestModprobePassesParameters(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "args")
+	load := loader(fakeModprobe(t, `echo "$@" > `+out), 10*time.Second)
+	if err := load("ip_vs_ftp", "ports=21,2121"); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(out); string(b) != "ip_vs_ftp ports=21,2121\n" {
+		t.Fatalf("modprobe ran with %q", b)
+	}
+}

@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"encoding/json"
+	"slices"
 	"sort"
 	"strings"
 
@@ -10,12 +11,17 @@ import (
 )
 
 // Settings are director settings (ensureSettings, getSettings, the ledger): sysctls by full name, the connection
-// timeouts (a 0 field is not managed) and sync daemons (one per state; a state not listed is not managed).
+// timeouts (a 0 field is not managed), sync daemons (one per state; a state not listed is not managed) and the ports
+// ip_vs_ftp is loaded with (nil: not managed; empty, only as a recorded original: the module was not loaded).
 type Settings struct {
 	Sysctls  map[string]sysctl.Value
 	Timeouts ipvs.Timeouts
 	Daemons  []ipvs.Daemon
+	FTP      []uint16
 }
+
+// MaxFTPPorts is ip_vs_ftp's IP_VS_APP_MAX_PORTS: the module takes at most that many ports.
+const MaxFTPPorts = 8
 
 // Daemon is the daemon of a state, nil when the settings have none.
 func (s Settings) Daemon(state uint32) *ipvs.Daemon {
@@ -33,10 +39,36 @@ type wireTimeouts struct {
 	UDP    *int64 `json:"udp"`
 }
 
+type wireFTP struct {
+	Ports []int64 `json:"ports"`
+}
+
 type wireSettings struct {
 	Sysctls  map[string]json.RawMessage `json:"sysctls"`
 	Timeouts *wireTimeouts              `json:"timeouts"`
 	Daemons  []wireDaemon               `json:"daemons"`
+	FTP      *wireFTP                   `json:"ftp"`
+}
+
+// ftpPortsOf checks ip_vs_ftp's ports: 1..MaxFTPPorts distinct TCP ports; stored (a recorded original) may be empty.
+func ftpPortsOf(w *wireFTP, stored bool) ([]uint16, *Error) {
+	if !stored && len(w.Ports) == 0 {
+		return nil, bad("ftp.ports must list 1..%d ports (ip_vs_ftp takes at most %d), not none", MaxFTPPorts, MaxFTPPorts)
+	}
+	if len(w.Ports) > MaxFTPPorts {
+		return nil, bad("ftp.ports must list at most %d ports (ip_vs_ftp's IP_VS_APP_MAX_PORTS), not %d", MaxFTPPorts, len(w.Ports))
+	}
+	out := make([]uint16, 0, len(w.Ports))
+	for i, p := range w.Ports {
+		if p < 1 || p > 65535 {
+			return nil, bad("ftp.ports[%d] must be a TCP port 1..65535, not %d", i, p)
+		}
+		if slices.Contains(out, uint16(p)) {
+			return nil, bad("ftp.ports[%d]: port %d is listed twice", i, p)
+		}
+		out = append(out, uint16(p))
+	}
+	return out, nil
 }
 
 func unknownSysctl(name string) *Error {
@@ -82,6 +114,12 @@ func DecodeSettings(raw json.RawMessage, stored bool) (Settings, *Error) {
 		}
 		out.Daemons = append(out.Daemons, d)
 	}
+	if w.FTP != nil {
+		var e *Error
+		if out.FTP, e = ftpPortsOf(w.FTP, stored); e != nil {
+			return Settings{}, e
+		}
+	}
 	return out, nil
 }
 
@@ -97,6 +135,12 @@ type SettingsOut struct {
 	Sysctls  map[string]sysctl.Value `json:"sysctls"`
 	Timeouts TimeoutsOut             `json:"timeouts"`
 	Daemons  []map[string]any        `json:"daemons"`
+	FTP      *FTPOut                 `json:"ftp,omitempty"`
+}
+
+// FTPOut is the ftp item: the ports ip_vs_ftp is loaded with (none: not loaded).
+type FTPOut struct {
+	Ports []uint16 `json:"ports"`
 }
 
 // SettingsJSON renders settings (daemons by state, master first; default daemon fields left out).
@@ -123,6 +167,9 @@ func SettingsJSON(s Settings) SettingsOut {
 			m["ttl"] = j.TTL
 		}
 		o.Daemons = append(o.Daemons, m)
+	}
+	if s.FTP != nil {
+		o.FTP = &FTPOut{Ports: append([]uint16{}, s.FTP...)}
 	}
 	return o
 }
@@ -159,10 +206,30 @@ func (s Settings) Describe() string {
 	for _, d := range SettingsJSON(s).Daemons {
 		parts = append(parts, d["state"].(string)+" sync daemon on "+d["interface"].(string))
 	}
+	if s.FTP != nil {
+		parts = append(parts, DescribeFTP(s.FTP))
+	}
 	if len(parts) == 0 {
 		return "nothing"
 	}
 	return strings.Join(parts, ", ")
+}
+
+// DescribeFTP says how ip_vs_ftp is loaded: "ip_vs_ftp ports 21,2121", or "ip_vs_ftp not loaded" for none.
+func DescribeFTP(ports []uint16) string {
+	if len(ports) == 0 {
+		return "ip_vs_ftp not loaded"
+	}
+	return "ip_vs_ftp ports " + FTPPortList(ports)
+}
+
+// FTPPortList is ports as ip_vs_ftp's parameter takes them: "21,2121".
+func FTPPortList(ports []uint16) string {
+	s := make([]string, len(ports))
+	for i, p := range ports {
+		s[i] = itoa(uint32(p))
+	}
+	return strings.Join(s, ",")
 }
 
 func itoa(v uint32) string { b, _ := json.Marshal(v); return string(b) }

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package engine
+
+import "errors"
+
+func unloadModule(string) error { return errors.New("kernel modules are only unloaded on Linux") }
