@@ -75,6 +75,29 @@ export interface Stats {
   outBps: number;
 }
 
+/**
+ * What read-back adds for a real server some stack declared a health check for (PROTOCOL.md "Health checks"): its
+ * health as the checker last recorded it, and the declared weight the checker restores on recovery.
+ */
+export interface DestHealth {
+  /** unknown: not probed yet, or no checker ran. */
+  state: "healthy" | "unhealthy" | "unknown";
+  /** RFC 3339, when the state began; absent while unknown. */
+  since?: string;
+  /** The last probe's result: "ok" or why it failed ("connection refused"). */
+  last?: string;
+  /** The checker holds it out of the pool: weight 0 in the kernel, or deleted when `removed`. */
+  depooled: boolean;
+  /** Deleted by onFailure "remove": listed as declared, with zero counters. */
+  removed?: boolean;
+  /** Unhealthy but kept pooled by the service's minHealthy. */
+  kept?: boolean;
+  /** The ledger's weight: what the stack declared and the checker restores. */
+  declaredWeight: number;
+  /** The check's type: tcp, http, https, dns. */
+  check: string;
+}
+
 /** A dest as read back from the kernel: identity, settings, runtime data. */
 export type Dest = DestKey &
   Required<Omit<DestSettings, "tunnel">> & {
@@ -83,6 +106,10 @@ export type Dest = DestKey &
     inactiveConns: number;
     persistentConns: number;
     stats: Stats;
+    /** Only on a real server some stack declared a health check for. */
+    health?: DestHealth;
+    /** The sorry server the checker added to its service (no real server healthy); no stack declares it. */
+    sorry?: boolean;
   };
 
 /** A service as read back from the kernel; `dests` only when asked for (getService withDests, dump). */
@@ -195,6 +222,11 @@ export type Op =
   | { op: "deleteSettings"; owner: string }
   | { op: "getSettings"; sysctls: string[] };
 
+/** Whether `ipvs-helper health` runs on the director (it holds its lock file while it runs). */
+export interface CheckerStatus {
+  running: boolean;
+}
+
 /** The success fields of each op's result (without `ok`). */
 export interface OpResults {
   ensureService: { changed: boolean; created: boolean; service: Service };
@@ -204,7 +236,8 @@ export interface OpResults {
   ensureDest: { changed: boolean; created: boolean; dest: Dest };
   deleteDest: { changed: boolean };
   getDest: { dest: Dest | null };
-  dump: { services: Service[] };
+  /** `checker`: whether the health checker runs, when some stack's ledger records a check. */
+  dump: { services: Service[]; checker?: CheckerStatus };
   setTimeouts: { changed: boolean; timeouts: Timeouts };
   getTimeouts: { timeouts: Timeouts };
   ensureDaemon: { changed: boolean };
