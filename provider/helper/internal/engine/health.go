@@ -73,8 +73,12 @@ type healthView struct {
 	st  *health.State
 }
 
-// HealthStatePath is the checker's state file that read-back reports (a variable for tests).
-var HealthStatePath = filepath.Join(health.StateDir, "state.json")
+// HealthStatePath is the checker's state file that read-back reports, HealthLockPath the lock it holds while it runs
+// (variables for tests).
+var (
+	HealthStatePath = filepath.Join(health.StateDir, "state.json")
+	HealthLockPath  = filepath.Join(health.StateDir, health.LockFile)
+)
 
 type opResult struct {
 	res  protocol.Result
@@ -184,6 +188,15 @@ func (e *Engine) withHealth(op *protocol.Op, r opResult) (protocol.Result, *prot
 				list[i] = annotate(hv, k, s)
 			}
 		}
+		// Whether anything applies the checks: a stopped checker changes nothing (fail static), which status says.
+		// A lock that cannot be read does not fail the dump (a refresh needs the table, not the checker).
+		c := protocol.CheckerOut{}
+		if running, err := health.Running(HealthLockPath); err != nil {
+			c.Error = err.Error()
+		} else {
+			c.Running = running
+		}
+		r.res["checker"] = c
 	}
 	return r.res, nil
 }
@@ -202,6 +215,9 @@ func annotate(hv *healthView, svc ipvs.ServiceKey, s protocol.ServiceOut) protoc
 		}
 		seen[k] = true
 		dests[i].Health = health.Report(hv.cfg, hv.st, health.Key{Svc: svc, Dest: k})
+		if sorry, ok := hv.st.Sorry[svc]; ok && sorry == k {
+			dests[i].Sorry = true
+		}
 	}
 	var removed []health.Key
 	for k := range hv.cfg.Targets {

@@ -188,3 +188,48 @@ func TestEnsureKeepsWhatTheCheckerHolds(t *testing.T) {
 		t.Fatalf("weight %d after the check was dropped", f.dests[svc1][k1].Weight)
 	}
 }
+
+// dump says whether the checker runs (it holds its lock file) once some stack declares a check, and marks the sorry
+// server the checker added, so status can tell health from drift and from a foreign real server.
+func TestDumpReportsTheCheckerAndTheSorryServer(t *testing.T) {
+	f, e := newOwnedEngine(t)
+	dir := t.TempDir()
+	HealthStatePath, HealthLockPath = filepath.Join(dir, "state.json"), filepath.Join(dir, health.LockFile)
+	t.Cleanup(func() {
+		HealthStatePath, HealthLockPath = filepath.Join(health.StateDir, "state.json"), filepath.Join(health.StateDir, health.LockFile)
+	})
+	run(t, e, as(svcJSON("192.0.2.1", "rr"), owner(stackA)), as(destJSON("ensureDest", "192.0.2.1", "10.0.0.1", 5), owner(stackA)))
+	if _, ok := run(t, e, `{"op":"dump"}`)[0]["checker"]; ok {
+		t.Fatal("dump reports a checker though no stack declares a check")
+	}
+	run(t, e, as(destJSON("ensureDest", "192.0.2.1", "10.0.0.1", 5), owner(stackA)+`,"healthCheck":`+httpCheck))
+	checker := func() protocol.CheckerOut { return run(t, e, `{"op":"dump"}`)[0]["checker"].(protocol.CheckerOut) }
+	if c := checker(); c.Running || c.Error != "" {
+		t.Fatalf("no checker ever ran: %+v", c)
+	}
+	lock, err := health.HoldRunning(HealthLockPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := checker(); !c.Running {
+		t.Fatalf("checker holding its lock: %+v", c)
+	}
+	lock.Close()
+	if c := checker(); c.Running {
+		t.Fatalf("checker stopped: %+v", c)
+	}
+
+	// The checker added 10.0.0.99 as the sorry server: it is marked, the checked one is not.
+	sorry := ipvs.DestKey{AF: ipvs.AFInet, Addr: netip.MustParseAddr("10.0.0.99"), Port: 80}
+	f.dests[svc1][sorry] = ipvs.Dest{DestKey: sorry, DestSettings: ipvs.DestSettings{Weight: 1}}
+	state := `{"v":1,"dests":[],"sorry":[{"service":{"family":"ipv4","protocol":"tcp","address":"192.0.2.1","port":80},"address":"10.0.0.99","port":80}]}`
+	if err := os.WriteFile(HealthStatePath, []byte(state), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	svcs := run(t, e, `{"op":"dump"}`)[0]["services"].([]protocol.ServiceOut)
+	for _, d := range *svcs[0].Dests {
+		if d.Sorry != (d.Address == "10.0.0.99") {
+			t.Errorf("%s: sorry %v", d.Address, d.Sorry)
+		}
+	}
+}
