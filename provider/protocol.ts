@@ -225,6 +225,8 @@ export type Op =
 /** Whether `ipvs-helper health` runs on the director (it holds its lock file while it runs). */
 export interface CheckerStatus {
   running: boolean;
+  /** Why it could not be told (running is then false). */
+  error?: string;
 }
 
 /** The success fields of each op's result (without `ok`). */
