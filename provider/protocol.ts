@@ -156,6 +156,11 @@ export interface Settings {
   daemons: Daemon[];
 }
 
+/** What ensureSettings takes: the kernel items, and where the health checker writes its metrics (recorded only). */
+export interface SettingsSpec extends Settings {
+  healthMetricsDirectory?: string;
+}
+
 /**
  * What an ensure does when the entry exists: "update" sets it to the spec; "fail" refuses (EXISTS); "match" succeeds
  * only when it already holds exactly the spec (the idempotent form of "fail", for re-sending a create whose answer
@@ -218,7 +223,7 @@ export type Op =
   | { op: "zero"; service?: ServiceKey }
   | { op: "flush" }
   /** `formerOwner`: the stack the settings record moves from, as it is (a renamed stack; PROTOCOL.md "Owner fields"). */
-  | { op: "ensureSettings"; owner: string; formerOwner?: string; settings: Settings }
+  | { op: "ensureSettings"; owner: string; formerOwner?: string; settings: SettingsSpec }
   | { op: "deleteSettings"; owner: string }
   | { op: "getSettings"; sysctls: string[] };
 

@@ -23,6 +23,7 @@ export class DirectorSettings extends pulumi.CustomResource {
   declare public readonly syncDaemons: pulumi.Output<SyncDaemonState[]>;
   declare public readonly sysctls: pulumi.Output<SysctlsState>;
   declare public readonly ipForward: pulumi.Output<IpForwardState | undefined>;
+  declare public readonly healthMetricsDirectory: pulumi.Output<string | undefined>;
   /** The stack the director's ledger records as holding these settings: "organization/project/stack". */
   declare public readonly owner: pulumi.Output<string>;
 
@@ -32,7 +33,7 @@ export class DirectorSettings extends pulumi.CustomResource {
       name,
       withProviderModule("DirectorSettings", {
         // Every output is listed so the engine knows its name before the provider fills it.
-        timeouts: undefined, syncDaemons: undefined, sysctls: undefined, ipForward: undefined,
+        timeouts: undefined, syncDaemons: undefined, sysctls: undefined, ipForward: undefined, healthMetricsDirectory: undefined,
         ...args,
         owner: stackOwner(),
         // Credentials must never be plaintext in state (inputs included), even when the program passed them plain.

@@ -160,6 +160,14 @@ export interface DirectorSettingsArgs {
   sysctls?: pulumi.Input<SysctlsArgs>;
   /** IP forwarding, which NAT directors need (the real servers' replies are routed through the director). */
   ipForward?: pulumi.Input<IpForwardArgs>;
+  /**
+   * Where the health checker (`ipvs-helper health`) writes its state as Prometheus text metrics (`ipvs_health.prom`,
+   * node_exporter's textfile-collector format), e.g. "/var/lib/node_exporter/textfile_collector": a clean absolute
+   * path without white space, quotes, backslashes or "%". Passed to the checker's systemd unit as --metrics-dir (the
+   * directory is created, and the checker restarted, keeping its up/down states); without systemd, pass
+   * `--metrics-dir` yourself. Default: no metrics.
+   */
+  healthMetricsDirectory?: pulumi.Input<string>;
 }
 
 /** Seconds, 1..2147483 each; a timeout not given is not managed. */

@@ -51,6 +51,8 @@ export interface DirectorSettingsModel {
   syncDaemons: SyncDaemonModel[];
   sysctls: SysctlsModel;
   ipForward?: IpForwardModel;
+  /** Where the health checker writes its Prometheus textfile metrics (`--metrics-dir`). */
+  healthMetricsDirectory?: string;
   /** The stack holding the director's settings in its ledger. */
   owner: string;
 }
@@ -143,6 +145,18 @@ const syncDaemonsSchema = z
 
 const stateRank = (d: Checked<SyncDaemonModel>) => (isUnknown(d) || isUnknown(d.state) ? 2 : DAEMON_STATES.indexOf(d.state));
 
+/**
+ * healthMetricsDirectory: a clean absolute path that a systemd unit line takes as it is (the helper's rule,
+ * protocol.CheckMetricsDir: no white space, quotes, backslashes, "%" or control characters; at most 1024).
+ */
+const metricsDirectory = z.string({ error: rule("healthMetricsDirectory must be an absolute directory path") }).superRefine((s, ctx) => {
+  const issue = (message: string) => ctx.addIssue({ code: "custom", message });
+  const clean = s.startsWith("/") && s !== "/" && !s.endsWith("/") && !s.split("/").slice(1).some((p) => p === "" || p === "." || p === "..");
+  if (!clean) issue(`healthMetricsDirectory must be a clean absolute directory path such as /var/lib/node_exporter/textfile_collector, not ${JSON.stringify(s)}`);
+  else if (s.length > 1024) issue(`healthMetricsDirectory must be at most 1024 characters, not ${s.length}`);
+  else if (/[\x00-\x20\x7f"'%\\]/.test(s)) issue(`healthMetricsDirectory must not hold white space, quotes, backslashes, % or control characters: ${JSON.stringify(s)}`);
+});
+
 /** `schema`, saying "is required" for a missing value and `text` for one that is not an object. */
 const required = <T extends z.ZodType>(text: string, schema: T) =>
   z
@@ -153,7 +167,7 @@ const required = <T extends z.ZodType>(text: string, schema: T) =>
     .pipe(schema);
 
 /** The input property names of a DirectorSettings. */
-export const DIRECTOR_SETTINGS_KEYS = ["director", "timeouts", "syncDaemons", "sysctls", "ipForward", "owner"] as const;
+export const DIRECTOR_SETTINGS_KEYS = ["director", "timeouts", "syncDaemons", "sysctls", "ipForward", "healthMetricsDirectory", "owner"] as const;
 
 /** An object without its absent fields, or undefined when none is left (nothing managed is the same as not given). */
 function nonEmpty<T extends object>(o: T | Unknown | undefined): T | Unknown | undefined {
@@ -169,6 +183,7 @@ export const directorSettingsSchema = z
     syncDaemons: u(syncDaemonsSchema).default([]),
     sysctls: u(sysctlsSchema).default({}),
     ipForward: u(ipForwardSchema).optional(),
+    healthMetricsDirectory: u(metricsDirectory).optional(),
     // src/ passes the running stack's; the ledger needs it for every settings op.
     owner: u(ownerSchema("owner")),
   })
@@ -181,6 +196,7 @@ export const directorSettingsSchema = z
       syncDaemons: s.syncDaemons,
       sysctls: isUnknown(s.sysctls) ? s.sysctls : (nonEmpty(s.sysctls) ?? {}),
       ...(ipForward !== undefined ? { ipForward } : {}),
+      ...(s.healthMetricsDirectory !== undefined ? { healthMetricsDirectory: s.healthMetricsDirectory } : {}),
       owner: s.owner,
     };
   });

@@ -59,10 +59,24 @@ func syncUnits(l *ledger.Ledger, exe string, limit time.Duration) error {
 	if _, err := ledger.SyncUnit(len(l.Stacks()) > 0, exe, limit); err != nil {
 		return fmt.Errorf("the ledger was saved, but the boot unit could not be kept in step: %v", err)
 	}
-	if _, err := ledger.SyncHealthUnit(l.HasChecks(), exe, limit); err != nil {
+	if _, err := ledger.SyncHealthUnit(l.HasChecks(), exe, metricsDir(l), limit); err != nil {
 		return fmt.Errorf("the ledger was saved, but the health check unit %s could not be kept in step: %v", ledger.HealthUnitName, err)
 	}
 	return nil
+}
+
+// metricsDir is the healthMetricsDirectory the director's settings record (of the one stack holding them), "" for
+// none or a record that cannot be read (the checker then runs without metrics rather than not at all).
+func metricsDir(l *ledger.Ledger) string {
+	rec := l.Settings(l.SettingsOwner())
+	if rec == nil {
+		return ""
+	}
+	s, perr := protocol.DecodeSettings(rec.Applied, true)
+	if perr != nil {
+		return ""
+	}
+	return s.HealthMetricsDir
 }
 
 // healthView is what read-back adds for checked real servers: the ledger's checks and declared entries, and the

@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -15,6 +16,9 @@ type Settings struct {
 	Sysctls  map[string]sysctl.Value
 	Timeouts ipvs.Timeouts
 	Daemons  []ipvs.Daemon
+	// HealthMetricsDir is where the health checker writes its Prometheus textfile metrics (`--metrics-dir`), ""
+	// for none. Not a kernel item: it is recorded with the stack's settings and goes into the checker's unit.
+	HealthMetricsDir string
 }
 
 // Daemon is the daemon of a state, nil when the settings have none.
@@ -34,9 +38,24 @@ type wireTimeouts struct {
 }
 
 type wireSettings struct {
-	Sysctls  map[string]json.RawMessage `json:"sysctls"`
-	Timeouts *wireTimeouts              `json:"timeouts"`
-	Daemons  []wireDaemon               `json:"daemons"`
+	Sysctls          map[string]json.RawMessage `json:"sysctls"`
+	Timeouts         *wireTimeouts              `json:"timeouts"`
+	Daemons          []wireDaemon               `json:"daemons"`
+	HealthMetricsDir *string                    `json:"healthMetricsDirectory"`
+}
+
+// CheckMetricsDir refuses a healthMetricsDirectory that is not a clean absolute path, or that holds what a systemd
+// unit line would read otherwise (white space, quotes, backslashes, "%" specifiers, control characters).
+func CheckMetricsDir(dir string) *Error {
+	switch {
+	case !filepath.IsAbs(dir) || filepath.Clean(dir) != dir || dir == "/":
+		return bad("healthMetricsDirectory %q must be a clean absolute directory path such as /var/lib/node_exporter/textfile_collector", dir)
+	case len(dir) > 1024:
+		return bad("healthMetricsDirectory must be at most 1024 characters, not %d", len(dir))
+	case strings.ContainsFunc(dir, func(r rune) bool { return r <= ' ' || r == 0x7f || strings.ContainsRune("\"'%\\", r) }):
+		return bad("healthMetricsDirectory %q must not hold white space, quotes, backslashes, %% or control characters", dir)
+	}
+	return nil
 }
 
 func unknownSysctl(name string) *Error {
@@ -72,6 +91,12 @@ func DecodeSettings(raw json.RawMessage, stored bool) (Settings, *Error) {
 			return Settings{}, e
 		}
 	}
+	if w.HealthMetricsDir != nil {
+		if e := CheckMetricsDir(*w.HealthMetricsDir); e != nil {
+			return Settings{}, e
+		}
+		out.HealthMetricsDir = *w.HealthMetricsDir
+	}
 	for i := range w.Daemons {
 		d, e := daemonOf(&w.Daemons[i])
 		if e != nil {
@@ -94,14 +119,16 @@ type TimeoutsOut struct {
 
 // SettingsOut renders Settings; DecodeSettings reads it back.
 type SettingsOut struct {
-	Sysctls  map[string]sysctl.Value `json:"sysctls"`
-	Timeouts TimeoutsOut             `json:"timeouts"`
-	Daemons  []map[string]any        `json:"daemons"`
+	Sysctls          map[string]sysctl.Value `json:"sysctls"`
+	Timeouts         TimeoutsOut             `json:"timeouts"`
+	Daemons          []map[string]any        `json:"daemons"`
+	HealthMetricsDir string                  `json:"healthMetricsDirectory,omitempty"`
 }
 
 // SettingsJSON renders settings (daemons by state, master first; default daemon fields left out).
 func SettingsJSON(s Settings) SettingsOut {
-	o := SettingsOut{Sysctls: s.Sysctls, Timeouts: TimeoutsOut{s.Timeouts.TCP, s.Timeouts.TCPFin, s.Timeouts.UDP}, Daemons: []map[string]any{}}
+	o := SettingsOut{Sysctls: s.Sysctls, Timeouts: TimeoutsOut{s.Timeouts.TCP, s.Timeouts.TCPFin, s.Timeouts.UDP}, Daemons: []map[string]any{},
+		HealthMetricsDir: s.HealthMetricsDir}
 	if o.Sysctls == nil {
 		o.Sysctls = map[string]sysctl.Value{}
 	}
@@ -158,6 +185,9 @@ func (s Settings) Describe() string {
 	}
 	for _, d := range SettingsJSON(s).Daemons {
 		parts = append(parts, d["state"].(string)+" sync daemon on "+d["interface"].(string))
+	}
+	if s.HealthMetricsDir != "" {
+		parts = append(parts, "health metrics in "+s.HealthMetricsDir)
 	}
 	if len(parts) == 0 {
 		return "nothing"
