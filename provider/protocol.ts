@@ -61,6 +61,36 @@ export interface DestSettings {
 
 export type DestSpec = DestKey & DestSettings;
 
+/**
+ * A real server's health check as ensureDest takes it ("Health checks (issue 27)"): complete, defaults and inheritance
+ * resolved by the provider; the helper re-checks every field. `http` only with http/https, `dns` only with dns.
+ */
+export interface HealthCheck {
+  type: "tcp" | "http" | "https" | "dns";
+  port: number;
+  intervalSeconds: number;
+  timeoutSeconds: number;
+  rise: number;
+  fall: number;
+  http?: { path: string; method: "GET" | "HEAD"; host?: string; expectStatus: string; expectBody?: string };
+  dns?: { name: string; type: "A" | "AAAA" | "SOA" | "NS" | "MX" | "TXT" | "SRV"; transport: "udp" | "tcp" };
+  onFailure: "quiesce" | "remove";
+}
+
+/** ensureService's health fields (with `owner`): null clears, absent keeps what the ledger records. */
+export interface ServiceHealth {
+  /** A count 0..65535 of real servers, or "NN%" (0..100) of the checked ones: never depool below it. */
+  minHealthy: number | string | null;
+  /** Added (weight 1) while none of the service's checked real servers is healthy. */
+  sorryServer: SorryServer | null;
+}
+
+export interface SorryServer {
+  address: string;
+  port: number;
+  forwarding: "nat" | "dr" | "tunnel";
+}
+
 /** Kernel counters; 64-bit values beyond 2^53 lose precision (display only). */
 export interface Stats {
   conns: number;
@@ -207,10 +237,10 @@ export interface DeleteServiceOwnership {
 }
 
 export type Op =
-  | ({ op: "ensureService"; service: ServiceSpec; onExisting?: OnExisting; bindAddress?: BindAddress } & EnsureOwnership)
+  | ({ op: "ensureService"; service: ServiceSpec; onExisting?: OnExisting; bindAddress?: BindAddress } & Partial<ServiceHealth> & EnsureOwnership)
   | ({ op: "deleteService"; service: ServiceKey } & DeleteServiceOwnership)
   | { op: "getService"; service: ServiceKey; withDests: boolean }
-  | ({ op: "ensureDest"; service: ServiceKey; dest: DestSpec; onExisting?: OnExisting } & EnsureOwnership)
+  | ({ op: "ensureDest"; service: ServiceKey; dest: DestSpec; onExisting?: OnExisting; healthCheck?: HealthCheck | null } & EnsureOwnership)
   | ({ op: "deleteDest"; service: ServiceKey; dest: DestKey } & DeleteDestOwnership)
   | { op: "getDest"; service: ServiceKey; dest: DestKey }
   | { op: "dump" }

@@ -51,6 +51,8 @@ export class RealServer extends pulumi.CustomResource {
         service: {
           directors: secretDirectors(s.directors as pulumi.Input<DirectorArgs[]>),
           family: s.family, protocol: s.protocol, address: s.address, port: s.port, fwmark: s.fwmark,
+          // The service's default check: the provider resolves the one in effect (provider/schema/health.ts).
+          healthCheck: s.healthCheck,
         },
       }),
       { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "service"] },

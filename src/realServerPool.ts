@@ -5,7 +5,7 @@ import { stackOwner } from "./owner";
 import { secretDirectors } from "./secrets";
 import { dynamicType, withProviderModule } from "./shim";
 import { selfUrn } from "./urn";
-import type { DrainState, RealServerPoolArgs, RealServerPoolMemberState, ServiceRefState } from "./types";
+import type { DrainState, HealthCheckState, RealServerPoolArgs, RealServerPoolMemberState, ServiceRefState } from "./types";
 
 /**
  * The real servers (`ipvsadm -a`) of one VirtualService as one resource, on every director of that service: for
@@ -17,6 +17,8 @@ export class RealServerPool extends pulumi.CustomResource {
   declare public readonly service: pulumi.Output<ServiceRefState>;
   /** The members by "address:port" ("[2001:db8::11]:80" for IPv6), as recorded. */
   declare public readonly members: pulumi.Output<Record<string, RealServerPoolMemberState>>;
+  /** The members' default check as given (each member's output is the check in effect). */
+  declare public readonly healthCheck: pulumi.Output<HealthCheckState | undefined>;
   declare public readonly drain: pulumi.Output<DrainState | undefined>;
   declare public readonly adopt: pulumi.Output<boolean>;
   declare public readonly takeover: pulumi.Output<boolean>;
@@ -29,7 +31,7 @@ export class RealServerPool extends pulumi.CustomResource {
       dynamicType("RealServerPool"),
       name,
       withProviderModule("RealServerPool", {
-        drain: undefined, adopt: undefined, takeover: undefined,
+        healthCheck: undefined, drain: undefined, adopt: undefined, takeover: undefined,
         ...args,
         owner: stackOwner(),
         // Also the holder the ledger records for every member (a real server belongs to one resource).
@@ -38,6 +40,8 @@ export class RealServerPool extends pulumi.CustomResource {
         service: {
           directors: secretDirectors(s.directors as pulumi.Input<DirectorArgs[]>),
           family: s.family, protocol: s.protocol, address: s.address, port: s.port, fwmark: s.fwmark,
+          // The service's default check: the provider resolves the one in effect (provider/schema/health.ts).
+          healthCheck: s.healthCheck,
         },
       }),
       { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "service"] },

@@ -7,7 +7,9 @@ import type { Family, Scheduler, SchedulerFlag, TransportProtocol } from "../pro
 import type { SyncDaemonModel, SysctlField, SysctlsModel } from "../provider/schema";
 import type { OneOf } from "../provider/schema/fields";
 import type { DestInputs, DestModel, TunnelInputs } from "../provider/resources/realServer/fields";
-import type { PersistenceInputs, VirtualServiceInputs } from "../provider/resources/virtualService/schema";
+import type { PersistenceInputs, SorryServerInputs, VirtualServiceInputs } from "../provider/resources/virtualService/schema";
+import type { DnsCheckInputs, HealthCheckInputs, HealthCheckModel, HttpCheckInputs } from "../provider/schema/health";
+import type { SorryServerModel } from "../provider/schema";
 import type { DrainInputs } from "../provider/schema/values";
 import type { DirectorArgs, DirectorState } from "./director";
 
@@ -25,6 +27,19 @@ type ArgsOf<T, Nested = {}> = { [K in keyof T]: pulumi.Input<K extends keyof Nes
 /** Session persistence (ipvsadm -p / -M / --pe). */
 export interface PersistenceArgs extends ArgsOf<PersistenceInputs> {}
 
+/** An http or https check's request and expected answer. */
+export interface HttpCheckArgs extends ArgsOf<HttpCheckInputs> {}
+/** A dns check's question. */
+export interface DnsCheckArgs extends ArgsOf<DnsCheckInputs> {}
+/**
+ * A health check (`ipvs-helper health` on each director probes the real server's own address): on a VirtualService
+ * the default for its real servers, on a RealServerPool for its members; a real server's own wins (whole objects);
+ * `{ type: "none" }` switches an inherited one off.
+ */
+export interface HealthCheckArgs extends ArgsOf<HealthCheckInputs, { http: HttpCheckArgs; dns: DnsCheckArgs }> {}
+/** The real server added (weight 1) while none of the service's checked real servers is healthy. */
+export interface SorryServerArgs extends ArgsOf<SorryServerInputs> {}
+
 /**
  * A virtual service: one VIP (protocol + address + port) or one firewall mark, on one or more directors.
  * Give either `address` + `port` (+ `protocol`) or `fwmark` (+ `family`), never both.
@@ -37,7 +52,14 @@ export interface PersistenceArgs extends ArgsOf<PersistenceInputs> {}
 export interface VirtualServiceArgs
   extends ArgsOf<
     VirtualServiceInputs,
-    { directors: pulumi.Input<DirectorArgs>[]; schedulerFlags: pulumi.Input<OneOf<SchedulerFlag>>[]; persistence: PersistenceArgs; drain: DrainArgs }
+    {
+      directors: pulumi.Input<DirectorArgs>[];
+      schedulerFlags: pulumi.Input<OneOf<SchedulerFlag>>[];
+      persistence: PersistenceArgs;
+      drain: DrainArgs;
+      healthCheck: HealthCheckArgs;
+      sorryServer: SorryServerArgs;
+    }
   > {}
 
 /** Tunnel encapsulation for forwarding "tunnel" (ipvsadm --tun-type/--tun-port/--tun-*csum). */
@@ -57,10 +79,12 @@ export interface VirtualServiceRef {
   readonly address: pulumi.Output<string | undefined>;
   readonly port: pulumi.Output<number | undefined>;
   readonly fwmark: pulumi.Output<number | undefined>;
+  /** The default check of the service's real servers (a VirtualService's healthCheck output); absent: none. */
+  readonly healthCheck?: pulumi.Output<HealthCheckState | undefined>;
 }
 
 /** A real server's address and settings: what a RealServer and each RealServerPool member take. */
-export interface RealServerSettingsArgs extends ArgsOf<DestInputs, { tunnel: TunnelArgs }> {}
+export interface RealServerSettingsArgs extends ArgsOf<DestInputs, { tunnel: TunnelArgs; healthCheck: HealthCheckArgs }> {}
 
 /** A real server (backend) of a virtual service, on every director of that service. */
 export interface RealServerArgs extends RealServerSettingsArgs {
@@ -86,11 +110,20 @@ export interface PersistenceState {
   engine?: "sip";
 }
 
+/**
+ * A health check as recorded: `{ type: "none" }`, or every default filled in. On a real server (a RealServer's
+ * output, a pool member) it is the check in effect, inherited ones included; `port` absent = the real server's port.
+ */
+export type HealthCheckState = HealthCheckModel;
+
+/** A VirtualService's sorry server as recorded (port resolved). */
+export type SorryServerState = SorryServerModel;
+
 /** A RealServer's tunnel options as recorded (forwarding "tunnel" only; port: gue only). */
 export interface TunnelState extends NonNullable<DestModel["tunnel"]> {}
 
 /** A real server's own fields as recorded (a RealServer's outputs, a pool member): defaults filled, port resolved. */
-export type RealServerSettingsState = { [K in keyof DestModel]: K extends "tunnel" ? TunnelState : DestModel[K] };
+export type RealServerSettingsState = { [K in keyof DestModel]: K extends "tunnel" ? TunnelState : K extends "healthCheck" ? HealthCheckState : DestModel[K] };
 
 export interface DrainState {
   timeoutSeconds: number;
@@ -104,6 +137,7 @@ export interface ServiceRefState {
   address?: string;
   port?: number;
   fwmark?: number;
+  healthCheck?: HealthCheckState;
 }
 
 // RealServerPool: one service's real servers as one resource (provider/resources/realServerPool/schema.ts has the rules).
@@ -124,6 +158,8 @@ export interface RealServerPoolArgs {
   service: VirtualServiceRef;
   /** The real servers, each identified by address:port (no address:port twice). Order does not matter. */
   members: pulumi.Input<pulumi.Input<RealServerPoolMemberArgs>[]>;
+  /** The members' default health check (a member's own wins; the VirtualService's is the fallback). Default: the service's. */
+  healthCheck?: pulumi.Input<HealthCheckArgs>;
   /** Drain each removed member (and every member on delete): weight 0, wait for its connections, then remove. Default: remove at once. */
   drain?: pulumi.Input<DrainArgs>;
   /** Take over existing real servers with these addresses and ports that no stack owns, instead of failing. Default false. */

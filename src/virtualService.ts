@@ -36,6 +36,7 @@ export class VirtualService extends pulumi.CustomResource {
         // Every output is listed so the engine knows its name before the provider fills it.
         family: undefined, protocol: undefined, address: undefined, port: undefined, fwmark: undefined,
         scheduler: undefined, schedulerFlags: undefined, persistence: undefined, onePacket: undefined, bindAddress: undefined, drain: undefined,
+        healthCheck: undefined, minHealthy: undefined, sorryServer: undefined,
         adopt: undefined, takeover: undefined, deleteForeignRealServers: undefined,
         ...args,
         owner: stackOwner(),

@@ -9,11 +9,13 @@ import type {
   DestKey,
   DestSpec,
   EnsureOwnership,
+  HealthCheck,
   OnExisting,
   Op,
   OpResults,
   ResultOf,
   Service,
+  ServiceHealth,
   ServiceKey,
   ServiceSpec,
 } from "../protocol";
@@ -35,10 +37,12 @@ export interface DirectorOps {
   readonly target: string;
   // `ownership`: the ledger fields (PROTOCOL.md "Ownership ledger"); without an owner the ledger is not involved.
   // `bindAddress`: where the service's address goes on the director (PROTOCOL.md "Bound addresses"); absent = false.
-  ensureService(service: ServiceSpec, onExisting?: OnExisting, ownership?: EnsureOwnership, bindAddress?: BindAddress): Promise<OpResults["ensureService"]>;
+  /** `health`: minHealthy and the sorry server, recorded by the ledger, so sent only with an owner. */
+  ensureService(service: ServiceSpec, onExisting?: OnExisting, ownership?: EnsureOwnership, bindAddress?: BindAddress, health?: ServiceHealth): Promise<OpResults["ensureService"]>;
   deleteService(service: ServiceKey, ownership?: DeleteServiceOwnership): Promise<OpResults["deleteService"]>;
   getService(service: ServiceKey, withDests?: boolean): Promise<Service | null>;
-  ensureDest(service: ServiceKey, dest: DestSpec, onExisting?: OnExisting, ownership?: EnsureOwnership): Promise<OpResults["ensureDest"]>;
+  /** `healthCheck`: the check in effect (null: none), recorded by the ledger, so sent only with an owner; absent keeps the recorded one. */
+  ensureDest(service: ServiceKey, dest: DestSpec, onExisting?: OnExisting, ownership?: EnsureOwnership, healthCheck?: HealthCheck | null): Promise<OpResults["ensureDest"]>;
   deleteDest(service: ServiceKey, dest: DestKey, ownership?: DeleteDestOwnership): Promise<OpResults["deleteDest"]>;
   getDest(service: ServiceKey, dest: DestKey): Promise<Dest | null>;
   dump(): Promise<Service[]>;
@@ -134,12 +138,16 @@ export function directorOps(director: Director): DirectorOps {
   if (!memo) memos.set(client, (memo = new TableMemo()));
   return withTable({
     target: client.session.target,
-    ensureService: (service, onExisting = "update", ownership, bindAddress) =>
-      client.run({ op: "ensureService", service, onExisting, ...ownershipFields(ownership), ...(bindAddress ? { bindAddress } : {}) }),
+    ensureService: (service, onExisting = "update", ownership, bindAddress, health) =>
+      client.run({
+        op: "ensureService", service, onExisting, ...ownershipFields(ownership), ...(bindAddress ? { bindAddress } : {}),
+        // The helper refuses health fields without an owner (state from before the ledger has none: its first up adds it).
+        ...(health && ownership?.owner !== undefined ? health : {}),
+      }),
     deleteService: (service, ownership) => client.run({ op: "deleteService", service, ...ownershipFields(ownership) }),
     getService: async (service, withDests = false) => (await client.run({ op: "getService", service, withDests })).service,
-    ensureDest: (service, dest, onExisting = "update", ownership) =>
-      client.run({ op: "ensureDest", service, dest, onExisting, ...ownershipFields(ownership) }),
+    ensureDest: (service, dest, onExisting = "update", ownership, healthCheck) =>
+      client.run({ op: "ensureDest", service, dest, onExisting, ...ownershipFields(ownership), ...(healthCheck !== undefined && ownership?.owner !== undefined ? { healthCheck } : {}) }),
     deleteDest: (service, dest, ownership) => client.run({ op: "deleteDest", service, dest, ...ownershipFields(ownership) }),
     getDest: async (service, dest) => (await client.run({ op: "getDest", service, dest })).dest,
     dump: async () => (await client.run({ op: "dump" })).services,

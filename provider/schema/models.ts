@@ -9,7 +9,8 @@ import type { directorSchema } from "./director";
 import type { realServerSchema } from "../resources/realServer/schema";
 import type { Known } from "./unknown";
 import type { DestModel } from "../resources/realServer/fields";
-import type { Family, Scheduler, TransportProtocol } from "./values";
+import type { Family, Forwarding, Scheduler, TransportProtocol } from "./values";
+import type { HealthCheckModel } from "./health";
 import type { SERVICE_IDENTITY, virtualServiceSchema } from "../resources/virtualService/schema";
 
 export type VirtualServiceChecked = z.output<typeof virtualServiceSchema>;
@@ -59,11 +60,23 @@ export type VirtualServiceModel = ServiceIdentity & {
   adopt: boolean;
   /** Removing the service may delete real servers this stack does not own (deleteService withForeignDests). */
   deleteForeignRealServers: boolean;
+  /** The default check of its real servers (each resolves the one in effect: provider/schema/health.ts). */
+  healthCheck?: HealthCheckModel;
+  /** A count of real servers, or "NN%" of the checked ones, kept pooled whatever their checks say. */
+  minHealthy: number | string;
+  sorryServer?: SorryServerModel;
 } & OwnershipModel &
   EngineModel;
 
-/** The `service` input of a RealServer, fully known: its VirtualService's identity and directors. */
-export type ServiceRefModel = ServiceIdentity & { directors: Director[] };
+/** The real server added (weight 1) while none of a service's checked real servers is healthy; port resolved. */
+export interface SorryServerModel {
+  address: string;
+  port: number;
+  forwarding: Forwarding;
+}
+
+/** The `service` input of a RealServer, fully known: its VirtualService's identity and directors, and its default check. */
+export type ServiceRefModel = ServiceIdentity & { directors: Director[]; healthCheck?: HealthCheckModel };
 
 /** A RealServer: its own fields (the table in provider/resources/realServer/fields.ts), its service, and how it is removed. */
 export type RealServerModel = DestModel &

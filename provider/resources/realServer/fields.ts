@@ -11,6 +11,7 @@
 import { z } from "zod";
 import type { DestSettings, Tunnel } from "../../protocol";
 import { field, fieldsWithRole, shapeOf, type FieldsWithRole, type OneOf } from "../../schema/fields";
+import { healthCheckSchema, type HealthCheckInputs, type HealthCheckModel } from "../../schema/health";
 import { isUnknown, u, type Known } from "../../schema/unknown";
 import { DEFAULTS, FORWARDING, int, ipAddress, MAX_THRESHOLD, oneOf, TUNNEL_CHECKSUMS, TUNNEL_TYPES, type Forwarding, type TunnelChecksum, type TunnelType } from "../../schema/values";
 
@@ -43,6 +44,12 @@ export interface DestInputs {
   lowerThreshold?: number;
   /** Tunnel options; only with forwarding "tunnel". Default { type: "ipip" } there. */
   tunnel?: TunnelInputs;
+  /**
+   * This real server's health check (see HealthCheckInputs): wins over its pool's and its service's; `{ type: "none" }`
+   * switches an inherited one off. Default: the pool's, else the VirtualService's, else none. As an output: the check
+   * in effect (inherited ones included).
+   */
+  healthCheck?: HealthCheckInputs;
 }
 
 const tunnelSchema = z
@@ -76,6 +83,9 @@ export const DEST_FIELDS = {
   upperThreshold: field("setting", u(int("upperThreshold", 0, MAX_THRESHOLD)).default(0)),
   lowerThreshold: field("setting", u(int("lowerThreshold", 0, MAX_THRESHOLD)).default(0)),
   tunnel: field("setting", u(tunnelSchema).optional()),
+  // Recorded resolved (schema.ts normaliseMember): the check in effect, so a change of an inherited one is a change here.
+  // Not a kernel setting: ensureDest carries it beside the dest (wire.ts healthCheckOf), the ledger records it.
+  healthCheck: field("setting", u(healthCheckSchema).optional()),
 } satisfies { [K in keyof DestInputs]-?: unknown };
 
 export type DestField = keyof typeof DEST_FIELDS;
@@ -90,7 +100,7 @@ export const destObject = z.strictObject(shapeOf(DEST_FIELDS));
 export type DestParsed = z.output<typeof destObject>;
 
 /** The normalised model of a real server's own fields (fully known; port resolved from the service). */
-export type DestModel = Known<Omit<DestParsed, "port">> & { port: number };
+export type DestModel = Known<Omit<DestParsed, "port" | "healthCheck">> & { port: number; healthCheck?: HealthCheckModel };
 
 type Props = Record<string, unknown>;
 
@@ -107,7 +117,7 @@ const asIs = <K extends keyof DestSettings & DestSetting>(k: K): DestWire<K> => 
   from: (d) => d[k],
 });
 
-/** Each setting on the wire, keyed by the wire name (PROTOCOL.md DestSettings). */
+/** Each kernel setting on the wire, keyed by the wire name (PROTOCOL.md DestSettings); healthCheck goes beside the dest. */
 export const DEST_WIRE: { [K in keyof DestSettings]-?: DestWire<K> } = {
   forwarding: {
     to: (rs) => rs.forwarding,
@@ -128,8 +138,8 @@ export const DEST_WIRE: { [K in keyof DestSettings]-?: DestWire<K> } = {
 };
 
 // The interface, the table and the wire mirror agree (compile-time checks): every input has a row (the `satisfies`
-// above also refuses a row without an input), and the settings are exactly the wire's DestSettings.
+// above also refuses a row without an input), and the settings are exactly the wire's DestSettings and the health check.
 type Assert<T extends true> = T;
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-export type _SettingsAreTheWire = Assert<Same<DestSetting, keyof DestSettings>>;
+export type _SettingsAreTheWire = Assert<Same<DestSetting, keyof DestSettings | "healthCheck">>;
 export type _InputsAreTheTable = Assert<Same<keyof DestInputs, DestField>>;

@@ -10,7 +10,7 @@ import type { DirectorOps } from "../../helperClient";
 import { parseRealServerId, realServerId, serviceIdPart } from "../../identity";
 import type { DeleteDestOwnership } from "../../protocol";
 import { checkRealServer, isUnknown, parseRealServer, REAL_SERVER_KEYS, REAL_SERVER_SETTINGS, SERVICE_IDENTITY, UNKNOWN, type RealServerModel } from "../../schema";
-import { declaredView, destKey, destProps, destSettings } from "./wire";
+import { declaredView, destKey, destProps, destSettings, healthCheckOf } from "./wire";
 import { serviceKey } from "../virtualService/wire";
 
 type Props = Record<string, unknown>;
@@ -52,7 +52,8 @@ export const realServerEffects: EntryEffects<RealServerModel> = {
       // holder: the resource holding the dest within the stack (a RealServer, or a RealServerPool for its members);
       // formerHolder: its URN before a rename with aliases.
       const ownership = { owner: rs.owner, formerOwner, takeover: rs.takeover, holder: rs.resourceUrn, formerHolder };
-      return await ops.ensureDest(serviceKey(rs.service), { ...destKey(rs), ...destSettings(rs) }, onExisting, ownership);
+      // The check in effect goes every time (null when none), so dropping one clears the ledger's record.
+      return await ops.ensureDest(serviceKey(rs.service), { ...destKey(rs), ...destSettings(rs) }, onExisting, ownership, healthCheckOf(rs));
     } catch (e) {
       if ((e as { code?: string }).code === "SERVICE_NOT_FOUND")
         throw new Error(

@@ -6,8 +6,9 @@ import { z } from "zod";
 import { directorsSchema } from "../../schema/director";
 import { DEST_FIELD_NAMES, DEST_FIELDS, type DestParsed } from "./fields";
 import { field, fieldsWithRole, shapeOf } from "../../schema/fields";
+import { healthCheckSchema, healthPortProblem, resolveHealthCheck, type HealthCheckChecked } from "../../schema/health";
 import { ownerSchema } from "../../schema/owner";
-import { isUnknown, u, type Unknown } from "../../schema/unknown";
+import { isUnknown, u, UNKNOWN, type Unknown } from "../../schema/unknown";
 import { bool, drainSchema, parseIp } from "../../schema/values";
 import { familyProblem, SERVICE_IDENTITY, serviceFamily, VIRTUAL_SERVICE_FIELDS } from "../virtualService/schema";
 
@@ -20,7 +21,11 @@ import { familyProblem, SERVICE_IDENTITY, serviceFamily, VIRTUAL_SERVICE_FIELDS 
 export const serviceRefSchema = z.strictObject({
   directors: u(directorsSchema).optional(),
   ...Object.fromEntries(SERVICE_IDENTITY.map((k) => [k, VIRTUAL_SERVICE_FIELDS[k].schema])),
-} as { directors: z.ZodOptional<typeof VIRTUAL_SERVICE_FIELDS.directors.schema> } & { [K in (typeof SERVICE_IDENTITY)[number]]: (typeof VIRTUAL_SERVICE_FIELDS)[K]["schema"] });
+  // The VirtualService's healthCheck output: the default check of its real servers (resolveHealthCheck).
+  healthCheck: u(healthCheckSchema).optional(),
+} as { directors: z.ZodOptional<typeof VIRTUAL_SERVICE_FIELDS.directors.schema> } & { [K in (typeof SERVICE_IDENTITY)[number]]: (typeof VIRTUAL_SERVICE_FIELDS)[K]["schema"] } & {
+  healthCheck: z.ZodOptional<ReturnType<typeof u<typeof healthCheckSchema>>>;
+});
 
 type ServiceRefParsed = z.output<typeof serviceRefSchema>;
 
@@ -57,8 +62,19 @@ export function serviceRefRules(service: ServiceRefParsed | Unknown, issue: Issu
   if (familyMismatch) issue(["service", "family"], familyMismatch);
 }
 
-/** A real server's own cross-field rules against its service; `at` prefixes the paths (a pool member's index). */
-export function memberRules(r: DestParsed, service: ServiceRefParsed | Unknown, issue: Issue, at: (string | number)[] = []) {
+/**
+ * The check in effect for a real server: its own, else its pool's (`poolCheck`), else its service's; unknown while the
+ * one that decides is.
+ */
+export function effectiveCheck(own: HealthCheckChecked | undefined, service: ServiceRefParsed | Unknown, poolCheck?: HealthCheckChecked): HealthCheckChecked | undefined {
+  return resolveHealthCheck(own, poolCheck, isUnknown(service) ? UNKNOWN : service.healthCheck);
+}
+
+/**
+ * A real server's own cross-field rules against its service; `at` prefixes the paths (a pool member's index);
+ * `poolCheck`: its pool's default check.
+ */
+export function memberRules(r: DestParsed, service: ServiceRefParsed | Unknown, issue: Issue, at: (string | number)[] = [], poolCheck?: HealthCheckChecked) {
   const svc = isUnknown(service) ? undefined : service;
   const svcFamily = svc && serviceFamily(svc);
   const fwd = r.forwarding;
@@ -85,10 +101,17 @@ export function memberRules(r: DestParsed, service: ServiceRefParsed | Unknown, 
 
   if (r.tunnel !== undefined && !isUnknown(fwd) && fwd !== "tunnel")
     here(["tunnel"], `tunnel options are only used with forwarding "tunnel", not "${fwd}"`);
+
+  const from = r.healthCheck !== undefined ? undefined : poolCheck !== undefined ? "inherited from the pool" : "inherited from the VirtualService";
+  const portProblem = healthPortProblem(effectiveCheck(r.healthCheck, service, poolCheck), normaliseMember(r, service).port, from);
+  if (portProblem) here(["healthCheck", "port"], portProblem);
 }
 
-/** A real server's own fields normalised: port defaulted from the service, tunnel defaults filled. */
-export function normaliseMember(r: DestParsed, svc: ServiceRefParsed | Unknown) {
+/**
+ * A real server's own fields normalised: port defaulted from the service, tunnel defaults filled, the check in effect
+ * (effectiveCheck) recorded as its own, so normalising the result again gives the same.
+ */
+export function normaliseMember(r: DestParsed, svc: ServiceRefParsed | Unknown, poolCheck?: HealthCheckChecked) {
   let port = r.port;
   if (port === undefined && !isUnknown(svc)) {
     // Omitted port = the service port (ipvsadm); a fwmark service has no port, so 0 (= keep the packet's port).
@@ -97,8 +120,9 @@ export function normaliseMember(r: DestParsed, svc: ServiceRefParsed | Unknown) 
   const tunnel = r.forwarding === "tunnel" ? (r.tunnel ?? { type: "ipip" as const, checksum: "nocsum" as const }) : r.tunnel;
   // Every field of the table (`r` may be a whole RealServer's inputs); absent ones stay absent.
   const own = Object.fromEntries(DEST_FIELD_NAMES.flatMap((k) => (r[k] !== undefined ? [[k, r[k]]] : []))) as DestParsed;
-  const { port: _p, tunnel: _t, ...settings } = own;
-  return { ...settings, ...(port !== undefined ? { port } : {}), ...(tunnel !== undefined ? { tunnel } : {}) };
+  const { port: _p, tunnel: _t, healthCheck: _h, ...settings } = own;
+  const healthCheck = effectiveCheck(r.healthCheck, svc, poolCheck);
+  return { ...settings, ...(port !== undefined ? { port } : {}), ...(tunnel !== undefined ? { tunnel } : {}), ...(healthCheck !== undefined ? { healthCheck } : {}) };
 }
 
 /** The service reference normalised (its family settled). */

@@ -2,7 +2,8 @@
 // settings in input form (what refresh writes into state). The one place that knows both directions.
 // Generic over the field table's wire column (provider/resources/realServer/fields.ts DEST_WIRE): a new setting needs
 // nothing here.
-import type { Dest, DestKey, DestSettings } from "../../protocol";
+import type { Dest, DestKey, DestSettings, HealthCheck } from "../../protocol";
+import { healthCheckWire } from "../../schema/health";
 import { DEST_WIRE, type DestModel, type DestSetting } from "./fields";
 
 type Props = Record<string, unknown>;
@@ -14,7 +15,12 @@ export function destKey(rs: Pick<DestModel, "address" | "port">): DestKey {
 }
 
 /** A real server's settings as declared: the fields the wire's DestSettings carries (a RealServer or a pool member). */
-export type DestFields = Pick<DestModel, DestSetting>;
+export type DestFields = Pick<DestModel, Exclude<DestSetting, "healthCheck">>;
+
+/** ensureDest's healthCheck: the check in effect, complete (its port defaults to the real server's), or null for none. */
+export function healthCheckOf(rs: Pick<DestModel, "healthCheck" | "port">): HealthCheck | null {
+  return healthCheckWire(rs.healthCheck, rs.port);
+}
 
 /** Complete dest settings, each through its wire conversion in the field table (tunnel null for non-tunnel forwarding). */
 export function destSettings(rs: DestFields): Required<DestSettings> {

@@ -9,6 +9,7 @@ import { hostPort } from "../../director";
 import { check, parse, serviceRefRequired, settleServiceUnknowns, type CheckFailure, type CheckResult } from "../../schema/check";
 import { upgradeState } from "../../schema/director";
 import { field, fieldsWithRole, shapeOf } from "../../schema/fields";
+import { healthCheckSchema, type HealthCheckChecked, type HealthCheckModel } from "../../schema/health";
 import { ownerSchema } from "../../schema/owner";
 import { destObject, type DestModel } from "../realServer/fields";
 import { issuer, memberRules, normaliseMember, normaliseServiceRef, serviceRefRules, serviceRefSchema } from "../realServer/schema";
@@ -30,6 +31,8 @@ export const REAL_SERVER_POOL_FIELDS = {
   service: field("identity", u(serviceRefSchema)),
   // Each member is parsed on its own (poolSchema), so one member's bad field does not hide another's cross-field rules.
   members: field("setting", u(z.array(z.unknown(), { error: "members must be a list of real servers ({ address, port, weight, … })" })).default([])),
+  // The members' default check (a member's own wins; the VirtualService's is the fallback): recorded resolved in each.
+  healthCheck: field("setting", u(healthCheckSchema).optional()),
   drain: field("setting", u(drainSchema).optional()),
   adopt: field("setting", u(bool("adopt")).default(false)),
   // Ownership, as for a RealServer; every member is recorded with this pool's URN as its holder.
@@ -51,7 +54,7 @@ function keyOf(m: { address: string | Unknown; port?: number | Unknown }): strin
 }
 
 /** Each member as a RealServer's own fields are checked: its field rules, then (when they pass) its cross-field rules. */
-function parseMembers(raw: unknown[], service: PoolParsed["service"], ctx: z.RefinementCtx): (MemberState | Unknown)[] {
+function parseMembers(raw: unknown[], service: PoolParsed["service"], poolCheck: HealthCheckChecked | undefined, ctx: z.RefinementCtx): (MemberState | Unknown)[] {
   const issue = issuer(ctx);
   const first = new Map<string, number>();
   return raw.flatMap((m, i): (MemberState | Unknown)[] => {
@@ -61,7 +64,7 @@ function parseMembers(raw: unknown[], service: PoolParsed["service"], ctx: z.Ref
       for (const iss of r.error.issues) ctx.addIssue({ ...iss, path: ["members", i, ...iss.path] } as Parameters<typeof ctx.addIssue>[0]);
       return [];
     }
-    memberRules(r.data, service, issue, ["members", i]);
+    memberRules(r.data, service, issue, ["members", i], poolCheck);
     const key = keyOf(normaliseMember(r.data, service));
     if (key !== undefined) {
       const j = first.get(key);
@@ -74,10 +77,11 @@ function parseMembers(raw: unknown[], service: PoolParsed["service"], ctx: z.Ref
 
 const poolSchema = poolObject.transform((p, ctx) => {
   serviceRefRules(p.service, issuer(ctx));
-  const members = isUnknown(p.members) ? UNKNOWN : keyed(parseMembers(p.members, p.service, ctx), p.service);
+  const members = isUnknown(p.members) ? UNKNOWN : keyed(parseMembers(p.members, p.service, p.healthCheck, ctx), p.service, p.healthCheck);
   return {
     service: normaliseServiceRef(p.service),
     members,
+    ...(p.healthCheck !== undefined ? { healthCheck: p.healthCheck } : {}),
     ...(p.drain !== undefined ? { drain: p.drain } : {}),
     adopt: p.adopt,
     ...(p.owner !== undefined ? { owner: p.owner } : {}),
@@ -87,11 +91,11 @@ const poolSchema = poolObject.transform((p, ctx) => {
 });
 
 /** The members by key; UNKNOWN while a key is not known yet (preview: an address, or the service port it defaults to). */
-function keyed(members: (MemberState | Unknown)[], service: PoolParsed["service"]) {
+function keyed(members: (MemberState | Unknown)[], service: PoolParsed["service"], poolCheck: HealthCheckChecked | undefined) {
   const out: Record<string, ReturnType<typeof normaliseMember> & { onlyOn?: MemberState["onlyOn"] }> = {};
   for (const m of members) {
     if (isUnknown(m)) return UNKNOWN;
-    const n = normaliseMember(m, service);
+    const n = normaliseMember(m, service, poolCheck);
     const key = keyOf(n);
     if (key === undefined) return UNKNOWN;
     out[key] = { ...n, ...(m.onlyOn !== undefined ? { onlyOn: m.onlyOn } : {}) };
@@ -110,6 +114,8 @@ export interface RealServerPoolModel extends OwnershipModel, EngineModel {
   service: ServiceRefModel;
   /** By "address:port". */
   members: Record<string, PoolMemberModel>;
+  /** The members' default check (each member records the one in effect). */
+  healthCheck?: HealthCheckModel;
   drain?: DrainModel;
   adopt: boolean;
 }

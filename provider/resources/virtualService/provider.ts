@@ -7,7 +7,7 @@ import { entryProvider, type EntryEffects, type EntryKind } from "../../entries"
 import { parseVirtualServiceId, serviceIdPart, virtualServiceId } from "../../identity";
 import type { DestKey } from "../../protocol";
 import { checkVirtualService, parseVirtualService, SERVICE_IDENTITY, VIRTUAL_SERVICE_KEYS, VIRTUAL_SERVICE_SETTINGS, type VirtualServiceModel } from "../../schema";
-import { boundProps, serviceKey, serviceProps, serviceSettings } from "./wire";
+import { boundProps, serviceHealth, serviceKey, serviceProps, serviceSettings } from "./wire";
 
 type Props = Record<string, unknown>;
 
@@ -36,7 +36,7 @@ export const virtualServiceKind: EntryKind<VirtualServiceModel> = {
 
 export const virtualServiceEffects: EntryEffects<VirtualServiceModel> = {
   ensure: (ops, vs, onExisting, formerOwner) =>
-    ops.ensureService({ ...serviceKey(vs), ...serviceSettings(vs) }, onExisting, { owner: vs.owner, formerOwner, takeover: vs.takeover }, vs.bindAddress),
+    ops.ensureService({ ...serviceKey(vs), ...serviceSettings(vs) }, onExisting, { owner: vs.owner, formerOwner, takeover: vs.takeover }, vs.bindAddress, serviceHealth(vs)),
   // The kernel drops a service's dests with it: with drain, they finish their connections first (a director removed
   // from the service, or the service deleted or replaced while real servers are still on it there). The helper refuses
   // to delete a service with real servers this stack does not own (FOREIGN_DESTS) unless deleteForeignRealServers.

@@ -6,9 +6,10 @@ import type { SchedulerFlag } from "../../protocol";
 import { directorsSchema } from "../../schema/director";
 import type { Director } from "../../director";
 import { field, fieldsWithRole, shapeOf, type OneOf } from "../../schema/fields";
+import { healthCheckSchema, type HealthCheckInputs } from "../../schema/health";
 import { ownerSchema } from "../../schema/owner";
 import { isUnknown, u, UNKNOWN, type Unknown } from "../../schema/unknown";
-import { bool, DEFAULTS, drainSchema, FAMILIES, int, ipAddress, oneOf, parseIp, PROTOCOLS, SCHEDULER_FLAGS, SCHEDULERS, type DrainInputs, type Family, type Scheduler, type TransportProtocol } from "../../schema/values";
+import { bool, DEFAULTS, drainSchema, FAMILIES, FORWARDING, int, ipAddress, oneOf, parseIp, PROTOCOLS, SCHEDULER_FLAGS, SCHEDULERS, type DrainInputs, type Family, type Forwarding, type Scheduler, type TransportProtocol } from "../../schema/values";
 
 const persistenceSchema = z.strictObject({
   timeout: u(int("timeout", 1, 2678400)).default(DEFAULTS.persistenceTimeout),
@@ -30,6 +31,29 @@ const interfaceName = z.string({ error: "bindAddress.interface must be a string 
 });
 const BIND_SHAPE = 'bindAddress must be true, false or { interface: "eth0" }';
 const bindAddressSchema = z.union([z.boolean({ error: BIND_SHAPE }), z.strictObject({ interface: u(interfaceName) }, { error: BIND_SHAPE })], { error: BIND_SHAPE });
+
+// minHealthy: a count (the helper's 0..65535) or a percentage of the checked real servers, "0%".."100%".
+const MIN_HEALTHY = 'minHealthy must be a whole number of real servers 0..65535 or a percentage "0%".."100%" (such as "50%")';
+const minHealthySchema = z.union([
+  z.number({ error: MIN_HEALTHY }).int({ error: MIN_HEALTHY }).min(0, { error: MIN_HEALTHY }).max(65535, { error: MIN_HEALTHY }),
+  z.string({ error: MIN_HEALTHY }).regex(/^(100|[1-9]?[0-9])%$/, { error: MIN_HEALTHY }),
+], { error: MIN_HEALTHY });
+
+/** The real server added while none is healthy (the helper adds it with weight 1). */
+export interface SorryServerInputs {
+  /** Its IP address, of the service's family. */
+  address: string;
+  /** 1..65535. Default: the service port (required for fwmark services). */
+  port?: number;
+  /** "nat" | "dr" | "tunnel". Default "nat". */
+  forwarding?: OneOf<Forwarding>;
+}
+
+const sorryServerSchema = z.strictObject({
+  address: u(ipAddress("address", "dest")),
+  port: u(int("port", 1, 65535)).optional(),
+  forwarding: u(oneOf("forwarding", FORWARDING)).default(DEFAULTS.forwarding),
+});
 
 /** The scheduler-flag bit each name sets, and the name ipvsadm prints for that bit under each scheduler. */
 const FLAG_BIT: Record<SchedulerFlag, 1 | 2 | 3> = {
@@ -113,6 +137,19 @@ export interface VirtualServiceInputs {
    */
   drain?: DrainInputs;
   /**
+   * The default health check of this service's real servers (each RealServer, pool or member may declare its own, or
+   * `{ type: "none" }`). Default: none.
+   */
+  healthCheck?: HealthCheckInputs;
+  /**
+   * Never take checked real servers out below this many: a count, or "NN%" of the service's checked real servers
+   * (rounded up). The ones kept are named in the checker's log and in status. Default "50%". Sent with the service
+   * whether or not a real server has a check yet (the director records it for checks any stack adds later).
+   */
+  minHealthy?: number | string;
+  /** Added (weight 1) while none of the service's checked real servers is healthy, removed as soon as one is. Default: none. */
+  sorryServer?: SorryServerInputs;
+  /**
    * Take over an entry with this identity that already exists on a director (its settings are then set to these).
    * Default false: creating over an existing entry fails and says what is there. Neither an entry another stack owns
    * (see takeover) nor a VIP that kube-proxy or keepalived manages is adopted.
@@ -147,6 +184,11 @@ export const VIRTUAL_SERVICE_FIELDS = {
   // dummy interface ipvs0) or { interface } (there, announced to its LAN).
   bindAddress: field("setting", u(bindAddressSchema).default(false)),
   drain: field("setting", u(drainSchema).optional()),
+  // Health checks (PROTOCOL.md "Health checks"): the real servers' default check (they resolve theirs, passing this
+  // one as service.healthCheck), and minHealthy and the sorry server, which ensureService carries.
+  healthCheck: field("setting", u(healthCheckSchema).optional()),
+  minHealthy: field("setting", u(minHealthySchema).default("50%")),
+  sorryServer: field("setting", u(sorryServerSchema).optional()),
   adopt: field("setting", u(bool("adopt")).default(false)),
   // Ownership (PROTOCOL.md "Ownership ledger"): owner is the running stack's (src/ passes it; state written before the
   // ledger has none); takeover and deleteForeignRealServers only shape the ops, like adopt.
@@ -204,6 +246,19 @@ function virtualServiceRules(v: VsParsed, ctx: z.RefinementCtx) {
     }
   }
 
+  const sorry = v.sorryServer;
+  if (sorry !== undefined && !isUnknown(sorry)) {
+    const family = serviceFamily(v);
+    if (!isUnknown(sorry.address) && family !== undefined && !isUnknown(family) && parseIp(sorry.address)!.family !== family)
+      issue(["sorryServer", "address"], `address ${sorry.address} is ${parseIp(sorry.address)!.family} but the service is ${family}`);
+    if (isFwmark && sorry.port === undefined)
+      issue(["sorryServer", "port"], "port (1..65535) is required for a fwmark service: there is no service port to default to");
+    const fwd = sorry.forwarding;
+    // As for a real server: dr and tunnel do not rewrite the packet, so the port is the service's.
+    if ((fwd === "dr" || fwd === "tunnel") && !isFwmark && sorry.port !== undefined && !isUnknown(sorry.port) && v.port !== undefined && !isUnknown(v.port) && sorry.port !== v.port)
+      issue(["sorryServer", "port"], `port must equal the service port (${v.port}) with forwarding "${fwd}": the packet is not rewritten (omit port)`);
+  }
+
   const flags = v.schedulerFlags;
   if (!isUnknown(flags) && !isUnknown(v.scheduler)) {
     const seen = new Map<number, string>();
@@ -251,6 +306,9 @@ export const virtualServiceSchema = vsObject.superRefine(virtualServiceRules).tr
     else netmask = family === "ipv4" ? String(m).trim() : String(v6Prefix(m)); // v6: the prefix as the helper writes it
     persistence = { timeout: p.timeout, netmask, ...(p.engine !== undefined ? { engine: p.engine } : {}) };
   }
+  // The sorry server's port defaults to the service's (a fwmark service has none: its rule requires one).
+  const sorry = v.sorryServer;
+  const sorryServer = sorry === undefined || isUnknown(sorry) ? sorry : { ...sorry, port: (sorry.port ?? v.port) as number | Unknown };
   // Flags in kernel-bit order, named as ipvsadm prints them for this scheduler (flag-1 on sh = sh-fallback).
   let schedulerFlags = v.schedulerFlags;
   if (!isUnknown(schedulerFlags) && !isUnknown(scheduler) && !schedulerFlags.some(isUnknown))
@@ -270,6 +328,9 @@ export const virtualServiceSchema = vsObject.superRefine(virtualServiceRules).tr
     onePacket: v.onePacket,
     bindAddress: v.bindAddress,
     ...(v.drain !== undefined ? { drain: v.drain } : {}),
+    ...(v.healthCheck !== undefined ? { healthCheck: v.healthCheck } : {}),
+    minHealthy: v.minHealthy,
+    ...(sorryServer !== undefined ? { sorryServer } : {}),
     adopt: v.adopt,
     ...(v.owner !== undefined ? { owner: v.owner } : {}),
     takeover: v.takeover,

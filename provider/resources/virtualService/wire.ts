@@ -1,6 +1,6 @@
 // A VirtualService to the helper protocol (PROTOCOL.md) and back: its kernel key, its complete settings, and the
 // kernel's settings in input form (what refresh writes into state). The one place that knows both directions.
-import type { BindAddress, Service, ServiceKey, ServiceSettings } from "../../protocol";
+import type { BindAddress, Service, ServiceHealth, ServiceKey, ServiceSettings } from "../../protocol";
 import type { ServiceIdentity, VirtualServiceModel } from "../../schema";
 
 type Props = Record<string, unknown>;
@@ -25,6 +25,14 @@ export function serviceSettings(vs: VirtualServiceModel): Required<ServiceSettin
     persistenceEngine: vs.persistence?.engine ?? "",
     onePacket: vs.onePacket,
   };
+}
+
+/**
+ * ensureService's health fields, complete: minHealthy always (its default "50%" too, so a check any stack adds later
+ * is bounded by it), the sorry server or null (clears one the ledger records).
+ */
+export function serviceHealth(vs: VirtualServiceModel): ServiceHealth {
+  return { minHealthy: vs.minHealthy, sorryServer: vs.sorryServer ?? null };
 }
 
 /**
