@@ -165,6 +165,20 @@ done`);
     expect(text.stdout).toContain("Health (the checker's doing, not drift):");
     expect(text.stdout).not.toContain("Drift:");
 
+    // The GitOps drift job (examples/gitops) says the same: no drift, and the health apart.
+    const gitops = await new Promise<Run>((resolve) => {
+      const { GITHUB_STEP_SUMMARY: _summary, ...env } = stack.pulumiEnv();
+      const child = execFile(
+        path.join(repoRoot, "node_modules", ".bin", "tsx"),
+        [path.join(repoRoot, "examples", "gitops", "gitops.ts"), "drift", "--stack", "e2e", "--cwd", stack.projectDir],
+        { env, timeout: 300_000, maxBuffer: 64 * 1024 * 1024 },
+        (_err, stdout, stderr) => resolve({ code: child.exitCode ?? -1, stdout, stderr }),
+      );
+    });
+    expect(gitops.code, gitops.stderr).toBe(0);
+    expect(gitops.stdout).toContain("No drift: every director's kernel matches the stack.");
+    expect(gitops.stdout).toContain("Health (the checker's doing, not drift; `up` does not change it):");
+    expect(gitops.stdout).toMatch(new RegExp(`  web-1 \\(${rs[0]!.address}:80 of tcp/${VIP}:80 on .*\\): unhealthy since .*; depooled`));
   }, OP_MS);
 
   it("an up that changes a depooled server's weight is recorded, refresh reads it, and the checker applies it on recovery", async () => {
