@@ -91,21 +91,6 @@ export interface SorryServer {
   forwarding: "nat" | "dr" | "tunnel";
 }
 
-/**
- * What read-back adds to a real server some stack declared a check for (absent on the others): the checker's view
- * and the declared weight (the ledger's), so a server the checker depooled can read as declared.
- */
-export interface DestHealth {
-  state: "healthy" | "unhealthy" | "unknown";
-  since?: string;
-  last?: string;
-  depooled: boolean;
-  removed?: boolean;
-  kept?: boolean;
-  declaredWeight: number;
-  check: string;
-}
-
 /** Kernel counters; 64-bit values beyond 2^53 lose precision (display only). */
 export interface Stats {
   conns: number;
@@ -120,6 +105,29 @@ export interface Stats {
   outBps: number;
 }
 
+/**
+ * What read-back adds for a real server some stack declared a health check for (PROTOCOL.md "Health checks"): its
+ * health as the checker last recorded it, and the declared weight the checker restores on recovery.
+ */
+export interface DestHealth {
+  /** unknown: not probed yet, or no checker ran. */
+  state: "healthy" | "unhealthy" | "unknown";
+  /** RFC 3339, when the state began; absent while unknown. */
+  since?: string;
+  /** The last probe's result: "ok" or why it failed ("connection refused"). */
+  last?: string;
+  /** The checker holds it out of the pool: weight 0 in the kernel, or deleted when `removed`. */
+  depooled: boolean;
+  /** Deleted by onFailure "remove": listed as declared, with zero counters. */
+  removed?: boolean;
+  /** Unhealthy but kept pooled by the service's minHealthy. */
+  kept?: boolean;
+  /** The ledger's weight: what the stack declared and the checker restores. */
+  declaredWeight: number;
+  /** The check's type: tcp, http, https, dns. */
+  check: string;
+}
+
 /** A dest as read back from the kernel: identity, settings, runtime data. */
 export type Dest = DestKey &
   Required<Omit<DestSettings, "tunnel">> & {
@@ -128,8 +136,10 @@ export type Dest = DestKey &
     inactiveConns: number;
     persistentConns: number;
     stats: Stats;
-    /** Only on a real server a stack declared a check for. */
+    /** Only on a real server some stack declared a health check for. */
     health?: DestHealth;
+    /** The sorry server the checker added to its service (no real server healthy); no stack declares it. */
+    sorry?: boolean;
   };
 
 /** A service as read back from the kernel; `dests` only when asked for (getService withDests, dump). */
@@ -176,6 +186,11 @@ export interface Settings {
   daemons: Daemon[];
   /** The ports ip_vs_ftp is loaded with; absent: not managed (ensureSettings) or not loaded (getSettings). */
   ftp?: { ports: number[] };
+}
+
+/** What ensureSettings takes: the kernel items, and where the health checker writes its metrics (recorded only). */
+export interface SettingsSpec extends Settings {
+  healthMetricsDirectory?: string;
 }
 
 /**
@@ -240,9 +255,16 @@ export type Op =
   | { op: "zero"; service?: ServiceKey }
   | { op: "flush" }
   /** `formerOwner`: the stack the settings record moves from, as it is (a renamed stack; PROTOCOL.md "Owner fields"). */
-  | { op: "ensureSettings"; owner: string; formerOwner?: string; settings: Settings }
+  | { op: "ensureSettings"; owner: string; formerOwner?: string; settings: SettingsSpec }
   | { op: "deleteSettings"; owner: string }
   | { op: "getSettings"; sysctls: string[] };
+
+/** Whether `ipvs-helper health` runs on the director (it holds its lock file while it runs). */
+export interface CheckerStatus {
+  running: boolean;
+  /** Why it could not be told (running is then false). */
+  error?: string;
+}
 
 /** The success fields of each op's result (without `ok`). */
 export interface OpResults {
@@ -253,7 +275,8 @@ export interface OpResults {
   ensureDest: { changed: boolean; created: boolean; dest: Dest };
   deleteDest: { changed: boolean };
   getDest: { dest: Dest | null };
-  dump: { services: Service[] };
+  /** `checker`: whether the health checker runs, when some stack's ledger records a check. */
+  dump: { services: Service[]; checker?: CheckerStatus };
   setTimeouts: { changed: boolean; timeouts: Timeouts };
   getTimeouts: { timeouts: Timeouts };
   ensureDaemon: { changed: boolean };

@@ -25,6 +25,7 @@ export class DirectorSettings extends pulumi.CustomResource {
   declare public readonly ipForward: pulumi.Output<IpForwardState | undefined>;
   /** The ports ip_vs_ftp is loaded with (as read back: absent when the module is not loaded). */
   declare public readonly ftp: pulumi.Output<FtpState | undefined>;
+  declare public readonly healthMetricsDirectory: pulumi.Output<string | undefined>;
   /** The stack the director's ledger records as holding these settings: "organization/project/stack". */
   declare public readonly owner: pulumi.Output<string>;
 
@@ -34,7 +35,7 @@ export class DirectorSettings extends pulumi.CustomResource {
       name,
       withProviderModule("DirectorSettings", {
         // Every output is listed so the engine knows its name before the provider fills it.
-        timeouts: undefined, syncDaemons: undefined, sysctls: undefined, ipForward: undefined, ftp: undefined,
+        timeouts: undefined, syncDaemons: undefined, sysctls: undefined, ipForward: undefined, ftp: undefined, healthMetricsDirectory: undefined,
         ...args,
         owner: stackOwner(),
         // Credentials must never be plaintext in state (inputs included), even when the program passed them plain.

@@ -202,6 +202,14 @@ export interface DirectorSettingsArgs {
    * kernel allows only while no FTP connection uses it (refused, saying so, otherwise).
    */
   ftp?: pulumi.Input<FtpArgs>;
+  /**
+   * Where the health checker (`ipvs-helper health`) writes its state as Prometheus text metrics (`ipvs_health.prom`,
+   * node_exporter's textfile-collector format), e.g. "/var/lib/node_exporter/textfile_collector": a clean absolute
+   * path without white space, quotes, backslashes or "%". Passed to the checker's systemd unit as --metrics-dir (the
+   * directory is created, and the checker restarted, keeping its up/down states); without systemd, pass
+   * `--metrics-dir` yourself. Default: no metrics.
+   */
+  healthMetricsDirectory?: pulumi.Input<string>;
 }
 
 /** ip_vs_ftp's ports. */

@@ -15,7 +15,14 @@
 //
 // A RealServerPool is reported per member, named as `pulumi-ipvs status` names it (`web-pool[10.0.0.11:8080]`); a
 // DirectorSettings per setting, by its input path (`timeouts.tcp 900 → 600`, `sysctls.expireNodestConn`).
-import { appendFileSync } from "node:fs";
+//
+// drift also reports the real servers' health apart from drift (a server the health checker depooled is not drift:
+// the refresh reads it at its declared weight), from `pulumi-ipvs status --json`: unhealthy real servers, the sorry
+// server in use, a director whose checker is not running. Health does not change the exit status.
+import { execFile } from "node:child_process";
+import { appendFileSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import path from "node:path";
 import { LocalWorkspace, type EngineEvent } from "@pulumi/pulumi/automation";
 
 type Mode = "preview" | "up" | "drift";
@@ -357,6 +364,45 @@ function driftReport(drift: Change[]): string {
   return ["Drift (the kernel differs from the stack; `up` puts the declared settings back):", ...drift.map((c) => `  ${describe(c, true)}: ${c.fields.join(", ")}`)].join("\n") + "\n";
 }
 
+/** Bounds the status run (it reads every director, each within its own connect and operation deadlines). */
+const STATUS_TIMEOUT_MS = 300_000;
+
+/**
+ * The health section of the drift report: `pulumi-ipvs status --json`'s health sentences (the package's own bin,
+ * resolved from the project, else from beside this file). Empty when no director runs checks.
+ */
+async function healthReport(stackName: string, cwd: string): Promise<string> {
+  const resolveFrom = [path.resolve(cwd, "package.json"), __filename];
+  let cli: string | undefined;
+  for (const from of resolveFrom) {
+    try {
+      const pkgJson = createRequire(from).resolve("pulumi-ipvs/package.json");
+      const bin = (JSON.parse(readFileSync(pkgJson, "utf8")) as { bin: Record<string, string> }).bin["pulumi-ipvs"]!;
+      cli = path.join(path.dirname(pkgJson), bin);
+      break;
+    } catch {
+      // not installed there: try the next place
+    }
+  }
+  if (!cli) return "Health: not read (the pulumi-ipvs package is not installed in the project).\n";
+  const out = await new Promise<{ stdout: string; error?: Error }>((resolve) =>
+    execFile(process.execPath, [cli, "status", "--stack", stackName, "--json"], { cwd, timeout: STATUS_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024 }, (error, stdout) =>
+      resolve({ stdout, ...(error ? { error } : {}) }),
+    ),
+  );
+  let report: { health?: string[]; error?: string; directors?: { checker?: unknown }[] };
+  try {
+    report = JSON.parse(out.stdout) as typeof report;
+  } catch {
+    return `Health: not read (pulumi-ipvs status: ${out.error?.message ?? "no report"}).\n`;
+  }
+  // Exit 1 (drift) still carries the whole report; an error report says why.
+  if (report.error !== undefined) return `Health: not read (pulumi-ipvs status: ${report.error}).\n`;
+  if (!report.directors?.some((d) => d.checker !== undefined)) return "";
+  if (!report.health?.length) return "Health: every checked real server is healthy and every director's checker runs.\n";
+  return ["Health (the checker's doing, not drift; `up` does not change it):", ...report.health.map((l) => `  ${l}`)].join("\n") + "\n";
+}
+
 async function main(): Promise<number> {
   const opts = parseArgs(process.argv.slice(2));
   const workspace = await LocalWorkspace.create({ workDir: opts.cwd });
@@ -377,7 +423,7 @@ async function main(): Promise<number> {
     // refresh --preview-only: reads every director, changes no state (a recorded drift would hide itself next time).
     await stack.previewRefresh({ onEvent });
     const drift = driftedEntries(events);
-    report = driftReport(drift);
+    report = driftReport(drift) + (await healthReport(stackName, opts.cwd));
     code = drift.length ? 1 : 0;
   }
   process.stdout.write(report);

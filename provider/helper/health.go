@@ -44,6 +44,13 @@ func cutMetricsDir(args []string) (rest []string, dir string, ok bool) {
 // ledger lock, and leaves it as it is when it stops (fail static: a checker that dies depools nothing more and
 // restores nothing either; its state file lets the next one carry on).
 func runHealth(lim limits, metricsDir string) error {
+	// Held while it runs: read-back (dump) reports the checker as running from this lock, and a second checker is
+	// refused.
+	running, err := health.HoldRunning(filepath.Join(health.StateDir, health.LockFile))
+	if err != nil {
+		return err
+	}
+	defer running.Close()
 	k, _, perr := openKernel(lim)
 	if perr != nil {
 		return perr

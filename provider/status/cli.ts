@@ -3,7 +3,8 @@
 // pulumi CLI: reads the stack's state through the Automation API (the `pulumi` on PATH or given, its usual environment:
 // backend, passphrase or secrets provider), dumps each director's table once over SSH (and reads the declared settings
 // of a director with DirectorSettings), and prints declared (the state's inputs: what the program last declared; with
-// --refreshed the outputs: what the last up or refresh recorded) vs kernel with the kernel's counters.
+// --refreshed the outputs: what the last up or refresh recorded) vs kernel with the kernel's counters, and apart from
+// that the health of checked real servers and whether each director's health checker runs.
 // Exit 0 everything matches, 1 drift, 2 error. The decrypted state stays in memory; every printed text is redacted.
 import { accessSync, constants, statSync } from "node:fs";
 import path from "node:path";
@@ -22,7 +23,10 @@ const USAGE = `usage: pulumi-ipvs status [--stack <name>] [--json] [--refreshed]
 
 Run in a Pulumi project directory. Compares every VirtualService, RealServer and RealServerPool member
 (pool[address:port]) of the stack (default: the selected stack) with the kernel of each director, and each
-DirectorSettings with the director's timeouts, sync daemons and sysctls; shows the real servers' connections and rates.
+DirectorSettings with the director's timeouts, sync daemons and sysctls; shows the real servers' connections and rates,
+and their health where a check is declared (healthy / unhealthy / not probed yet, since when, the last result; depooled,
+kept pooled by minHealthy, the sorry server) and whether each director's health checker runs. A real server the
+checker depooled is health, not drift.
 Declared is what the program last declared (a hand edit stays drift after a refresh); --refreshed compares with what
 the last up or refresh recorded instead. The stack is read with the pulumi CLI on PATH, or the one --pulumi names
 (the binary or its directory), and its usual environment (${PULUMI_ENV}).
@@ -121,8 +125,13 @@ async function status(args: Args): Promise<{ text: string; code: number }> {
             (e: unknown) => ({ error: message(e) }),
           )
         : undefined;
-      const [dump, read] = await Promise.all([ops.dump().then((services) => ({ services }), (e: unknown) => ({ error: message(e) })), settings]);
-      kernel.set(key, "error" in dump ? dump : { ...dump, ...(read ? { settings: read } : {}) });
+      // The dump also says whether the health checker runs there (when some stack declares a check).
+      const dump = ops.run({ op: "dump" }).then(
+        (r) => ({ services: r.services, ...(r.checker ? { checker: r.checker } : {}) }),
+        (e: unknown) => ({ error: message(e) }),
+      );
+      const [dumped, read] = await Promise.all([dump, settings]);
+      kernel.set(key, "error" in dumped ? dumped : { ...dumped, ...(read ? { settings: read } : {}) });
     }),
   );
   closeAllSessions();

@@ -1,13 +1,15 @@
 // Declared (the stack's state) against the kernel (one dump per director): per director, every service the stack
 // manages or has real servers in (RealServers and RealServerPool members), with its real servers, what differs field
 // by field, and the kernel's counters; and the director's DirectorSettings against its getSettings answer.
+// A real server's health (issue 27) is reported apart from drift: one the checker holds out of the pool is compared
+// at its declared weight (health.declaredWeight), as refresh reads it, so it is health, not drift.
 // Pure: the dumps and settings are passed in.
 import { canonical } from "../diff";
 import { directorKey, hostPort } from "../director";
 import { serviceIdPart } from "../identity";
-import type { Dest, Service, ServiceKey, Stats } from "../protocol";
+import type { CheckerStatus, Dest, DestHealth, Service, ServiceKey, Stats } from "../protocol";
 import type { SyncDaemonModel, VirtualServiceModel } from "../schema";
-import { destProps, destSettings } from "../resources/realServer/wire";
+import { declaredView, destProps, destSettings } from "../resources/realServer/wire";
 import { boundProps, serviceProps, serviceSettings } from "../resources/virtualService/wire";
 import { settingsProps, type KernelSettings } from "../resources/directorSettings/wire";
 import type { DeclaredDest, DeclaredService, DeclaredSettings, DestDeclaration, StackEntries } from "./state";
@@ -46,6 +48,10 @@ export interface RealServerReport extends EntryReport {
   inactiveConns?: number;
   persistentConns?: number;
   stats?: Stats;
+  /** Only for a real server some stack declared a health check for: the checker's view (PROTOCOL.md read-back). */
+  health?: DestHealth;
+  /** The sorry server the checker added while no real server of the service is healthy (no stack declares it). */
+  sorry?: true;
 }
 
 export interface ServiceReport extends EntryReport {
@@ -90,6 +96,8 @@ export interface DirectorReport {
   otherServices: string[];
   /** The stack's DirectorSettings for this director, when it has one. */
   settings?: SettingsReport;
+  /** Whether the health checker runs here; only when some stack declares a check on this director. */
+  checker?: CheckerStatus;
 }
 
 export interface StatusReport {
@@ -99,6 +107,11 @@ export interface StatusReport {
   directors: DirectorReport[];
   /** Resources whose state could not be read. */
   problems: string[];
+  /**
+   * Health apart from drift, one sentence each: real servers unhealthy (depooled, removed, kept pooled by
+   * minHealthy), sorry servers in use, directors whose checker is not running. Empty when all is well.
+   */
+  health: string[];
 }
 
 export type { KernelSettings };
@@ -107,7 +120,9 @@ export type { KernelSettings };
  * A director's dump (and, for a director with DirectorSettings, its settings or why they could not be read), or why
  * the director could not be read.
  */
-export type KernelView = { services: Service[]; settings?: { settings: KernelSettings } | { error: string } } | { error: string };
+export type KernelView =
+  | { services: Service[]; checker?: CheckerStatus; settings?: { settings: KernelSettings } | { error: string } }
+  | { error: string };
 
 /** State lists resources in creation order, which varies from run to run: sort as people read addresses. */
 const byAddress = (a: string, b: string) => a.localeCompare(b, "en", { numeric: true });
@@ -143,16 +158,21 @@ function destReport(declared: DeclaredDest | undefined, kernel: Dest | undefined
   if (unknown) return { ...base, status: "unknown", differences: [], declared: want };
   if (!kernel) return { ...base, status: "missing", differences: [], declared: want };
   // destProps keeps the declared forwarding where the kernel reports "local" (a dest on the director itself).
-  const have = destProps(kernel, { forwarding: declared?.entry.forwarding ?? kernel.forwarding });
+  const current = { forwarding: declared?.entry.forwarding ?? kernel.forwarding };
+  // The kernel's values as they are (a depooled server at weight 0; none for one the checker removed, which the
+  // helper lists as declared), and compared as refresh reads them: a depooled server at its declared weight.
+  const have = kernel.health?.removed ? undefined : destProps(kernel, current);
   const runtime = {
     activeConns: kernel.activeConns,
     inactiveConns: kernel.inactiveConns,
     persistentConns: kernel.persistentConns,
     stats: kernel.stats,
+    ...(kernel.health ? { health: kernel.health } : {}),
+    ...(kernel.sorry ? { sorry: true as const } : {}),
   };
   if (!want) return { ...base, status: "unmanaged", differences: [], kernel: have, ...runtime };
-  const diffs = differences(want, have);
-  return { ...base, status: verdict(diffs), differences: diffs, declared: want, kernel: have, ...runtime };
+  const diffs = differences(want, destProps(declaredView(kernel), current));
+  return { ...base, status: verdict(diffs), differences: diffs, declared: want, ...(have ? { kernel: have } : {}), ...runtime };
 }
 
 function serviceReport(
@@ -248,7 +268,41 @@ function directorReport(key: string, user: string, entries: StackEntries, view: 
     services: reports,
     otherServices,
     ...(settings ? { settings: settingsReport(settings, view) } : {}),
+    ...("services" in view && view.checker ? { checker: view.checker } : {}),
   };
+}
+
+/** "since 2026-12-06T20:00:00Z: connection refused". */
+const sinceLast = (h: DestHealth) => [h.since !== undefined ? `since ${h.since}` : "", h.last ?? ""].filter((x) => x).join(": ");
+
+/** A checked real server's health in a few words: "healthy since …", "unhealthy since …: connection refused; depooled (weight 0, declared 5)". */
+export function healthText(h: DestHealth): string {
+  const head = h.state === "unknown" ? "not probed yet" : [h.state, sinceLast(h)].filter((x) => x).join(" ");
+  if (h.removed) return `${head}; removed by the checker (declared weight ${h.declaredWeight}, restored on recovery)`;
+  if (h.depooled) return `${head}; depooled (weight 0, declared ${h.declaredWeight}, restored on recovery)`;
+  if (h.kept) return `${head}; kept pooled by minHealthy`;
+  return head;
+}
+
+/** The report's health sentences (StatusReport.health): what is not well, per director. */
+function healthSentences(directors: DirectorReport[]): string[] {
+  const out: string[] = [];
+  for (const d of directors) {
+    const checked = d.services.some((s) => s.realServers.some((r) => r.health));
+    if (d.checker && !d.checker.running && checked)
+      out.push(
+        d.checker.error !== undefined
+          ? `${d.director}: cannot tell whether the health checker runs: ${d.checker.error}`
+          : `${d.director}: the health checker is not running: no real server is depooled or restored, the weights stay as they are`,
+      );
+    for (const s of d.services)
+      for (const r of s.realServers) {
+        const who = `${r.resource ?? r.realServer} (${r.realServer} of ${s.service} on ${d.director})`;
+        if (r.sorry) out.push(`sorry server ${r.realServer} of ${s.service} on ${d.director}: in the pool, no real server is healthy`);
+        else if (r.health && r.health.state === "unhealthy") out.push(`${who}: ${healthText(r.health)}`);
+      }
+  }
+  return out;
 }
 
 const drifted = (e: EntryReport) => e.resource !== undefined && (e.status === "differs" || e.status === "missing");
@@ -260,7 +314,7 @@ export function compareStack(stack: string, entries: StackEntries, kernel: Reado
     .map(([key, d]) => directorReport(key, d.user, entries, kernel.get(key) ?? { error: "not read" }));
   const anyDrift = directors.some((d) => d.settings?.status === "differs" || d.services.some((s) => drifted(s) || s.realServers.some(drifted)));
   const anyError = entries.problems.length > 0 || directors.some((d) => d.error !== undefined || d.settings?.error !== undefined);
-  return { stack, status: anyError ? "error" : anyDrift ? "drift" : "ok", directors, problems: entries.problems };
+  return { stack, status: anyError ? "error" : anyDrift ? "drift" : "ok", directors, problems: entries.problems, health: healthSentences(directors) };
 }
 
 /** The process exit code for a report: 0 everything matches, 1 drift, 2 error. */

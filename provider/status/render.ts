@@ -1,7 +1,8 @@
 // The status report as text (per director: a table like `ipvsadm -Ln --stats --rate` with declared-vs-kernel verdicts
-// and a table of its DirectorSettings, then one sentence per drifted entry or settings) or as one JSON document. Pure.
+// and a table of its DirectorSettings, then one sentence per drifted entry or settings, then the real servers' health
+// apart from drift) or as one JSON document. Pure.
 import { printable, redact } from "../session/errors";
-import type { DirectorReport, FieldDifference, RealServerReport, ServiceReport, SettingReport, SettingsReport, StatusReport } from "./compare";
+import { healthText, type DirectorReport, type FieldDifference, type RealServerReport, type ServiceReport, type SettingReport, type SettingsReport, type StatusReport } from "./compare";
 
 /** A setting's value as a person reads it: "rr", "none", "timeout=300 netmask=255.255.255.0", "sh-port,sh-fallback". */
 export function formatValue(v: unknown): string {
@@ -25,7 +26,7 @@ function verdict(e: ServiceReport | RealServerReport): string {
     case "missing":
       return "missing in kernel";
     case "unmanaged":
-      return "not managed by this stack";
+      return "sorry" in e && e.sorry ? "sorry server (added by the health checker: no real server is healthy)" : "not managed by this stack";
     case "unknown":
       return "unknown (director not read)";
   }
@@ -77,11 +78,14 @@ function serviceRow(s: ServiceReport): string[] {
 function destRow(r: RealServerReport): string[] {
   const st = r.stats;
   const settings = r.kernel ?? r.declared;
+  // A checked real server's health follows its verdict: a depooled one is health, not drift.
+  const health = r.health ? ` [health: ${healthText(r.health)}]` : "";
   return [
     `  -> ${r.realServer}`,
     r.resource ?? "-",
     formatValue(settings?.forwarding),
-    n(settings?.weight as number | undefined),
+    // The kernel's weight (0 while depooled); none while the checker has removed it.
+    r.health?.removed ? "-" : n(settings?.weight as number | undefined),
     n(r.activeConns),
     n(r.inactiveConns),
     n(st?.conns),
@@ -90,7 +94,7 @@ function destRow(r: RealServerReport): string[] {
     n(st?.outPps),
     n(st?.inBps),
     n(st?.outBps),
-    verdict(r),
+    verdict(r) + health,
   ];
 }
 
@@ -113,6 +117,14 @@ function directorSection(d: DirectorReport): string[] {
   // A director with only DirectorSettings has no entry table.
   const lines = [head, ...(d.services.length ? table(rows).map((l) => `  ${l}`) : [])];
   if (d.otherServices.length) lines.push(`  Also on this director, not managed by this stack: ${d.otherServices.join(", ")}`);
+  if (d.checker)
+    lines.push(
+      d.checker.running
+        ? "  Health checker: running"
+        : d.checker.error !== undefined
+          ? `  Health checker: cannot tell whether it runs: ${d.checker.error}`
+          : "  Health checker: NOT RUNNING (no real server is depooled or restored; the weights stay as they are)",
+    );
   if (d.settings) lines.push(...settingsSection(d.settings));
   return lines;
 }
@@ -126,6 +138,7 @@ export function renderText(report: StatusReport): string {
   if (report.problems.length) lines.push("Errors:", ...report.problems.map((p) => `  ${p}`), "");
   const drift = driftLines(report);
   if (drift.length) lines.push("Drift:", ...drift.map((l) => `  ${l}`), "");
+  if (report.health.length) lines.push("Health (the checker's doing, not drift):", ...report.health.map((l) => `  ${l}`), "");
   return lines.join("\n");
 }
 

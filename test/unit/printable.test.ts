@@ -63,6 +63,7 @@ describe("where director text becomes a message", () => {
       status: "error",
       directors: [{ director: "192.0.2.5:22", user: "ops", error: HOSTILE, services: [], otherServices: [`tcp/192.0.2.9:80${HOSTILE}`] }],
       problems: [],
+      health: [],
     } as unknown as StatusReport;
     for (const json of [false, true]) {
       const out = render(report, { json, credentials: [] });

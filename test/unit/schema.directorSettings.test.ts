@@ -124,3 +124,31 @@ describe("DirectorSettings rules", () => {
     expect(JSON.stringify(r.failures)).not.toContain("not a key");
   });
 });
+
+// The health checker's metrics directory (issue 27): the helper's own rule (protocol.CheckMetricsDir), at preview.
+describe("healthMetricsDirectory", () => {
+  it("a clean absolute path is kept and goes on the wire with the settings", async () => {
+    const v = expectOk(check({ healthMetricsDirectory: "/var/lib/node_exporter/textfile_collector" }));
+    expect(v.healthMetricsDirectory).toBe("/var/lib/node_exporter/textfile_collector");
+    const { settingsWire } = await import("../../provider/resources/directorSettings/wire");
+    expect(settingsWire(parseDirectorSettings(settings({ healthMetricsDirectory: "/run/metrics" }))).healthMetricsDirectory).toBe("/run/metrics");
+    expect(settingsWire(parseDirectorSettings(settings()))).not.toHaveProperty("healthMetricsDirectory");
+  });
+  it("anything else is refused, naming the field and the rule", () => {
+    for (const [bad, reason] of [
+      ["relative/dir", /must be a clean absolute directory path/],
+      ["/var/lib/../tmp", /must be a clean absolute directory path/],
+      ["/var/lib/", /must be a clean absolute directory path/],
+      ["/", /must be a clean absolute directory path/],
+      ["/var/lib/with space", /must not hold white space, quotes, backslashes, % or control characters/],
+      ["/var/lib/100%", /must not hold white space/],
+      ["/var/lib/a\"b", /must not hold white space/],
+      [`/${"a".repeat(1024)}`, /at most 1024 characters/],
+      [42, /must be an absolute directory path/],
+    ] as const)
+      expectFailure(check({ healthMetricsDirectory: bad }), "healthMetricsDirectory", reason);
+  });
+  it("unknown at preview is fine", () => {
+    expect(expectOk(check({ healthMetricsDirectory: U })).healthMetricsDirectory).toBe(U);
+  });
+});

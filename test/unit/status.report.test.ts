@@ -534,3 +534,72 @@ describe("declared (the state's inputs) against refreshed (its outputs)", () => 
     expect(report.status).toBe("ok");
   });
 });
+
+// Health (issue 27) apart from drift: a real server the checker depooled or removed is compared at its declared
+// weight (as refresh reads it) and named under "Health", a hand edit of a healthy one's weight is drift, the sorry
+// server the checker added is not a foreign real server, and a checker that is not running is said.
+describe("health", () => {
+  const H = { since: "2026-12-06T20:00:00Z", declaredWeight: 5, check: "http" } as const;
+  const down = { ...H, state: "unhealthy", last: "connection refused", depooled: true } as const;
+  const up = { ...H, state: "healthy", last: "ok", depooled: false } as const;
+  const report = (dests: Dest[], checker = { running: true }) =>
+    compareStack("prod", stackEntries(QUICKSTART), views([A, { services: [kernelService(dests)], checker }]));
+
+  it("a depooled real server is health, not drift: declared weight compared, kernel's weight shown", () => {
+    const r = report([kernelDest("10.0.0.11", { weight: 0, health: down }), kernelDest("10.0.0.12", { health: up })]);
+    expect(r.status).toBe("ok");
+    expect(exitCode(r)).toBe(0);
+    const rs1 = r.directors[0]!.services[0]!.realServers[0]!;
+    expect(rs1).toMatchObject({ status: "ok", kernel: { weight: 0 }, health: down });
+    expect(r.health).toEqual([
+      `app-1 (10.0.0.11:8080 of tcp/192.0.2.10:80 on ${A}): unhealthy since 2026-12-06T20:00:00Z: connection refused; depooled (weight 0, declared 5, restored on recovery)`,
+    ]);
+    const text = renderText(r);
+    expect(text).toContain("Stack prod: everything matches");
+    expect(text).toContain("Health checker: running");
+    expect(text).toMatch(/-> 10\.0\.0\.11:8080\s+app-1\s+nat\s+0 .*ok \[health: unhealthy since 2026-12-06T20:00:00Z: connection refused; depooled/);
+    expect(text).toMatch(/-> 10\.0\.0\.12:8080\s+app-2\s+nat\s+5 .*ok \[health: healthy since 2026-12-06T20:00:00Z: ok\]/);
+    expect(text).toContain("Health (the checker's doing, not drift):\n  app-1 (10.0.0.11:8080");
+    expect(JSON.parse(renderJson(r)).directors[0].checker).toEqual({ running: true });
+  });
+
+  it("one the checker removed is listed as declared, with no kernel values", () => {
+    const r = report([kernelDest("10.0.0.11", { health: { ...down, removed: true } }), kernelDest("10.0.0.12", { health: up })]);
+    expect(r.status).toBe("ok");
+    const rs1 = r.directors[0]!.services[0]!.realServers[0]!;
+    expect(rs1.kernel).toBeUndefined();
+    expect(r.health[0]).toContain("removed by the checker (declared weight 5, restored on recovery)");
+    expect(renderText(r)).toMatch(/-> 10\.0\.0\.11:8080\s+app-1\s+nat\s+- /);
+  });
+
+  it("a hand edit of a healthy real server's weight is still drift", () => {
+    const r = report([kernelDest("10.0.0.11", { weight: 9, health: up }), kernelDest("10.0.0.12", { health: up })]);
+    expect(r.status).toBe("drift");
+    expect(r.directors[0]!.services[0]!.realServers[0]!.differences).toEqual([{ field: "weight", declared: 5, kernel: 9 }]);
+    expect(r.health).toEqual([]);
+  });
+
+  it("kept pooled by minHealthy, the sorry server, and a checker that is not running", () => {
+    const kept = { ...H, state: "unhealthy", last: "HTTP 503", depooled: false, kept: true } as const;
+    const r = report(
+      [kernelDest("10.0.0.11", { weight: 5, health: kept }), kernelDest("10.0.0.12", { weight: 0, health: down }), kernelDest("10.0.0.99", { weight: 1, sorry: true })],
+      { running: false },
+    );
+    expect(r.status).toBe("ok");
+    expect(r.health).toEqual([
+      `${A}: the health checker is not running: no real server is depooled or restored, the weights stay as they are`,
+      `app-1 (10.0.0.11:8080 of tcp/192.0.2.10:80 on ${A}): unhealthy since 2026-12-06T20:00:00Z: HTTP 503; kept pooled by minHealthy`,
+      `app-2 (10.0.0.12:8080 of tcp/192.0.2.10:80 on ${A}): unhealthy since 2026-12-06T20:00:00Z: connection refused; depooled (weight 0, declared 5, restored on recovery)`,
+      `sorry server 10.0.0.99:8080 of tcp/192.0.2.10:80 on ${A}: in the pool, no real server is healthy`,
+    ]);
+    const text = renderText(r);
+    expect(text).toContain("Health checker: NOT RUNNING (no real server is depooled or restored; the weights stay as they are)");
+    expect(text).toMatch(/-> 10\.0\.0\.99:8080\s+-\s+nat\s+1 .*sorry server \(added by the health checker: no real server is healthy\)/);
+  });
+
+  it("without checks, nothing about health", () => {
+    const r = compareStack("prod", stackEntries(QUICKSTART), views([A, { services: [inSync()] }]));
+    expect(r.health).toEqual([]);
+    expect(renderText(r)).not.toMatch(/[Hh]ealth/);
+  });
+});

@@ -53,6 +53,8 @@ export interface DirectorSettingsModel {
   ipForward?: IpForwardModel;
   /** ip_vs_ftp's ports, in the order given. */
   ftp?: { ports: number[] };
+  /** Where the health checker writes its Prometheus textfile metrics (`--metrics-dir`). */
+  healthMetricsDirectory?: string;
   /** The stack holding the director's settings in its ledger. */
   owner: string;
 }
@@ -163,6 +165,17 @@ const ftpSchema = z.strictObject(
   },
   { error: rule("ftp must be { ports: [21, …] }") },
 );
+/**
+ * healthMetricsDirectory: a clean absolute path that a systemd unit line takes as it is (the helper's rule,
+ * protocol.CheckMetricsDir: no white space, quotes, backslashes, "%" or control characters; at most 1024).
+ */
+const metricsDirectory = z.string({ error: rule("healthMetricsDirectory must be an absolute directory path") }).superRefine((s, ctx) => {
+  const issue = (message: string) => ctx.addIssue({ code: "custom", message });
+  const clean = s.startsWith("/") && s !== "/" && !s.endsWith("/") && !s.split("/").slice(1).some((p) => p === "" || p === "." || p === "..");
+  if (!clean) issue(`healthMetricsDirectory must be a clean absolute directory path such as /var/lib/node_exporter/textfile_collector, not ${JSON.stringify(s)}`);
+  else if (s.length > 1024) issue(`healthMetricsDirectory must be at most 1024 characters, not ${s.length}`);
+  else if (/[\x00-\x20\x7f"'%\\]/.test(s)) issue(`healthMetricsDirectory must not hold white space, quotes, backslashes, % or control characters: ${JSON.stringify(s)}`);
+});
 
 /** `schema`, saying "is required" for a missing value and `text` for one that is not an object. */
 const required = <T extends z.ZodType>(text: string, schema: T) =>
@@ -174,7 +187,7 @@ const required = <T extends z.ZodType>(text: string, schema: T) =>
     .pipe(schema);
 
 /** The input property names of a DirectorSettings. */
-export const DIRECTOR_SETTINGS_KEYS = ["director", "timeouts", "syncDaemons", "sysctls", "ipForward", "ftp", "owner"] as const;
+export const DIRECTOR_SETTINGS_KEYS = ["director", "timeouts", "syncDaemons", "sysctls", "ipForward", "ftp", "healthMetricsDirectory", "owner"] as const;
 
 /** An object without its absent fields, or undefined when none is left (nothing managed is the same as not given). */
 function nonEmpty<T extends object>(o: T | Unknown | undefined): T | Unknown | undefined {
@@ -191,6 +204,7 @@ export const directorSettingsSchema = z
     sysctls: u(sysctlsSchema).default({}),
     ipForward: u(ipForwardSchema).optional(),
     ftp: u(ftpSchema).optional(),
+    healthMetricsDirectory: u(metricsDirectory).optional(),
     // src/ passes the running stack's; the ledger needs it for every settings op.
     owner: u(ownerSchema("owner")),
   })
@@ -204,6 +218,7 @@ export const directorSettingsSchema = z
       sysctls: isUnknown(s.sysctls) ? s.sysctls : (nonEmpty(s.sysctls) ?? {}),
       ...(ipForward !== undefined ? { ipForward } : {}),
       ...(s.ftp !== undefined ? { ftp: s.ftp } : {}),
+      ...(s.healthMetricsDirectory !== undefined ? { healthMetricsDirectory: s.healthMetricsDirectory } : {}),
       owner: s.owner,
     };
   });

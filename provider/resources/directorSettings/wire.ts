@@ -2,7 +2,7 @@
 // ensureSettings takes it, the sysctls getSettings is asked for, and the kernel's values in input form (what refresh
 // writes into state and what `pulumi-ipvs status` compares). The one place that knows both directions.
 import { withoutUndefined } from "../../entries";
-import type { Daemon, OpResults, Settings, SysctlValue } from "../../protocol";
+import type { Daemon, OpResults, SettingsSpec, SysctlValue } from "../../protocol";
 import { IP_FORWARD, SYSCTLS, type DirectorSettingsModel, type SyncDaemonModel, type SysctlDef } from "../../schema";
 
 type Props = Record<string, unknown>;
@@ -34,7 +34,7 @@ function daemonToWire(d: SyncDaemonModel): Daemon {
 }
 
 /** The managed set as ensureSettings takes it: sysctls by full name, only the given timeouts, the declared daemons. */
-export function settingsWire(s: DirectorSettingsModel): Settings {
+export function settingsWire(s: DirectorSettingsModel): SettingsSpec {
   const sysctls: Record<string, SysctlValue> = {};
   const add = (defs: Record<string, SysctlDef>, given: object) => {
     for (const [k, v] of Object.entries(given)) if (v !== undefined) sysctls[defs[k]!.name] = sysctlToWire(defs[k]!, v);
@@ -47,6 +47,8 @@ export function settingsWire(s: DirectorSettingsModel): Settings {
     ...(t ? { timeouts: withoutUndefined({ tcp: t.tcp, tcpfin: t.tcpFin, udp: t.udp }) } : {}),
     daemons: s.syncDaemons.map(daemonToWire),
     ...(s.ftp ? { ftp: { ports: [...s.ftp.ports] } } : {}),
+    // Recorded with the settings, for the health checker's unit; not a kernel item (read keeps the declared value).
+    ...(s.healthMetricsDirectory !== undefined ? { healthMetricsDirectory: s.healthMetricsDirectory } : {}),
   };
 }
 

@@ -10,7 +10,7 @@ import type { DirectorOps } from "../../helperClient";
 import { parseRealServerId, realServerId, serviceIdPart } from "../../identity";
 import type { DeleteDestOwnership } from "../../protocol";
 import { checkRealServer, isUnknown, parseRealServer, REAL_SERVER_KEYS, REAL_SERVER_SETTINGS, SERVICE_IDENTITY, UNKNOWN, type RealServerModel } from "../../schema";
-import { destKey, destProps, destSettings, healthCheckOf } from "./wire";
+import { declaredView, destKey, destProps, destSettings, healthCheckOf } from "./wire";
 import { serviceKey } from "../virtualService/wire";
 
 type Props = Record<string, unknown>;
@@ -73,10 +73,11 @@ export const realServerEffects: EntryEffects<RealServerModel> = {
     }
     await ops.deleteDest(svc, key, ownership);
   },
-  // From the director's memoized dump, like VirtualService's read; the drain above reads live counters instead.
+  // From the director's memoized dump, like VirtualService's read; the drain above reads live counters instead. A real
+  // server the health checker depooled reads at its declared weight (health, not drift).
   read: async (ops, rs) => {
     const d = (await ops.table()).dest(serviceKey(rs.service), destKey(rs));
-    return d ? destProps(d, { forwarding: rs.forwarding }) : null;
+    return d ? destProps(declaredView(d), { forwarding: rs.forwarding }) : null;
   },
 };
 

@@ -2,7 +2,7 @@
 // settings in input form (what refresh writes into state). The one place that knows both directions.
 // Generic over the field table's wire column (provider/resources/realServer/fields.ts DEST_WIRE): a new setting needs
 // nothing here.
-import type { DestKey, DestSettings, HealthCheck } from "../../protocol";
+import type { Dest, DestKey, DestSettings, HealthCheck } from "../../protocol";
 import { healthCheckWire } from "../../schema/health";
 import { DEST_WIRE, type DestModel, type DestSetting } from "./fields";
 
@@ -34,4 +34,14 @@ export function destSettings(rs: DestFields): Required<DestSettings> {
 export function destProps(d: DestSettings, current: Props): Props {
   // A dest setting's wire name is its input name (fields.ts checks that at compile time).
   return Object.fromEntries(WIRE_KEYS.map((k) => [k, DEST_WIRE[k].from(d, current)]));
+}
+
+/**
+ * A dest as Pulumi's declarative view reads it: one the health checker holds out of the pool (weight 0, or deleted
+ * and listed as declared) reads at the weight the stack declared, which the checker restores on recovery, so a
+ * refresh shows no change for it and status no drift. Any other dest is the kernel's as it is: a hand edit of a
+ * healthy server's weight stays drift.
+ */
+export function declaredView<D extends Pick<Dest, "weight" | "health">>(d: D): D {
+  return d.health?.depooled ? { ...d, weight: d.health.declaredWeight } : d;
 }

@@ -36,7 +36,7 @@ import {
   type RealServerPoolModel,
   type RealServerModel,
 } from "../../schema";
-import { destKey, destProps } from "../realServer/wire";
+import { declaredView, destKey, destProps } from "../realServer/wire";
 import { serviceKey } from "../virtualService/wire";
 
 type Props = Record<string, unknown>;
@@ -240,8 +240,9 @@ async function readPool(opsFor: OpsFor, id: string, props: Props): Promise<dynam
     const found = views.flatMap((v) => (v.dests.has(k) ? [{ director: directorKey(v.director), dest: v.dests.get(k)! }] : []));
     if (found.length === 0) continue;
     const { onlyOn: _o, ...own } = m;
-    // Directors can disagree after out-of-band edits: show one that differs from state, so the next up heals it.
-    const kernel = found.map((f) => destProps(f.dest, { forwarding: m.forwarding }));
+    // Directors can disagree after out-of-band edits: show one that differs from state, so the next up heals it. A
+    // member the health checker depooled reads at its declared weight (health, not drift).
+    const kernel = found.map((f) => destProps(declaredView(f.dest), { forwarding: m.forwarding }));
     const drifted = kernel.find((v) => Object.entries(v).some(([f, x]) => canonical(x) !== canonical((own as Props)[f])));
     members[k] = { ...own, ...(drifted ?? kernel[0]), ...(found.length !== views.length ? { onlyOn: found.map((f) => f.director).sort() } : {}) };
   }

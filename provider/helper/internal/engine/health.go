@@ -59,10 +59,24 @@ func syncUnits(l *ledger.Ledger, exe string, limit time.Duration) error {
 	if _, err := ledger.SyncUnit(len(l.Stacks()) > 0, exe, limit); err != nil {
 		return fmt.Errorf("the ledger was saved, but the boot unit could not be kept in step: %v", err)
 	}
-	if _, err := ledger.SyncHealthUnit(l.HasChecks(), exe, limit); err != nil {
+	if _, err := ledger.SyncHealthUnit(l.HasChecks(), exe, metricsDir(l), limit); err != nil {
 		return fmt.Errorf("the ledger was saved, but the health check unit %s could not be kept in step: %v", ledger.HealthUnitName, err)
 	}
 	return nil
+}
+
+// metricsDir is the healthMetricsDirectory the director's settings record (of the one stack holding them), "" for
+// none or a record that cannot be read (the checker then runs without metrics rather than not at all).
+func metricsDir(l *ledger.Ledger) string {
+	rec := l.Settings(l.SettingsOwner())
+	if rec == nil {
+		return ""
+	}
+	s, perr := protocol.DecodeSettings(rec.Applied, true)
+	if perr != nil {
+		return ""
+	}
+	return s.HealthMetricsDir
 }
 
 // healthView is what read-back adds for checked real servers: the ledger's checks and declared entries, and the
@@ -73,8 +87,12 @@ type healthView struct {
 	st  *health.State
 }
 
-// HealthStatePath is the checker's state file that read-back reports (a variable for tests).
-var HealthStatePath = filepath.Join(health.StateDir, "state.json")
+// HealthStatePath is the checker's state file that read-back reports, HealthLockPath the lock it holds while it runs
+// (variables for tests).
+var (
+	HealthStatePath = filepath.Join(health.StateDir, "state.json")
+	HealthLockPath  = filepath.Join(health.StateDir, health.LockFile)
+)
 
 type opResult struct {
 	res  protocol.Result
@@ -184,6 +202,15 @@ func (e *Engine) withHealth(op *protocol.Op, r opResult) (protocol.Result, *prot
 				list[i] = annotate(hv, k, s)
 			}
 		}
+		// Whether anything applies the checks: a stopped checker changes nothing (fail static), which status says.
+		// A lock that cannot be read does not fail the dump (a refresh needs the table, not the checker).
+		c := protocol.CheckerOut{}
+		if running, err := health.Running(HealthLockPath); err != nil {
+			c.Error = err.Error()
+		} else {
+			c.Running = running
+		}
+		r.res["checker"] = c
 	}
 	return r.res, nil
 }
@@ -202,6 +229,9 @@ func annotate(hv *healthView, svc ipvs.ServiceKey, s protocol.ServiceOut) protoc
 		}
 		seen[k] = true
 		dests[i].Health = health.Report(hv.cfg, hv.st, health.Key{Svc: svc, Dest: k})
+		if sorry, ok := hv.st.Sorry[svc]; ok && sorry == k {
+			dests[i].Sorry = true
+		}
 	}
 	var removed []health.Key
 	for k := range hv.cfg.Targets {

@@ -118,7 +118,7 @@ func TestHealthUnitFollowsTheChecks(t *testing.T) {
 	if analyze, err := exec.LookPath("systemd-analyze"); err == nil {
 		dir := t.TempDir()
 		exe, _ := os.Executable() // any executable: verify checks that ExecStart's exists
-		os.WriteFile(filepath.Join(dir, ledger.HealthUnitName), []byte(ledger.HealthUnitText(exe)), 0o644)
+		os.WriteFile(filepath.Join(dir, ledger.HealthUnitName), []byte(ledger.HealthUnitText(exe, "/var/lib/node_exporter/textfile_collector")), 0o644)
 		out, err := exec.Command(analyze, "verify", "--man=no", filepath.Join(dir, ledger.HealthUnitName)).CombinedOutput()
 		// verify also reports the units it pulls in (After=pulumi-ipvs.service, absent here); only this unit's
 		// own lines count.
@@ -186,5 +186,101 @@ func TestEnsureKeepsWhatTheCheckerHolds(t *testing.T) {
 	wantCode(t, "check dropped", run(t, e, as(destJSON("ensureDest", "192.0.2.1", "10.0.0.1", 7), owner(stackA)+`,"healthCheck":null`))[0], "ok")
 	if f.dests[svc1][k1].Weight != 7 {
 		t.Fatalf("weight %d after the check was dropped", f.dests[svc1][k1].Weight)
+	}
+}
+
+// dump says whether the checker runs (it holds its lock file) once some stack declares a check, and marks the sorry
+// server the checker added, so status can tell health from drift and from a foreign real server.
+func TestDumpReportsTheCheckerAndTheSorryServer(t *testing.T) {
+	f, e := newOwnedEngine(t)
+	dir := t.TempDir()
+	HealthStatePath, HealthLockPath = filepath.Join(dir, "state.json"), filepath.Join(dir, health.LockFile)
+	t.Cleanup(func() {
+		HealthStatePath, HealthLockPath = filepath.Join(health.StateDir, "state.json"), filepath.Join(health.StateDir, health.LockFile)
+	})
+	run(t, e, as(svcJSON("192.0.2.1", "rr"), owner(stackA)), as(destJSON("ensureDest", "192.0.2.1", "10.0.0.1", 5), owner(stackA)))
+	if _, ok := run(t, e, `{"op":"dump"}`)[0]["checker"]; ok {
+		t.Fatal("dump reports a checker though no stack declares a check")
+	}
+	run(t, e, as(destJSON("ensureDest", "192.0.2.1", "10.0.0.1", 5), owner(stackA)+`,"healthCheck":`+httpCheck))
+	checker := func() protocol.CheckerOut { return run(t, e, `{"op":"dump"}`)[0]["checker"].(protocol.CheckerOut) }
+	if c := checker(); c.Running || c.Error != "" {
+		t.Fatalf("no checker ever ran: %+v", c)
+	}
+	lock, err := health.HoldRunning(HealthLockPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := checker(); !c.Running {
+		t.Fatalf("checker holding its lock: %+v", c)
+	}
+	lock.Close()
+	if c := checker(); c.Running {
+		t.Fatalf("checker stopped: %+v", c)
+	}
+
+	// The checker added 10.0.0.99 as the sorry server: it is marked, the checked one is not.
+	sorry := ipvs.DestKey{AF: ipvs.AFInet, Addr: netip.MustParseAddr("10.0.0.99"), Port: 80}
+	f.dests[svc1][sorry] = ipvs.Dest{DestKey: sorry, DestSettings: ipvs.DestSettings{Weight: 1}}
+	state := `{"v":1,"dests":[],"sorry":[{"service":{"family":"ipv4","protocol":"tcp","address":"192.0.2.1","port":80},"address":"10.0.0.99","port":80}]}`
+	if err := os.WriteFile(HealthStatePath, []byte(state), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	svcs := run(t, e, `{"op":"dump"}`)[0]["services"].([]protocol.ServiceOut)
+	for _, d := range *svcs[0].Dests {
+		if d.Sorry != (d.Address == "10.0.0.99") {
+			t.Errorf("%s: sorry %v", d.Address, d.Sorry)
+		}
+	}
+}
+
+// A DirectorSettings' healthMetricsDirectory is recorded with the stack's settings and goes into the checker's unit
+// as --metrics-dir, writable there (and created: a read-only system leaves the checker no way to); dropping it
+// takes it out again. A bad one is refused, naming the field, before anything changes.
+func TestHealthUnitTakesTheMetricsDirectory(t *testing.T) {
+	_, e := newOwnedEngine(t)
+	os.MkdirAll(ledger.SystemdRun, 0o755)
+	os.MkdirAll(ledger.UnitDir, 0o755)
+	e.Exe = "/usr/local/bin/ipvs-helper"
+	unit := filepath.Join(ledger.UnitDir, ledger.HealthUnitName)
+	dir := filepath.Join(t.TempDir(), "textfile_collector")
+	unitText := func() string {
+		b, err := os.ReadFile(unit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	run(t, e, as(svcJSON("192.0.2.1", "rr"), owner(stackA)), as(destJSON("ensureDest", "192.0.2.1", "10.0.0.1", 5), owner(stackA)+`,"healthCheck":`+httpCheck))
+	if strings.Contains(unitText(), "--metrics-dir") {
+		t.Fatal("metrics before any were asked for")
+	}
+	res := run(t, e, ensureSettings(stackA, `{"sysctls":{},"daemons":[],"healthMetricsDirectory":"`+dir+`"}`))[0]
+	wantCode(t, "metrics dir", res, "ok")
+	if res["changed"] != true {
+		t.Fatalf("recording a metrics directory is a change: %v", res)
+	}
+	text := unitText()
+	for _, want := range []string{"ExecStart=/usr/local/bin/ipvs-helper health --metrics-dir " + dir + "\n", "ReadWritePaths=-" + ledger.LockPath + " " + dir + "\n"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the unit lacks %q:\n%s", want, text)
+		}
+	}
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		t.Fatalf("the metrics directory was not created: %v", err)
+	}
+	if again := run(t, e, ensureSettings(stackA, `{"sysctls":{},"daemons":[],"healthMetricsDirectory":"`+dir+`"}`))[0]; again["changed"] != false {
+		t.Fatalf("the same directory again is no change: %v", again)
+	}
+	for _, bad := range []string{"relative/dir", "/var/lib/../tmp", "/var/lib/with space", "/var/lib/100%", "/"} {
+		wantCode(t, bad, run(t, e, ensureSettings(stackA, `{"sysctls":{},"daemons":[],"healthMetricsDirectory":"`+bad+`"}`))[0],
+			protocol.CodeBadRequest, "healthMetricsDirectory")
+	}
+	if !strings.Contains(unitText(), "--metrics-dir "+dir+"\n") {
+		t.Fatal("a refused directory changed the unit")
+	}
+	wantCode(t, "dropped", run(t, e, ensureSettings(stackA, `{"sysctls":{},"daemons":[]}`))[0], "ok")
+	if text := unitText(); strings.Contains(text, "--metrics-dir") || strings.Contains(text, dir) {
+		t.Fatalf("the metrics directory outlived its setting:\n%s", text)
 	}
 }

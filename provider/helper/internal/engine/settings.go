@@ -89,6 +89,8 @@ func (e *Engine) applySettings(idx int, op *protocol.Op) (protocol.Result, *prot
 	if perr != nil {
 		return nil, perr
 	}
+	// Recorded only (the checker's unit takes it when the ledger is saved).
+	changed = changed || rec.applied.HealthMetricsDir != want.HealthMetricsDir
 	e.storeSettings(idx, op.Owner, merged.narrowedTo(want))
 	managed, perr := e.managedNow(want)
 	if perr != nil {

@@ -20,14 +20,16 @@ type settingsRecord struct{ applied, original protocol.Settings }
 func emptySettings() protocol.Settings { return protocol.Settings{Sysctls: map[string]sysctl.Value{}} }
 
 func (r settingsRecord) empty() bool {
-	return len(r.applied.Sysctls) == 0 && r.applied.Timeouts == (ipvs.Timeouts{}) && len(r.applied.Daemons) == 0 && r.applied.FTP == nil
+	return len(r.applied.Sysctls) == 0 && r.applied.Timeouts == (ipvs.Timeouts{}) && len(r.applied.Daemons) == 0 && r.applied.FTP == nil && r.applied.HealthMetricsDir == ""
 }
 
 // withNew is r with want's items added, before any of them is applied: applied holds the old items and want's, and
 // original gains now's value of every newly managed item. Stored first, it lets a failure half-way put everything
 // back.
 func (r settingsRecord) withNew(want protocol.Settings, now current) settingsRecord {
+	// The metrics directory is not a kernel item: nothing to put back, so want's from the start.
 	m := settingsRecord{applied: emptySettings(), original: r.original}
+	m.applied.HealthMetricsDir = want.HealthMetricsDir
 	m.original.Sysctls = maps.Clone(r.original.Sysctls)
 	m.original.Daemons = append([]ipvs.Daemon(nil), r.original.Daemons...)
 	maps.Copy(m.applied.Sysctls, r.applied.Sysctls)

@@ -23,8 +23,14 @@ const HealthStateDir = "/var/lib/pulumi-ipvs-health"
 // HealthUnitText is the checker's systemd unit with the helper at exe. It starts after the boot restore (which it
 // then adjusts), restarts on failure, and is confined as far as a netlink client allows: root, but only
 // CAP_NET_ADMIN (IPVS netlink) and CAP_NET_RAW; a read-only system except its state directory and the ledger lock.
-// When it stops the kernel keeps the weights it left (fail static).
-func HealthUnitText(exe string) string {
+// When it stops the kernel keeps the weights it left (fail static). metricsDir (a DirectorSettings'
+// healthMetricsDirectory, checked by protocol.CheckMetricsDir: nothing in it needs quoting) is passed as
+// --metrics-dir and made writable; "" for none.
+func HealthUnitText(exe, metricsDir string) string {
+	args, writable := "", ""
+	if metricsDir != "" {
+		args, writable = " --metrics-dir "+metricsDir, " "+metricsDir
+	}
 	return `[Unit]
 Description=Health checks of the real servers pulumi-ipvs stacks declare (quiesce or remove the dead ones, restore them)
 Documentation=https://www.npmjs.com/package/pulumi-ipvs
@@ -33,12 +39,12 @@ Wants=network-online.target
 
 [Service]
 Type=simple
-ExecStart=` + exe + ` health
+ExecStart=` + exe + ` health` + args + `
 Restart=on-failure
 RestartSec=2s
 StateDirectory=pulumi-ipvs-health
 StateDirectoryMode=0700
-ReadWritePaths=-` + LockPath + `
+ReadWritePaths=-` + LockPath + writable + `
 CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW
 NoNewPrivileges=yes
 ProtectSystem=strict
@@ -70,9 +76,11 @@ WantedBy=multi-user.target
 }
 
 // SyncHealthUnit installs, enables and starts the checker's unit (want: some stack declares a check) or stops and
-// removes it, when systemd runs. Each systemctl call is bounded by limit. A unit whose text changed (a new helper)
-// is restarted so that the new checker runs.
-func SyncHealthUnit(want bool, exe string, limit time.Duration) (changed bool, err error) {
+// removes it, when systemd runs. Each systemctl call is bounded by limit. A unit whose text changed (a new helper, a
+// new metrics directory) is restarted so that the new checker runs. The metrics directory is created when missing:
+// a read-only system leaves the checker no way to create it, and systemd refuses to start a unit whose
+// ReadWritePaths is missing.
+func SyncHealthUnit(want bool, exe, metricsDir string, limit time.Duration) (changed bool, err error) {
 	if !SystemdRuns() {
 		return false, nil
 	}
@@ -98,7 +106,12 @@ func SyncHealthUnit(want bool, exe string, limit time.Duration) (changed bool, e
 		}
 		return true, systemctl(limit, "daemon-reload")
 	}
-	if changed, err = installUnit(unit, wants, link, []byte(HealthUnitText(exe))); err != nil || !changed {
+	if metricsDir != "" {
+		if err := os.MkdirAll(metricsDir, 0o755); err != nil {
+			return false, fmt.Errorf("creating the health metrics directory: %v", err)
+		}
+	}
+	if changed, err = installUnit(unit, wants, link, []byte(HealthUnitText(exe, metricsDir))); err != nil || !changed {
 		return changed, err
 	}
 	if err := systemctl(limit, "daemon-reload"); err != nil {

@@ -134,6 +134,8 @@ type DestOut struct {
 	Stats           StatsOut `json:"stats"`
 	// Health is present for a real server a stack declared a health check for (health.go).
 	Health *DestHealthOut `json:"health,omitempty"`
+	// Sorry marks the sorry server the checker added to its service (no checked real server healthy).
+	Sorry bool `json:"sorry,omitempty"`
 }
 
 // DestJSON renders a real server with its settings, connection counts and counters.

@@ -361,6 +361,13 @@ func ServiceKeyOf(k ServiceKeyOut) (ipvs.ServiceKey, *Error) {
 	return op.Service, nil
 }
 
+// CheckerOut is dump's "checker", present when some stack declares a check: whether `ipvs-helper health` runs here
+// (it holds its lock file while it runs), or why that could not be told.
+type CheckerOut struct {
+	Running bool   `json:"running"`
+	Error   string `json:"error,omitempty"`
+}
+
 // DestHealthOut is what read-back adds for a checked real server: its health as the checker last recorded it and
 // the declared weight (the ledger's), so that a server the checker depooled reads as declared.
 type DestHealthOut struct {

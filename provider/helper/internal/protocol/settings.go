@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -18,6 +19,9 @@ type Settings struct {
 	Timeouts ipvs.Timeouts
 	Daemons  []ipvs.Daemon
 	FTP      []uint16
+	// HealthMetricsDir is where the health checker writes its Prometheus textfile metrics (`--metrics-dir`), ""
+	// for none. Not a kernel item: it is recorded with the stack's settings and goes into the checker's unit.
+	HealthMetricsDir string
 }
 
 // MaxFTPPorts is ip_vs_ftp's IP_VS_APP_MAX_PORTS: the module takes at most that many ports.
@@ -44,10 +48,11 @@ type wireFTP struct {
 }
 
 type wireSettings struct {
-	Sysctls  map[string]json.RawMessage `json:"sysctls"`
-	Timeouts *wireTimeouts              `json:"timeouts"`
-	Daemons  []wireDaemon               `json:"daemons"`
-	FTP      *wireFTP                   `json:"ftp"`
+	Sysctls          map[string]json.RawMessage `json:"sysctls"`
+	Timeouts         *wireTimeouts              `json:"timeouts"`
+	Daemons          []wireDaemon               `json:"daemons"`
+	FTP              *wireFTP                   `json:"ftp"`
+	HealthMetricsDir *string                    `json:"healthMetricsDirectory"`
 }
 
 // ftpPortsOf checks ip_vs_ftp's ports: 1..MaxFTPPorts distinct TCP ports; stored (a recorded original) may be empty.
@@ -69,6 +74,20 @@ func ftpPortsOf(w *wireFTP, stored bool) ([]uint16, *Error) {
 		out = append(out, uint16(p))
 	}
 	return out, nil
+}
+
+// CheckMetricsDir refuses a healthMetricsDirectory that is not a clean absolute path, or that holds what a systemd
+// unit line would read otherwise (white space, quotes, backslashes, "%" specifiers, control characters).
+func CheckMetricsDir(dir string) *Error {
+	switch {
+	case !filepath.IsAbs(dir) || filepath.Clean(dir) != dir || dir == "/":
+		return bad("healthMetricsDirectory %q must be a clean absolute directory path such as /var/lib/node_exporter/textfile_collector", dir)
+	case len(dir) > 1024:
+		return bad("healthMetricsDirectory must be at most 1024 characters, not %d", len(dir))
+	case strings.ContainsFunc(dir, func(r rune) bool { return r <= ' ' || r == 0x7f || strings.ContainsRune("\"'%\\", r) }):
+		return bad("healthMetricsDirectory %q must not hold white space, quotes, backslashes, %% or control characters", dir)
+	}
+	return nil
 }
 
 func unknownSysctl(name string) *Error {
@@ -104,6 +123,12 @@ func DecodeSettings(raw json.RawMessage, stored bool) (Settings, *Error) {
 			return Settings{}, e
 		}
 	}
+	if w.HealthMetricsDir != nil {
+		if e := CheckMetricsDir(*w.HealthMetricsDir); e != nil {
+			return Settings{}, e
+		}
+		out.HealthMetricsDir = *w.HealthMetricsDir
+	}
 	for i := range w.Daemons {
 		d, e := daemonOf(&w.Daemons[i])
 		if e != nil {
@@ -132,10 +157,11 @@ type TimeoutsOut struct {
 
 // SettingsOut renders Settings; DecodeSettings reads it back.
 type SettingsOut struct {
-	Sysctls  map[string]sysctl.Value `json:"sysctls"`
-	Timeouts TimeoutsOut             `json:"timeouts"`
-	Daemons  []map[string]any        `json:"daemons"`
-	FTP      *FTPOut                 `json:"ftp,omitempty"`
+	Sysctls          map[string]sysctl.Value `json:"sysctls"`
+	Timeouts         TimeoutsOut             `json:"timeouts"`
+	Daemons          []map[string]any        `json:"daemons"`
+	FTP              *FTPOut                 `json:"ftp,omitempty"`
+	HealthMetricsDir string                  `json:"healthMetricsDirectory,omitempty"`
 }
 
 // FTPOut is the ftp item: the ports ip_vs_ftp is loaded with (none: not loaded).
@@ -145,7 +171,8 @@ type FTPOut struct {
 
 // SettingsJSON renders settings (daemons by state, master first; default daemon fields left out).
 func SettingsJSON(s Settings) SettingsOut {
-	o := SettingsOut{Sysctls: s.Sysctls, Timeouts: TimeoutsOut{s.Timeouts.TCP, s.Timeouts.TCPFin, s.Timeouts.UDP}, Daemons: []map[string]any{}}
+	o := SettingsOut{Sysctls: s.Sysctls, Timeouts: TimeoutsOut{s.Timeouts.TCP, s.Timeouts.TCPFin, s.Timeouts.UDP}, Daemons: []map[string]any{},
+		HealthMetricsDir: s.HealthMetricsDir}
 	if o.Sysctls == nil {
 		o.Sysctls = map[string]sysctl.Value{}
 	}
@@ -208,6 +235,9 @@ func (s Settings) Describe() string {
 	}
 	if s.FTP != nil {
 		parts = append(parts, DescribeFTP(s.FTP))
+	}
+	if s.HealthMetricsDir != "" {
+		parts = append(parts, "health metrics in "+s.HealthMetricsDir)
 	}
 	if len(parts) == 0 {
 		return "nothing"
