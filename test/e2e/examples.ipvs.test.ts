@@ -1,14 +1,16 @@
 // The smaller examples run for real (pulumi up → ipvsadm shows exactly what they declare → destroy leaves nothing) on
-// one lab director: examples/fwmark, examples/ipv6-udp-dns and examples/director-settings. Their traffic needs a firewall mark rule or DNS servers,
-// which the lab does not have; the quickstart and dr-pair tests cover traffic.
+// one lab director: examples/fwmark, examples/ipv6-udp-dns, examples/director-settings and examples/health-checks.
+// The first three's traffic needs a firewall mark rule or IPv6 DNS servers, which the lab does not have (the quickstart
+// and dr-pair tests cover traffic); health-checks gets real web servers and resolvers (dnsmasq), and the checker.
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDirector, type LabDirector } from "../lab/director";
 import { ipvsadm, ipvsadmList, ipvsadmSave } from "../lab/ipvsadm";
+import { addRealServers, addVip, httpRequests, inClient } from "../lab/realServers";
 import { E2EStack, repoRoot } from "./harness";
 
-describe("examples/fwmark, ipv6-udp-dns and director-settings against a lab director", () => {
+describe("examples/fwmark, ipv6-udp-dns, director-settings and health-checks against a lab director", () => {
   let d: LabDirector;
   const connection = () => ({
     host: d.host,
@@ -84,6 +86,72 @@ describe("examples/fwmark, ipv6-udp-dns and director-settings against a lab dire
       expect(await ipvsadm(d, "-L --timeout")).toBe(before.timeouts);
       expect((await ipvsadm(d, "-L --daemon")).trim()).toBe("");
     } finally {
+      await stack.dispose();
+    }
+  });
+  it("health-checks: the checker quiesces a web server whose /healthz fails and brings it back; the resolvers answer through the VIP", async () => {
+    const vip = "192.0.2.40";
+    const IP = "/sbin/ip";
+    const LOG = "/run/lab/examples-health.log";
+    // rs1..rs3 web (each with a /healthz), rs4 and rs5 resolvers, rs6 the sorry server.
+    const rs = await addRealServers(d, 6);
+    const [web, resolvers, sorry] = [rs.slice(0, 3), rs.slice(3, 5), rs[5]!];
+    await addVip(d, vip);
+    await d.exec(
+      [
+        // NAT replies are forwarded: the lab's default, which the director-settings case above leaves at 0.
+        "sysctl -q -w net.ipv4.ip_forward=1",
+        ...web.map((s) => `printf ok > /run/lab/${s.name}/healthz`),
+        ...resolvers.map(
+          (s) =>
+            `setsid ${IP} netns exec ${s.name} dnsmasq --keep-in-foreground --port=53 --listen-address=${s.address} --bind-interfaces ` +
+            `--no-resolv --no-hosts --address=/www.example.org/192.0.2.80 --user=root --pid-file=/run/lab/${s.name}.dns.pid </dev/null >/dev/null 2>&1 &`,
+        ),
+      ].join("\n"),
+    );
+    const stack = await E2EStack.create({
+      program: path.join(repoRoot, "examples", "health-checks"),
+      config: {
+        ...connection(),
+        vip,
+        web: JSON.stringify(web.map((s) => s.address)),
+        resolvers: JSON.stringify(resolvers.map((s) => s.address)),
+        sorry: sorry.address,
+      },
+    });
+    const save = () => ipvsadmSave(d);
+    const webLine = (a: string, w: number) => `-a -t ${vip}:80 -r ${a}:80 -m -w ${w}`;
+    try {
+      await stack.up();
+      expect(await save()).toContain(webLine(web[1]!.address, 10));
+      for (const r of resolvers) expect(await save()).toContain(`-a -u ${vip}:53 -r ${r.address}:53 -m -w 1`);
+      expect(await save()).toContain(`-a -u ${vip}:53 -r 10.10.0.23:53 -m -w 0`);
+      expect((await stack.outputs()).resolverChecks).toEqual({
+        [`${resolvers[0]!.address}:53`]: "dns",
+        [`${resolvers[1]!.address}:53`]: "dns",
+        "10.10.0.23:53": "none",
+      });
+      // No systemd in the lab: the checker is started as the README says for a director without it.
+      await d.exec(`set -e; h=$(ls -d /usr/local/lib/pulumi-ipvs/*/ipvs-helper | tail -n 1)
+setsid "$h" health </dev/null >>${LOG} 2>&1 & echo $! > /run/lab/examples-health.pid`);
+
+      // /healthz fails (404), though the server still answers "/": the check, not the port, takes it out.
+      await d.exec(`rm /run/lab/${web[1]!.name}/healthz`);
+      await expect.poll(save, { timeout: 60_000, interval: 500 }).toContain(webLine(web[1]!.address, 0));
+      expect(new Set(await httpRequests(d, vip, 80, 12))).toEqual(new Set([web[0]!.name, web[2]!.name]));
+      expect((await d.exec(`cat ${LOG}`)).stdout).toContain(`tcp/${vip}:80 → ${web[1]!.address}:80 down: `);
+
+      // The resolvers answer a real question through the VIP, and stay pooled.
+      const answer = await inClient(d, `nslookup www.example.org ${vip}`, { timeoutMs: 30_000 });
+      expect(answer.stdout).toContain("192.0.2.80");
+      for (const r of resolvers) expect(await save()).toContain(`-a -u ${vip}:53 -r ${r.address}:53 -m -w 1`);
+
+      await d.exec(`printf ok > /run/lab/${web[1]!.name}/healthz`);
+      await expect.poll(save, { timeout: 60_000, interval: 500 }).toContain(webLine(web[1]!.address, 10));
+      await stack.destroy();
+      expect((await save()).trim()).toBe("");
+    } finally {
+      await d.exec("[ -e /run/lab/examples-health.pid ] && kill $(cat /run/lab/examples-health.pid) || true", { check: false });
       await stack.dispose();
     }
   });
