@@ -135,11 +135,14 @@ describe("lab director with a persistent disk", () => {
     await write("/etc/systemd/system/lab-probe.service", unit("/usr/local/lib/pulumi-ipvs/probe"));
     // Sorted before lab-probe: a failing unit must not keep the next one (or the boot) from running.
     await write("/etc/systemd/system/lab-fail.service", unit("/bin/false"));
+    // A daemon (Type=simple), sorted first: started detached after the one-shot units, and the boot does not wait for it.
+    await write("/etc/systemd/system/lab-a-daemon.service",
+      "[Unit]\nAfter=lab-probe.service\n[Service]\nType=simple\nExecStart=/bin/sh -c 'cat /proc/sys/kernel/random/boot_id > /run/lab-daemon.ran; exec sleep 3600'\n");
     // Installed but not enabled: not run.
     await write("/etc/systemd/system/lab-disabled.service", unit("/bin/touch /run/lab-disabled.ran"));
     await d.exec(
       "mkdir -p /etc/systemd/system/multi-user.target.wants && cd /etc/systemd/system/multi-user.target.wants && " +
-        "ln -s ../lab-probe.service ../lab-fail.service . && ipvsadm -A -t 192.0.2.2:80",
+        "ln -s ../lab-probe.service ../lab-fail.service ../lab-a-daemon.service . && ipvsadm -A -t 192.0.2.2:80",
     );
     const bootIdBefore = (await d.exec("cat /proc/sys/kernel/random/boot_id")).stdout;
 
@@ -153,10 +156,15 @@ describe("lab director with a persistent disk", () => {
     expect(await d.exec("test -e /run/lab-disabled.ran", { check: false })).toMatchObject({ code: 1 });
     // Only the unit's entry: the hand-made 192.0.2.2 died with the kernel.
     expect(await ipvsadmSave(d)).toBe("-A -t 192.0.2.1:80 -s wlc\n");
+    const daemonPid = (await d.exec("cat /run/boot-units/lab-a-daemon.service.pid")).stdout.trim();
     expect((await d.exec("cat /var/log/boot-units.log")).stdout).toBe(
       "boot-units: lab-fail.service: /bin/false\nboot-units: lab-fail.service: exit 1\n" +
-        "boot-units: lab-probe.service: /usr/local/lib/pulumi-ipvs/probe\nboot-units: lab-probe.service: exit 0\n",
+        "boot-units: lab-probe.service: /usr/local/lib/pulumi-ipvs/probe\nboot-units: lab-probe.service: exit 0\n" +
+        `boot-units: lab-a-daemon.service: /bin/sh -c 'cat /proc/sys/kernel/random/boot_id > /run/lab-daemon.ran; exec sleep 3600' (started, pid ${daemonPid})\n`,
     );
+    // It runs (its shell may still be about to exec sleep: waited for, 10 s at most), in this boot.
+    await d.exec(`i=0; until [ "$(tr '\\0' ' ' < /proc/${daemonPid}/cmdline)" = "sleep 3600 " ]; do i=$((i+1)); [ $i -lt 100 ] || exit 1; sleep 0.1; done`);
+    expect((await d.exec("cat /run/lab-daemon.ran")).stdout).toBe(bootId);
     const bootConsole = d.consoleTail(200);
     expect(bootConsole.indexOf("boot-units: lab-probe.service: exit 0")).toBeGreaterThan(-1);
     expect(bootConsole.indexOf("boot-units: lab-probe.service: exit 0")).toBeLessThan(bootConsole.indexOf("LAB-READY"));

@@ -40,7 +40,8 @@ export interface LabDirector {
    * disk. What lives on the disk survives — /var/lib (the helper's ledger), /etc/systemd/system and /usr/local (the
    * helper binary); the kernel table, /run, /tmp and the rest do not. /run/systemd/system exists on such a director,
    * and its init runs the ExecStart= of every unit enabled in /etc/systemd/system/multi-user.target.wants before the
-   * VM reports ready (commands and exit codes in /var/log/boot-units.log), so this resolves after they ran.
+   * VM reports ready (commands and exit codes in /var/log/boot-units.log), so this resolves after they ran; Type=simple
+   * units (daemons) are started detached after the one-shot ones, in After= order (output in /var/log/<unit>.log).
    * Without a persistent disk it is the same as restart().
    */
   reboot(): Promise<void>;

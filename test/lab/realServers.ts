@@ -53,7 +53,18 @@ export async function addRealServers(d: LabDirector, n: number, opts: RealServer
     const i = existing + k + 1;
     return { name: `rs${i}`, address: `${subnet}.${10 + i}`, address6: `fd00:10:${third}::${10 + i}`, port };
   });
-  const script = [
+  await d.exec(realServersScript(servers, subnet), { timeoutMs: 120_000 });
+  return servers;
+}
+
+/**
+ * The shell script that creates these real servers (bridge, namespaces, addresses, routes, index.html) and starts
+ * the httpd of each for which `serve` says so. addRealServers runs it; a persistent-disk test can also run it from a
+ * boot unit, to stand for real servers that kept running while the director rebooted.
+ */
+export function realServersScript(servers: LabRealServer[], subnet = DEFAULT_SUBNET, serve: (s: LabRealServer) => boolean = () => true): string {
+  const third = subnet.split(".")[2];
+  return [
     "set -e",
     bridgeSetup(subnet),
     ...servers.map(
@@ -68,13 +79,14 @@ ${IP} -n ${s.name} addr add ${s.address6}/64 dev eth0 nodad
 ${IP} -n ${s.name} route add default via ${subnet}.1
 ${IP} -n ${s.name} -6 route add default via fd00:10:${third}::1
 mkdir -p /run/lab/${s.name}
-printf %s ${s.name} > /run/lab/${s.name}/index.html
-${IP} netns exec ${s.name} busybox httpd -p ${port} -h /run/lab/${s.name}
-until ${IP} netns exec ${s.name} netstat -ltn | grep -q ':${port} '; do sleep 0.1; done`,
+printf %s ${s.name} > /run/lab/${s.name}/index.html` +
+        (serve(s)
+          ? `
+${IP} netns exec ${s.name} busybox httpd -p ${s.port} -h /run/lab/${s.name}
+until ${IP} netns exec ${s.name} netstat -ltn | grep -q ':${s.port} '; do sleep 0.1; done`
+          : ""),
     ),
   ].join("\n");
-  await d.exec(script, { timeoutMs: 120_000 });
-  return servers;
 }
 
 const CLIENT_SETUP = `

@@ -49,9 +49,13 @@ type Runner struct {
 	pending  map[Key]string // transitions not yet logged with what was done about them
 	// said is what the last pass logged about each service (minHealthy's kept servers, errors): a line is logged
 	// again only after a pass without it, not every second.
-	said map[ipvs.ServiceKey]map[string]bool
-	results  chan result
-	loaded   time.Time
+	said    map[ipvs.ServiceKey]map[string]bool
+	results chan result
+	loaded  time.Time
+	// dirty: a probe's result differs from the last one saved, without a transition (a healthy server's first "ok",
+	// another reason to fail). Read-back reports state.json's "last", so the next pass saves it: at most once per
+	// reload, and never in a steady state, where results repeat.
+	dirty bool
 }
 
 type result struct {
@@ -89,9 +93,14 @@ func (r *Runner) observe(res result) {
 	if !ok {
 		return // its check was removed while it ran
 	}
+	var before string
+	if ds := r.st.Dests[res.key]; ds != nil {
+		before = ds.Last
+	}
 	if line := r.st.Observe(res.key, &t.Check, res.err, r.Now()); line != "" {
 		r.pending[res.key] = line
 	}
+	r.dirty = r.dirty || r.st.Dests[res.key].Last != before
 }
 
 // schedule starts the probes that are due, spreading each target's probes over its interval by a fixed offset (a
@@ -191,8 +200,9 @@ func (r *Runner) pass(reload bool) {
 		r.Log(Name(key) + " " + line) // its service was not reconciled (no longer checked)
 		delete(r.pending, key)
 	}
-	if changed {
+	if changed || r.dirty {
 		r.saveState()
+		r.dirty = false
 	}
 	if r.MetricsDir != "" {
 		if err := r.writeMetrics(); err != nil {

@@ -113,7 +113,7 @@ func TestRunnerFollowsTheLedger(t *testing.T) {
 	if k.weight(destA) != 0 {
 		t.Fatalf("A at %d while down after a reload", k.weight(destA))
 	}
-	down(destA.Addr, false)
+	down(destA.Addr, "")
 	waitFor(t, "A restored at its new declared weight", func() bool { return k.weight(destA) == 7 })
 	stop()
 	text := logs()
@@ -131,22 +131,27 @@ func TestRunnerFollowsTheLedger(t *testing.T) {
 	}
 }
 
-// start runs a checker on a table holding A and B at weight 5, both failing their probes until down(addr, false).
-func start(t *testing.T, root string) (k *table, down func(netip.Addr, bool), logs func() string, stop func()) {
+// start runs a checker on a table holding A and B at weight 5, both failing their probes ("connection refused")
+// until down(addr, "") (or down(addr, reason): failing for another reason).
+func start(t *testing.T, root string) (k *table, down func(netip.Addr, string), logs func() string, stop func()) {
 	k = &table{dests: map[ipvs.DestKey]ipvs.Dest{}}
 	for _, d := range []ipvs.DestKey{destA, destB} {
 		k.dests[d] = ipvs.Dest{DestKey: d, DestSettings: ipvs.DestSettings{Fwd: ipvs.FwdMasq, Weight: 5}}
 	}
+	return startOn(t, root, k, map[netip.Addr]string{destA.Addr: "connection refused", destB.Addr: "connection refused"})
+}
+
+// startOn runs a checker on table k, whose probes of the addresses in failing fail for the reason given there.
+func startOn(t *testing.T, root string, k *table, failing map[netip.Addr]string) (_ *table, down func(netip.Addr, string), logs func() string, stop func()) {
 	var mu sync.Mutex
-	failing := map[netip.Addr]bool{destA.Addr: true, destB.Addr: true}
 	var lines []string
 	r := &health.Runner{Kernel: k, Ledger: ledger.Open, Now: time.Now, StatePath: filepath.Join(root, "state.json"),
 		MetricsDir: filepath.Join(root, "metrics"), Reload: 100 * time.Millisecond, LockWait: time.Second, MaxProbes: 4,
 		Probe: func(_ context.Context, a netip.Addr, _ *protocol.HealthCheck) error {
 			mu.Lock()
 			defer mu.Unlock()
-			if failing[a] {
-				return errors.New("connection refused")
+			if failing[a] != "" {
+				return errors.New(failing[a])
 			}
 			return nil
 		},
@@ -165,7 +170,7 @@ func start(t *testing.T, root string) (k *table, down func(netip.Addr, bool), lo
 			t.Fatal(err)
 		}
 	}
-	down = func(a netip.Addr, v bool) { mu.Lock(); failing[a] = v; mu.Unlock() }
+	down = func(a netip.Addr, why string) { mu.Lock(); failing[a] = why; mu.Unlock() }
 	logs = func() string { mu.Lock(); defer mu.Unlock(); return strings.Join(lines, "\n") }
 	return k, down, logs, stop
 }
@@ -182,6 +187,39 @@ func TestRunnerKeepsChecksOfAnUnreadableStack(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(300 * time.Millisecond) // a few reloads of the broken file
-	down(destA.Addr, false)
+	down(destA.Addr, "")
 	waitFor(t, "A restored", func() bool { return k.weight(destA) == 5 })
+}
+
+// state.json (which read-back reports) follows each probe's result, not only transitions: a server that stays down
+// for another reason shows that reason, and a server seen healthy for the first time shows "ok".
+func TestRunnerSavesTheLastResult(t *testing.T) {
+	root := ledgertest.Use(t)
+	record(t, 5, true)
+	k, down, _, stop := start(t, root)
+	defer stop()
+	last := func() string {
+		st, err := health.ReadState(filepath.Join(root, "state.json"))
+		if ds := st.Dests[health.Key{Svc: svc, Dest: destA}]; err == nil && ds != nil {
+			return ds.Last
+		}
+		return ""
+	}
+	waitFor(t, "A quiesced", func() bool { return k.weight(destA) == 0 })
+	waitFor(t, "connection refused saved", func() bool { return last() == "connection refused" })
+	down(destA.Addr, "status 503, not in 200")
+	waitFor(t, "the new reason saved while A stays down", func() bool { return last() == "status 503, not in 200" })
+	if k.weight(destA) != 0 {
+		t.Fatal("A restored while failing")
+	}
+
+	// A new checker whose first result for a server is "ok" (no transition: it starts healthy) saves it.
+	stop()
+	if err := os.Remove(filepath.Join(root, "state.json")); err != nil {
+		t.Fatal(err)
+	}
+	k.SetDest(svc, ipvs.Dest{DestKey: destA, DestSettings: ipvs.DestSettings{Fwd: ipvs.FwdMasq, Weight: 5}})
+	_, _, _, stop2 := startOn(t, root, k, map[netip.Addr]string{})
+	defer stop2()
+	waitFor(t, "ok saved", func() bool { return last() == "ok" })
 }
