@@ -52,6 +52,13 @@ describe("diffVirtualService", () => {
     const { takeover: _t, deleteForeignRealServers: _d, ...before } = outsVs(vs());
     expect(diffVirtualService("id", before, newsVs(vs()))).toEqual(noChange);
   });
+  it("state from before minHealthy: one update, so the directors' ledgers record its default (with an owner only)", () => {
+    const { minHealthy: _m, ...before } = outsVs(vs({ owner: "acme/lb/prod" }));
+    expect(diffVirtualService("id", before, newsVs(vs({ owner: "acme/lb/prod" })))).toEqual(update);
+    const { minHealthy: _n, ...ownerless } = outsVs(vs());
+    expect(diffVirtualService("id", ownerless, newsVs(vs()))).toEqual(noChange);
+    expect(dvs(vs({ owner: "acme/lb/prod" }), vs({ owner: "acme/lb/prod" }))).toEqual(noChange);
+  });
   it("adding or removing a director is an update, not a replacement; reordering is no change", () => {
     const a = director({ host: "10.0.0.5" }), b = director({ host: "10.0.0.6" });
     expect(dvs(vs({ directors: [a] }), vs({ directors: [a, b] }))).toEqual(update);

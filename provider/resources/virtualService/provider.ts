@@ -6,7 +6,7 @@ import { drainDests } from "../../drain";
 import { entryProvider, type EntryEffects, type EntryKind } from "../../entries";
 import { parseVirtualServiceId, serviceIdPart, virtualServiceId } from "../../identity";
 import type { DestKey } from "../../protocol";
-import { checkVirtualService, parseVirtualService, SERVICE_IDENTITY, VIRTUAL_SERVICE_KEYS, VIRTUAL_SERVICE_SETTINGS, type VirtualServiceModel } from "../../schema";
+import { checkVirtualService, isUnknown, parseVirtualService, SERVICE_IDENTITY, VIRTUAL_SERVICE_KEYS, VIRTUAL_SERVICE_SETTINGS, type VirtualServiceModel } from "../../schema";
 import { boundProps, serviceHealth, serviceKey, serviceProps, serviceSettings } from "./wire";
 
 type Props = Record<string, unknown>;
@@ -19,7 +19,10 @@ export function diffVirtualService(_id: string, olds: unknown, news: unknown): d
   const n = normalise(checkVirtualService, VIRTUAL_SERVICE_KEYS, news);
   const replaces = SERVICE_IDENTITY.filter((k) => identityChanged(o[k], n[k]));
   const changed = !sameDirectors(o.directors, n.directors) || renamed(o, n) || VIRTUAL_SERVICE_SETTINGS.some((k) => !same(o[k], n[k]));
-  return result(replaces, changed);
+  // State written before minHealthy existed: its default ("50%") never reached the directors' ledgers, which would
+  // let checks added later depool every real server. One update sends it (the kernel is not touched).
+  const healthUnsent = o.owner !== undefined && !isUnknown(n.minHealthy) && (olds as Props | undefined)?.minHealthy === undefined;
+  return result(replaces, changed || healthUnsent);
 }
 
 export const virtualServiceKind: EntryKind<VirtualServiceModel> = {
