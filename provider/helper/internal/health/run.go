@@ -147,7 +147,12 @@ func (r *Runner) pass(reload bool) {
 		r.loaded = r.Now()
 	}
 	changed := false
+	busy := r.busy()
 	for _, svc := range r.services() {
+		if !busy[svc] {
+			delete(r.said, svc) // a pass that logged nothing about it
+			continue
+		}
 		out, err := Apply(r.Kernel, svc, r.cfg, r.st, Decide(svc, r.cfg, r.st))
 		changed = changed || out.Changed
 		logged := map[Key]bool{}
@@ -199,6 +204,28 @@ func (r *Runner) pass(reload bool) {
 			r.Log("writing metrics: " + err.Error())
 		}
 	}
+}
+
+// busy are the services a pass has something to do for: one with a checked real server that is unhealthy, held
+// out of the pool or kept by minHealthy, one whose sorry server is in, or one with a transition to log. For every
+// other service Apply would read the kernel's table only to change nothing (a healthy real server the checker did
+// not depool is never touched; a service with no unhealthy server wants no sorry server), so the pass leaves it
+// out: with thousands of healthy real servers, those reads every second were most of the checker's work besides the
+// probes themselves.
+func (r *Runner) busy() map[ipvs.ServiceKey]bool {
+	busy := map[ipvs.ServiceKey]bool{}
+	for key := range r.cfg.Targets {
+		if ds := r.st.Dests[key]; ds != nil && (!ds.Healthy || ds.Depooled || ds.Kept) {
+			busy[key.Svc] = true
+		}
+	}
+	for svc := range r.st.Sorry {
+		busy[svc] = true
+	}
+	for key := range r.pending {
+		busy[key.Svc] = true
+	}
+	return busy
 }
 
 func (r *Runner) hasTargets(svc ipvs.ServiceKey) bool {

@@ -22,11 +22,13 @@ import (
 type table struct {
 	mu    sync.Mutex
 	dests map[ipvs.DestKey]ipvs.Dest
+	reads int
 }
 
 func (t *table) Dests(ipvs.ServiceKey) ([]ipvs.Dest, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.reads++
 	var out []ipvs.Dest
 	for _, d := range t.dests {
 		out = append(out, d)
@@ -45,6 +47,13 @@ func (t *table) DelDest(_ ipvs.ServiceKey, k ipvs.DestKey) error {
 	defer t.mu.Unlock()
 	delete(t.dests, k)
 	return nil
+}
+
+// dumps is how many times the checker read a service's real servers from the kernel.
+func (t *table) dumps() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.reads
 }
 
 func (t *table) weight(k ipvs.DestKey) int {
@@ -133,12 +142,17 @@ func TestRunnerFollowsTheLedger(t *testing.T) {
 
 // start runs a checker on a table holding A and B at weight 5, both failing their probes until down(addr, false).
 func start(t *testing.T, root string) (k *table, down func(netip.Addr, bool), logs func() string, stop func()) {
+	return startWith(t, root, true)
+}
+
+// startWith is start, with A and B failing their probes from the start or not.
+func startWith(t *testing.T, root string, failingAtStart bool) (k *table, down func(netip.Addr, bool), logs func() string, stop func()) {
 	k = &table{dests: map[ipvs.DestKey]ipvs.Dest{}}
 	for _, d := range []ipvs.DestKey{destA, destB} {
 		k.dests[d] = ipvs.Dest{DestKey: d, DestSettings: ipvs.DestSettings{Fwd: ipvs.FwdMasq, Weight: 5}}
 	}
 	var mu sync.Mutex
-	failing := map[netip.Addr]bool{destA.Addr: true, destB.Addr: true}
+	failing := map[netip.Addr]bool{destA.Addr: failingAtStart, destB.Addr: failingAtStart}
 	var lines []string
 	r := &health.Runner{Kernel: k, Ledger: ledger.Open, Now: time.Now, StatePath: filepath.Join(root, "state.json"),
 		MetricsDir: filepath.Join(root, "metrics"), Reload: 100 * time.Millisecond, LockWait: time.Second, MaxProbes: 4,
@@ -184,4 +198,28 @@ func TestRunnerKeepsChecksOfAnUnreadableStack(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // a few reloads of the broken file
 	down(destA.Addr, false)
 	waitFor(t, "A restored", func() bool { return k.weight(destA) == 5 })
+}
+
+// A service whose checked real servers are all healthy costs no kernel read: the pass every second has nothing to
+// do for it (it touches no healthy server it did not depool). One that goes down is reconciled (quiesced, held at 0,
+// restored), and once it is back the service is quiet again.
+func TestRunnerReadsTheKernelOnlyForServicesWithSomethingToDo(t *testing.T) {
+	root := ledgertest.Use(t)
+	record(t, 5, true)
+	k, down, _, stop := startWith(t, root, false)
+	defer stop()
+	time.Sleep(500 * time.Millisecond) // five reloads (Reload is 100 ms), A probed healthy every 1 s interval
+	if n := k.dumps(); n != 0 || k.weight(destA) != 5 {
+		t.Fatalf("all healthy: %d kernel reads, A at weight %d; want 0 reads, weight 5", n, k.weight(destA))
+	}
+	down(destA.Addr, true)
+	waitFor(t, "A quiesced", func() bool { return k.weight(destA) == 0 })
+	down(destA.Addr, false)
+	waitFor(t, "A restored", func() bool { return k.weight(destA) == 5 })
+	time.Sleep(200 * time.Millisecond) // the pass that restored A ends
+	before := k.dumps()
+	time.Sleep(500 * time.Millisecond)
+	if n := k.dumps(); n != before {
+		t.Fatalf("healthy again: %d kernel reads in five reloads, want 0", n-before)
+	}
 }
