@@ -334,12 +334,17 @@ func ReadState(path string) (*State, error) {
 
 func (r *Runner) saveState() {
 	f := stateFile{V: 1, Dests: []stateDestEntry{}, Sorry: []stateSorry{}}
-	for k, ds := range r.st.Dests {
-		f.Dests = append(f.Dests, stateDestEntry{Service: protocol.ServiceKeyJSON(k.Svc), Address: k.Dest.Addr.String(), Port: k.Dest.Port, DestState: *ds})
+	// In the order of their names, each name made once: this runs on every change, over thousands of real servers.
+	keys := make([]Key, 0, len(r.st.Dests))
+	names := make(map[Key]string, len(r.st.Dests))
+	for k := range r.st.Dests {
+		keys = append(keys, k)
+		names[k] = Name(k)
 	}
-	sort.Slice(f.Dests, func(i, j int) bool {
-		return fmt.Sprint(f.Dests[i].Service, f.Dests[i].Address, f.Dests[i].Port) < fmt.Sprint(f.Dests[j].Service, f.Dests[j].Address, f.Dests[j].Port)
-	})
+	sort.Slice(keys, func(i, j int) bool { return names[keys[i]] < names[keys[j]] })
+	for _, k := range keys {
+		f.Dests = append(f.Dests, stateDestEntry{Service: protocol.ServiceKeyJSON(k.Svc), Address: k.Dest.Addr.String(), Port: k.Dest.Port, DestState: *r.st.Dests[k]})
+	}
 	for svc, d := range r.st.Sorry {
 		f.Sorry = append(f.Sorry, stateSorry{Service: protocol.ServiceKeyJSON(svc), Address: d.Addr.String(), Port: d.Port})
 	}
