@@ -187,7 +187,7 @@ async function checkerPids(d: LabDirector, who: Checker): Promise<number[]> {
   return stdout.split("\n").filter(Boolean).map(Number);
 }
 
-export async function startChecker(d: LabDirector, who: Checker, kind: Kind, n: number): Promise<void> {
+async function startChecker(d: LabDirector, who: Checker, kind: Kind, n: number): Promise<void> {
   if (who === "keepalived") {
     await d.exec(`cat > ${DIR}/keepalived.conf`, { stdin: keepalivedConf(kind, n) });
     await d.exec(`set -e; keepalived -t -f ${DIR}/keepalived.conf
@@ -202,7 +202,7 @@ setsid keepalived --dont-fork --log-console --check -f ${DIR}/keepalived.conf -p
 }
 
 /** Stops the checker (every pid, TERM, waited for) and leaves a clean table, ledger and state. */
-export async function stopChecker(d: LabDirector): Promise<void> {
+async function stopChecker(d: LabDirector): Promise<void> {
   const pids = [...(await checkerPids(d, "ours")), ...(await checkerPids(d, "keepalived"))];
   await d.exec(`for p in ${pids.join(" ")}; do kill $p 2>/dev/null || true; done
 i=0; for p in ${pids.join(" ")}; do while [ -e /proc/$p ]; do i=$((i+1)); [ $i -lt 300 ] || { echo "checker $p did not stop" >&2; exit 1; }; sleep 0.1; done; done
@@ -210,7 +210,7 @@ ipvsadm -C; rm -rf /var/lib/pulumi-ipvs /var/lib/pulumi-ipvs-health; ${IP} netns
 }
 
 /** CPU and memory of the checker over `windowSeconds`, the guest's load, and the probes the real servers saw. */
-export async function measureUsage(d: LabDirector, who: Checker, kind: Kind, n: number, windowSeconds: number): Promise<Usage> {
+async function measureUsage(d: LabDirector, who: Checker, kind: Kind, n: number, windowSeconds: number): Promise<Usage> {
   const pids = await checkerPids(d, who);
   if (pids.length === 0) throw new Error(`${who}: no checker process running (log: ${(await d.exec(`tail -n 20 ${DIR}/*.log`)).stdout})`);
   await probeGaps(d); // starts the real servers' count with the window
@@ -387,7 +387,7 @@ export async function healthBench(opts: HealthBenchOptions = {}): Promise<{ text
   }
 }
 
-export function report(r: { usage: Usage[]; latencies: Latency[]; reload?: Reload; accel: string; keepaliveVersion: string; windowSeconds: number; samples: number; largest: number }): { text: string; json: object } {
+function report(r: { usage: Usage[]; latencies: Latency[]; reload?: Reload; accel: string; keepaliveVersion: string; windowSeconds: number; samples: number; largest: number }): { text: string; json: object } {
   const checks: Array<{ ok: boolean; text: string }> = [];
   const mib = (k: number) => `${(k / 1024).toFixed(1)} MiB`;
   const rows: string[] = [];
