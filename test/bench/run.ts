@@ -29,8 +29,10 @@
 // preview check.
 // Prints tables; writes JSON (and the chart) to .lab/bench/result-<time>.* (git-ignored). Exits 1 when a check fails
 // (a preview that connected), after printing everything.
+// Then the health-check benchmark (test/bench/health.ts: ipvs-helper health against keepalived on its own director).
 // Options: --count N (default 200), --curve [N,N,…], --quick (N = 20, no curve: checks the bench itself in minutes),
-// --keep (leave the VMs running, named "bench", "bench-2", "bench-3").
+// --keep (leave the VMs running, named "bench", "bench-2", "bench-3"), --health-only / --no-health (only / without
+// the health-check benchmark; its own options --window S, --samples N are passed on).
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -38,6 +40,7 @@ import path from "node:path";
 import { startDirector, type LabDirector } from "../lab/director";
 import { readVm } from "../lab/vm";
 import { E2EStack, repoRoot } from "../e2e/harness";
+import { healthBenchMain, healthOptions } from "./health";
 
 const VIP = "192.0.2.50";
 /** Directors of the fan-out round (X). */
@@ -359,6 +362,7 @@ interface Row {
 }
 
 async function main(): Promise<void> {
+  if (args.includes("--health-only")) return healthBenchMain(healthOptions(args));
   const keep = args.includes("--keep");
   console.error(`bench: booting ${FANOUT} lab directors (round X uses all, the others the first), ${count} real servers per round …`);
   const boot = await timed(() => bootDirectors(FANOUT, keep));
@@ -565,6 +569,10 @@ async function main(): Promise<void> {
   console.log(`\n(JSON: ${path.relative(process.cwd(), base)}.json${points.length ? `, chart: ${path.relative(process.cwd(), base)}.svg` : ""})`);
   // A preview that reached a director is a bug, not a slow figure: the run fails (after reporting everything).
   if (checks.some((k) => !k.ok && k.text.startsWith("preview"))) process.exitCode = 1;
+  if (!args.includes("--no-health")) {
+    console.log("");
+    await healthBenchMain(healthOptions(args));
+  }
 }
 
 main().then(

@@ -156,7 +156,12 @@ func (r *Runner) pass(reload bool) {
 		r.loaded = r.Now()
 	}
 	changed := false
+	busy := r.busy()
 	for _, svc := range r.services() {
+		if !busy[svc] {
+			delete(r.said, svc) // a pass that logged nothing about it
+			continue
+		}
 		out, err := Apply(r.Kernel, svc, r.cfg, r.st, Decide(svc, r.cfg, r.st))
 		changed = changed || out.Changed
 		logged := map[Key]bool{}
@@ -209,6 +214,28 @@ func (r *Runner) pass(reload bool) {
 			r.Log("writing metrics: " + err.Error())
 		}
 	}
+}
+
+// busy are the services a pass has something to do for: one with a checked real server that is unhealthy, held
+// out of the pool or kept by minHealthy, one whose sorry server is in, or one with a transition to log. For every
+// other service Apply would read the kernel's table only to change nothing (a healthy real server the checker did
+// not depool is never touched; a service with no unhealthy server wants no sorry server), so the pass leaves it
+// out: with thousands of healthy real servers, those reads every second were most of the checker's work besides the
+// probes themselves.
+func (r *Runner) busy() map[ipvs.ServiceKey]bool {
+	busy := map[ipvs.ServiceKey]bool{}
+	for key := range r.cfg.Targets {
+		if ds := r.st.Dests[key]; ds != nil && (!ds.Healthy || ds.Depooled || ds.Kept) {
+			busy[key.Svc] = true
+		}
+	}
+	for svc := range r.st.Sorry {
+		busy[svc] = true
+	}
+	for key := range r.pending {
+		busy[key.Svc] = true
+	}
+	return busy
 }
 
 func (r *Runner) hasTargets(svc ipvs.ServiceKey) bool {
@@ -317,12 +344,17 @@ func ReadState(path string) (*State, error) {
 
 func (r *Runner) saveState() {
 	f := stateFile{V: 1, Dests: []stateDestEntry{}, Sorry: []stateSorry{}}
-	for k, ds := range r.st.Dests {
-		f.Dests = append(f.Dests, stateDestEntry{Service: protocol.ServiceKeyJSON(k.Svc), Address: k.Dest.Addr.String(), Port: k.Dest.Port, DestState: *ds})
+	// In the order of their names, each name made once: this runs on every change, over thousands of real servers.
+	keys := make([]Key, 0, len(r.st.Dests))
+	names := make(map[Key]string, len(r.st.Dests))
+	for k := range r.st.Dests {
+		keys = append(keys, k)
+		names[k] = Name(k)
 	}
-	sort.Slice(f.Dests, func(i, j int) bool {
-		return fmt.Sprint(f.Dests[i].Service, f.Dests[i].Address, f.Dests[i].Port) < fmt.Sprint(f.Dests[j].Service, f.Dests[j].Address, f.Dests[j].Port)
-	})
+	sort.Slice(keys, func(i, j int) bool { return names[keys[i]] < names[keys[j]] })
+	for _, k := range keys {
+		f.Dests = append(f.Dests, stateDestEntry{Service: protocol.ServiceKeyJSON(k.Svc), Address: k.Dest.Addr.String(), Port: k.Dest.Port, DestState: *r.st.Dests[k]})
+	}
 	for svc, d := range r.st.Sorry {
 		f.Sorry = append(f.Sorry, stateSorry{Service: protocol.ServiceKeyJSON(svc), Address: d.Addr.String(), Port: d.Port})
 	}

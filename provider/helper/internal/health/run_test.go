@@ -22,11 +22,13 @@ import (
 type table struct {
 	mu    sync.Mutex
 	dests map[ipvs.DestKey]ipvs.Dest
+	reads int
 }
 
 func (t *table) Dests(ipvs.ServiceKey) ([]ipvs.Dest, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.reads++
 	var out []ipvs.Dest
 	for _, d := range t.dests {
 		out = append(out, d)
@@ -45,6 +47,13 @@ func (t *table) DelDest(_ ipvs.ServiceKey, k ipvs.DestKey) error {
 	defer t.mu.Unlock()
 	delete(t.dests, k)
 	return nil
+}
+
+// dumps is how many times the checker read a service's real servers from the kernel.
+func (t *table) dumps() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.reads
 }
 
 func (t *table) weight(k ipvs.DestKey) int {
@@ -134,11 +143,16 @@ func TestRunnerFollowsTheLedger(t *testing.T) {
 // start runs a checker on a table holding A and B at weight 5, both failing their probes ("connection refused")
 // until down(addr, "") (or down(addr, reason): failing for another reason).
 func start(t *testing.T, root string) (k *table, down func(netip.Addr, string), logs func() string, stop func()) {
-	k = &table{dests: map[ipvs.DestKey]ipvs.Dest{}}
+	return startOn(t, root, twoDests(), map[netip.Addr]string{destA.Addr: "connection refused", destB.Addr: "connection refused"})
+}
+
+// twoDests is a table holding A and B at weight 5.
+func twoDests() *table {
+	k := &table{dests: map[ipvs.DestKey]ipvs.Dest{}}
 	for _, d := range []ipvs.DestKey{destA, destB} {
 		k.dests[d] = ipvs.Dest{DestKey: d, DestSettings: ipvs.DestSettings{Fwd: ipvs.FwdMasq, Weight: 5}}
 	}
-	return startOn(t, root, k, map[netip.Addr]string{destA.Addr: "connection refused", destB.Addr: "connection refused"})
+	return k
 }
 
 // startOn runs a checker on table k, whose probes of the addresses in failing fail for the reason given there.
@@ -222,4 +236,28 @@ func TestRunnerSavesTheLastResult(t *testing.T) {
 	_, _, _, stop2 := startOn(t, root, k, map[netip.Addr]string{})
 	defer stop2()
 	waitFor(t, "ok saved", func() bool { return last() == "ok" })
+}
+
+// A service whose checked real servers are all healthy costs no kernel read: the pass every second has nothing to
+// do for it (it touches no healthy server it did not depool). One that goes down is reconciled (quiesced, held at 0,
+// restored), and once it is back the service is quiet again.
+func TestRunnerReadsTheKernelOnlyForServicesWithSomethingToDo(t *testing.T) {
+	root := ledgertest.Use(t)
+	record(t, 5, true)
+	k, down, _, stop := startOn(t, root, twoDests(), map[netip.Addr]string{})
+	defer stop()
+	time.Sleep(500 * time.Millisecond) // five reloads (Reload is 100 ms), A probed healthy every 1 s interval
+	if n := k.dumps(); n != 0 || k.weight(destA) != 5 {
+		t.Fatalf("all healthy: %d kernel reads, A at weight %d; want 0 reads, weight 5", n, k.weight(destA))
+	}
+	down(destA.Addr, "connection refused")
+	waitFor(t, "A quiesced", func() bool { return k.weight(destA) == 0 })
+	down(destA.Addr, "")
+	waitFor(t, "A restored", func() bool { return k.weight(destA) == 5 })
+	time.Sleep(200 * time.Millisecond) // the pass that restored A ends
+	before := k.dumps()
+	time.Sleep(500 * time.Millisecond)
+	if n := k.dumps(); n != before {
+		t.Fatalf("healthy again: %d kernel reads in five reloads, want 0", n-before)
+	}
 }
