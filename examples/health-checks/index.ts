@@ -62,7 +62,6 @@ const dns = new ipvs.VirtualService("dns", {
   address: vip,
   port: 53,
   scheduler: "rr",
-  onePacket: true,
 });
 
 const resolvers = cfg.getObject<string[]>("resolvers") ?? ["10.10.0.21", "10.10.0.22"];
