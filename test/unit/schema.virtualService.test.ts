@@ -11,6 +11,8 @@ describe("VirtualService defaults and normalisation", () => {
       directors: [expect.objectContaining({ host: "203.0.113.5", port: 22, sudo: true })],
       family: "ipv4", protocol: "tcp", address: "192.0.2.10", port: 80,
       scheduler: "wlc", schedulerFlags: [], onePacket: false, bindAddress: false, adopt: false, takeover: false, deleteForeignRealServers: false, minHealthy: "50%",
+      // Always an output, so a real server reading it at preview sees it known.
+      healthCheck: { type: "none" },
     });
   });
   it("writes IPv6 in the compressed lowercase form the kernel reports", () => {

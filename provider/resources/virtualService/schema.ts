@@ -328,7 +328,9 @@ export const virtualServiceSchema = vsObject.superRefine(virtualServiceRules).tr
     onePacket: v.onePacket,
     bindAddress: v.bindAddress,
     ...(v.drain !== undefined ? { drain: v.drain } : {}),
-    ...(v.healthCheck !== undefined ? { healthCheck: v.healthCheck } : {}),
+    // Always present, `{ type: "none" }` for no default check: real servers read it from this resource's outputs, and
+    // at preview the SDK takes an absent output for an unknown one, which would show every real server as changing.
+    healthCheck: v.healthCheck ?? { type: "none" as const },
     minHealthy: v.minHealthy,
     ...(sorryServer !== undefined ? { sorryServer } : {}),
     adopt: v.adopt,
