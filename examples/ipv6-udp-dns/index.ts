@@ -1,7 +1,8 @@
 // IPv6 DNS: a UDP service and its TCP twin on one IPv6 VIP, port 53, over the same resolvers.
 //
-// - UDP uses one-packet scheduling (onePacket): every query is scheduled on its own instead of pinning a client's
-//   port to one resolver for the UDP timeout, so a busy client spreads over all resolvers.
+// - UDP is a plain service: a resolver client asks each query from a new source port, so queries spread over the
+//   resolvers. Not onePacket: with NAT real servers (as here) the kernel cannot translate the answers back, and every
+//   query would time out (README, `onePacket`); it suits resolvers behind "dr" or "tunnel", which answer directly.
 // - TCP (zone transfers, large answers, retries after truncation) is a plain service with least-connection.
 // - IPv6 addresses are stored compressed and lowercase ("2001:DB8:0::53" and "2001:db8::53" are the same entry).
 //
@@ -33,7 +34,6 @@ const dnsUdp = new ipvs.VirtualService("dns-udp", {
   address: vip,
   port: 53,
   scheduler: "rr",
-  onePacket: true,
 });
 
 const dnsTcp = new ipvs.VirtualService("dns-tcp", {
