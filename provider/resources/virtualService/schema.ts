@@ -119,7 +119,11 @@ export interface VirtualServiceInputs {
   schedulerFlags?: OneOf<SchedulerFlag>[];
   /** Make the service persistent (sticky clients). Default: not persistent. */
   persistence?: PersistenceInputs;
-  /** One-packet scheduling (each datagram scheduled on its own): only UDP or fwmark services. Default false. */
+  /**
+   * One-packet scheduling (each datagram scheduled on its own): only UDP or fwmark services. Default false. The kernel
+   * keeps no connection for it, so replies of "nat" real servers are not translated back and clients drop them: for
+   * one-way UDP, or "dr"/"tunnel" real servers.
+   */
   onePacket?: boolean;
   /**
    * Put the VIP on the directors: `true` adds it (/32 or /128) to the helper's dummy interface `ipvs0` (traffic
