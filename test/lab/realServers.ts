@@ -83,7 +83,11 @@ printf %s ${s.name} > /run/lab/${s.name}/index.html` +
         (serve(s)
           ? `
 ${IP} netns exec ${s.name} busybox httpd -p ${s.port} -h /run/lab/${s.name}
-until ${IP} netns exec ${s.name} netstat -ltn | grep -q ':${s.port} '; do sleep 0.1; done`
+i=0
+until ${IP} netns exec ${s.name} netstat -ltn | grep -q ':${s.port} '; do
+  i=$((i+1)); [ $i -lt 300 ] || { echo "real server ${s.name} (${s.address}): its httpd did not listen on port ${s.port} within 30 s" >&2; exit 1; }
+  sleep 0.1
+done`
           : ""),
     ),
   ].join("\n");

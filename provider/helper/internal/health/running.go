@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/flock"
 )
 
 // Whether the checker runs, as read-back (dump) reports it: the checker holds an exclusive flock on LockFile in its
@@ -28,28 +30,11 @@ func HoldRunning(path string) (*os.File, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("creating the checker's state directory: %v", err)
 	}
-	// O_NOFOLLOW: a symlink planted at the lock path must not make root create or lock another file.
-	fd, err := syscall.Open(path, syscall.O_RDWR|syscall.O_CREAT|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("opening the checker's lock %s: %v", path, err)
+	f, err := flock.Exclusive(path, "the checker's lock", time.Now().Add(startWait))
+	if held := (*flock.HeldError)(nil); errors.As(err, &held) {
+		return nil, fmt.Errorf("another ipvs-helper health is running here (it holds %s): stop it first, only one checker may change the kernel", held.Path)
 	}
-	f := os.NewFile(uintptr(fd), path)
-	deadline := time.Now().Add(startWait)
-	for {
-		err := syscall.Flock(fd, syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return f, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
-			f.Close()
-			return nil, fmt.Errorf("locking %s: %v", path, err)
-		}
-		if time.Now().After(deadline) {
-			f.Close()
-			return nil, fmt.Errorf("another ipvs-helper health is running here (it holds %s): stop it first, only one checker may change the kernel", path)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return f, err
 }
 
 // Running tells whether a checker holds the lock at path. No file: none ever ran here (or its state was wiped).

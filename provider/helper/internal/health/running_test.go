@@ -3,7 +3,6 @@ package health
 import (
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -21,8 +20,8 @@ func TestRunningFollowsTheLock(t *testing.T) {
 	if run, err := Running(path); err != nil || !run {
 		t.Fatalf("held: Running = %v, %v; want true", run, err)
 	}
-	// A second checker is refused, naming the file.
-	if _, err := HoldRunning(path); err == nil || !strings.Contains(err.Error(), path) {
+	// A second checker is refused, naming the file and saying to stop the first.
+	if _, err := HoldRunning(path); err == nil || err.Error() != "another ipvs-helper health is running here (it holds "+path+"): stop it first, only one checker may change the kernel" {
 		t.Fatalf("second checker: %v; want a refusal naming %s", err, path)
 	}
 	f.Close()

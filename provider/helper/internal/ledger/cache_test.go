@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -266,5 +267,20 @@ func TestCachedLedgerMatchesFreshLoad(t *testing.T) {
 	}
 	if !appended {
 		t.Fatal("no save appended change lines: the test did not exercise them")
+	}
+}
+
+// A lock another helper holds past the request's deadline fails Open, saying who held what for how long and that
+// nothing was changed.
+func TestOpenWaitsForTheLockUntilTheDeadline(t *testing.T) {
+	ledgertest.Use(t)
+	held, err := ledger.Open(time.Now().Add(time.Second), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	if _, err := ledger.Open(time.Now().Add(200*time.Millisecond), nil); err == nil ||
+		!regexp.MustCompile(`^another ipvs-helper held `+regexp.QuoteMeta(ledger.LockPath)+` for [0-9.]+m?s, longer than this request may wait; nothing was changed \(try again when it is done\)$`).MatchString(err.Error()) {
+		t.Fatalf("held lock: %v", err)
 	}
 }

@@ -2,6 +2,7 @@ package ledger_test
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"strings"
@@ -55,7 +56,7 @@ func fileLines(t *testing.T) []string {
 func TestChangesAreAppended(t *testing.T) {
 	savedService(t)
 	snapshot := fileLines(t)
-	if !strings.HasPrefix(snapshot[0], `{"v":2,`) {
+	if !strings.HasPrefix(snapshot[0], current()) {
 		t.Fatalf("snapshot %q", snapshot[0])
 	}
 	var l *ledger.Ledger
@@ -126,29 +127,58 @@ func TestBadChangeLine(t *testing.T) {
 	}
 }
 
-// Version 1 files (records only, as helpers before change lines wrote them) are read, and rewritten whole as version 2
-// on their first change; other versions are refused.
-func TestFileVersions(t *testing.T) {
-	savedService(t)
-	b, _ := os.ReadFile(stackPath())
-	os.WriteFile(stackPath(), []byte(strings.Replace(string(b), `{"v":2,`, `{"v":1,`, 1)), 0o600)
-	putDest(t, 1)
-	if l, err := ledger.Load(); err != nil || len(l.Stacks()[0].Dests) != 1 || l.Stacks()[0].Services[key].Scheduler != "rr" {
-		t.Fatalf("version 1 file and a change: %v %v", l, err)
-	}
-	// The change rewrote it as version 2: a helper reading only version 1 refuses it instead of missing lines.
-	if lines := fileLines(t); !strings.HasPrefix(lines[0], `{"v":2,`) {
-		t.Fatalf("a changed version 1 file:\n%s", strings.Join(lines, "\n"))
-	}
-	if _, changeBytes, _ := ledger.ChangeLinesForTest(stack); changeBytes != 0 {
-		t.Fatalf("change lines appended to a version 1 file: %d bytes", changeBytes)
-	}
-	b, _ = os.ReadFile(stackPath())
-	os.WriteFile(stackPath(), []byte(strings.Replace(string(b), `{"v":2,`, `{"v":3,`, 1)), 0o600)
-	if err := ledger.LoadProblemForTest(); err == nil || !strings.Contains(err.Error(), "version 3 (this helper reads versions 1 and 2)") {
-		t.Fatalf("version 3: %v", err)
+// Version 1 files (records only, as helpers before change lines wrote them) and version 2 files (before the health,
+// bindAddress and ftp fields) are read, and rewritten whole as the current version on their first change, so no line
+// of a newer field follows an older version number.
+func TestOlderFileVersionsAreRead(t *testing.T) {
+	for _, old := range []int{1, 2} {
+		savedService(t)
+		b, _ := os.ReadFile(stackPath())
+		os.WriteFile(stackPath(), []byte(strings.Replace(string(b), current(), fmt.Sprintf(`{"v":%d,`, old), 1)), 0o600)
+		putDest(t, 1)
+		if l, err := ledger.Load(); err != nil || len(l.Stacks()[0].Dests) != 1 || l.Stacks()[0].Services[key].Scheduler != "rr" {
+			t.Fatalf("version %d file and a change: %v %v", old, l, err)
+		}
+		if lines := fileLines(t); !strings.HasPrefix(lines[0], current()) {
+			t.Fatalf("a changed version %d file:\n%s", old, strings.Join(lines, "\n"))
+		}
+		if _, changeBytes, _ := ledger.ChangeLinesForTest(stack); changeBytes != 0 {
+			t.Fatalf("change lines appended to a version %d file: %d bytes", old, changeBytes)
+		}
 	}
 }
+
+// A file of a later version is refused as newer, also when it holds a field this helper does not know (what a newer
+// version adds), so an older helper sharing the director says to upgrade rather than that the file is broken. A
+// field unknown under a version this helper reads is a broken file.
+func TestNewerFileVersionIsRefusedAsNewer(t *testing.T) {
+	savedService(t)
+	b, _ := os.ReadFile(stackPath())
+	next := fmt.Sprintf(`{"v":%d,`, ledger.FileVersion+1)
+	newer := fmt.Sprintf("the ledger file %s was written by a newer version of pulumi-ipvs (file version %d; this helper reads versions 1 to %d): upgrade pulumi-ipvs in every stack that shares this director",
+		stackPath(), ledger.FileVersion+1, ledger.FileVersion)
+	for what, text := range map[string]string{
+		"known fields":       strings.Replace(string(b), current(), next, 1),
+		"a new field":        strings.Replace(string(b), current(), next+`"newField":{"x":1},`, 1),
+		"a new record field": strings.Replace(strings.Replace(string(b), current(), next, 1), `"scheduler":"rr"`, `"scheduler":"rr","newField":1`, 1),
+	} {
+		os.WriteFile(stackPath(), []byte(text), 0o600)
+		if err := ledger.LoadProblemForTest(); err == nil || err.Error() != newer {
+			t.Errorf("%s: error %v, want %q", what, err, newer)
+		}
+	}
+	os.WriteFile(stackPath(), []byte(strings.Replace(string(b), current(), current()+`"newField":1,`, 1)), 0o600)
+	if err := ledger.LoadProblemForTest(); err == nil || !strings.Contains(err.Error(), stackPath()+` is not a valid stack record: json: unknown field "newField"`) {
+		t.Errorf("an unknown field in a current file: %v", err)
+	}
+	os.WriteFile(stackPath(), []byte(strings.Replace(string(b), current(), `{"v":0,`, 1)), 0o600)
+	if err := ledger.LoadProblemForTest(); err == nil || !strings.Contains(err.Error(), stackPath()+fmt.Sprintf(" is not a valid stack record: version 0 (this helper reads versions 1 to %d)", ledger.FileVersion)) {
+		t.Errorf("version 0: %v", err)
+	}
+}
+
+// current is how a file this helper writes begins.
+func current() string { return fmt.Sprintf(`{"v":%d,`, ledger.FileVersion) }
 
 // Change lines stay within their bound: a file whose change lines would outgrow it is rewritten whole.
 func TestChangeLinesAreCompacted(t *testing.T) {

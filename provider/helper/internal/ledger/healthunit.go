@@ -1,16 +1,14 @@
 package ledger
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"fmt"
-	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ipvs"
-	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/protocol"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"time"
+
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ipvs"
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/protocol"
 )
 
 // HealthUnitName is the checker's unit (issue 27): `ipvs-helper health`, installed while any stack declares a check.
@@ -81,27 +79,19 @@ WantedBy=multi-user.target
 // a read-only system leaves the checker no way to create it, and systemd refuses to start a unit whose
 // ReadWritePaths is missing.
 func SyncHealthUnit(want bool, exe, metricsDir string, limit time.Duration) (changed bool, err error) {
-	if !SystemdRuns() {
-		return false, nil
-	}
-	if err := judgeDirs(UnitDir, false, 0); err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return false, fmt.Errorf("systemd runs but its unit directory %s is missing; the health check unit was not installed", UnitDir)
-		}
+	p, ok, err := placeUnit(HealthUnitName, "the health check unit")
+	if !ok || err != nil {
 		return false, err
 	}
-	unit := filepath.Join(UnitDir, HealthUnitName)
-	wants := filepath.Join(UnitDir, "multi-user.target.wants")
-	link := filepath.Join(wants, HealthUnitName)
 	if !want {
-		if _, err := os.Lstat(unit); errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Lstat(p.unit); errors.Is(err, os.ErrNotExist) {
 			return false, nil
 		}
 		// Stopped first: removing a running unit's file leaves the checker running, unsupervised.
 		if err := systemctl(limit, "stop", HealthUnitName); err != nil {
 			return false, err
 		}
-		if changed, err = removeUnit(unit, link); err != nil || !changed {
+		if changed, err = p.remove(); err != nil || !changed {
 			return changed, err
 		}
 		return true, systemctl(limit, "daemon-reload")
@@ -111,30 +101,13 @@ func SyncHealthUnit(want bool, exe, metricsDir string, limit time.Duration) (cha
 			return false, fmt.Errorf("creating the health metrics directory: %v", err)
 		}
 	}
-	if changed, err = installUnit(unit, wants, link, []byte(HealthUnitText(exe, metricsDir))); err != nil || !changed {
+	if changed, err = p.install([]byte(HealthUnitText(exe, metricsDir))); err != nil || !changed {
 		return changed, err
 	}
 	if err := systemctl(limit, "daemon-reload"); err != nil {
 		return true, err
 	}
 	return true, systemctl(limit, "restart", HealthUnitName)
-}
-
-// systemctl runs the first systemctl found (none: nothing to do, as daemonReload).
-func systemctl(limit time.Duration, args ...string) error {
-	for _, bin := range Systemctls {
-		if _, err := os.Stat(bin); err != nil {
-			continue
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), limit)
-		defer cancel()
-		out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("%s %v failed: %v %s", bin, args, err, bytes.TrimSpace(out))
-		}
-		return nil
-	}
-	return nil
 }
 
 // HasChecks tells whether some stack declares a health check for one of its real servers.

@@ -19,10 +19,12 @@ import (
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/protocol"
 )
 
-// FileVersion is the stack file format's version: 2 added change lines after the records (changelines.go). Version 1
-// files (records only) are read too; helpers that read only version 1 refuse a version 2 file rather than miss its
-// change lines.
-const FileVersion = 2
+// FileVersion is the stack file format's version: 2 added change lines after the records (changelines.go); 3 added
+// record fields an older reader does not know (a service's bindAddress and health, a real server's health, the
+// settings' ftp and healthMetricsDirectory). Versions 1 and 2 are read too, and a file of either is rewritten whole as
+// the current version on its first change, so no newer field is ever written under an older version number. A file
+// of a later version is refused as written by a newer pulumi-ipvs (loadFile), whatever fields it holds.
+const FileVersion = 3
 
 // file is one stack's record on disk.
 type file struct {
@@ -448,13 +450,24 @@ func (l *Ledger) loadFile(path string) error {
 	d := json.NewDecoder(bytes.NewReader(raw))
 	d.DisallowUnknownFields()
 	if err := d.Decode(&f); err != nil {
+		// A newer version's file may hold fields this helper does not know: say that it is newer, not that a
+		// field is unknown. Read the version only now, so a good file is parsed once.
+		var v struct {
+			V int `json:"v"`
+		}
+		if json.NewDecoder(bytes.NewReader(raw)).Decode(&v) == nil && v.V > FileVersion {
+			return newerFile(path, v.V)
+		}
 		return fmt.Errorf("the ledger file %s is not a valid stack record: %v", path, err)
 	}
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("the ledger file %s is not a valid stack record: %s", path, fmt.Sprintf(format, a...))
 	}
-	if f.V != 1 && f.V != FileVersion {
-		return bad("version %d (this helper reads versions 1 and %d)", f.V, FileVersion)
+	if f.V > FileVersion {
+		return newerFile(path, f.V)
+	}
+	if f.V < 1 {
+		return bad("version %d (this helper reads versions 1 to %d)", f.V, FileVersion)
 	}
 	if e := protocol.CheckOwner(f.Owner, "owner"); e != nil {
 		return bad("%s", e.Message)
@@ -510,6 +523,12 @@ func (l *Ledger) loadFile(path string) error {
 	s.disk, s.changed = fileIDOf(fi), changes{} // the drops replayed are on disk already
 	l.stacks[f.Owner] = s
 	return nil
+}
+
+// newerFile is the refusal of a stack file of a later version than this helper's: every helper sharing a director
+// must read what the newest one writes.
+func newerFile(path string, v int) error {
+	return fmt.Errorf("the ledger file %s was written by a newer version of pulumi-ipvs (file version %d; this helper reads versions 1 to %d): upgrade pulumi-ipvs in every stack that shares this director", path, v, FileVersion)
 }
 
 // serviceKey decodes a recorded identity with the protocol's own checks.

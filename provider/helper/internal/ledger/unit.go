@@ -41,22 +41,14 @@ func SystemdRuns() bool {
 // SyncUnit installs and enables the boot unit (want: some stack has records) or removes it, when systemd runs;
 // after a change it runs systemctl daemon-reload, bounded by limit. changed: a file was written or removed.
 func SyncUnit(want bool, exe string, limit time.Duration) (changed bool, err error) {
-	if !SystemdRuns() {
-		return false, nil
-	}
-	if err := judgeDirs(UnitDir, false, 0); err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return false, fmt.Errorf("systemd runs but its unit directory %s is missing; the boot unit was not installed", UnitDir)
-		}
+	p, ok, err := placeUnit(UnitName, "the boot unit")
+	if !ok || err != nil {
 		return false, err
 	}
-	unit := filepath.Join(UnitDir, UnitName)
-	wants := filepath.Join(UnitDir, "multi-user.target.wants")
-	link := filepath.Join(wants, UnitName)
 	if want {
-		changed, err = installUnit(unit, wants, link, []byte(UnitText(exe)))
+		changed, err = p.install([]byte(UnitText(exe)))
 	} else {
-		changed, err = removeUnit(unit, link)
+		changed, err = p.remove()
 	}
 	if err != nil || !changed {
 		return changed, err
@@ -64,56 +56,94 @@ func SyncUnit(want bool, exe string, limit time.Duration) (changed bool, err err
 	return true, daemonReload(limit)
 }
 
-func installUnit(unit, wants, link string, text []byte) (changed bool, err error) {
-	cur, _, rerr := readTrusted(unit)
+// unitPlace is where a unit is installed (unit) and enabled (link in wants, what `systemctl enable` makes); what
+// names it in messages. The boot unit and the checker's unit (healthunit.go) are kept the same way.
+type unitPlace struct{ what, unit, wants, link string }
+
+// placeUnit is where the unit name goes, when systemd runs (ok) and its unit directory is one root may write into.
+func placeUnit(name, what string) (p unitPlace, ok bool, err error) {
+	if !SystemdRuns() {
+		return p, false, nil
+	}
+	if err := judgeDirs(UnitDir, false, 0); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return p, false, fmt.Errorf("systemd runs but its unit directory %s is missing; %s was not installed", UnitDir, what)
+		}
+		return p, false, err
+	}
+	wants := filepath.Join(UnitDir, "multi-user.target.wants")
+	return unitPlace{what: what, unit: filepath.Join(UnitDir, name), wants: wants, link: filepath.Join(wants, name)}, true, nil
+}
+
+// install writes the unit when its text differs and enables it. changed: a file was written.
+func (p unitPlace) install(text []byte) (changed bool, err error) {
+	cur, _, rerr := readTrusted(p.unit)
 	if rerr != nil || !bytes.Equal(cur, text) {
-		if _, serr := os.Lstat(unit); serr == nil && rerr != nil {
+		if _, serr := os.Lstat(p.unit); serr == nil && rerr != nil {
 			return false, rerr // something is there that root must not overwrite blindly (a symlink, another owner)
 		}
-		if err := writeAtomic(unit, text, 0o644); err != nil {
+		if err := writeAtomic(p.unit, text, 0o644); err != nil {
 			return false, err
 		}
 		changed = true
 	}
-	if err := judgeDirs(wants, true, 0o755); err != nil {
+	if err := judgeDirs(p.wants, true, 0o755); err != nil {
 		return changed, err
 	}
-	// What `systemctl enable` makes: a symlink to the unit.
-	if target, err := os.Readlink(link); err == nil && target == unit {
+	if target, err := os.Readlink(p.link); err == nil && target == p.unit {
 		return changed, nil
 	}
-	if err := os.Remove(link); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return changed, fmt.Errorf("replacing %s failed: %v", link, err)
+	if err := os.Remove(p.link); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return changed, fmt.Errorf("replacing %s failed: %v", p.link, err)
 	}
-	if err := os.Symlink(unit, link); err != nil {
-		return changed, fmt.Errorf("enabling the boot unit failed: symlink %s: %v", link, err)
+	if err := os.Symlink(p.unit, p.link); err != nil {
+		return changed, fmt.Errorf("enabling %s failed: symlink %s: %v", p.what, p.link, err)
 	}
 	return true, nil
 }
 
-func removeUnit(unit, link string) (changed bool, err error) {
-	for _, p := range []string{link, unit} {
-		if err := os.Remove(p); err == nil {
+// remove disables and removes the unit. changed: a file was removed.
+func (p unitPlace) remove() (changed bool, err error) {
+	for _, f := range []string{p.link, p.unit} {
+		if err := os.Remove(f); err == nil {
 			changed = true
 		} else if !errors.Is(err, os.ErrNotExist) {
-			return changed, fmt.Errorf("removing the boot unit file %s failed: %v", p, err)
+			return changed, fmt.Errorf("removing %s file %s failed: %v", p.what, f, err)
 		}
 	}
 	return changed, nil
 }
 
+// daemonReload runs systemctl daemon-reload after the boot unit changed.
 func daemonReload(limit time.Duration) error {
+	if bin, err := runSystemctl(limit, "daemon-reload"); err != nil {
+		return fmt.Errorf("the boot unit was written but %s daemon-reload failed: %v", bin, err)
+	}
+	return nil
+}
+
+// systemctl runs systemctl with args (see runSystemctl), its error naming the command.
+func systemctl(limit time.Duration, args ...string) error {
+	if bin, err := runSystemctl(limit, args...); err != nil {
+		return fmt.Errorf("%s %v failed: %v", bin, args, err)
+	}
+	return nil
+}
+
+// runSystemctl runs the first of Systemctls found with args, bounded by limit; none found: nothing to do. bin is
+// the one it ran; err holds its output.
+func runSystemctl(limit time.Duration, args ...string) (bin string, err error) {
 	for _, bin := range Systemctls {
 		if _, err := os.Stat(bin); err != nil {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), limit)
 		defer cancel()
-		out, err := exec.CommandContext(ctx, bin, "daemon-reload").CombinedOutput()
+		out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
 		if err != nil {
-			return fmt.Errorf("the boot unit was written but %s daemon-reload failed: %v %s", bin, err, bytes.TrimSpace(out))
+			return bin, fmt.Errorf("%v %s", err, bytes.TrimSpace(out))
 		}
-		return nil
+		return bin, nil
 	}
-	return nil
+	return "", nil
 }
