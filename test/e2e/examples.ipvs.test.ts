@@ -179,7 +179,7 @@ describe("examples/fwmark, ipv6-udp-dns, director-settings and health-checks aga
       await stack.dispose();
       await servers.stop();
     }
-  }, 600_000);
+  });
   it("health-checks: the checker quiesces a web server whose /healthz fails and brings it back; the resolvers (dnsmasq) pass their dns checks", async () => {
     const vip = "192.0.2.40";
     const IP = "/sbin/ip";
