@@ -38,7 +38,8 @@ export const settings = new ipvs.DirectorSettings("director", {
   // FTP through NAT: ip_vs_ftp, loaded for the FTP service's control port, reads the control connection and rewrites
   // the addresses in PASV answers and PORT commands, and lets the data connections through the VIP. Without it a
   // client logs in and then every transfer, passive or active, fails.
-  ftp: { ports: [ftpPort] },
+  // The service's port unless ftpPorts lists the control ports of every FTP service on this director (at most 8).
+  ftp: { ports: cfg.getObject<number[]>("ftpPorts") ?? [ftpPort] },
 }).id;
 
 const web = new ipvs.VirtualService("web", {

@@ -159,12 +159,12 @@ describe("examples/fwmark, ipv6-udp-dns, director-settings and health-checks aga
       // A port ip_vs_ftp cannot take is refused at preview, naming the field and the rule, before any director is
       // reached (no SSH login), and the module stays as it is.
       const loginsBefore = await logins();
-      await stack.setConfig("ftpPort", "70000");
+      await stack.setConfig("ftpPorts", "[21, 70000]");
       const bad = await failedRun(stack.preview());
-      expect(bad).toMatch(/ftp\.ports\[0\]: .*must be an integer 1\.\.65535/);
+      expect(bad).toMatch(/DirectorSettings resource 'director' has a problem: ftp\.ports\[1\]: .*must be an integer 1\.\.65535/);
       expect(await logins()).toBe(loginsBefore);
       expect(await ftpModulePorts(d)).toBe("21");
-      await stack.setConfig("ftpPort", "21");
+      await stack.setConfig("ftpPorts", "[21]");
 
       // The transfers' control connection entries hold ip_vs_ftp until they expire (TIME_WAIT, 2 minutes), and the
       // module is unloaded only then (see test/lab/helper/ftp.test.ts for the refusal meanwhile): wait, then destroy.
