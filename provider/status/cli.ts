@@ -23,7 +23,7 @@ const USAGE = `usage: pulumi-ipvs status [--stack <name>] [--json] [--refreshed]
 
 Run in a Pulumi project directory. Compares every VirtualService, RealServer and RealServerPool member
 (pool[address:port]) of the stack (default: the selected stack) with the kernel of each director, and each
-DirectorSettings with the director's timeouts, sync daemons and sysctls; shows the real servers' connections and rates,
+DirectorSettings with the director's timeouts, sync daemons, sysctls and ip_vs_ftp's ports; shows the real servers' connections and rates,
 and their health where a check is declared (healthy / unhealthy / not probed yet, since when, the last result; depooled,
 kept pooled by minHealthy, the sorry server) and whether each director's health checker runs. A real server the
 checker depooled is health, not drift.

@@ -61,16 +61,22 @@ export interface ServiceReport extends EntryReport {
   realServers: RealServerReport[];
 }
 
-/** A DirectorSettings value in input form: a timeout, a sysctl (boolean, number, CPU list, sync_threshold pair), a sync daemon field, or a whole daemon. */
-export type SettingValue = boolean | number | string | { threshold: number; period: number } | SyncDaemonModel;
+/**
+ * A DirectorSettings value in input form: a timeout, a sysctl (boolean, number, CPU list, sync_threshold pair), a sync
+ * daemon field, a whole daemon, or ip_vs_ftp's ports.
+ */
+export type SettingValue = boolean | number | string | { threshold: number; period: number } | SyncDaemonModel | number[];
 
 export interface SettingReport {
-  /** The input path: "timeouts.tcp", "sysctls.expireNodestConn", "ipForward.ipv4", "syncDaemons.master.syncId", "syncDaemons.backup". */
+  /** The input path: "timeouts.tcp", "sysctls.expireNodestConn", "ipForward.ipv4", "syncDaemons.master.syncId", "syncDaemons.backup", "ftp.ports". */
   field: string;
   /** unknown: the settings could not be read. */
   status: "ok" | "differs" | "unknown";
   declared: SettingValue;
-  /** The kernel's value (absent while unknown); null: the kernel has none (a declared sync daemon that is not running). */
+  /**
+   * The kernel's value (absent while unknown); null: the kernel has none (a declared sync daemon that is not running,
+   * ip_vs_ftp not loaded).
+   */
   kernel?: SettingValue | null;
 }
 
@@ -81,7 +87,7 @@ export interface SettingsReport {
   status: "ok" | "differs" | "unknown";
   /** Why the settings could not be read when the director's table could. */
   error?: string;
-  /** Every setting the resource declares: timeouts, sysctls, ipForward, then the sync daemons. */
+  /** Every setting the resource declares: timeouts, sysctls, ipForward, ftp, then the sync daemons. */
   fields: SettingReport[];
 }
 
@@ -200,9 +206,13 @@ function serviceReport(
 }
 
 /** DirectorSettings in input form: the spec, or the kernel's values as settingsProps reads them. */
-type SettingsShape = { timeouts?: object; sysctls?: object; ipForward?: object; syncDaemons: { state: string }[] };
+type SettingsShape = { timeouts?: object; sysctls?: object; ipForward?: object; ftp?: { ports: number[] }; syncDaemons: { state: string }[] };
 
-/** Every setting as an input path and its value; a sync daemon field by field under its state ("syncDaemons.master.syncId"). */
+/**
+ * Every setting as an input path and its value; a sync daemon field by field under its state
+ * ("syncDaemons.master.syncId"); ip_vs_ftp's ports as one list ("ftp.ports": the module is loaded with all of them or
+ * not at all, and settingsProps gives the kernel's in the declared order when they are the same set).
+ */
 function leaves(o: SettingsShape): Map<string, unknown> {
   const out = new Map<string, unknown>();
   const add = (prefix: string, x: object | undefined, skip?: string) => {
@@ -211,6 +221,7 @@ function leaves(o: SettingsShape): Map<string, unknown> {
   add("timeouts", o.timeouts);
   add("sysctls", o.sysctls);
   add("ipForward", o.ipForward);
+  add("ftp", o.ftp);
   for (const d of o.syncDaemons) add(`syncDaemons.${d.state}`, d, "state");
   return out;
 }

@@ -415,6 +415,29 @@ describe("RealServerPool members and DirectorSettings", () => {
     ]);
   });
 
+  it("ftp.ports: the module's ports as one field, ok in any order; not loaded (kernel none) or other ports are drift", () => {
+    const declared = stackEntries([settingsResource("settings", { ftp: { ports: [21, 2121] } })]);
+    const run = (ftp?: { ports: number[] }) => compareStack("prod", declared, views([B, { services: [], settings: { settings: kernelSettings(ftp ? { ftp } : {}) } }]));
+    const ftpField = (r: ReturnType<typeof run>) => r.directors[0]!.settings!.fields.find((f) => f.field === "ftp.ports");
+
+    const loaded = run({ ports: [2121, 21] });
+    expect(loaded.status).toBe("ok");
+    expect(ftpField(loaded)).toEqual({ field: "ftp.ports", status: "ok", declared: [21, 2121], kernel: [21, 2121] });
+
+    const notLoaded = run();
+    expect(notLoaded.status).toBe("drift");
+    expect(ftpField(notLoaded)).toEqual({ field: "ftp.ports", status: "differs", declared: [21, 2121], kernel: null });
+    expect(driftLines(notLoaded)).toEqual([`DirectorSettings settings (on ${B}): ftp.ports: declared 21,2121, kernel none`]);
+    expect(renderText(notLoaded)).toMatch(/ftp\.ports\s+21,2121\s+none\s+differs/);
+
+    const other = run({ ports: [21] });
+    expect(ftpField(other)).toEqual({ field: "ftp.ports", status: "differs", declared: [21, 2121], kernel: [21] });
+    // Without ftp declared, a loaded module is not the stack's business.
+    const undeclared = compareStack("prod", stackEntries([settingsResource("settings")]), views([B, { services: [], settings: { settings: kernelSettings({ ftp: { ports: [21] } }) } }]));
+    expect(undeclared.directors[0]!.settings!.fields.map((f) => f.field)).not.toContain("ftp.ports");
+    expect(undeclared.status).toBe("ok");
+  });
+
   it("a member state records on only some directors (onlyOn) is compared there only, as a RealServer is", () => {
     const pool = poolResource("web-pool", { "10.0.0.21:8080": 5, "10.0.0.22:8080": 5 }, [DIRECTOR_A, DIRECTOR_B]);
     const members = pool.outputs!.members as Record<string, Record<string, unknown>>;

@@ -89,8 +89,9 @@ export function settingsProps(s: DirectorSettingsModel, real: KernelSettings): P
     syncDaemons,
     sysctls: section(SYSCTLS, s.sysctls),
     ...(s.ipForward ? { ipForward: section(IP_FORWARD, s.ipForward) } : {}),
-    // Not loaded: left out, so the next diff sees it missing. The kernel's order is the load order, which is the
-    // declared one (a load with the same ports in another order is no change to the module, so none to the diff).
-    ...(s.ftp && real.ftp ? { ftp: { ports: sameSet(s.ftp.ports, real.ftp.ports) ? s.ftp.ports : real.ftp.ports } } : {}),
+    // Not loaded: undefined, so read's merge over the declared props drops it and the next diff sees it missing. The
+    // kernel's order is the load order, which is the declared one (a load with the same ports in another order is no
+    // change to the module, so none to the diff).
+    ...(s.ftp ? { ftp: real.ftp && { ports: sameSet(s.ftp.ports, real.ftp.ports) ? s.ftp.ports : real.ftp.ports } } : {}),
   };
 }
