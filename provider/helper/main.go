@@ -172,20 +172,42 @@ func runDoc(eng **engine.Engine, doc []byte, lim limits) (resp protocol.Response
 	}
 	// *eng is written on the request's goroutine and read by the next request's only after Watch saw it finish.
 	return engine.Watch(req, lim.request, func(p *engine.Progress) protocol.Response {
+		if hostOnly(req) {
+			// A real server's host (RealServerHost) has no IPVS to open, and needs none.
+			return configure(engine.New(nil, ipvs.KernelVersion{}, nil), lim).RunTracked(req, p)
+		}
 		if *eng == nil {
 			p.Stage("connecting to IPVS, which loads module ip_vs when it is missing")
 			e, perr := openEngine(lim)
 			if perr != nil {
 				return failAll(req, perr)
 			}
-			e.LockWait = lim.call        // the lock is waited for within the request's deadline
-			e.ScanWait = lim.request / 3 // under the lock: others wait lim.call for it
-			e.Net = netif.RTNL{Timeout: lim.call}
-			*eng = e
+			*eng = configure(e, lim)
 			p.Stage("")
 		}
 		return (*eng).RunTracked(req, p)
 	})
+}
+
+// configure gives an engine the run's deadlines.
+func configure(e *engine.Engine, lim limits) *engine.Engine {
+	e.LockWait = lim.call        // the lock is waited for within the request's deadline
+	e.ScanWait = lim.request / 3 // under the lock: others wait lim.call for it
+	e.Net = netif.RTNL{Timeout: lim.call}
+	return e
+}
+
+// hostOnly: every op of req is a real server host's (ensureHost, deleteHost, getHost), which touch no IPVS.
+func hostOnly(req protocol.Request) bool {
+	for _, raw := range req.Ops {
+		var o struct {
+			Op string `json:"op"`
+		}
+		if json.Unmarshal(raw, &o) != nil || (o.Op != "ensureHost" && o.Op != "deleteHost" && o.Op != "getHost") {
+			return false
+		}
+	}
+	return len(req.Ops) > 0
 }
 
 // exitAfterHang ends the helper after it answered a request that did not finish in time.

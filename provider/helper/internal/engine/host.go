@@ -1,0 +1,315 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ledger"
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/protocol"
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/sysctl"
+)
+
+// RealServerHost (PROTOCOL.md "Real server hosts", issue 28): ensureHost, deleteHost and getHost prepare the host
+// of DR real servers. They need no IPVS: the helper runs them without opening the IPVS family (main.go).
+//
+// dr: each VIP on lo as a host address, so the real server accepts packets the director forwards to it unchanged;
+// with an IPv4 VIP, arp_ignore=1 (answer ARP only for addresses of the interface asked) and arp_announce=2 (never
+// source ARP from the VIP), so the host neither answers nor advertises the VIP on its LAN — the director must be
+// the only one that does. The kernel applies the larger of conf/all and the interface's value for both, so
+// conf/all alone is enough and covers interfaces added later; an interface's own larger value is stricter and is
+// left alone. IPv6 needs no counterpart: Linux answers neighbour solicitations only for addresses of the interface
+// they arrive on.
+//
+// Counting across records (several resources and stacks may prepare one host): an address or sysctl that another
+// record still lists stays; the last record to drop it puts back what was found (an address found there stays).
+
+// loopback is where dr VIPs go.
+const loopback = "lo"
+
+// hostSysctls are the sysctls a host spec needs and their values.
+func hostSysctls(h *protocol.HostSpec) map[string]json.RawMessage {
+	if !slices.ContainsFunc(h.VIPs, netip.Addr.Is4) {
+		return map[string]json.RawMessage{}
+	}
+	return map[string]json.RawMessage{
+		"net.ipv4.conf.all.arp_ignore":   json.RawMessage("1"),
+		"net.ipv4.conf.all.arp_announce": json.RawMessage("2"),
+	}
+}
+
+func findHost(recs []ledger.HostRecord, owner, holder string) (*ledger.HostRecord, []ledger.HostRecord) {
+	var prev *ledger.HostRecord
+	var others []ledger.HostRecord
+	for i := range recs {
+		if recs[i].Owner == owner && recs[i].Holder == holder {
+			r := recs[i]
+			prev = &r
+		} else {
+			others = append(others, recs[i])
+		}
+	}
+	return prev, others
+}
+
+// ensureHost prepares the host for op.Host and records it; what the previous record of the same resource listed
+// and this one drops is put back (when no other record needs it).
+func (e *Engine) ensureHost(op *protocol.Op) (protocol.Result, *protocol.Error) {
+	if e.own.err != nil {
+		return nil, e.own.err
+	}
+	recs, err := ledger.LoadHosts()
+	if err != nil {
+		return nil, ledgerError(err)
+	}
+	prev, others := findHost(recs, op.Owner, op.Holder)
+	doing := "preparing this host for " + op.Holder
+	onLo := map[netip.Addr]bool{}
+	for _, a := range op.Host.VIPs {
+		holders, err := e.net().Holders(a)
+		if err != nil {
+			return nil, bindError(doing, err)
+		}
+		for _, h := range holders {
+			if h != loopback {
+				return nil, &protocol.Error{Code: protocol.CodeBadRequest, Message: fmt.Sprintf(
+					"%s refused: vips: %s is an address of interface %s of this host, its own address (when it is the address pulumi-ipvs reaches the host by, the host would stop answering on it); a VIP is the directors' address, which a real server only accepts on lo.",
+					doing, a, h)}
+			}
+		}
+		onLo[a] = slices.Contains(holders, loopback)
+	}
+	next := ledger.HostRecord{Owner: op.Owner, Holder: op.Holder, Forwarding: op.Host.Forwarding, Sysctls: map[string]ledger.HostSysctl{}}
+	changed := false
+	// Whatever happens below is recorded: a failure half-way keeps the previous record's items with what this op
+	// already did, so a retry or delete still knows what to put back.
+	save := func(rec ledger.HostRecord) *protocol.Error {
+		if err := e.own.led.SaveHosts(append(slices.Clone(others), rec)); err != nil {
+			return ledgerError(err)
+		}
+		return nil
+	}
+	fail := func(perr *protocol.Error) (protocol.Result, *protocol.Error) {
+		if serr := save(unionHost(prev, next)); serr != nil {
+			perr.Message += " Recording what was done failed too: " + serr.Message
+		}
+		return nil, perr
+	}
+	for _, a := range op.Host.VIPs {
+		added := false
+		if onLo[a] {
+			added = addedBefore(prev, others, a)
+		} else {
+			if err := e.net().AddAddr(loopback, a); err != nil {
+				return fail(bindError(fmt.Sprintf("%s: adding %s to %s", doing, a, loopback), err))
+			}
+			added, changed = true, true
+		}
+		next.VIPs = append(next.VIPs, ledger.HostVIP{Address: a.String(), Interface: loopback, Added: added})
+	}
+	want := hostSysctls(op.Host)
+	for _, name := range sortedKeys(want) {
+		s, _ := sysctl.HostSetting(name)
+		v, err := s.Decode(want[name])
+		if err != nil {
+			return fail(&protocol.Error{Code: protocol.CodeInternal, Message: fmt.Sprintf("%s: %v.", doing, err)})
+		}
+		cur, perr := e.readSysctls([]string{name})
+		if perr != nil {
+			return fail(perr)
+		}
+		orig := originalBefore(prev, others, name)
+		if orig == nil {
+			orig = cur[name].JSON()
+		}
+		if !cur[name].Equal(v) {
+			if perr := e.writeSysctl(name, v); perr != nil {
+				return fail(perr)
+			}
+			changed = true
+		}
+		next.Sysctls[name] = ledger.HostSysctl{Set: want[name], Original: orig}
+	}
+	released, perr := e.releaseHost(prev, append(slices.Clone(others), next))
+	if perr != nil {
+		return fail(perr)
+	}
+	if perr := save(next); perr != nil {
+		return nil, perr
+	}
+	out, perr := e.hostNow(&next)
+	if perr != nil {
+		return nil, perr
+	}
+	return protocol.Result{"changed": changed || released, "host": out}, nil
+}
+
+// deleteHost puts back what the resource's record changed and no other record needs, and drops the record.
+func (e *Engine) deleteHost(op *protocol.Op) (protocol.Result, *protocol.Error) {
+	if e.own.err != nil {
+		return nil, e.own.err
+	}
+	recs, err := ledger.LoadHosts()
+	if err != nil {
+		return nil, ledgerError(err)
+	}
+	prev, others := findHost(recs, op.Owner, op.Holder)
+	if prev == nil {
+		return protocol.Result{"changed": false}, nil
+	}
+	changed, perr := e.releaseHost(prev, others)
+	if perr != nil {
+		return nil, perr // the record stays: a retry puts back what is still to put back
+	}
+	if err := e.own.led.SaveHosts(others); err != nil {
+		return nil, ledgerError(err)
+	}
+	return protocol.Result{"changed": changed}, nil
+}
+
+// getHost reads the resource's recorded items as they are now; "host": null when it has no record.
+func (e *Engine) getHost(op *protocol.Op) (protocol.Result, *protocol.Error) {
+	recs, err := ledger.LoadHosts()
+	if err != nil {
+		return nil, ledgerError(err)
+	}
+	rec, _ := findHost(recs, op.Owner, op.Holder)
+	if rec == nil {
+		return protocol.Result{"host": nil}, nil
+	}
+	out, perr := e.hostNow(rec)
+	if perr != nil {
+		return nil, perr
+	}
+	return protocol.Result{"host": out}, nil
+}
+
+// releaseHost puts back each item of prev that no record of keep lists: an address pulumi-ipvs added is removed,
+// a sysctl gets its original value.
+func (e *Engine) releaseHost(prev *ledger.HostRecord, keep []ledger.HostRecord) (changed bool, perr *protocol.Error) {
+	if prev == nil {
+		return false, nil
+	}
+	for _, v := range prev.VIPs {
+		listed := slices.ContainsFunc(keep, func(r ledger.HostRecord) bool {
+			return slices.ContainsFunc(r.VIPs, func(x ledger.HostVIP) bool { return x.Address == v.Address })
+		})
+		if listed || !v.Added {
+			continue
+		}
+		a, err := netip.ParseAddr(v.Address)
+		if err != nil {
+			return changed, ledgerError(fmt.Errorf("the hosts record of %s lists %q, which is not an address", prev.Holder, v.Address))
+		}
+		if err := e.net().DelAddr(v.Interface, a); err != nil {
+			return changed, bindError("removing "+v.Address+" from "+v.Interface, err)
+		}
+		changed = true
+	}
+	for _, name := range sortedKeys(prev.Sysctls) {
+		if slices.ContainsFunc(keep, func(r ledger.HostRecord) bool { _, ok := r.Sysctls[name]; return ok }) {
+			continue
+		}
+		s, ok := sysctl.HostSetting(name)
+		if !ok {
+			return changed, ledgerError(fmt.Errorf("the hosts record of %s manages %s, which this helper does not know", prev.Holder, name))
+		}
+		orig, err := s.Load(prev.Sysctls[name].Original)
+		if err != nil {
+			return changed, ledgerError(fmt.Errorf("the hosts record of %s: %s's original value: %v", prev.Holder, name, err))
+		}
+		cur, perr := e.readSysctls([]string{name})
+		if perr != nil {
+			return changed, perr
+		}
+		if !cur[name].Equal(orig) {
+			if perr := e.writeSysctl(name, orig); perr != nil {
+				return changed, perr
+			}
+			changed = true
+		}
+	}
+	return changed, nil
+}
+
+// hostNow is a record's items as the host has them now.
+func (e *Engine) hostNow(rec *ledger.HostRecord) (protocol.HostOut, *protocol.Error) {
+	out := protocol.HostOut{Forwarding: rec.Forwarding, VIPs: []protocol.HostVIPOut{}, Sysctls: map[string]json.RawMessage{}}
+	addrs, _, err := e.net().Addrs(loopback)
+	if err != nil {
+		return out, bindError("reading the addresses of "+loopback, err)
+	}
+	for _, v := range rec.VIPs {
+		a, _ := netip.ParseAddr(v.Address)
+		out.VIPs = append(out.VIPs, protocol.HostVIPOut{Address: v.Address, Present: slices.Contains(addrs, a), Added: v.Added})
+	}
+	cur, perr := e.readSysctls(sortedKeys(rec.Sysctls))
+	if perr != nil {
+		return out, perr
+	}
+	for n, v := range cur {
+		out.Sysctls[n] = v.JSON()
+	}
+	return out, nil
+}
+
+// addedBefore: a record (this resource's previous one or another's) says pulumi-ipvs added address a.
+func addedBefore(prev *ledger.HostRecord, others []ledger.HostRecord, a netip.Addr) bool {
+	for _, r := range withPrev(prev, others) {
+		for _, v := range r.VIPs {
+			if v.Address == a.String() && v.Added {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// originalBefore is the value a sysctl had before any record set it, nil when no record manages it.
+func originalBefore(prev *ledger.HostRecord, others []ledger.HostRecord, name string) json.RawMessage {
+	for _, r := range withPrev(prev, others) {
+		if s, ok := r.Sysctls[name]; ok {
+			return s.Original
+		}
+	}
+	return nil
+}
+
+func withPrev(prev *ledger.HostRecord, others []ledger.HostRecord) []ledger.HostRecord {
+	if prev == nil {
+		return others
+	}
+	return append([]ledger.HostRecord{*prev}, others...)
+}
+
+// unionHost is prev's items with next's added: the record of an ensure that failed half-way.
+func unionHost(prev *ledger.HostRecord, next ledger.HostRecord) ledger.HostRecord {
+	if prev == nil {
+		return next
+	}
+	u := next
+	u.VIPs = slices.Clone(next.VIPs)
+	u.Sysctls = map[string]ledger.HostSysctl{}
+	for n, s := range prev.Sysctls {
+		u.Sysctls[n] = s
+	}
+	for n, s := range next.Sysctls {
+		u.Sysctls[n] = s
+	}
+	for _, v := range prev.VIPs {
+		if !slices.ContainsFunc(u.VIPs, func(x ledger.HostVIP) bool { return x.Address == v.Address }) {
+			u.VIPs = append(u.VIPs, v)
+		}
+	}
+	return u
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
