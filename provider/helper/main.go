@@ -351,6 +351,13 @@ func boot(lim limits) error {
 		eng.Net = netif.RTNL{Timeout: lim.call}
 		lines, failures = eng.Boot(time.Now().Add(lim.call))
 	}
+	// Real server hosts (RealServerHost) need no IPVS: prepared again on an engine without it.
+	if recs, err := ledger.LoadHosts(); err != nil {
+		failures = append(failures, err.Error())
+	} else if len(recs) > 0 {
+		hl, hf := configure(engine.New(nil, ipvs.KernelVersion{}, nil), lim).BootHosts(time.Now().Add(lim.call))
+		lines, failures = append(lines, hl...), append(failures, hf...)
+	}
 	for _, line := range lines {
 		fmt.Println(line)
 	}

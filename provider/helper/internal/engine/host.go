@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ledger"
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/protocol"
@@ -138,6 +139,9 @@ func (e *Engine) ensureHost(op *protocol.Op) (protocol.Result, *protocol.Error) 
 	if perr := save(next); perr != nil {
 		return nil, perr
 	}
+	if err := syncUnits(e.own.led, e.Exe, e.LockWait); err != nil {
+		return nil, ledgerError(err)
+	}
 	out, perr := e.hostNow(&next)
 	if perr != nil {
 		return nil, perr
@@ -163,6 +167,9 @@ func (e *Engine) deleteHost(op *protocol.Op) (protocol.Result, *protocol.Error) 
 		return nil, perr // the record stays: a retry puts back what is still to put back
 	}
 	if err := e.own.led.SaveHosts(others); err != nil {
+		return nil, ledgerError(err)
+	}
+	if err := syncUnits(e.own.led, e.Exe, e.LockWait); err != nil {
 		return nil, ledgerError(err)
 	}
 	return protocol.Result{"changed": changed}, nil
@@ -252,6 +259,48 @@ func (e *Engine) hostNow(rec *ledger.HostRecord) (protocol.HostOut, *protocol.Er
 		out.Sysctls[n] = v.JSON()
 	}
 	return out, nil
+}
+
+// bootWanted: the boot unit is installed while the ledger records anything to restore, stack entries or hosts.
+func bootWanted(l *ledger.Ledger) bool {
+	if len(l.Stacks()) > 0 {
+		return true
+	}
+	recs, err := ledger.LoadHosts()
+	return err != nil || len(recs) > 0 // an unreadable hosts file may hold records: keep the unit
+}
+
+// BootHosts prepares every recorded host again after a reboot (the boot unit runs it through "boot"): the VIPs back
+// on lo, the sysctls set, each record keeping the originals it found before the reboot. It needs no IPVS.
+func (e *Engine) BootHosts(deadline time.Time) (lines, failures []string) {
+	l, err := ledger.Open(deadline, nil)
+	if err != nil {
+		return nil, []string{err.Error()}
+	}
+	defer l.Close()
+	recs, err := ledger.LoadHosts()
+	if err != nil {
+		return nil, []string{err.Error()}
+	}
+	req := protocol.Request{V: protocol.Version}
+	for _, r := range recs {
+		vips := make([]string, len(r.VIPs))
+		for i, v := range r.VIPs {
+			vips[i] = v.Address
+		}
+		b, _ := json.Marshal(map[string]any{"op": "ensureHost", "owner": r.Owner, "holder": r.Holder, "host": map[string]any{"forwarding": r.Forwarding, "vips": vips}})
+		req.Ops = append(req.Ops, b)
+	}
+	resp := e.run(req, NewProgress(req), l)
+	for i, res := range resp.Results {
+		switch {
+		case res["ok"] != true:
+			failures = append(failures, fmt.Sprintf("preparing this host again for %s (stack %s): %s", recs[i].Holder, recs[i].Owner, res["error"].(*protocol.Error).Message))
+		case res["changed"] == true:
+			lines = append(lines, fmt.Sprintf("prepared this host again for %s (stack %s): VIPs on lo, ARP settings", recs[i].Holder, recs[i].Owner))
+		}
+	}
+	return lines, failures
 }
 
 // addedBefore: a record (this resource's previous one or another's) says pulumi-ipvs added address a.

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ipvs"
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ledger/ledgertest"
@@ -129,5 +130,30 @@ func TestRealServerHostRequestRules(t *testing.T) {
 		"no holder": {fmt.Sprintf(`{"op":"deleteHost","owner":%q}`, stackA), `needs field "holder"`},
 	} {
 		wantCode(t, name, run(t, e, c[0])[0], protocol.CodeBadRequest, c[1])
+	}
+}
+
+// After a reboot (no VIP on lo, the sysctls at the kernel's defaults) boot prepares every recorded host again, and
+// the records keep the originals found before: a delete afterwards still puts back the pre-stack values.
+func TestRealServerHostIsPreparedAgainAtBoot(t *testing.T) {
+	n, e, dir := newHostEngine(t)
+	wantCode(t, "ensure A", run(t, e, ensureHost(stackA, hostA, "192.0.2.10"))[0], "ok")
+	wantCode(t, "ensure B", run(t, e, ensureHost(stackB, hostB, "2001:db8::10"))[0], "ok")
+	n.ifs["lo"] = []netip.Addr{netip.MustParseAddr("127.0.0.1")}
+	for _, f := range []string{"arp_ignore", "arp_announce"} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte("0\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lines, failures := e.BootHosts(time.Now().Add(5 * time.Second))
+	if len(failures) != 0 || len(lines) != 2 {
+		t.Fatalf("boot: lines %q, failures %q", lines, failures)
+	}
+	if !has(n, "lo", "192.0.2.10") || !has(n, "lo", "2001:db8::10") || arp(t, dir) != "1/2" {
+		t.Fatalf("after boot: lo %v, arp %s", n.ifs["lo"], arp(t, dir))
+	}
+	wantCode(t, "delete A", run(t, e, hostOp("deleteHost", stackA, hostA))[0], "ok")
+	if has(n, "lo", "192.0.2.10") || arp(t, dir) != "0/0" {
+		t.Fatalf("delete after boot did not put the host back: lo %v, arp %s", n.ifs["lo"], arp(t, dir))
 	}
 }
