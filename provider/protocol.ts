@@ -264,14 +264,11 @@ export type Op =
   | { op: "getHost"; owner: string; holder: string };
 
 /** What ensureHost prepares. */
-export interface HostSpec {
-  forwarding: "dr";
-  vips: string[];
-}
+export type HostSpec = { forwarding: "dr"; vips: string[] } | { forwarding: "tunnel"; tunnel: { type: "ipip" }; vips: string[] };
 
 /** A host's prepared items as they are now: `present` = the VIP is on lo; the managed sysctls' values. */
 export interface HostState {
-  forwarding: "dr";
+  forwarding: "dr" | "tunnel";
   vips: { address: string; present: boolean; added: boolean }[];
   sysctls: Record<string, number>;
 }

@@ -15,9 +15,12 @@ export interface RealServerHostArgs {
   services?: VirtualService[];
   /** More VIPs the host must accept (IPv4 or IPv6). With services, each VIP is prepared once. */
   vips?: pulumi.Input<pulumi.Input<string>[]>;
-  /** How the directors forward to this host. "dr": VIPs on lo, ARP for them suppressed. "tunnel" is refused at preview (not yet prepared). */
+  /**
+   * How the directors forward to this host. "dr": VIPs on lo, ARP for them suppressed. "tunnel" (ipip): the ipip
+   * module, tunl0 up with the VIPs, rp_filter relaxed on tunl0 (and all loosened from strict), ARP suppressed.
+   */
   forwarding: pulumi.Input<"dr" | "tunnel">;
-  /** Tunnel options, only with forwarding "tunnel": the encapsulation and (gue) its UDP port. */
+  /** Tunnel options, required with forwarding "tunnel" and only there: the encapsulation ("ipip"; gue and gre are refused at preview for now). */
   tunnel?: pulumi.Input<{ type: pulumi.Input<TunnelType>; port?: pulumi.Input<number> }>;
 }
 
@@ -32,7 +35,7 @@ export interface RealServerHostArgs {
 export class RealServerHost extends pulumi.CustomResource {
   /** The host, credentials included: a secret output. */
   declare public readonly host: pulumi.Output<DirectorState>;
-  declare public readonly forwarding: pulumi.Output<"dr">;
+  declare public readonly forwarding: pulumi.Output<"dr" | "tunnel">;
   /** Every VIP prepared (vips, then the services' addresses), as read back: one removed by hand drops out. */
   declare public readonly vips: pulumi.Output<string[]>;
   /** The sysctls set on the host by full name, as read back. */
@@ -46,7 +49,7 @@ export class RealServerHost extends pulumi.CustomResource {
       dynamicType("RealServerHost"),
       name,
       withProviderModule("RealServerHost", {
-        vips: undefined, sysctls: undefined,
+        vips: undefined, sysctls: undefined, tunnel: undefined,
         ...rest,
         // Only what identifies each service's VIP: the services' directors (and their credentials) stay out of this state.
         ...(services ? { services: services.map((s) => ({ address: s.address, fwmark: s.fwmark })) } : {}),

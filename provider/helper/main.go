@@ -174,7 +174,7 @@ func runDoc(eng **engine.Engine, doc []byte, lim limits) (resp protocol.Response
 	return engine.Watch(req, lim.request, func(p *engine.Progress) protocol.Response {
 		if hostOnly(req) {
 			// A real server's host (RealServerHost) has no IPVS to open, and needs none.
-			return configure(engine.New(nil, ipvs.KernelVersion{}, nil), lim).RunTracked(req, p)
+			return configure(engine.New(nil, ipvs.KernelVersion{}, modprober(lim)), lim).RunTracked(req, p)
 		}
 		if *eng == nil {
 			p.Stage("connecting to IPVS, which loads module ip_vs when it is missing")
@@ -355,7 +355,7 @@ func boot(lim limits) error {
 	if recs, err := ledger.LoadHosts(); err != nil {
 		failures = append(failures, err.Error())
 	} else if len(recs) > 0 {
-		hl, hf := configure(engine.New(nil, ipvs.KernelVersion{}, nil), lim).BootHosts(time.Now().Add(lim.call))
+		hl, hf := configure(engine.New(nil, ipvs.KernelVersion{}, modprober(lim)), lim).BootHosts(time.Now().Add(lim.call))
 		lines, failures = append(lines, hl...), append(failures, hf...)
 	}
 	for _, line := range lines {

@@ -8,28 +8,12 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDirector, type LabDirector } from "../lab/director";
 import { ipvsadmSave } from "../lab/ipvsadm";
-import { addRealServers, addVip, httpRequests, type LabRealServer } from "../lab/realServers";
+import { addRealServers, addVip, httpRequests, serveSsh, type LabRealServer } from "../lab/realServers";
 import { E2EStack, repoRoot } from "./harness";
 
 const VIP = "192.0.2.20";
 const IP = "/sbin/ip";
 const ARP = ["arp_ignore", "arp_announce"];
-
-/**
- * Makes each real server namespace an SSH host: sshd in the namespace, in a mount namespace of its own whose
- * /var/lib/pulumi-ipvs (the helper's ledger) is a private tmpfs, so every real server keeps its own ledger, as separate
- * machines would. The helper binary and the lock under /run stay shared with the director (one binary, one lock).
- */
-async function serveSsh(d: LabDirector, servers: LabRealServer[]): Promise<void> {
-  await d.exec(`set -e
-mkdir -p /var/lib/pulumi-ipvs
-${servers
-  .map(
-    (s) => `setsid ${IP} netns exec ${s.name} unshare -m sh -c 'mount -t tmpfs -o mode=0755 tmpfs /var/lib/pulumi-ipvs && exec /usr/sbin/sshd -E /var/log/sshd-${s.name}.log -o PidFile=/run/sshd-${s.name}.pid' </dev/null >/dev/null 2>&1 &
-i=0; until ${IP} netns exec ${s.name} netstat -ltn | grep -q ':22 '; do i=$((i+1)); [ $i -lt 100 ] || { echo "sshd in ${s.name} did not listen" >&2; exit 1; }; sleep 0.1; done`,
-  )
-  .join("\n")}`);
-}
 
 /** What RealServerHost touches in a real server's namespace: the addresses on lo and the ARP sysctls. */
 async function hostView(d: LabDirector, s: LabRealServer): Promise<{ lo: string[]; arp: string }> {

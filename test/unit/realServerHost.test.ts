@@ -23,6 +23,11 @@ describe("RealServerHost inputs", () => {
     expect(v).not.toHaveProperty("services");
     expect(expectOk(check({ vips: ["2001:db8::10"] })).sysctls).toEqual({}); // IPv6: no ARP, nothing to set
   });
+  it("tunnel (ipip) adds tunl0's rp_filter to what is set", () => {
+    const v = expectOk(check({ forwarding: "tunnel", tunnel: { type: "ipip" } }));
+    expect(v.sysctls).toEqual({ ...ARP, "net.ipv4.conf.tunl0.rp_filter": 0 });
+    expect(v.tunnel).toEqual({ type: "ipip" });
+  });
   it("refuses bad input naming the field and the rule", () => {
     expectFailure(check({ vips: ["vip.example"] }), "vips[0]", /must be an IPv4 or IPv6 address/);
     expectFailure(check({ vips: ["224.0.0.5"] }), "vips[0]", /multicast/);
@@ -31,10 +36,10 @@ describe("RealServerHost inputs", () => {
     expectFailure(check({ vips: undefined }), "vips", /give vips or services/);
     expectFailure(check({ forwarding: "nat" }), "forwarding", /forwarding/);
     expectFailure(check({ tunnel: { type: "ipip" } }), "tunnel", /tunnel options need forwarding "tunnel", not "dr"/);
-    expectFailure(check({ forwarding: "tunnel", tunnel: { type: "ipip" } }), "forwarding", /not prepared by RealServerHost yet/);
-    expect(check({ forwarding: "tunnel", tunnel: { type: "ipip", port: 5555 } }).failures).toContainEqual({
-      property: "tunnel.port", reason: 'tunnel.port is the gue UDP port: only for tunnel.type "gue", not "ipip"',
-    });
+    expectFailure(check({ forwarding: "tunnel" }), "tunnel", /tunnel is required with forwarding "tunnel"/);
+    expectFailure(check({ forwarding: "tunnel", tunnel: { type: "gre" } }), "tunnel.type", /tunnel.type "gre" is not prepared by RealServerHost yet \(only "ipip"\)/);
+    expectFailure(check({ forwarding: "tunnel", tunnel: { type: "ipip", port: 5555 } }), "tunnel.port", /only for tunnel.type "gue", not "ipip"/);
+    expectFailure(check({ forwarding: "tunnel", tunnel: { type: "ipip" }, vips: ["2001:db8::10"] }), "vips[0]", /IPv6, and an ipip tunnel carries IPv4 only/);
     expectFailure(check({ forwarding: "tunnel", tunnel: { type: "vxlan" } }), "tunnel.type", /tunnel.type/);
     expectFailure(check({ vips: ["10.0.0.11"] }), "vips[0]", /10.0.0.11 is the host's own SSH address \(host.host\)/);
     expectFailure(check({ vips: undefined, services: [{ address: "10.0.0.11" }] }), "services", /own SSH address/);
@@ -94,6 +99,12 @@ describe("RealServerHost provider", () => {
 
     await p.delete!(id, read.props!);
     expect(h.sent.at(-1)).toEqual({ op: "deleteHost", owner: OWNER, holder: URN });
+  });
+  it("sends the tunnel type with tunnel forwarding", async () => {
+    const h = fakeHost();
+    const p = makeRealServerHostProvider(h.opsFor);
+    await p.create!(expectOk(check({ forwarding: "tunnel", tunnel: { type: "ipip" } })) as Record<string, unknown>);
+    expect(h.sent[0]).toEqual({ op: "ensureHost", owner: OWNER, holder: URN, host: { forwarding: "tunnel", tunnel: { type: "ipip" }, vips: ["192.0.2.10"] } });
   });
   it("reports the resource gone when the host has no record of it", async () => {
     const h = fakeHost();

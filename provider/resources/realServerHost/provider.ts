@@ -3,6 +3,7 @@
 // per resource what it changed and the values it found, counted across resources and stacks on that host.
 //
 // - create / update send ensureHost with the complete VIP list: what the resource stopped listing is put back.
+//   dr puts the VIPs on lo; tunnel (ipip) on tunl0, with its module, the device up and rp_filter relaxed there.
 // - read reports the VIPs still on lo and the sysctls' current values, so refresh shows a removed VIP or a reset
 //   sysctl as drift, which the next `up` heals; no record on the host = gone.
 // - a change of the host (host:port) replaces, deleting first (the old host gets its values back); anything else,
@@ -12,7 +13,7 @@ import { canonical, normalise } from "../../diff";
 import { directorKey, endpointLabel, type Director } from "../../director";
 import { echo, errorText, initFailure, withoutUndefined, type OpsFor } from "../../entries";
 import { directorOps } from "../../helperClient";
-import { HelperError } from "../../protocol";
+import { HelperError, type HostSpec } from "../../protocol";
 import { isUnknown } from "../../schema";
 import { reachedNothing } from "../../session";
 import { checkRealServerHost, parseRealServerHost, REAL_SERVER_HOST_KEYS, type RealServerHostModel } from "./schema";
@@ -49,7 +50,8 @@ function failure(host: Director, what: string, e: unknown): string {
 const changedNothing = (e: unknown) => reachedNothing(e) || (e instanceof HelperError && e.code === "BAD_REQUEST");
 
 async function ensure(opsFor: OpsFor, h: RealServerHostModel): Promise<void> {
-  await opsFor(h.host).run({ op: "ensureHost", owner: h.owner, holder: h.resourceUrn, host: { forwarding: "dr", vips: h.vips } });
+  const host: HostSpec = h.forwarding === "tunnel" ? { forwarding: "tunnel", tunnel: { type: "ipip" }, vips: h.vips } : { forwarding: "dr", vips: h.vips };
+  await opsFor(h.host).run({ op: "ensureHost", owner: h.owner, holder: h.resourceUrn, host });
 }
 
 /** The prepared items as the host has them, in props form: the VIPs still on lo (in declared order), the sysctls. */

@@ -14,10 +14,18 @@ export type HostForwarding = (typeof HOST_FORWARDING)[number];
 /** What the helper sets for dr with an IPv4 VIP (its value on conf/all: the kernel applies the larger of all and the interface's). */
 export const DR_SYSCTLS: Readonly<Record<string, number>> = { "net.ipv4.conf.all.arp_announce": 2, "net.ipv4.conf.all.arp_ignore": 1 };
 
+/**
+ * What the helper sets for an ipip tunnel besides: tunl0's rp_filter off (decapsulated packets arrive there from
+ * the client, whose route leaves by another interface). `all` is loosened (2) only where it was strict: not derived.
+ */
+export const TUNNEL_SYSCTLS: Readonly<Record<string, number>> = { "net.ipv4.conf.tunl0.rp_filter": 0 };
+
 export interface RealServerHostModel {
   /** How to reach the host: a director's SSH settings (a jumpHost through the director works). */
   host: Director;
   forwarding: HostForwarding;
+  /** With forwarding "tunnel": the encapsulation (ipip). */
+  tunnel?: { type: "ipip" | "gue" | "gre"; port?: number };
   /** Every VIP to prepare: vips, then the services' addresses, each once. */
   vips: string[];
   /** The sysctls this preparation sets, by full name: what refresh reads back. */
@@ -47,7 +55,7 @@ const tunnelSchema = z.strictObject(
   { error: rule('tunnel must be { type: "ipip" | "gue" | "gre", port? }') },
 );
 
-export const REAL_SERVER_HOST_KEYS = ["host", "forwarding", "vips", "sysctls", "owner", "resourceUrn"] as const;
+export const REAL_SERVER_HOST_KEYS = ["host", "forwarding", "tunnel", "vips", "sysctls", "owner", "resourceUrn"] as const;
 
 const required = <T extends z.ZodType>(text: string, schema: T) =>
   z
@@ -73,8 +81,10 @@ export const realServerHostSchema = z
     const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: "custom", path, message });
     if (s.tunnel !== undefined && s.forwarding !== "tunnel" && !isUnknown(s.forwarding))
       issue(["tunnel"], `tunnel options need forwarding "tunnel", not "${s.forwarding}"`);
-    if (s.forwarding === "tunnel")
-      issue(["forwarding"], 'forwarding "tunnel" is not prepared by RealServerHost yet (only "dr"): prepare tunnel real servers by hand');
+    if (s.forwarding === "tunnel" && s.tunnel === undefined) issue(["tunnel"], 'tunnel is required with forwarding "tunnel": { type: "ipip" }');
+    const tunnelType = s.tunnel && !isUnknown(s.tunnel) ? s.tunnel.type : undefined;
+    if (s.forwarding === "tunnel" && (tunnelType === "gue" || tunnelType === "gre"))
+      issue(["tunnel", "type"], `tunnel.type "${tunnelType}" is not prepared by RealServerHost yet (only "ipip"): prepare ${tunnelType} real servers by hand`);
     if (s.tunnel && !isUnknown(s.tunnel) && s.tunnel.port !== undefined && s.tunnel.type !== "gue" && !isUnknown(s.tunnel.type))
       issue(["tunnel", "port"], `tunnel.port is the gue UDP port: only for tunnel.type "gue", not "${s.tunnel.type}"`);
     // Each VIP once: vips in order, then the services' addresses (a service's VIP also in vips is not a mistake).
@@ -100,6 +110,10 @@ export const realServerHostSchema = z
       for (const v of [...given, ...fromServices]) if (v !== undefined && (isUnknown(v) || !vips.includes(v))) vips.push(v);
       const sshHost = isUnknown(s.host) ? undefined : s.host.host;
       vips.forEach((v) => {
+        if (s.forwarding === "tunnel" && tunnelType === "ipip" && !isUnknown(v) && v.includes(":")) {
+          const i = given.indexOf(v);
+          issue(i >= 0 ? ["vips", i] : ["services"], `${v} is IPv6, and an ipip tunnel carries IPv4 only`);
+        }
         if (v === sshHost && !isUnknown(v)) {
           const i = given.indexOf(v);
           issue(i >= 0 ? ["vips", i] : ["services"], `${v} is the host's own SSH address (host.host): a real server only accepts a VIP on lo, which would cut this host off; a VIP is the directors' address`);
@@ -107,9 +121,22 @@ export const realServerHostSchema = z
       });
     }
     const known = !isUnknown(vips) && !vips.some(isUnknown);
-    const derived = !known ? UNKNOWN : (vips as string[]).some((v) => !v.includes(":")) ? { ...DR_SYSCTLS } : {};
+    const derived = !known
+      ? UNKNOWN
+      : {
+          ...((vips as string[]).some((v) => !v.includes(":")) ? DR_SYSCTLS : {}),
+          ...(s.forwarding === "tunnel" ? TUNNEL_SYSCTLS : {}),
+        };
     const sysctls = s.sysctls ?? derived;
-    return { host: s.host, forwarding: s.forwarding, vips, sysctls, owner: s.owner, resourceUrn: s.resourceUrn };
+    return {
+      host: s.host,
+      forwarding: s.forwarding,
+      ...(s.tunnel !== undefined ? { tunnel: s.tunnel } : {}),
+      vips,
+      sysctls,
+      owner: s.owner,
+      resourceUrn: s.resourceUrn,
+    };
   });
 
 export type RealServerHostChecked = z.output<typeof realServerHostSchema>;

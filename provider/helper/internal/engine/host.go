@@ -2,9 +2,12 @@ package engine
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"slices"
+	"syscall"
 	"time"
 
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ledger"
@@ -23,21 +26,42 @@ import (
 // left alone. IPv6 needs no counterpart: Linux answers neighbour solicitations only for addresses of the interface
 // they arrive on.
 //
+// tunnel (ipip): the ipip module (loaded when its tunl0 is missing), tunl0 up, the VIPs on tunl0, the ARP settings
+// as for dr, and reverse-path filtering relaxed exactly where decapsulated packets need it: they arrive on tunl0 with
+// the client's source, whose route leaves by another interface, which strict filtering (1) drops. The kernel applies
+// the larger of all and the interface's value, so tunl0 gets 0 and all, only when it is strict (1), loose (2): every
+// other interface keeps a reverse-path check.
+//
 // Counting across records (several resources and stacks may prepare one host): an address or sysctl that another
 // record still lists stays; the last record to drop it puts back what was found (an address found there stays).
 
-// loopback is where dr VIPs go.
-const loopback = "lo"
+// loopback is where dr VIPs go; ipipDevice where ipip tunnel VIPs go (the module's fallback device).
+const (
+	loopback   = "lo"
+	ipipDevice = "tunl0"
+	ipipModule = "ipip"
+	allRPF     = "net.ipv4.conf.all.rp_filter"
+)
+
+// vipDevice is where a spec's VIPs go.
+func vipDevice(h *protocol.HostSpec) string {
+	if h.Tunnel == "ipip" {
+		return ipipDevice
+	}
+	return loopback
+}
 
 // hostSysctls are the sysctls a host spec needs and their values.
 func hostSysctls(h *protocol.HostSpec) map[string]json.RawMessage {
-	if !slices.ContainsFunc(h.VIPs, netip.Addr.Is4) {
-		return map[string]json.RawMessage{}
+	out := map[string]json.RawMessage{}
+	if slices.ContainsFunc(h.VIPs, netip.Addr.Is4) {
+		out["net.ipv4.conf.all.arp_ignore"] = json.RawMessage("1")
+		out["net.ipv4.conf.all.arp_announce"] = json.RawMessage("2")
 	}
-	return map[string]json.RawMessage{
-		"net.ipv4.conf.all.arp_ignore":   json.RawMessage("1"),
-		"net.ipv4.conf.all.arp_announce": json.RawMessage("2"),
+	if h.Tunnel == "ipip" {
+		out["net.ipv4.conf.tunl0.rp_filter"] = json.RawMessage("0")
 	}
+	return out
 }
 
 func findHost(recs []ledger.HostRecord, owner, holder string) (*ledger.HostRecord, []ledger.HostRecord) {
@@ -66,20 +90,24 @@ func (e *Engine) ensureHost(op *protocol.Op) (protocol.Result, *protocol.Error) 
 	}
 	prev, others := findHost(recs, op.Owner, op.Holder)
 	doing := "preparing this host for " + op.Holder
+	dev := vipDevice(op.Host)
 	onLo := map[netip.Addr]bool{}
 	for _, a := range op.Host.VIPs {
+		if dev == ipipDevice && !a.Is4() {
+			return nil, &protocol.Error{Code: protocol.CodeBadRequest, Message: fmt.Sprintf("%s refused: vips: %s is IPv6, and ipip carries IPv4 only.", doing, a)}
+		}
 		holders, err := e.net().Holders(a)
 		if err != nil {
 			return nil, bindError(doing, err)
 		}
 		for _, h := range holders {
-			if h != loopback {
+			if h != dev {
 				return nil, &protocol.Error{Code: protocol.CodeBadRequest, Message: fmt.Sprintf(
 					"%s refused: vips: %s is an address of interface %s of this host, its own address (when it is the address pulumi-ipvs reaches the host by, the host would stop answering on it); a VIP is the directors' address, which a real server only accepts on lo.",
 					doing, a, h)}
 			}
 		}
-		onLo[a] = slices.Contains(holders, loopback)
+		onLo[a] = slices.Contains(holders, dev)
 	}
 	next := ledger.HostRecord{Owner: op.Owner, Holder: op.Holder, Forwarding: op.Host.Forwarding, Sysctls: map[string]ledger.HostSysctl{}}
 	changed := false
@@ -97,19 +125,36 @@ func (e *Engine) ensureHost(op *protocol.Op) (protocol.Result, *protocol.Error) 
 		}
 		return nil, perr
 	}
+	if dev == ipipDevice {
+		d, c, perr := e.ensureTunnel(doing, prev, others)
+		if perr != nil {
+			return fail(perr)
+		}
+		next.Device, changed = d, changed || c
+	}
 	for _, a := range op.Host.VIPs {
 		added := false
 		if onLo[a] {
 			added = addedBefore(prev, others, a)
 		} else {
-			if err := e.net().AddAddr(loopback, a); err != nil {
-				return fail(bindError(fmt.Sprintf("%s: adding %s to %s", doing, a, loopback), err))
+			if err := e.net().AddAddr(dev, a); err != nil {
+				return fail(bindError(fmt.Sprintf("%s: adding %s to %s", doing, a, dev), err))
 			}
 			added, changed = true, true
 		}
-		next.VIPs = append(next.VIPs, ledger.HostVIP{Address: a.String(), Interface: loopback, Added: added})
+		next.VIPs = append(next.VIPs, ledger.HostVIP{Address: a.String(), Interface: dev, Added: added})
 	}
 	want := hostSysctls(op.Host)
+	if dev == ipipDevice {
+		// all: loosened only from strict, or kept where a record loosened it.
+		cur, perr := e.readSysctls([]string{allRPF})
+		if perr != nil {
+			return fail(perr)
+		}
+		if string(cur[allRPF].JSON()) == "1" || originalBefore(prev, others, allRPF) != nil {
+			want[allRPF] = json.RawMessage("2")
+		}
+	}
 	for _, name := range sortedKeys(want) {
 		s, _ := sysctl.HostSetting(name)
 		v, err := s.Decode(want[name])
@@ -227,6 +272,9 @@ func (e *Engine) releaseHost(prev *ledger.HostRecord, keep []ledger.HostRecord) 
 			return changed, ledgerError(fmt.Errorf("the hosts record of %s: %s's original value: %v", prev.Holder, name, err))
 		}
 		cur, perr := e.readSysctls([]string{name})
+		if perr != nil && perr.Code == protocol.CodeUnsupported {
+			continue // its interface is gone (tunl0 with its module): nothing left to put back
+		}
 		if perr != nil {
 			return changed, perr
 		}
@@ -237,26 +285,105 @@ func (e *Engine) releaseHost(prev *ledger.HostRecord, keep []ledger.HostRecord) 
 			changed = true
 		}
 	}
+	if d := prev.Device; d != nil && !slices.ContainsFunc(keep, func(r ledger.HostRecord) bool { return r.Device != nil && r.Device.Name == d.Name }) {
+		c, perr := e.releaseDevice(d)
+		changed = changed || c
+		if perr != nil {
+			return changed, perr
+		}
+	}
 	return changed, nil
+}
+
+// ensureTunnel makes ipip's tunl0 exist (loading the module) and be up; what it found is inherited from a record
+// that uses the device already, so the last one puts back what was there before any.
+func (e *Engine) ensureTunnel(doing string, prev *ledger.HostRecord, others []ledger.HostRecord) (*ledger.HostDevice, bool, *protocol.Error) {
+	var d *ledger.HostDevice
+	for _, r := range withPrev(prev, others) {
+		if r.Device != nil && r.Device.Name == ipipDevice {
+			x := *r.Device
+			d = &x
+			break
+		}
+	}
+	up, exists, err := e.net().IsUp(ipipDevice)
+	if err != nil {
+		return nil, false, bindError(doing+": reading "+ipipDevice, err)
+	}
+	changed := false
+	if !exists {
+		if e.modprobe == nil {
+			return nil, false, &protocol.Error{Code: protocol.CodeUnsupported, Message: doing + ": module " + ipipModule + " is needed for tunnel forwarding, and modprobe is not installed."}
+		}
+		if err := e.modprobe(ipipModule); err != nil {
+			return nil, false, &protocol.Error{Code: protocol.CodeUnsupported, Message: fmt.Sprintf("%s: loading module %s failed: %v.", doing, ipipModule, err)}
+		}
+		if up, exists, err = e.net().IsUp(ipipDevice); err != nil || !exists {
+			return nil, false, &protocol.Error{Code: protocol.CodeUnsupported, Message: fmt.Sprintf("%s: module %s is loaded, but there is no %s in this network namespace (net.core.fb_tunnels_only_for_init_net?) (%v).", doing, ipipModule, ipipDevice, err)}
+		}
+		changed = true
+		if d == nil || d.Module == "" {
+			d = &ledger.HostDevice{Name: ipipDevice, Module: ipipModule, WasDown: true}
+		}
+	}
+	if d == nil {
+		d = &ledger.HostDevice{Name: ipipDevice, WasDown: !up}
+	}
+	if !up {
+		if err := e.net().SetUp(ipipDevice, true); err != nil {
+			return d, changed, bindError(doing, err)
+		}
+		changed = true
+	}
+	return d, changed, nil
+}
+
+// releaseDevice puts a tunnel device back as found: its module unloaded when pulumi-ipvs loaded it, else down when
+// it was down.
+func (e *Engine) releaseDevice(d *ledger.HostDevice) (bool, *protocol.Error) {
+	if d.Module != "" {
+		if err := e.Modules.Unload(d.Module); err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ENOENT) {
+			return false, &protocol.Error{Code: protocol.CodeInternal, Message: fmt.Sprintf("unloading module %s (loaded for tunnel forwarding) failed: %v.", d.Module, err)}
+		}
+		return true, nil
+	}
+	up, exists, err := e.net().IsUp(d.Name)
+	if err != nil {
+		return false, bindError("reading "+d.Name, err)
+	}
+	if exists && up && d.WasDown {
+		if err := e.net().SetUp(d.Name, false); err != nil {
+			return false, bindError("putting "+d.Name+" down", err)
+		}
+		return true, nil
+	}
+	return false, nil
 }
 
 // hostNow is a record's items as the host has them now.
 func (e *Engine) hostNow(rec *ledger.HostRecord) (protocol.HostOut, *protocol.Error) {
 	out := protocol.HostOut{Forwarding: rec.Forwarding, VIPs: []protocol.HostVIPOut{}, Sysctls: map[string]json.RawMessage{}}
-	addrs, _, err := e.net().Addrs(loopback)
-	if err != nil {
-		return out, bindError("reading the addresses of "+loopback, err)
-	}
+	on := map[string][]netip.Addr{}
 	for _, v := range rec.VIPs {
+		if _, ok := on[v.Interface]; !ok {
+			addrs, _, err := e.net().Addrs(v.Interface)
+			if err != nil {
+				return out, bindError("reading the addresses of "+v.Interface, err)
+			}
+			on[v.Interface] = addrs
+		}
 		a, _ := netip.ParseAddr(v.Address)
-		out.VIPs = append(out.VIPs, protocol.HostVIPOut{Address: v.Address, Present: slices.Contains(addrs, a), Added: v.Added})
+		out.VIPs = append(out.VIPs, protocol.HostVIPOut{Address: v.Address, Present: slices.Contains(on[v.Interface], a), Added: v.Added})
 	}
-	cur, perr := e.readSysctls(sortedKeys(rec.Sysctls))
-	if perr != nil {
-		return out, perr
-	}
-	for n, v := range cur {
-		out.Sysctls[n] = v.JSON()
+	for _, n := range sortedKeys(rec.Sysctls) {
+		cur, perr := e.readSysctls([]string{n})
+		if perr != nil && perr.Code == protocol.CodeUnsupported {
+			continue // its interface is gone: read back as absent, which is drift
+		}
+		if perr != nil {
+			return out, perr
+		}
+		out.Sysctls[n] = cur[n].JSON()
 	}
 	return out, nil
 }
@@ -288,7 +415,11 @@ func (e *Engine) BootHosts(deadline time.Time) (lines, failures []string) {
 		for i, v := range r.VIPs {
 			vips[i] = v.Address
 		}
-		b, _ := json.Marshal(map[string]any{"op": "ensureHost", "owner": r.Owner, "holder": r.Holder, "host": map[string]any{"forwarding": r.Forwarding, "vips": vips}})
+		host := map[string]any{"forwarding": r.Forwarding, "vips": vips}
+		if r.Device != nil && r.Device.Name == ipipDevice {
+			host["tunnel"] = map[string]string{"type": "ipip"}
+		}
+		b, _ := json.Marshal(map[string]any{"op": "ensureHost", "owner": r.Owner, "holder": r.Holder, "host": host})
 		req.Ops = append(req.Ops, b)
 	}
 	resp := e.run(req, NewProgress(req), l)
@@ -338,6 +469,9 @@ func unionHost(prev *ledger.HostRecord, next ledger.HostRecord) ledger.HostRecor
 		return next
 	}
 	u := next
+	if u.Device == nil {
+		u.Device = prev.Device
+	}
 	u.VIPs = slices.Clone(next.VIPs)
 	u.Sysctls = map[string]ledger.HostSysctl{}
 	for n, s := range prev.Sysctls {

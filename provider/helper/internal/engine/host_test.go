@@ -122,7 +122,11 @@ func TestRealServerHostRequestRules(t *testing.T) {
 		return fmt.Sprintf(`{"op":"ensureHost","owner":%q,"holder":%q,"host":%s}`, stackA, hostA, host)
 	}
 	for name, c := range map[string][2]string{
-		"tunnel":    {op(`{"forwarding":"tunnel","vips":["192.0.2.1"]}`), `host.forwarding must be "dr"`},
+		"nat":       {op(`{"forwarding":"nat","vips":["192.0.2.1"]}`), `host.forwarding must be "dr" or "tunnel", not "nat"`},
+		"no type":   {op(`{"forwarding":"tunnel","vips":["192.0.2.1"]}`), `host.tunnel.type must be "ipip"`},
+		"gre":       {op(`{"forwarding":"tunnel","tunnel":{"type":"gre"},"vips":["192.0.2.1"]}`), `not "gre"`},
+		"dr tunnel": {op(`{"forwarding":"dr","tunnel":{"type":"ipip"},"vips":["192.0.2.1"]}`), `host.tunnel is only for forwarding "tunnel"`},
+		"ipip v6":   {op(`{"forwarding":"tunnel","tunnel":{"type":"ipip"},"vips":["2001:db8::1"]}`), "ipip carries IPv4 only"},
 		"no vips":   {op(`{"forwarding":"dr","vips":[]}`), "host.vips must list at least one address"},
 		"loopback":  {op(`{"forwarding":"dr","vips":["127.0.0.2"]}`), "host.vips: 127.0.0.2 is not a unicast address"},
 		"twice":     {op(`{"forwarding":"dr","vips":["192.0.2.1","192.0.2.1"]}`), "listed twice"},
@@ -155,5 +159,70 @@ func TestRealServerHostIsPreparedAgainAtBoot(t *testing.T) {
 	wantCode(t, "delete A", run(t, e, hostOp("deleteHost", stackA, hostA))[0], "ok")
 	if has(n, "lo", "192.0.2.10") || arp(t, dir) != "0/0" {
 		t.Fatalf("delete after boot did not put the host back: lo %v, arp %s", n.ifs["lo"], arp(t, dir))
+	}
+}
+
+// ipipKernel is the ipip module as the kernel holds it: loading it creates tunl0 (down, with rp_filter from default).
+type ipipKernel struct {
+	n      *fakeNet
+	sys    string
+	loaded bool
+	log    []string
+}
+
+func (k *ipipKernel) Param(string, string) (string, bool, error) { return "", k.loaded, nil }
+func (k *ipipKernel) Refs(string) (int, error)                   { return 0, nil }
+func (k *ipipKernel) Unload(module string) error {
+	k.log = append(k.log, "unload "+module)
+	k.loaded = false
+	delete(k.n.ifs, "tunl0")
+	return os.RemoveAll(filepath.Join(k.sys, "net", "ipv4", "conf", "tunl0"))
+}
+func (k *ipipKernel) load(module string, _ ...string) error {
+	k.log = append(k.log, "load "+module)
+	k.loaded = true
+	k.n.ifs["tunl0"] = []netip.Addr{}
+	dir := filepath.Join(k.sys, "net", "ipv4", "conf", "tunl0")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "rp_filter"), []byte("1\n"), 0o644)
+}
+
+func rpf(t *testing.T, sys, iface string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(sys, "net", "ipv4", "conf", iface, "rp_filter"))
+	if err != nil {
+		return "absent"
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// Tunnel (ipip): the module loaded for tunl0, tunl0 up with the VIP, rp_filter off on tunl0 and strict all loosened;
+// delete puts all of it back, the module unloaded again.
+func TestRealServerHostTunnelIsPreparedAndPutBack(t *testing.T) {
+	n, e, dir := newHostEngine(t)
+	sys := filepath.Dir(filepath.Dir(filepath.Dir(filepath.Dir(dir)))) // dir is sys/net/ipv4/conf/all
+	if err := os.WriteFile(filepath.Join(dir, "rp_filter"), []byte("1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	k := &ipipKernel{n: n, sys: sys}
+	e.Modules, e.modprobe = k, k.load
+	tunnel := fmt.Sprintf(`{"op":"ensureHost","owner":%q,"holder":%q,"host":{"forwarding":"tunnel","tunnel":{"type":"ipip"},"vips":["192.0.2.10"]}}`, stackA, hostA)
+	r := run(t, e, tunnel)[0]
+	wantCode(t, "ensure", r, "ok")
+	if !has(n, "tunl0", "192.0.2.10") || !n.up["tunl0"] || rpf(t, sys, "tunl0") != "0" || rpf(t, sys, "all") != "2" || arp(t, dir) != "1/2" {
+		t.Fatalf("after ensure: ifs %v up %v, rp_filter tunl0 %s all %s, arp %s", n.ifs, n.up, rpf(t, sys, "tunl0"), rpf(t, sys, "all"), arp(t, dir))
+	}
+	got := r["host"].(protocol.HostOut)
+	if len(got.VIPs) != 1 || !got.VIPs[0].Present || string(got.Sysctls["net.ipv4.conf.tunl0.rp_filter"]) != "0" {
+		t.Fatalf("read-back: %+v", got)
+	}
+	if again := run(t, e, tunnel)[0]; again["changed"] != false {
+		t.Fatalf("a second ensure changed something: %v", again)
+	}
+	wantCode(t, "delete", run(t, e, hostOp("deleteHost", stackA, hostA))[0], "ok")
+	if _, ok := n.ifs["tunl0"]; ok || rpf(t, sys, "all") != "1" || arp(t, dir) != "0/0" || strings.Join(k.log, ",") != "load ipip,unload ipip" {
+		t.Fatalf("after delete: ifs %v, rp_filter all %s, arp %s, modules %v", n.ifs, rpf(t, sys, "all"), arp(t, dir), k.log)
 	}
 }

@@ -26,6 +26,16 @@ type HostRecord struct {
 	VIPs       []HostVIP `json:"vips"`
 	// Sysctls are the sysctls it manages: the value it sets and the one found before any record set it.
 	Sysctls map[string]HostSysctl `json:"sysctls"`
+	// Device is the decapsulation device of tunnel forwarding (tunl0), nil for dr.
+	Device *HostDevice `json:"device,omitempty"`
+}
+
+// HostDevice is a tunnel device a record uses: Module is the module pulumi-ipvs loaded for it ("" when it found the
+// device there), WasDown that it found the device down; the last record using it puts both back.
+type HostDevice struct {
+	Name    string `json:"name"`
+	Module  string `json:"module,omitempty"`
+	WasDown bool   `json:"wasDown,omitempty"`
 }
 
 // HostVIP is a virtual address on an interface; Added: pulumi-ipvs put it there (else it was found there).

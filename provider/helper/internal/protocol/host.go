@@ -10,15 +10,20 @@ import (
 // and the virtual addresses the host must accept as its own without answering ARP for them.
 type HostSpec struct {
 	Forwarding string
-	VIPs       []netip.Addr
+	// Tunnel is the encapsulation of forwarding "tunnel" ("ipip"); "" for dr.
+	Tunnel string
+	VIPs   []netip.Addr
 }
 
 type wireHost struct {
-	Forwarding *string   `json:"forwarding"`
-	VIPs       *[]string `json:"vips"`
+	Forwarding *string `json:"forwarding"`
+	Tunnel     *struct {
+		Type string `json:"type"`
+	} `json:"tunnel"`
+	VIPs *[]string `json:"vips"`
 }
 
-// decodeHost reads ensureHost's host: {"forwarding":"dr","vips":[…]}. Tunnel forwarding is not done by this helper.
+// decodeHost reads ensureHost's host: {"forwarding":"dr","vips":[…]} or {"forwarding":"tunnel","tunnel":{"type":"ipip"},"vips":[…]}.
 func decodeHost(w *wireOp, op *Op) *Error {
 	if w.Host == nil || string(w.Host) == "null" {
 		return nil
@@ -27,17 +32,29 @@ func decodeHost(w *wireOp, op *Op) *Error {
 	if err := strictUnmarshal(w.Host, &h); err != nil {
 		return bad("host is malformed: %v", err)
 	}
-	if h.Forwarding == nil || *h.Forwarding != "dr" {
+	if h.Forwarding == nil || (*h.Forwarding != "dr" && *h.Forwarding != "tunnel") {
 		got := "absent"
 		if h.Forwarding != nil {
 			got = "\"" + *h.Forwarding + "\""
 		}
-		return bad("host.forwarding must be \"dr\" (tunnel real servers are not prepared by this helper), not %s", got)
+		return bad("host.forwarding must be \"dr\" or \"tunnel\", not %s", got)
+	}
+	spec := &HostSpec{Forwarding: *h.Forwarding}
+	switch {
+	case *h.Forwarding == "dr" && h.Tunnel != nil:
+		return bad("host.tunnel is only for forwarding \"tunnel\"")
+	case *h.Forwarding == "tunnel" && (h.Tunnel == nil || h.Tunnel.Type != "ipip"):
+		got := "absent"
+		if h.Tunnel != nil {
+			got = "\"" + h.Tunnel.Type + "\""
+		}
+		return bad("host.tunnel.type must be \"ipip\" (gue and gre real servers are not prepared by this helper), not %s", got)
+	case *h.Forwarding == "tunnel":
+		spec.Tunnel = h.Tunnel.Type
 	}
 	if h.VIPs == nil || len(*h.VIPs) == 0 {
 		return bad("host.vips must list at least one address")
 	}
-	spec := &HostSpec{Forwarding: *h.Forwarding}
 	for _, s := range *h.VIPs {
 		a, e := parseAddr(s, 0, "host.vips:")
 		if e != nil {
