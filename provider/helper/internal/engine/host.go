@@ -91,7 +91,7 @@ func (e *Engine) ensureHost(op *protocol.Op) (protocol.Result, *protocol.Error) 
 	prev, others := findHost(recs, op.Owner, op.Holder)
 	doing := "preparing this host for " + op.Holder
 	dev := vipDevice(op.Host)
-	onLo := map[netip.Addr]bool{}
+	onDev := map[netip.Addr]bool{}
 	for _, a := range op.Host.VIPs {
 		if dev == ipipDevice && !a.Is4() {
 			return nil, &protocol.Error{Code: protocol.CodeBadRequest, Message: fmt.Sprintf("%s refused: vips: %s is IPv6, and ipip carries IPv4 only.", doing, a)}
@@ -107,7 +107,7 @@ func (e *Engine) ensureHost(op *protocol.Op) (protocol.Result, *protocol.Error) 
 					doing, a, h)}
 			}
 		}
-		onLo[a] = slices.Contains(holders, dev)
+		onDev[a] = slices.Contains(holders, dev)
 	}
 	next := ledger.HostRecord{Owner: op.Owner, Holder: op.Holder, Forwarding: op.Host.Forwarding, Sysctls: map[string]ledger.HostSysctl{}}
 	changed := false
@@ -131,18 +131,6 @@ func (e *Engine) ensureHost(op *protocol.Op) (protocol.Result, *protocol.Error) 
 			return fail(perr)
 		}
 		next.Device, changed = d, changed || c
-	}
-	for _, a := range op.Host.VIPs {
-		added := false
-		if onLo[a] {
-			added = addedBefore(prev, others, a)
-		} else {
-			if err := e.net().AddAddr(dev, a); err != nil {
-				return fail(bindError(fmt.Sprintf("%s: adding %s to %s", doing, a, dev), err))
-			}
-			added, changed = true, true
-		}
-		next.VIPs = append(next.VIPs, ledger.HostVIP{Address: a.String(), Interface: dev, Added: added})
 	}
 	want := hostSysctls(op.Host)
 	if dev == ipipDevice {
@@ -176,6 +164,19 @@ func (e *Engine) ensureHost(op *protocol.Op) (protocol.Result, *protocol.Error) 
 			changed = true
 		}
 		next.Sysctls[name] = ledger.HostSysctl{Set: want[name], Original: orig}
+	}
+	// The VIPs last: by then the host neither answers nor announces them on its LAN.
+	for _, a := range op.Host.VIPs {
+		added := false
+		if onDev[a] {
+			added = addedBefore(prev, others, a)
+		} else {
+			if err := e.net().AddAddr(dev, a); err != nil {
+				return fail(bindError(fmt.Sprintf("%s: adding %s to %s", doing, a, dev), err))
+			}
+			added, changed = true, true
+		}
+		next.VIPs = append(next.VIPs, ledger.HostVIP{Address: a.String(), Interface: dev, Added: added})
 	}
 	released, perr := e.releaseHost(prev, append(slices.Clone(others), next))
 	if perr != nil {
