@@ -4,6 +4,7 @@
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { directorSettingsProvider } from "./resources/directorSettings/provider";
 import { realServerPoolProvider } from "./resources/realServerPool/provider";
+import { realServerHostProvider } from "./resources/realServerHost/provider";
 import { realServerProvider } from "./resources/realServer/provider";
 import { reporting } from "./reporting";
 import { virtualServiceProvider } from "./resources/virtualService/provider";
@@ -14,4 +15,5 @@ export const providers: Record<string, dynamic.ResourceProvider> = {
   RealServer: reporting(realServerProvider),
   RealServerPool: reporting(realServerPoolProvider),
   DirectorSettings: reporting(directorSettingsProvider),
+  RealServerHost: reporting(realServerHostProvider),
 };

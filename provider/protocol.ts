@@ -257,7 +257,21 @@ export type Op =
   /** `formerOwner`: the stack the settings record moves from, as it is (a renamed stack; PROTOCOL.md "Owner fields"). */
   | { op: "ensureSettings"; owner: string; formerOwner?: string; settings: SettingsSpec }
   | { op: "deleteSettings"; owner: string }
-  | { op: "getSettings"; sysctls: string[] };
+  | { op: "getSettings"; sysctls: string[] }
+  /** A real server's host (RealServerHost; PROTOCOL.md "Real server hosts"): `holder` is the resource's URN. */
+  | { op: "ensureHost"; owner: string; holder: string; host: HostSpec }
+  | { op: "deleteHost"; owner: string; holder: string }
+  | { op: "getHost"; owner: string; holder: string };
+
+/** What ensureHost prepares. */
+export type HostSpec = { forwarding: "dr"; vips: string[] } | { forwarding: "tunnel"; tunnel: { type: "ipip" }; vips: string[] };
+
+/** A host's prepared items as they are now: `present` = the VIP is on lo; the managed sysctls' values. */
+export interface HostState {
+  forwarding: "dr" | "tunnel";
+  vips: { address: string; present: boolean; added: boolean }[];
+  sysctls: Record<string, number>;
+}
 
 /** Whether `ipvs-helper health` runs on the director (it holds its lock file while it runs). */
 export interface CheckerStatus {
@@ -291,6 +305,10 @@ export interface OpResults {
   deleteSettings: { changed: boolean };
   /** All timeouts, all running daemons, the named sysctls; `owner`: the stack holding this director's settings. */
   getSettings: { settings: Required<Omit<Settings, "ftp">> & Pick<Settings, "ftp"> & { timeouts: Timeouts }; owner: string | null };
+  ensureHost: { changed: boolean; host: HostState };
+  /** What the record changed and no other record needs is put back. */
+  deleteHost: { changed: boolean };
+  getHost: { host: HostState | null };
 }
 
 export type ResultOf<O extends Op> = OpResults[O["op"]];

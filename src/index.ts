@@ -2,6 +2,7 @@
 export type { DirectorArgs, DirectorState, SshConnectionArgs } from "./director";
 export { DirectorSettings } from "./directorSettings";
 export { RealServer } from "./realServer";
+export { RealServerHost, type RealServerHostArgs } from "./realServerHost";
 export { RealServerPool } from "./realServerPool";
 export type {
   DirectorSettingsArgs,

@@ -1,4 +1,5 @@
-// DR pair: one TCP virtual service on TWO directors (an HA pair), forwarding by direct routing.
+// DR pair: one TCP virtual service on TWO directors (an HA pair), forwarding by direct routing, and the real servers'
+// hosts prepared for it.
 //
 // What it declares: the same service (VIP:80, weighted least-connection, persistent per /24 for 5 minutes) on both
 // directors, and the same real servers behind it with forwarding "dr". Either director can take the traffic; which one
@@ -8,19 +9,22 @@
 // Direct routing only rewrites the MAC address, so:
 //   - the directors and the real servers must share an L2 segment;
 //   - the real server port must equal the service port (leave `port` out);
-//   - every real server needs the VIP on its loopback and must not answer ARP for it:
-//       ip addr add <vip>/32 dev lo
-//       sysctl -w net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2
+//   - every real server must accept the VIP as its own without answering ARP for it: a RealServerHost per real
+//     server does that over SSH (the VIP on lo, arp_ignore=1 and arp_announce=2), and destroy puts the host back;
 //   - replies go from the real servers straight to the clients, not back through a director.
 //
 // Config (pulumi config set …):
 //   directorA, directorB   host or "host:port" of each director           (required)
-//   user                   SSH user on both (default "root"; non-root uses sudo -n)
+//   user                   SSH user on the directors and real servers (default "root"; non-root uses sudo -n)
 //   privateKey             SSH private key text, as a secret: pulumi config set --secret privateKey < ~/.ssh/id_ed25519
-//   hostKeyA, hostKeyB     each director's host key line (/etc/ssh/ssh_host_ed25519_key.pub); or knownHosts for both
+//   hostKeyA, hostKeyB     each director's host key line (/etc/ssh/ssh_host_ed25519_key.pub); or knownHosts for all
 //   knownHosts             known_hosts content or path, instead of the pins
 //   vip                    the virtual IP (default 192.0.2.20)
 //   backends               JSON list of real server IPs (default ["10.10.0.11","10.10.0.12"])
+//   realServerHostKey      the real servers' host key line (else knownHosts)
+//   realServerHosts        JSON list of { address, via?: "A" | "B" }: where each real server host is reached over SSH,
+//                          directly or through that director as jump host (default: each backend, directly)
+//   prepareRealServers     "false" leaves the real servers' hosts alone (prepared some other way)
 import * as pulumi from "@pulumi/pulumi";
 import * as ipvs from "pulumi-ipvs";
 
@@ -69,5 +73,32 @@ const servers = backends.map(
     }),
 );
 
+// The hosts behind the real servers: each accepts the service's VIP. A real server on a network only the directors
+// reach is prepared through a director as SSH jump host.
+const jumps: Record<string, ipvs.DirectorArgs> = { A: directors[0]!, B: directors[1]! };
+type HostSpec = { address: string; via?: "A" | "B" };
+const hosts: HostSpec[] = cfg.getObject<HostSpec[]>("realServerHosts") ?? backends.map((address) => ({ address }));
+const realServerHostKey = cfg.get("realServerHostKey");
+const prepared =
+  cfg.getBoolean("prepareRealServers") === false
+    ? []
+    : hosts.map(
+        (h, i) =>
+          new ipvs.RealServerHost(`web-host-${i + 1}`, {
+            host: {
+              host: h.address,
+              user: cfg.get("user") ?? "root",
+              privateKey: cfg.getSecret("privateKey"),
+              privateKeyPath: cfg.get("privateKeyPath"),
+              hostKey: realServerHostKey,
+              knownHosts: realServerHostKey ? undefined : cfg.get("knownHosts"),
+              jumpHost: h.via ? jumps[h.via] : undefined,
+            },
+            services: [web],
+            forwarding: "dr",
+          }),
+      );
+
 export const service = web.id;
+export const preparedVips = prepared.map((h) => h.vips);
 export const realServers = servers.map((s) => s.id);

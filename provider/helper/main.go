@@ -172,20 +172,42 @@ func runDoc(eng **engine.Engine, doc []byte, lim limits) (resp protocol.Response
 	}
 	// *eng is written on the request's goroutine and read by the next request's only after Watch saw it finish.
 	return engine.Watch(req, lim.request, func(p *engine.Progress) protocol.Response {
+		if hostOnly(req) {
+			// A real server's host (RealServerHost) has no IPVS to open, and needs none.
+			return configure(engine.New(nil, ipvs.KernelVersion{}, modprober(lim)), lim).RunTracked(req, p)
+		}
 		if *eng == nil {
 			p.Stage("connecting to IPVS, which loads module ip_vs when it is missing")
 			e, perr := openEngine(lim)
 			if perr != nil {
 				return failAll(req, perr)
 			}
-			e.LockWait = lim.call        // the lock is waited for within the request's deadline
-			e.ScanWait = lim.request / 3 // under the lock: others wait lim.call for it
-			e.Net = netif.RTNL{Timeout: lim.call}
-			*eng = e
+			*eng = configure(e, lim)
 			p.Stage("")
 		}
 		return (*eng).RunTracked(req, p)
 	})
+}
+
+// configure gives an engine the run's deadlines.
+func configure(e *engine.Engine, lim limits) *engine.Engine {
+	e.LockWait = lim.call        // the lock is waited for within the request's deadline
+	e.ScanWait = lim.request / 3 // under the lock: others wait lim.call for it
+	e.Net = netif.RTNL{Timeout: lim.call}
+	return e
+}
+
+// hostOnly: every op of req is a real server host's (ensureHost, deleteHost, getHost), which touch no IPVS.
+func hostOnly(req protocol.Request) bool {
+	for _, raw := range req.Ops {
+		var o struct {
+			Op string `json:"op"`
+		}
+		if json.Unmarshal(raw, &o) != nil || (o.Op != "ensureHost" && o.Op != "deleteHost" && o.Op != "getHost") {
+			return false
+		}
+	}
+	return len(req.Ops) > 0
 }
 
 // exitAfterHang ends the helper after it answered a request that did not finish in time.
@@ -328,6 +350,13 @@ func boot(lim limits) error {
 		eng.ScanWait = lim.request / 3
 		eng.Net = netif.RTNL{Timeout: lim.call}
 		lines, failures = eng.Boot(time.Now().Add(lim.call))
+	}
+	// Real server hosts (RealServerHost) need no IPVS: prepared again on an engine without it.
+	if recs, err := ledger.LoadHosts(); err != nil {
+		failures = append(failures, err.Error())
+	} else if len(recs) > 0 {
+		hl, hf := configure(engine.New(nil, ipvs.KernelVersion{}, modprober(lim)), lim).BootHosts(time.Now().Add(lim.call))
+		lines, failures = append(lines, hl...), append(failures, hf...)
 	}
 	for _, line := range lines {
 		fmt.Println(line)

@@ -67,7 +67,7 @@ function resendForm(op: Op): Op {
 }
 
 /** The operations that change nothing on the director. */
-export const READ_ONLY: ReadonlySet<Op["op"]> = new Set<Op["op"]>(["getService", "getDest", "dump", "getTimeouts", "getDaemons", "info", "getSettings"]);
+export const READ_ONLY: ReadonlySet<Op["op"]> = new Set<Op["op"]>(["getService", "getDest", "dump", "getTimeouts", "getDaemons", "info", "getSettings", "getHost"]);
 
 /** "ensureService tcp/192.0.2.10:80", "deleteDest tcp/192.0.2.10:80/10.0.0.11:8080", "dump". */
 function describeOp(op: Op): string {

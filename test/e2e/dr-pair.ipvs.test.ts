@@ -1,43 +1,55 @@
 // examples/dr-pair through the real pulumi CLI against TWO lab directors: one up puts the same DR service and real
-// servers on both; real HTTP through the VIP works by direct routing (real servers hold the VIP on lo and answer
-// the client themselves); destroy empties both directors.
+// servers on both. Each real server is a host of its own for RealServerHost: an sshd in its namespace (reached with
+// the director as jump host) with a private state directory, so each has its own ledger. Real HTTP through the VIP
+// fails while the hosts are not prepared and works once RealServerHost prepares them; destroy empties both directors
+// and puts every real server host back as it was (no VIP on lo, the ARP sysctls at their former values).
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDirector, type LabDirector } from "../lab/director";
 import { ipvsadmSave } from "../lab/ipvsadm";
-import { addRealServers, addVip, httpRequests, type LabRealServer } from "../lab/realServers";
+import { addRealServers, addVip, httpRequests, serveSsh, type LabRealServer } from "../lab/realServers";
 import { E2EStack, repoRoot } from "./harness";
 
 const VIP = "192.0.2.20";
+const IP = "/sbin/ip";
+const ARP = ["arp_ignore", "arp_announce"];
 
-/** Real servers ready for direct routing: the VIP on lo, no ARP answers for it; the director accepts their replies. */
-async function prepareDr(d: LabDirector, servers: LabRealServer[]): Promise<void> {
-  const ns = servers
-    .map(
-      (s) => `/sbin/ip -n ${s.name} addr add ${VIP}/32 dev lo
-/sbin/ip netns exec ${s.name} sh -c 'echo 1 > /proc/sys/net/ipv4/conf/all/arp_ignore; echo 2 > /proc/sys/net/ipv4/conf/all/arp_announce'`,
-    )
-    .join("\n");
-  // Replies leave the real servers with the VIP as source and are routed by the director, which owns the VIP too.
-  await d.exec(`set -e
-${ns}
-for f in /proc/sys/net/ipv4/conf/*/accept_local; do echo 1 > $f; done
-for f in /proc/sys/net/ipv4/conf/*/rp_filter; do echo 0 > $f; done`);
+/** What RealServerHost touches in a real server's namespace: the addresses on lo and the ARP sysctls. */
+async function hostView(d: LabDirector, s: LabRealServer): Promise<{ lo: string[]; arp: string }> {
+  const { stdout } = await d.exec(
+    `${IP} -n ${s.name} -o addr show dev lo | awk '{print $4}' | sort | tr '\\n' ' '; echo; ${ARP.map((k) => `${IP} netns exec ${s.name} cat /proc/sys/net/ipv4/conf/all/${k}`).join("; ")}`,
+  );
+  const [lo = "", ...arp] = stdout.trim().split("\n");
+  return { lo: lo.trim().split(/\s+/).filter(Boolean), arp: arp.join(" ") };
 }
 
-describe("examples/dr-pair: one DR service on two lab directors", () => {
+/** A real server host as RealServerHost leaves it: its former addresses and the VIP on lo, ARP suppressed. */
+const prepared = (was: { lo: string[] }) => ({ lo: [...was.lo, `${VIP}/32`].sort(), arp: "1 2" });
+
+describe("examples/dr-pair: one DR service on two lab directors, real servers prepared by RealServerHost", () => {
   let a: LabDirector;
   let b: LabDirector;
+  let servers: Map<LabDirector, LabRealServer[]>;
+  let before: Map<string, { lo: string[]; arp: string }>;
   let stack: E2EStack;
 
   beforeAll(async () => {
     [a, b] = await Promise.all([startDirector(), startDirector()]);
+    servers = new Map();
+    before = new Map();
     for (const d of [a, b]) {
-      const servers = await addRealServers(d, 2);
+      const rs = await addRealServers(d, 2);
+      servers.set(d, rs);
+      await serveSsh(d, rs);
+      // The VIP's owner on the directors (keepalived, BGP…) is outside the example; replies leave the real servers
+      // with the VIP as source through the director, which owns the VIP too: lab routing, not real-server preparation.
       await addVip(d, VIP);
-      await prepareDr(d, servers);
+      await d.exec(`for f in /proc/sys/net/ipv4/conf/*/accept_local; do echo 1 > $f; done
+for f in /proc/sys/net/ipv4/conf/*/rp_filter; do echo 0 > $f; done`);
+      for (const s of rs) before.set(`${d.name}/${s.name}`, await hostView(d, s));
     }
+    const backends = ["10.10.0.11", "10.10.0.12"];
     stack = await E2EStack.create({
       program: path.join(repoRoot, "examples", "dr-pair"),
       config: {
@@ -48,7 +60,12 @@ describe("examples/dr-pair: one DR service on two lab directors", () => {
         hostKeyA: a.hostKey,
         hostKeyB: b.hostKey,
         vip: VIP,
-        backends: JSON.stringify(["10.10.0.11", "10.10.0.12"]),
+        backends: JSON.stringify(backends),
+        // Each lab director has its own copies of the real servers, behind it: each reached through it.
+        realServerHosts: JSON.stringify(["A", "B"].flatMap((via) => backends.map((address) => ({ address, via })))),
+        // The namespaces' sshd is the director VM's, with its host key.
+        realServerHostKey: a.hostKey,
+        prepareRealServers: "false",
       },
     });
   });
@@ -58,13 +75,23 @@ describe("examples/dr-pair: one DR service on two lab directors", () => {
     await Promise.all([a?.stop(), b?.stop()]);
   });
 
-  it("up puts the same service and DR real servers on both directors, and each serves the VIP", async () => {
+  it("without RealServerHost the DR service carries no traffic: the real servers drop packets for a VIP they do not have", async () => {
+    await stack.up();
+    for (const d of [a, b]) {
+      expect(await ipvsadmSave(d)).toContain(`-a -t ${VIP}:80 -r 10.10.0.11:80 -g -w 100`);
+      expect(await httpRequests(d, VIP, 80, 2, { allowFailures: true, timeoutSeconds: 2 })).toEqual(["", ""]);
+    }
+  });
+
+  it("up with RealServerHost prepares every real server host, and each director serves the VIP", async () => {
+    await stack.setConfig("prepareRealServers", "true");
     await stack.up();
     for (const d of [a, b]) {
       const save = await ipvsadmSave(d);
       expect(save).toContain(`-A -t ${VIP}:80 -s wlc -p 300 -M 255.255.255.0`);
       expect(save).toContain(`-a -t ${VIP}:80 -r 10.10.0.11:80 -g -w 100`);
       expect(save).toContain(`-a -t ${VIP}:80 -r 10.10.0.12:80 -g -w 100`);
+      for (const s of servers.get(d)!) expect(await hostView(d, s)).toEqual(prepared(before.get(`${d.name}/${s.name}`)!));
       // Persistent per client /24: every request of the one client lands on the same real server.
       const answers = await httpRequests(d, VIP, 80, 4);
       expect(answers.every((x) => x === answers[0])).toBe(true);
@@ -72,10 +99,26 @@ describe("examples/dr-pair: one DR service on two lab directors", () => {
     }
     const outs = await stack.outputs();
     expect(outs.service).toBe(`tcp/${VIP}:80@${[a, b].map((d) => `${d.host}:${d.port}`).sort().join(",")}`);
+    expect(outs.preparedVips).toEqual([[VIP], [VIP], [VIP], [VIP]]);
   });
 
-  it("destroy empties both directors", async () => {
+  it("a VIP removed from a real server by hand is drift: refresh shows it, up puts it back", async () => {
+    const [rs1] = servers.get(a)!;
+    await a.exec(`${IP} -n ${rs1!.name} addr del ${VIP}/32 dev lo`);
+    await stack.refresh();
+    const host1 = (await stack.exportState()).deployment.resources?.find((r) => r.urn.endsWith("::web-host-1"));
+    expect(host1?.outputs?.vips).toEqual([]);
+    await stack.up();
+    expect(await hostView(a, rs1!)).toEqual(prepared(before.get(`${a.name}/${rs1!.name}`)!));
+  });
+
+  it("destroy empties both directors and puts every real server host back as it was", async () => {
     await stack.destroy();
-    for (const d of [a, b]) expect((await ipvsadmSave(d)).trim()).toBe("");
+    for (const d of [a, b]) {
+      expect((await ipvsadmSave(d)).trim()).toBe("");
+      for (const s of servers.get(d)!) expect(await hostView(d, s)).toEqual(before.get(`${d.name}/${s.name}`));
+    }
+    // What was put back is what a fresh namespace has: no VIP, the kernel's ARP defaults.
+    for (const v of before.values()) expect(v).toMatchObject({ arp: "0 0", lo: expect.not.arrayContaining([`${VIP}/32`]) });
   });
 });

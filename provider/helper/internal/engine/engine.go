@@ -176,6 +176,12 @@ func (e *Engine) runOp(idx int, op *protocol.Op) (protocol.Result, *protocol.Err
 		return e.deleteSettings(idx, op)
 	case "getSettings":
 		return e.getSettings(op)
+	case "ensureHost":
+		return e.ensureHost(op)
+	case "deleteHost":
+		return e.deleteHost(op)
+	case "getHost":
+		return e.getHost(op)
 	}
 	return nil, &protocol.Error{Code: protocol.CodeInternal, Message: "operation " + op.Name + " has no handler"}
 }

@@ -56,7 +56,7 @@ func recordHealth(l *ledger.Ledger, op *protocol.Op) (changed bool) {
 // syncUnits keeps the boot unit (any stack has records) and the checker's unit (any stack declares a check) in step
 // with the ledger just saved.
 func syncUnits(l *ledger.Ledger, exe string, limit time.Duration) error {
-	if _, err := ledger.SyncUnit(len(l.Stacks()) > 0, exe, limit); err != nil {
+	if _, err := ledger.SyncUnit(bootWanted(l), exe, limit); err != nil {
 		return fmt.Errorf("the ledger was saved, but the boot unit could not be kept in step: %v", err)
 	}
 	if _, err := ledger.SyncHealthUnit(l.HasChecks(), exe, metricsDir(l), limit); err != nil {

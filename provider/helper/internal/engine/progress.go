@@ -162,6 +162,12 @@ func describe(op *protocol.Op) string {
 		return fmt.Sprintf("reading %s of %s", destKey(op), svc)
 	case "dump":
 		return "reading the IPVS table"
+	case "ensureHost":
+		return "preparing this host for " + op.Holder
+	case "deleteHost":
+		return "putting back what " + op.Holder + " changed on this host"
+	case "getHost":
+		return "reading what " + op.Holder + " prepared on this host"
 	case "setTimeouts":
 		return "setting the connection timeouts"
 	case "getTimeouts":

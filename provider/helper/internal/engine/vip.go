@@ -65,6 +65,13 @@ func (g guardedNet) Holders(a netip.Addr) ([]string, error) {
 func (g guardedNet) EnsureDummy(name string) error {
 	return wait1(g.e, func() error { return g.n.EnsureDummy(name) })
 }
+func (g guardedNet) IsUp(name string) (up, exists bool, err error) {
+	g.e.waiting(func() { up, exists, err = g.n.IsUp(name) })
+	return up, exists, err
+}
+func (g guardedNet) SetUp(name string, up bool) error {
+	return wait1(g.e, func() error { return g.n.SetUp(name, up) })
+}
 func (g guardedNet) DeleteLink(name string) error {
 	return wait1(g.e, func() error { return g.n.DeleteLink(name) })
 }

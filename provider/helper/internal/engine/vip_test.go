@@ -16,6 +16,22 @@ import (
 type fakeNet struct {
 	ifs       map[string][]netip.Addr
 	announced []string
+	up        map[string]bool
+}
+
+func (n *fakeNet) IsUp(name string) (bool, bool, error) {
+	_, ok := n.ifs[name]
+	return n.up[name], ok, nil
+}
+func (n *fakeNet) SetUp(name string, up bool) error {
+	if _, ok := n.ifs[name]; !ok {
+		return fmt.Errorf("no interface %s", name)
+	}
+	if n.up == nil {
+		n.up = map[string]bool{}
+	}
+	n.up[name] = up
+	return nil
 }
 
 func (n *fakeNet) Addrs(name string) ([]netip.Addr, bool, error) {

@@ -23,6 +23,10 @@ type Net interface {
 	EnsureDummy(name string) error
 	// DeleteLink removes interface name (nothing when it is gone).
 	DeleteLink(name string) error
+	// IsUp tells whether interface name exists and is administratively up.
+	IsUp(name string) (up, exists bool, err error)
+	// SetUp brings interface name up or down.
+	SetUp(name string, up bool) error
 	// AddAddr adds a as a host address (/32, /128 without duplicate address detection) to interface name.
 	AddAddr(name string, a netip.Addr) error
 	// DelAddr removes host address a from interface name (nothing when it is not there).

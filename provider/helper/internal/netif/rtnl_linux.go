@@ -161,6 +161,36 @@ func (r RTNL) EnsureDummy(name string) error {
 	return nil
 }
 
+func (r RTNL) IsUp(name string) (up, exists bool, err error) {
+	idx, err := r.index(name)
+	if err != nil || idx == 0 {
+		return false, false, err
+	}
+	ifi, err := net.InterfaceByIndex(int(idx))
+	if err != nil {
+		return false, true, fmt.Errorf("reading interface %s: %w", name, err)
+	}
+	return ifi.Flags&net.FlagUp != 0, true, nil
+}
+
+func (r RTNL) SetUp(name string, up bool) error {
+	idx, err := r.index(name)
+	if err != nil {
+		return err
+	}
+	if idx == 0 {
+		return fmt.Errorf("interface %s does not exist", name)
+	}
+	flags := uint32(0)
+	if up {
+		flags = unix.IFF_UP
+	}
+	if _, err := r.do(unix.RTM_NEWLINK, netlink.Acknowledge, ifinfo(idx, flags, unix.IFF_UP)); err != nil {
+		return fmt.Errorf("setting interface %s %s: %w", name, map[bool]string{true: "up", false: "down"}[up], err)
+	}
+	return nil
+}
+
 func (r RTNL) DeleteLink(name string) error {
 	idx, err := r.index(name)
 	if err != nil || idx == 0 {

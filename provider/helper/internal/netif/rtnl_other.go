@@ -17,6 +17,8 @@ func (RTNL) Addrs(string) ([]netip.Addr, bool, error) { return nil, false, errNo
 func (RTNL) Holders(netip.Addr) ([]string, error)     { return nil, errNotLinux }
 func (RTNL) EnsureDummy(string) error                 { return errNotLinux }
 func (RTNL) DeleteLink(string) error                  { return errNotLinux }
+func (RTNL) IsUp(string) (bool, bool, error)          { return false, false, errNotLinux }
+func (RTNL) SetUp(string, bool) error                 { return errNotLinux }
 func (RTNL) AddAddr(string, netip.Addr) error         { return errNotLinux }
 func (RTNL) DelAddr(string, netip.Addr) error         { return errNotLinux }
 func (RTNL) Announce(string, netip.Addr) error        { return errNotLinux }

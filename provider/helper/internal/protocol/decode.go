@@ -51,6 +51,9 @@ type Op struct {
 
 	// Bind (ensureService): where the service's address is to be on the director; nil = nowhere (bind.go).
 	Bind *Binding
+
+	// Host (ensureHost): what to prepare on a real server's host (host.go).
+	Host *HostSpec
 }
 
 // OnExisting is what an ensure does when its entry already exists.
@@ -105,6 +108,8 @@ type wireOp struct {
 	HealthCheck json.RawMessage `json:"healthCheck"`
 	MinHealthy  json.RawMessage `json:"minHealthy"`
 	SorryServer json.RawMessage `json:"sorryServer"`
+
+	Host json.RawMessage `json:"host"`
 }
 
 // fields each op accepts (besides "op"), and which of them are required.
@@ -128,6 +133,11 @@ var opFields = map[string]struct{ allowed, required string }{
 	"ensureSettings": {"owner formerOwner settings", "owner settings"},
 	"deleteSettings": {"owner", "owner"},
 	"getSettings":    {"sysctls", ""},
+
+	// RealServerHost (host.go): a real server's host, recorded per resource (holder) of a stack (owner).
+	"ensureHost": {"owner holder host", "owner holder host"},
+	"deleteHost": {"owner holder", "owner holder"},
+	"getHost":    {"owner holder", "owner holder"},
 }
 
 func bad(format string, a ...any) *Error {
@@ -168,7 +178,7 @@ func DecodeOp(raw json.RawMessage) (*Op, *Error) {
 	}
 	op := &Op{Name: w.Op, WithDests: w.WithDests != nil && *w.WithDests}
 	for _, part := range []func(*wireOp, *Op) *Error{decodeOwnership, decodeEntries, decodeOnExisting, decodeTimeouts,
-		decodeDaemonOps, decodeSettingsOps, decodeBind, decodeHealth} {
+		decodeDaemonOps, decodeSettingsOps, decodeBind, decodeHealth, decodeHost} {
 		if e := part(w, op); e != nil {
 			return nil, e
 		}

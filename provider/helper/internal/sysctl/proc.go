@@ -48,7 +48,10 @@ type procFS struct{ root string }
 func (p procFS) path(name string) (Setting, string, error) {
 	s, ok := Lookup(name)
 	if !ok {
-		return Setting{}, "", fmt.Errorf("%q is not a sysctl DirectorSettings manages", name)
+		s, ok = HostSetting(name)
+	}
+	if !ok {
+		return Setting{}, "", fmt.Errorf("%q is not a sysctl DirectorSettings or RealServerHost manages", name)
 	}
 	return s, filepath.Join(p.root, filepath.FromSlash(strings.ReplaceAll(name, ".", "/"))), nil
 }

@@ -1,0 +1,499 @@
+package engine
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ledger"
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/protocol"
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/sysctl"
+)
+
+// RealServerHost (PROTOCOL.md "Real server hosts", issue 28): ensureHost, deleteHost and getHost prepare the host
+// of DR real servers. They need no IPVS: the helper runs them without opening the IPVS family (main.go).
+//
+// dr: each VIP on lo as a host address, so the real server accepts packets the director forwards to it unchanged;
+// with an IPv4 VIP, arp_ignore=1 (answer ARP only for addresses of the interface asked) and arp_announce=2 (never
+// source ARP from the VIP), so the host neither answers nor advertises the VIP on its LAN — the director must be
+// the only one that does. The kernel applies the larger of conf/all and the interface's value for both, so
+// conf/all alone is enough and covers interfaces added later; an interface's own larger value is stricter and is
+// left alone. IPv6 needs no counterpart: Linux answers neighbour solicitations only for addresses of the interface
+// they arrive on.
+//
+// tunnel (ipip): the ipip module (loaded when its tunl0 is missing), tunl0 up, the VIPs on tunl0, the ARP settings
+// as for dr, and reverse-path filtering relaxed exactly where decapsulated packets need it: they arrive on tunl0 with
+// the client's source, whose route leaves by another interface, which strict filtering (1) drops. The kernel applies
+// the larger of all and the interface's value, so tunl0 gets 0 and all, only when it is strict (1), loose (2): every
+// other interface keeps a reverse-path check.
+//
+// Counting across records (several resources and stacks may prepare one host): an address or sysctl that another
+// record still lists stays; the last record to drop it puts back what was found (an address found there stays).
+
+// loopback is where dr VIPs go; ipipDevice where ipip tunnel VIPs go (the module's fallback device).
+const (
+	loopback   = "lo"
+	ipipDevice = "tunl0"
+	ipipModule = "ipip"
+	allRPF     = "net.ipv4.conf.all.rp_filter"
+)
+
+// vipDevice is where a spec's VIPs go.
+func vipDevice(h *protocol.HostSpec) string {
+	if h.Tunnel == "ipip" {
+		return ipipDevice
+	}
+	return loopback
+}
+
+// hostSysctls are the sysctls a host spec needs and their values.
+func hostSysctls(h *protocol.HostSpec) map[string]json.RawMessage {
+	out := map[string]json.RawMessage{}
+	if slices.ContainsFunc(h.VIPs, netip.Addr.Is4) {
+		out["net.ipv4.conf.all.arp_ignore"] = json.RawMessage("1")
+		out["net.ipv4.conf.all.arp_announce"] = json.RawMessage("2")
+	}
+	if h.Tunnel == "ipip" {
+		out["net.ipv4.conf.tunl0.rp_filter"] = json.RawMessage("0")
+	}
+	return out
+}
+
+func findHost(recs []ledger.HostRecord, owner, holder string) (*ledger.HostRecord, []ledger.HostRecord) {
+	var prev *ledger.HostRecord
+	var others []ledger.HostRecord
+	for i := range recs {
+		if recs[i].Owner == owner && recs[i].Holder == holder {
+			r := recs[i]
+			prev = &r
+		} else {
+			others = append(others, recs[i])
+		}
+	}
+	return prev, others
+}
+
+// ensureHost prepares the host for op.Host and records it; what the previous record of the same resource listed
+// and this one drops is put back (when no other record needs it).
+func (e *Engine) ensureHost(op *protocol.Op) (protocol.Result, *protocol.Error) {
+	if e.own.err != nil {
+		return nil, e.own.err
+	}
+	recs, err := ledger.LoadHosts()
+	if err != nil {
+		return nil, ledgerError(err)
+	}
+	prev, others := findHost(recs, op.Owner, op.Holder)
+	doing := "preparing this host for " + op.Holder
+	dev := vipDevice(op.Host)
+	onDev := map[netip.Addr]bool{}
+	for _, a := range op.Host.VIPs {
+		if dev == ipipDevice && !a.Is4() {
+			return nil, &protocol.Error{Code: protocol.CodeBadRequest, Message: fmt.Sprintf("%s refused: vips: %s is IPv6, and ipip carries IPv4 only.", doing, a)}
+		}
+		holders, err := e.net().Holders(a)
+		if err != nil {
+			return nil, bindError(doing, err)
+		}
+		for _, h := range holders {
+			if h != dev {
+				return nil, &protocol.Error{Code: protocol.CodeBadRequest, Message: fmt.Sprintf(
+					"%s refused: vips: %s is an address of interface %s of this host, its own address (when it is the address pulumi-ipvs reaches the host by, the host would stop answering on it); a VIP is the directors' address, which a real server only accepts on lo.",
+					doing, a, h)}
+			}
+		}
+		onDev[a] = slices.Contains(holders, dev)
+	}
+	next := ledger.HostRecord{Owner: op.Owner, Holder: op.Holder, Forwarding: op.Host.Forwarding, Sysctls: map[string]ledger.HostSysctl{}}
+	changed := false
+	// Whatever happens below is recorded: a failure half-way keeps the previous record's items with what this op
+	// already did, so a retry or delete still knows what to put back.
+	save := func(rec ledger.HostRecord) *protocol.Error {
+		if err := e.own.led.SaveHosts(append(slices.Clone(others), rec)); err != nil {
+			return ledgerError(err)
+		}
+		return nil
+	}
+	fail := func(perr *protocol.Error) (protocol.Result, *protocol.Error) {
+		if serr := save(unionHost(prev, next)); serr != nil {
+			perr.Message += " Recording what was done failed too: " + serr.Message
+		}
+		return nil, perr
+	}
+	if dev == ipipDevice {
+		d, c, perr := e.ensureTunnel(doing, prev, others)
+		if perr != nil {
+			return fail(perr)
+		}
+		next.Device, changed = d, changed || c
+	}
+	want := hostSysctls(op.Host)
+	if dev == ipipDevice {
+		// all: loosened only from strict, or kept where a record loosened it.
+		cur, perr := e.readSysctls([]string{allRPF})
+		if perr != nil {
+			return fail(perr)
+		}
+		if string(cur[allRPF].JSON()) == "1" || originalBefore(prev, others, allRPF) != nil {
+			want[allRPF] = json.RawMessage("2")
+		}
+	}
+	for _, name := range sortedKeys(want) {
+		s, _ := sysctl.HostSetting(name)
+		v, err := s.Decode(want[name])
+		if err != nil {
+			return fail(&protocol.Error{Code: protocol.CodeInternal, Message: fmt.Sprintf("%s: %v.", doing, err)})
+		}
+		cur, perr := e.readSysctls([]string{name})
+		if perr != nil {
+			return fail(perr)
+		}
+		orig := originalBefore(prev, others, name)
+		if orig == nil {
+			orig = cur[name].JSON()
+		}
+		if !cur[name].Equal(v) {
+			if perr := e.writeSysctl(name, v); perr != nil {
+				return fail(perr)
+			}
+			changed = true
+		}
+		next.Sysctls[name] = ledger.HostSysctl{Set: want[name], Original: orig}
+	}
+	// The VIPs last: by then the host neither answers nor announces them on its LAN.
+	for _, a := range op.Host.VIPs {
+		added := false
+		if onDev[a] {
+			added = addedBefore(prev, others, a)
+		} else {
+			if err := e.net().AddAddr(dev, a); err != nil {
+				return fail(bindError(fmt.Sprintf("%s: adding %s to %s", doing, a, dev), err))
+			}
+			added, changed = true, true
+		}
+		next.VIPs = append(next.VIPs, ledger.HostVIP{Address: a.String(), Interface: dev, Added: added})
+	}
+	released, perr := e.releaseHost(prev, append(slices.Clone(others), next))
+	if perr != nil {
+		return fail(perr)
+	}
+	if perr := save(next); perr != nil {
+		return nil, perr
+	}
+	if err := syncUnits(e.own.led, e.Exe, e.LockWait); err != nil {
+		return nil, ledgerError(err)
+	}
+	out, perr := e.hostNow(&next)
+	if perr != nil {
+		return nil, perr
+	}
+	return protocol.Result{"changed": changed || released, "host": out}, nil
+}
+
+// deleteHost puts back what the resource's record changed and no other record needs, and drops the record.
+func (e *Engine) deleteHost(op *protocol.Op) (protocol.Result, *protocol.Error) {
+	if e.own.err != nil {
+		return nil, e.own.err
+	}
+	recs, err := ledger.LoadHosts()
+	if err != nil {
+		return nil, ledgerError(err)
+	}
+	prev, others := findHost(recs, op.Owner, op.Holder)
+	if prev == nil {
+		return protocol.Result{"changed": false}, nil
+	}
+	changed, perr := e.releaseHost(prev, others)
+	if perr != nil {
+		return nil, perr // the record stays: a retry puts back what is still to put back
+	}
+	if err := e.own.led.SaveHosts(others); err != nil {
+		return nil, ledgerError(err)
+	}
+	if err := syncUnits(e.own.led, e.Exe, e.LockWait); err != nil {
+		return nil, ledgerError(err)
+	}
+	return protocol.Result{"changed": changed}, nil
+}
+
+// getHost reads the resource's recorded items as they are now; "host": null when it has no record.
+func (e *Engine) getHost(op *protocol.Op) (protocol.Result, *protocol.Error) {
+	recs, err := ledger.LoadHosts()
+	if err != nil {
+		return nil, ledgerError(err)
+	}
+	rec, _ := findHost(recs, op.Owner, op.Holder)
+	if rec == nil {
+		return protocol.Result{"host": nil}, nil
+	}
+	out, perr := e.hostNow(rec)
+	if perr != nil {
+		return nil, perr
+	}
+	return protocol.Result{"host": out}, nil
+}
+
+// releaseHost puts back each item of prev that no record of keep lists: an address pulumi-ipvs added is removed,
+// a sysctl gets its original value.
+func (e *Engine) releaseHost(prev *ledger.HostRecord, keep []ledger.HostRecord) (changed bool, perr *protocol.Error) {
+	if prev == nil {
+		return false, nil
+	}
+	for _, v := range prev.VIPs {
+		listed := slices.ContainsFunc(keep, func(r ledger.HostRecord) bool {
+			return slices.ContainsFunc(r.VIPs, func(x ledger.HostVIP) bool { return x.Address == v.Address })
+		})
+		if listed || !v.Added {
+			continue
+		}
+		a, err := netip.ParseAddr(v.Address)
+		if err != nil {
+			return changed, ledgerError(fmt.Errorf("the hosts record of %s lists %q, which is not an address", prev.Holder, v.Address))
+		}
+		if err := e.net().DelAddr(v.Interface, a); err != nil {
+			return changed, bindError("removing "+v.Address+" from "+v.Interface, err)
+		}
+		changed = true
+	}
+	for _, name := range sortedKeys(prev.Sysctls) {
+		if slices.ContainsFunc(keep, func(r ledger.HostRecord) bool { _, ok := r.Sysctls[name]; return ok }) {
+			continue
+		}
+		s, ok := sysctl.HostSetting(name)
+		if !ok {
+			return changed, ledgerError(fmt.Errorf("the hosts record of %s manages %s, which this helper does not know", prev.Holder, name))
+		}
+		orig, err := s.Load(prev.Sysctls[name].Original)
+		if err != nil {
+			return changed, ledgerError(fmt.Errorf("the hosts record of %s: %s's original value: %v", prev.Holder, name, err))
+		}
+		cur, perr := e.readSysctls([]string{name})
+		if perr != nil && perr.Code == protocol.CodeUnsupported {
+			continue // its interface is gone (tunl0 with its module): nothing left to put back
+		}
+		if perr != nil {
+			return changed, perr
+		}
+		if !cur[name].Equal(orig) {
+			if perr := e.writeSysctl(name, orig); perr != nil {
+				return changed, perr
+			}
+			changed = true
+		}
+	}
+	if d := prev.Device; d != nil && !slices.ContainsFunc(keep, func(r ledger.HostRecord) bool { return r.Device != nil && r.Device.Name == d.Name }) {
+		c, perr := e.releaseDevice(d)
+		changed = changed || c
+		if perr != nil {
+			return changed, perr
+		}
+	}
+	return changed, nil
+}
+
+// ensureTunnel makes ipip's tunl0 exist (loading the module) and be up; what it found is inherited from a record
+// that uses the device already, so the last one puts back what was there before any.
+func (e *Engine) ensureTunnel(doing string, prev *ledger.HostRecord, others []ledger.HostRecord) (*ledger.HostDevice, bool, *protocol.Error) {
+	var d *ledger.HostDevice
+	for _, r := range withPrev(prev, others) {
+		if r.Device != nil && r.Device.Name == ipipDevice {
+			x := *r.Device
+			d = &x
+			break
+		}
+	}
+	up, exists, err := e.net().IsUp(ipipDevice)
+	if err != nil {
+		return nil, false, bindError(doing+": reading "+ipipDevice, err)
+	}
+	changed := false
+	if !exists {
+		if e.modprobe == nil {
+			return nil, false, &protocol.Error{Code: protocol.CodeUnsupported, Message: doing + ": module " + ipipModule + " is needed for tunnel forwarding, and modprobe is not installed."}
+		}
+		if err := e.modprobe(ipipModule); err != nil {
+			return nil, false, &protocol.Error{Code: protocol.CodeUnsupported, Message: fmt.Sprintf("%s: loading module %s failed: %v.", doing, ipipModule, err)}
+		}
+		if up, exists, err = e.net().IsUp(ipipDevice); err != nil || !exists {
+			return nil, false, &protocol.Error{Code: protocol.CodeUnsupported, Message: fmt.Sprintf("%s: module %s is loaded, but there is no %s in this network namespace (net.core.fb_tunnels_only_for_init_net?) (%v).", doing, ipipModule, ipipDevice, err)}
+		}
+		changed = true
+		if d == nil || d.Module == "" {
+			d = &ledger.HostDevice{Name: ipipDevice, Module: ipipModule, WasDown: true}
+		}
+	}
+	if d == nil {
+		d = &ledger.HostDevice{Name: ipipDevice, WasDown: !up}
+	}
+	if !up {
+		if err := e.net().SetUp(ipipDevice, true); err != nil {
+			return d, changed, bindError(doing, err)
+		}
+		changed = true
+	}
+	return d, changed, nil
+}
+
+// releaseDevice puts a tunnel device back as found: its module unloaded when pulumi-ipvs loaded it, else down when
+// it was down.
+func (e *Engine) releaseDevice(d *ledger.HostDevice) (bool, *protocol.Error) {
+	if d.Module != "" {
+		if err := e.Modules.Unload(d.Module); err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ENOENT) {
+			return false, &protocol.Error{Code: protocol.CodeInternal, Message: fmt.Sprintf("unloading module %s (loaded for tunnel forwarding) failed: %v.", d.Module, err)}
+		}
+		return true, nil
+	}
+	up, exists, err := e.net().IsUp(d.Name)
+	if err != nil {
+		return false, bindError("reading "+d.Name, err)
+	}
+	if exists && up && d.WasDown {
+		if err := e.net().SetUp(d.Name, false); err != nil {
+			return false, bindError("putting "+d.Name+" down", err)
+		}
+		return true, nil
+	}
+	return false, nil
+}
+
+// hostNow is a record's items as the host has them now.
+func (e *Engine) hostNow(rec *ledger.HostRecord) (protocol.HostOut, *protocol.Error) {
+	out := protocol.HostOut{Forwarding: rec.Forwarding, VIPs: []protocol.HostVIPOut{}, Sysctls: map[string]json.RawMessage{}}
+	on := map[string][]netip.Addr{}
+	for _, v := range rec.VIPs {
+		if _, ok := on[v.Interface]; !ok {
+			addrs, _, err := e.net().Addrs(v.Interface)
+			if err != nil {
+				return out, bindError("reading the addresses of "+v.Interface, err)
+			}
+			on[v.Interface] = addrs
+		}
+		a, _ := netip.ParseAddr(v.Address)
+		out.VIPs = append(out.VIPs, protocol.HostVIPOut{Address: v.Address, Present: slices.Contains(on[v.Interface], a), Added: v.Added})
+	}
+	for _, n := range sortedKeys(rec.Sysctls) {
+		cur, perr := e.readSysctls([]string{n})
+		if perr != nil && perr.Code == protocol.CodeUnsupported {
+			continue // its interface is gone: read back as absent, which is drift
+		}
+		if perr != nil {
+			return out, perr
+		}
+		out.Sysctls[n] = cur[n].JSON()
+	}
+	return out, nil
+}
+
+// bootWanted: the boot unit is installed while the ledger records anything to restore, stack entries or hosts.
+func bootWanted(l *ledger.Ledger) bool {
+	if len(l.Stacks()) > 0 {
+		return true
+	}
+	recs, err := ledger.LoadHosts()
+	return err != nil || len(recs) > 0 // an unreadable hosts file may hold records: keep the unit
+}
+
+// BootHosts prepares every recorded host again after a reboot (the boot unit runs it through "boot"): the VIPs back
+// on lo, the sysctls set, each record keeping the originals it found before the reboot. It needs no IPVS.
+func (e *Engine) BootHosts(deadline time.Time) (lines, failures []string) {
+	l, err := ledger.Open(deadline, nil)
+	if err != nil {
+		return nil, []string{err.Error()}
+	}
+	defer l.Close()
+	recs, err := ledger.LoadHosts()
+	if err != nil {
+		return nil, []string{err.Error()}
+	}
+	req := protocol.Request{V: protocol.Version}
+	for _, r := range recs {
+		vips := make([]string, len(r.VIPs))
+		for i, v := range r.VIPs {
+			vips[i] = v.Address
+		}
+		host := map[string]any{"forwarding": r.Forwarding, "vips": vips}
+		if r.Device != nil && r.Device.Name == ipipDevice {
+			host["tunnel"] = map[string]string{"type": "ipip"}
+		}
+		b, _ := json.Marshal(map[string]any{"op": "ensureHost", "owner": r.Owner, "holder": r.Holder, "host": host})
+		req.Ops = append(req.Ops, b)
+	}
+	resp := e.run(req, NewProgress(req), l)
+	for i, res := range resp.Results {
+		switch {
+		case res["ok"] != true:
+			failures = append(failures, fmt.Sprintf("preparing this host again for %s (stack %s): %s", recs[i].Holder, recs[i].Owner, res["error"].(*protocol.Error).Message))
+		case res["changed"] == true:
+			lines = append(lines, fmt.Sprintf("prepared this host again for %s (stack %s): VIPs on lo, ARP settings", recs[i].Holder, recs[i].Owner))
+		}
+	}
+	return lines, failures
+}
+
+// addedBefore: a record (this resource's previous one or another's) says pulumi-ipvs added address a.
+func addedBefore(prev *ledger.HostRecord, others []ledger.HostRecord, a netip.Addr) bool {
+	for _, r := range withPrev(prev, others) {
+		for _, v := range r.VIPs {
+			if v.Address == a.String() && v.Added {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// originalBefore is the value a sysctl had before any record set it, nil when no record manages it.
+func originalBefore(prev *ledger.HostRecord, others []ledger.HostRecord, name string) json.RawMessage {
+	for _, r := range withPrev(prev, others) {
+		if s, ok := r.Sysctls[name]; ok {
+			return s.Original
+		}
+	}
+	return nil
+}
+
+func withPrev(prev *ledger.HostRecord, others []ledger.HostRecord) []ledger.HostRecord {
+	if prev == nil {
+		return others
+	}
+	return append([]ledger.HostRecord{*prev}, others...)
+}
+
+// unionHost is prev's items with next's added: the record of an ensure that failed half-way.
+func unionHost(prev *ledger.HostRecord, next ledger.HostRecord) ledger.HostRecord {
+	if prev == nil {
+		return next
+	}
+	u := next
+	if u.Device == nil {
+		u.Device = prev.Device
+	}
+	u.VIPs = slices.Clone(next.VIPs)
+	u.Sysctls = map[string]ledger.HostSysctl{}
+	for n, s := range prev.Sysctls {
+		u.Sysctls[n] = s
+	}
+	for n, s := range next.Sysctls {
+		u.Sysctls[n] = s
+	}
+	for _, v := range prev.VIPs {
+		if !slices.ContainsFunc(u.VIPs, func(x ledger.HostVIP) bool { return x.Address == v.Address }) {
+			u.VIPs = append(u.VIPs, v)
+		}
+	}
+	return u
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}

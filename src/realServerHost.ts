@@ -1,0 +1,64 @@
+// The RealServerHost resource: the machine behind DR real servers. All behaviour lives in provider/ (loaded by the shim).
+import * as pulumi from "@pulumi/pulumi";
+import type { DirectorArgs, DirectorState } from "./director";
+import { stackOwner } from "./owner";
+import { secretHop } from "./secrets";
+import { dynamicType, withProviderModule } from "./shim";
+import type { TunnelType } from "./types";
+import { selfUrn } from "./urn";
+import type { VirtualService } from "./virtualService";
+
+export interface RealServerHostArgs {
+  /** How to reach the host over SSH: a director's settings (a jumpHost through the director works). No IPVS needed there. */
+  host: pulumi.Input<DirectorArgs>;
+  /** Services whose VIPs the host must accept (address services; a fwmark service's addresses go in vips). */
+  services?: VirtualService[];
+  /** More VIPs the host must accept (IPv4 or IPv6). With services, each VIP is prepared once. */
+  vips?: pulumi.Input<pulumi.Input<string>[]>;
+  /**
+   * How the directors forward to this host. "dr": VIPs on lo, ARP for them suppressed. "tunnel" (ipip): the ipip
+   * module, tunl0 up with the VIPs, rp_filter relaxed on tunl0 (and all loosened from strict), ARP suppressed.
+   */
+  forwarding: pulumi.Input<"dr" | "tunnel">;
+  /** Tunnel options, required with forwarding "tunnel" and only there: the encapsulation ("ipip"; gue and gre are refused at preview for now). */
+  tunnel?: pulumi.Input<{ type: pulumi.Input<TunnelType>; port?: pulumi.Input<number> }>;
+}
+
+/**
+ * The host of DR real servers, prepared so the traffic a director forwards to it arrives: each VIP on `lo` (IPv4 /32,
+ * IPv6 /128) and, with an IPv4 VIP, `net.ipv4.conf.all.arp_ignore=1` and `arp_announce=2` so the host never answers
+ * or announces the VIP on its LAN. The host's ledger records what was changed and the values found: destroy puts back
+ * only that (a VIP already on lo stays; an address or sysctl another resource or stack also needs stays until the
+ * last one goes). Refresh reports a removed VIP or a reset sysctl as drift, which `up` heals. A VIP that is one of
+ * the host's own addresses (such as its SSH address) is refused.
+ */
+export class RealServerHost extends pulumi.CustomResource {
+  /** The host, credentials included: a secret output. */
+  declare public readonly host: pulumi.Output<DirectorState>;
+  declare public readonly forwarding: pulumi.Output<"dr" | "tunnel">;
+  /** Every VIP prepared (vips, then the services' addresses), as read back: one removed by hand drops out. */
+  declare public readonly vips: pulumi.Output<string[]>;
+  /** The sysctls set on the host by full name, as read back. */
+  declare public readonly sysctls: pulumi.Output<Record<string, number>>;
+  /** The stack the host's ledger records: "organization/project/stack". */
+  declare public readonly owner: pulumi.Output<string>;
+
+  constructor(name: string, args: RealServerHostArgs, opts?: pulumi.CustomResourceOptions) {
+    const { services, ...rest } = args;
+    super(
+      dynamicType("RealServerHost"),
+      name,
+      withProviderModule("RealServerHost", {
+        vips: undefined, sysctls: undefined, tunnel: undefined,
+        ...rest,
+        // Only what identifies each service's VIP: the services' directors (and their credentials) stay out of this state.
+        ...(services ? { services: services.map((s) => ({ address: s.address, fwmark: s.fwmark })) } : {}),
+        owner: stackOwner(),
+        resourceUrn: selfUrn(name, "RealServerHost", opts),
+        // Credentials must never be plaintext in state (inputs included), even when the program passed them plain.
+        host: secretHop(args.host),
+      }),
+      { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "host"] },
+    );
+  }
+}

@@ -1,0 +1,85 @@
+// RealServerHost with tunnel forwarding (ipip) through the real pulumi CLI against a lab director: the VIP bound on
+// the director (bindAddress), real servers reached by IP-in-IP. Real HTTP through the VIP fails while the real
+// server hosts are not prepared and works once RealServerHost loads ipip, brings tunl0 up with the VIP and relaxes
+// rp_filter there; destroy puts each host back (no tunl0 address, sysctls as found, the ipip module unloaded again).
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startDirector, type LabDirector } from "../lab/director";
+import { ipvsadmSave } from "../lab/ipvsadm";
+import { addRealServers, httpRequests, serveSsh, type LabRealServer } from "../lab/realServers";
+import { E2EStack, repoRoot } from "./harness";
+
+const VIP = "192.0.2.30";
+const IP = "/sbin/ip";
+const SYSCTLS = ["all/arp_ignore", "all/arp_announce", "all/rp_filter"];
+
+describe("RealServerHost tunnel (ipip) through the pulumi CLI against a lab director", () => {
+  let d: LabDirector;
+  let servers: LabRealServer[];
+  let stack: E2EStack;
+  const before = new Map<string, string>();
+
+  /**
+   * What RealServerHost touches in a namespace: tunl0's addresses and state, the sysctls; and whether ipip is loaded.
+   * Only dumps: naming tunl0 to iproute2 (`dev tunl0`) would load ipip itself (the kernel's netdev-tunl0 alias).
+   */
+  const view = async (s: LabRealServer) =>
+    (
+      await d.exec(
+        `${IP} -n ${s.name} -o -4 addr show | awk '$2 == "tunl0" {print $4}'; ${IP} -n ${s.name} -o link show | awk '$2 ~ /^tunl0@/ && $3 ~ /[<,]UP[,>]/ {print "UP"}'; ` +
+          `for k in ${SYSCTLS.join(" ")} tunl0/rp_filter; do ${IP} netns exec ${s.name} cat /proc/sys/net/ipv4/conf/$k 2>/dev/null || echo -; done; [ -d /sys/module/ipip ] && echo ipip || echo no-ipip`,
+      )
+    ).stdout
+      .trim()
+      .split(/\s+/)
+      .join(" ");
+
+  beforeAll(async () => {
+    d = await startDirector();
+    servers = await addRealServers(d, 2);
+    await serveSsh(d, servers);
+    // Replies leave the real servers with the VIP as source through the director, which holds the VIP too: lab
+    // routing, not real-server preparation. A strict all.rp_filter in the real servers shows it loosened and put back.
+    await d.exec(`for f in /proc/sys/net/ipv4/conf/*/accept_local; do echo 1 > $f; done
+for f in /proc/sys/net/ipv4/conf/*/rp_filter; do echo 0 > $f; done
+${servers.map((s) => `${IP} netns exec ${s.name} sh -c 'echo 1 > /proc/sys/net/ipv4/conf/all/rp_filter'`).join("\n")}`);
+    for (const s of servers) before.set(s.name, await view(s));
+    stack = await E2EStack.create({
+      program: path.join(repoRoot, "test/e2e/fixtures/tunnel-host"),
+      config: {
+        host: d.host,
+        port: String(d.port),
+        user: d.user,
+        privateKey: { secret: readFileSync(d.privateKeyPath, "utf8") },
+        hostKey: d.hostKey,
+        vip: VIP,
+        backends: JSON.stringify(servers.map((s) => s.address)),
+        prepare: "false",
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await stack?.dispose();
+    await d?.stop();
+  });
+
+  it("without RealServerHost the tunnel service carries no traffic; with it, both real servers answer", async () => {
+    await stack.up();
+    expect(await ipvsadmSave(d)).toContain(`-a -t ${VIP}:80 -r ${servers[0]!.address}:80 -i`);
+    expect(await httpRequests(d, VIP, 80, 2, { allowFailures: true, timeoutSeconds: 2 })).toEqual(["", ""]);
+
+    await stack.setConfig("prepare", "true");
+    await stack.up();
+    for (const s of servers) expect(await view(s)).toBe(`${VIP}/32 UP 1 2 2 0 ipip`);
+    expect((await httpRequests(d, VIP, 80, 4)).sort()).toEqual(["rs1", "rs1", "rs2", "rs2"]);
+  });
+
+  it("destroy puts every real server host back: no VIP, sysctls as found, ipip unloaded again", async () => {
+    await stack.destroy();
+    expect((await ipvsadmSave(d)).trim()).toBe("");
+    for (const s of servers) expect(await view(s)).toBe(before.get(s.name));
+    expect(before.get(servers[0]!.name)).toBe("0 0 1 - no-ipip");
+  });
+});
