@@ -64,6 +64,19 @@ func hostSysctls(h *protocol.HostSpec) map[string]json.RawMessage {
 	return out
 }
 
+// hostRecords loads the host records for a write: op's own record (nil when it has none) and every other one.
+func (e *Engine) hostRecords(op *protocol.Op) (*ledger.HostRecord, []ledger.HostRecord, *protocol.Error) {
+	if e.own.err != nil {
+		return nil, nil, e.own.err
+	}
+	recs, err := ledger.LoadHosts()
+	if err != nil {
+		return nil, nil, ledgerError(err)
+	}
+	prev, others := findHost(recs, op.Owner, op.Holder)
+	return prev, others, nil
+}
+
 func findHost(recs []ledger.HostRecord, owner, holder string) (*ledger.HostRecord, []ledger.HostRecord) {
 	var prev *ledger.HostRecord
 	var others []ledger.HostRecord
@@ -81,14 +94,10 @@ func findHost(recs []ledger.HostRecord, owner, holder string) (*ledger.HostRecor
 // ensureHost prepares the host for op.Host and records it; what the previous record of the same resource listed
 // and this one drops is put back (when no other record needs it).
 func (e *Engine) ensureHost(op *protocol.Op) (protocol.Result, *protocol.Error) {
-	if e.own.err != nil {
-		return nil, e.own.err
+	prev, others, perr := e.hostRecords(op)
+	if perr != nil {
+		return nil, perr
 	}
-	recs, err := ledger.LoadHosts()
-	if err != nil {
-		return nil, ledgerError(err)
-	}
-	prev, others := findHost(recs, op.Owner, op.Holder)
 	doing := "preparing this host for " + op.Holder
 	dev := vipDevice(op.Host)
 	onDev := map[netip.Addr]bool{}
@@ -197,14 +206,10 @@ func (e *Engine) ensureHost(op *protocol.Op) (protocol.Result, *protocol.Error) 
 
 // deleteHost puts back what the resource's record changed and no other record needs, and drops the record.
 func (e *Engine) deleteHost(op *protocol.Op) (protocol.Result, *protocol.Error) {
-	if e.own.err != nil {
-		return nil, e.own.err
+	prev, others, perr := e.hostRecords(op)
+	if perr != nil {
+		return nil, perr
 	}
-	recs, err := ledger.LoadHosts()
-	if err != nil {
-		return nil, ledgerError(err)
-	}
-	prev, others := findHost(recs, op.Owner, op.Holder)
 	if prev == nil {
 		return protocol.Result{"changed": false}, nil
 	}
