@@ -1,13 +1,12 @@
 // Issue 28 item 1 through the real pulumi CLI: a NAT service whose VIP nobody put on the lab director answers only
 // once the stack binds it (bindAddress), a second service shares the address, an address removed by hand is drift
 // that refresh shows and up heals, bad input fails at preview naming the field, and destroy leaves no address behind.
-import { readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDirector, type LabDirector } from "../lab/director";
 import { ipvsadmSave } from "../lab/ipvsadm";
 import { addRealServers, httpRequests, type LabRealServer } from "../lab/realServers";
-import { E2EStack, repoRoot } from "./harness";
+import { E2EStack, repoRoot, labDirectorConfig } from "./harness";
 
 const VIP = "192.0.2.10";
 const IP = "/sbin/ip";
@@ -28,11 +27,7 @@ describe("bindAddress through the pulumi CLI against a lab director", () => {
     stack = await E2EStack.create({
       program: path.join(repoRoot, "test/e2e/fixtures/bind-address"),
       config: {
-        host: d.host,
-        port: String(d.port),
-        user: d.user,
-        privateKey: { secret: readFileSync(d.privateKeyPath, "utf8") },
-        hostKey: d.hostKey,
+        ...labDirectorConfig(d),
         vip: VIP,
         backends: JSON.stringify(servers.map((s) => s.address)),
         bindAddress: "false",

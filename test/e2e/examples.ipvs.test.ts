@@ -13,7 +13,7 @@ import { startDirector, type LabDirector } from "../lab/director";
 import { FTP_CONTENT, ftpModulePorts, ftpModuleUsers, ftpTransfer, startFtpServers } from "../lab/ftp";
 import { ipvsadm, ipvsadmList, ipvsadmSave } from "../lab/ipvsadm";
 import { addRealServers, addVip, httpRequests, inClient } from "../lab/realServers";
-import { E2EStack, repoRoot } from "./harness";
+import { E2EStack, labDirectorConfig, repoRoot } from "./harness";
 
 const statusCli = path.join(repoRoot, "dist", "provider", "status", "cli.js");
 
@@ -38,13 +38,7 @@ async function failedRun(run: Promise<unknown>): Promise<string> {
 
 describe("examples/fwmark, ipv6-udp-dns, director-settings and health-checks against a lab director", () => {
   let d: LabDirector;
-  const connection = () => ({
-    host: d.host,
-    port: String(d.port),
-    user: d.user,
-    privateKey: { secret: readFileSync(d.privateKeyPath, "utf8") },
-    hostKey: d.hostKey,
-  });
+  const connection = () => labDirectorConfig(d);
 
   beforeAll(async () => {
     d = await startDirector();

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDirector, type LabDirector } from "../lab/director";
 import { ipvsadm, ipvsadmSave } from "../lab/ipvsadm";
 import { addRealServers, addVip, type LabRealServer } from "../lab/realServers";
-import { E2EStack, repoRoot } from "./harness";
+import { E2EStack, repoRoot, labDirectorConfig } from "./harness";
 
 const VIP = "192.0.2.10";
 const STACK = "e2e";
@@ -58,7 +58,7 @@ describe("examples/gitops against a lab director", () => {
     stack = await E2EStack.create({
       program: path.join(repoRoot, "test", "e2e", "fixtures", "pool-settings"),
       config: {
-        host: d.host, port: String(d.port), user: d.user, privateKey: { secret: readFileSync(d.privateKeyPath, "utf8") }, hostKey: d.hostKey,
+        ...labDirectorConfig(d),
         vip: VIP, backends: JSON.stringify(servers.map((s) => s.address)), scheduler: "rr", weight: "1",
       },
     });

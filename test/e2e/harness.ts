@@ -10,6 +10,8 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { readFileSync } from "node:fs";
+import type { LabDirector } from "../lab/director";
 
 export const repoRoot = path.resolve(__dirname, "../..");
 const cliBin = path.join(repoRoot, ".pulumi-cli", "bin");
@@ -247,3 +249,12 @@ export interface StateDeployment {
     sourcePosition?: string;
   }>;
 }
+
+/** The stack config that points a fixture's director at the lab director d (the fixtures read these keys). */
+export const labDirectorConfig = (d: LabDirector) => ({
+  host: d.host,
+  port: String(d.port),
+  user: d.user,
+  privateKey: { secret: readFileSync(d.privateKeyPath, "utf8") },
+  hostKey: d.hostKey,
+});

@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import type { LabDirector } from "../lab/director";
 import type { LabRealServer } from "../lab/realServers";
-import { E2EStack, repoRoot } from "./harness";
+import { E2EStack, labDirectorConfig, repoRoot } from "./harness";
 
 // A 2 s interval, as the helper's lab test found a 1 s one too close to its bounds on a loaded 2-core host with TCG
 // guests; timeout 0.5 s, fall 2, rise 2.
@@ -30,15 +30,6 @@ export const lacks = (text: string) => `! grep -qF -- '${text}' ${TABLE}`;
 /** Exactly n of vip's real servers are at weight 0. */
 export const quiesced = (vip: string, n: number) => `[ "$(grep -F -- '-a -t ${vip}:80 ' ${TABLE} | grep -c -- ' -w 0$')" = ${n} ]`;
 
-/** The stack config that points a fixture at the lab director. */
-const directorConfig = (d: LabDirector) => ({
-  host: d.host,
-  port: String(d.port),
-  user: d.user,
-  privateKey: { secret: readFileSync(d.privateKeyPath, "utf8") },
-  hostKey: d.hostKey,
-});
-
 /**
  * A stack of the fixture test/e2e/fixtures/<fixture> on d with config (besides the director's), brought up, and the
  * checker started for it, logging to /run/lab/<fixture>.log. end() stops the checker, waiting until it is gone (another
@@ -46,7 +37,7 @@ const directorConfig = (d: LabDirector) => ({
  */
 export async function checkedStack(d: LabDirector, fixture: string, config: Record<string, string>) {
   const checker = new LabChecker(d, `/run/lab/${fixture}.log`, `/run/lab/${fixture}.pid`);
-  const stack = await E2EStack.create({ program: path.join(repoRoot, "test/e2e/fixtures", fixture), config: { ...directorConfig(d), ...config } });
+  const stack = await E2EStack.create({ program: path.join(repoRoot, "test/e2e/fixtures", fixture), config: { ...labDirectorConfig(d), ...config } });
   const end = async () => {
     await checker.stop().catch(() => undefined);
     await stack.dispose();

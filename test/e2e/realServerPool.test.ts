@@ -2,13 +2,12 @@
 // (every field read back with ipvsadm), preview showing the change per member, an in-place weight change that keeps
 // counters and connections under real HTTP, drift seen by refresh and healed by up, the drain of a removed member
 // with a live connection, destroy. One stack lifecycle, one VM.
-import { readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDirector, type LabDirector } from "../lab/director";
 import { ipvsadm, ipvsadmList, ipvsadmSave, ipvsadmStats, waitForStats, type IpvsServiceStats } from "../lab/ipvsadm";
 import { addRealServers, addVip, httpRequests, openLongConnection, type LabRealServer, type LongConnection } from "../lab/realServers";
-import { E2EStack, repoRoot, type EngineEvent, type OperationResult } from "./harness";
+import { E2EStack, repoRoot, type EngineEvent, type OperationResult, labDirectorConfig } from "./harness";
 
 const VIP = "192.0.2.30";
 const POOL_TYPE = "pulumi-nodejs:dynamic/ipvs:RealServerPool";
@@ -58,8 +57,8 @@ describe("RealServerPool (examples/large-pool) through the pulumi CLI against a 
     stack = await E2EStack.create({
       program: path.join(repoRoot, "examples", "large-pool"),
       config: {
-        host: d.host, port: String(d.port), user: d.user, privateKey: { secret: readFileSync(d.privateKeyPath, "utf8") },
-        hostKey: d.hostKey, vip: VIP, count: String(GENERATED), generatedWeight: "0",
+        ...labDirectorConfig(d),
+        vip: VIP, count: String(GENERATED), generatedWeight: "0",
       },
     });
     await setMembers(given());

@@ -5,12 +5,11 @@
 // settings move without being put back in between (formerOwner, PROTOCOL.md "Director settings ops"): kprobes on the
 // kernel's own setters record no write of a managed value during the rename's up, and the same probes see destroy
 // put back the originals recorded before the first up, so they survived the move. The key is secret config.
-import { readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDirector, type LabDirector } from "../lab/director";
 import { ipvsadm } from "../lab/ipvsadm";
-import { E2EStack, repoRoot, type OperationResult } from "./harness";
+import { E2EStack, repoRoot, type OperationResult, labDirectorConfig } from "./harness";
 
 const VIP = "192.0.2.30";
 const BACKENDS = ["10.10.0.11", "10.10.0.12", "10.10.0.13"];
@@ -123,7 +122,7 @@ describe("a renamed stack keeps its entries and settings on a lab director", () 
     stack = await E2EStack.create({
       program: path.join(repoRoot, "test", "e2e", "fixtures", PROJECT),
       config: {
-        host: d.host, port: String(d.port), user: d.user, privateKey: { secret: readFileSync(d.privateKeyPath, "utf8") }, hostKey: d.hostKey,
+        ...labDirectorConfig(d),
         vip: VIP, backends: JSON.stringify(BACKENDS), scheduler: "rr", weight: "1",
       },
     });

@@ -2,13 +2,12 @@
 // the director (bindAddress), real servers reached by IP-in-IP. Real HTTP through the VIP fails while the real
 // server hosts are not prepared and works once RealServerHost loads ipip, brings tunl0 up with the VIP and relaxes
 // rp_filter there; destroy puts each host back (no tunl0 address, sysctls as found, the ipip module unloaded again).
-import { readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDirector, type LabDirector } from "../lab/director";
 import { ipvsadmSave } from "../lab/ipvsadm";
 import { addRealServers, httpRequests, serveSsh, type LabRealServer } from "../lab/realServers";
-import { E2EStack, repoRoot } from "./harness";
+import { E2EStack, repoRoot, labDirectorConfig } from "./harness";
 
 const VIP = "192.0.2.30";
 const IP = "/sbin/ip";
@@ -48,11 +47,7 @@ ${servers.map((s) => `${IP} netns exec ${s.name} sh -c 'echo 1 > /proc/sys/net/i
     stack = await E2EStack.create({
       program: path.join(repoRoot, "test/e2e/fixtures/tunnel-host"),
       config: {
-        host: d.host,
-        port: String(d.port),
-        user: d.user,
-        privateKey: { secret: readFileSync(d.privateKeyPath, "utf8") },
-        hostKey: d.hostKey,
+        ...labDirectorConfig(d),
         vip: VIP,
         backends: JSON.stringify(servers.map((s) => s.address)),
         prepare: "false",
