@@ -54,7 +54,8 @@ func Probe(ctx context.Context, addr netip.Addr, c *protocol.HealthCheck) error 
 	default:
 		err = fmt.Errorf("unknown check type %q", c.Type)
 	}
-	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+	// Past the deadline, whatever failed (a TLS handshake cut short says so in its own words) failed for want of time.
+	if err != nil && (errors.Is(err, os.ErrDeadlineExceeded) || !time.Now().Before(deadline)) {
 		return fmt.Errorf("no answer within %s", timeout)
 	}
 	return err
