@@ -19,15 +19,26 @@ import (
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/protocol"
 )
 
-// BenchmarkRunnerTCP runs the checker with the real prober over 2,000 real servers (127.0.x.y: one listener, in a
-// process of its own, on all of loopback) with tcp checks every second, for 3 s per iteration, and reports the CPU
-// time each probe cost the checker: the figure the lab benchmark (test/bench/health.ts) compares with keepalived's,
-// here without the VM, for profiling (go test -run - -bench RunnerTCP -cpuprofile cpu.out).
-func BenchmarkRunnerTCP(b *testing.B) {
+// BenchmarkRunner runs the checker with the real prober over 2,000 real servers (127.0.x.y: one listener, in a
+// process of its own, on all of loopback) with the lab benchmark's checks (test/bench/health.ts: tcp every second,
+// http every 2 s), for 3 s per iteration, and reports the CPU time each probe cost the checker (the figure that
+// benchmark compares with keepalived's, here without the VM, for profiling: go test -run - -bench Runner
+// -cpuprofile cpu.out) and the probes that failed (every server answers: each one a false alarm).
+func BenchmarkRunner(b *testing.B) {
 	if os.Getenv("HEALTH_BENCH_SERVER") != "" {
 		serve(os.NewFile(3, "listener"))
 		return
 	}
+	b.Run("tcp", func(b *testing.B) {
+		benchmarkRunner(b, protocol.HealthCheck{Type: "tcp", IntervalSeconds: 1, TimeoutSeconds: 0.5, Rise: 1, Fall: 3, OnFailure: "quiesce"})
+	})
+	b.Run("http", func(b *testing.B) {
+		benchmarkRunner(b, protocol.HealthCheck{Type: "http", IntervalSeconds: 2, TimeoutSeconds: 1, Rise: 1, Fall: 3, OnFailure: "quiesce",
+			HTTP: &protocol.HTTPCheck{Path: "/", Method: "GET", ExpectStatus: "200"}})
+	})
+}
+
+func benchmarkRunner(b *testing.B, check protocol.HealthCheck) {
 	const n = 2000
 	ln, err := net.Listen("tcp", ":0")
 	if err != nil {
@@ -36,7 +47,7 @@ func BenchmarkRunnerTCP(b *testing.B) {
 	port := uint16(ln.Addr().(*net.TCPAddr).Port)
 	lf, _ := ln.(*net.TCPListener).File()
 	ln.Close()
-	srv := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^BenchmarkRunnerTCP$")
+	srv := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^BenchmarkRunner$")
 	srv.Env = append(os.Environ(), "HEALTH_BENCH_SERVER=1")
 	srv.ExtraFiles = []*os.File{lf}
 	if err := srv.Start(); err != nil {
@@ -51,7 +62,7 @@ func BenchmarkRunnerTCP(b *testing.B) {
 		b.Fatal(err)
 	}
 	k := &table{dests: map[ipvs.DestKey]ipvs.Dest{}}
-	check := &protocol.HealthCheck{Type: "tcp", Port: port, IntervalSeconds: 1, TimeoutSeconds: 0.5, Rise: 1, Fall: 3, OnFailure: "quiesce"}
+	check.Port = port
 	for s := 0; s < n/100; s++ {
 		sk := ipvs.ServiceKey{AF: ipvs.AFInet, Protocol: ipvs.ProtoTCP, Addr: netip.AddrFrom4([4]byte{192, 0, 2, byte(100 + s)}), Port: 80}
 		l.PutService("a/b/c", sk, protocol.ServiceJSON(ipvs.Service{ServiceKey: sk, ServiceSettings: ipvs.DefaultService(ipvs.AFInet)}, nil).ServiceSpecOut)
@@ -60,7 +71,7 @@ func BenchmarkRunnerTCP(b *testing.B) {
 			d := ipvs.Dest{DestKey: dk, DestSettings: ipvs.DestSettings{Fwd: ipvs.FwdMasq, Weight: 1}}
 			k.dests[dk] = d
 			l.PutDest("a/b/c", "", sk, dk, protocol.DestJSON(d).DestSpecOut)
-			l.SetDestCheck("a/b/c", sk, dk, check)
+			l.SetDestCheck("a/b/c", sk, dk, &check)
 		}
 	}
 	if err := l.Save(); err != nil {
@@ -100,7 +111,8 @@ func BenchmarkRunnerTCP(b *testing.B) {
 	b.ReportMetric(float64(failed.Load()), "failed")
 }
 
-// serve accepts and closes connections on l until killed: the real servers of BenchmarkRunnerTCP.
+// serve answers every connection on l with an HTTP 200 (a tcp check reads nothing) and closes it, until killed:
+// the real servers of BenchmarkRunner.
 func serve(l *os.File) {
 	ln, err := net.FileListener(l)
 	if err != nil {
@@ -111,6 +123,10 @@ func serve(l *os.File) {
 		if err != nil {
 			os.Exit(1)
 		}
-		c.Close()
+		go func() {
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			c.Write([]byte("HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+			c.Close()
+		}()
 	}
 }
