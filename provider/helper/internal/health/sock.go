@@ -109,5 +109,7 @@ func (c *sockConn) Read(p []byte) (int, error) {
 	return m, nil
 }
 
+// LocalAddr and RemoteAddr make it a net.Conn (for crypto/tls). The local address is never looked up: nothing
+// asks for it, and it would cost a system call per probe.
 func (c *sockConn) LocalAddr() net.Addr  { return nil }
 func (c *sockConn) RemoteAddr() net.Addr { return c.raddr }
