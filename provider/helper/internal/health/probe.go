@@ -33,25 +33,29 @@ const MaxBody = 64 << 10
 // maxHeader bounds an HTTP response's status line and headers.
 const maxHeader = 16 << 10
 
-// Probe runs one check of the real server at addr, within timeout: nil when healthy, else why not, in words a
-// log line can carry ("connection refused", "status 503, not in 200-399").
+// Probe runs one check of the real server at addr, within timeout (or by ctx's deadline, when sooner): nil when
+// healthy, else why not, in words a log line can carry ("connection refused", "status 503, not in 200-399"). It
+// takes no context of its own (no timer, no goroutine watching it): the deadline is the sockets'.
 func Probe(ctx context.Context, addr netip.Addr, c *protocol.HealthCheck) error {
 	timeout := time.Duration(c.TimeoutSeconds * float64(time.Second))
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	target := netip.AddrPortFrom(addr, c.Port).String()
+	deadline := time.Now().Add(timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	target := netip.AddrPortFrom(addr, c.Port)
 	var err error
 	switch c.Type {
 	case "tcp":
-		err = probeTCP(ctx, target)
+		err = probeTCP(target, deadline)
 	case "http", "https":
-		err = probeHTTP(ctx, target, addr, c)
+		err = probeHTTP(target, deadline, c)
 	case "dns":
-		err = probeDNS(ctx, target, c.DNS)
+		err = probeDNS(target, deadline, c.DNS)
 	default:
 		err = fmt.Errorf("unknown check type %q", c.Type)
 	}
-	if err != nil && (ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded)) {
+	// Past the deadline, whatever failed (a TLS handshake cut short says so in its own words) failed for want of time.
+	if err != nil && (errors.Is(err, os.ErrDeadlineExceeded) || !time.Now().Before(deadline)) {
 		return fmt.Errorf("no answer within %s", timeout)
 	}
 	return err
@@ -69,20 +73,8 @@ func short(err error) error {
 	return err
 }
 
-func dial(ctx context.Context, network, target string) (net.Conn, error) {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, network, target)
-	if err != nil {
-		return nil, short(err)
-	}
-	if dl, ok := ctx.Deadline(); ok {
-		conn.SetDeadline(dl) // every read and write of the probe ends by its deadline
-	}
-	return conn, nil
-}
-
-func probeTCP(ctx context.Context, target string) error {
-	conn, err := dial(ctx, "tcp", target)
+func probeTCP(target netip.AddrPort, deadline time.Time) error {
+	conn, err := connect(target, deadline)
 	if err != nil {
 		return err
 	}
@@ -92,16 +84,17 @@ func probeTCP(ctx context.Context, target string) error {
 // probeHTTP sends one HTTP/1.0 request (no chunked answers, the server closes) and judges the status and, when
 // asked, the first MaxBody bytes of the body. https does not verify the certificate (a real server's certificate
 // names the service, not the address probed), as keepalived's SSL_GET; the SNI is the host when one is given.
-func probeHTTP(ctx context.Context, target string, addr netip.Addr, c *protocol.HealthCheck) error {
+func probeHTTP(target netip.AddrPort, deadline time.Time, c *protocol.HealthCheck) error {
 	h := c.HTTP
-	conn, err := dial(ctx, "tcp", target)
+	sc, err := connect(target, deadline)
 	if err != nil {
 		return err
 	}
+	var conn net.Conn = sc
 	defer conn.Close()
 	host := h.Host
 	if host == "" {
-		host = target
+		host = target.String()
 	}
 	if c.Type == "https" {
 		cfg := &tls.Config{InsecureSkipVerify: true} // see above: availability is checked, not identity
@@ -109,7 +102,7 @@ func probeHTTP(ctx context.Context, target string, addr netip.Addr, c *protocol.
 			cfg.ServerName = h.Host
 		}
 		tc := tls.Client(conn, cfg)
-		if err := tc.HandshakeContext(ctx); err != nil {
+		if err := tc.Handshake(); err != nil { // by the socket's deadline
 			return fmt.Errorf("TLS handshake failed: %v", short(err))
 		}
 		conn = tc
@@ -191,7 +184,7 @@ func skipHeaders(r *bufio.Reader) error {
 }
 
 // probeDNS asks one question; healthy is an answer to it with RCODE NOERROR (an empty answer too: the server works).
-func probeDNS(ctx context.Context, target string, q *protocol.DNSCheck) error {
+func probeDNS(target netip.AddrPort, deadline time.Time, q *protocol.DNSCheck) error {
 	name, err := dnsmessage.NewName(fqdn(q.Name))
 	if err != nil {
 		return fmt.Errorf("dns name %q: %v", q.Name, err)
@@ -203,9 +196,17 @@ func probeDNS(ctx context.Context, target string, q *protocol.DNSCheck) error {
 	if err != nil {
 		return err
 	}
-	conn, err := dial(ctx, q.Transport, target)
+	var conn net.Conn
+	if q.Transport == "tcp" {
+		conn, err = connect(target, deadline)
+	} else {
+		conn, err = net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(target))
+		if err == nil {
+			conn.SetDeadline(deadline)
+		}
+	}
 	if err != nil {
-		return err
+		return short(err)
 	}
 	defer conn.Close()
 	var answer []byte

@@ -1,6 +1,7 @@
 package health
 
 import (
+	"container/heap"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -41,10 +43,17 @@ type Runner struct {
 	// MaxProbes bounds the probes in flight (and so the sockets open).
 	MaxProbes int
 
-	cfg      Config
-	st       *State
-	led      *ledger.Ledger
+	cfg Config
+	// stacks are the ledger's stacks cfg was read from: a reload whose ledger re-read none (the same objects) keeps
+	// cfg rather than rebuilding it, every second, for thousands of real servers.
+	stacks []*ledger.Stack
+	st     *State
+	led    *ledger.Ledger
+	// next is when each target's next probe is due, and due the same times in a heap, soonest first, so that a
+	// tick looks only at the probes due rather than at every target. An entry of due whose time is not next's
+	// (its target was removed or rescheduled) is dropped when it comes up.
 	next     map[Key]time.Time
+	due      dueHeap
 	inflight map[Key]bool
 	pending  map[Key]string // transitions not yet logged with what was done about them
 	// said is what the last pass logged about each service (minHealthy's kept servers, errors): a line is logged
@@ -103,31 +112,72 @@ func (r *Runner) observe(res result) {
 	r.dirty = r.dirty || r.st.Dests[res.key].Last != before
 }
 
-// schedule starts the probes that are due, spreading each target's probes over its interval by a fixed offset (a
-// hash of its key), so that a thousand checks every 2 s do not all fire at once.
+// schedule starts the probes that are due (at most MaxProbes in flight; a target whose last probe still runs
+// waits for it and goes next).
 func (r *Runner) schedule(ctx context.Context) {
 	now := r.Now()
-	for key, t := range r.cfg.Targets {
-		interval := time.Duration(t.Check.IntervalSeconds * float64(time.Second))
-		next, ok := r.next[key]
-		if !ok {
-			h := fnv.New64a()
-			fmt.Fprint(h, key)
-			next = now.Add(time.Duration(h.Sum64() % uint64(interval)))
-			r.next[key] = next
+	var busy []dueEntry
+	for len(r.due) > 0 && !r.due[0].at.After(now) && len(r.inflight) < r.MaxProbes {
+		e := heap.Pop(&r.due).(dueEntry)
+		if at, ok := r.next[e.key]; !ok || !at.Equal(e.at) {
+			continue // removed or rescheduled since
 		}
-		if now.Before(next) || r.inflight[key] || len(r.inflight) >= r.MaxProbes {
+		if r.inflight[e.key] {
+			busy = append(busy, e)
 			continue
 		}
+		t := r.cfg.Targets[e.key]
+		interval := time.Duration(t.Check.IntervalSeconds * float64(time.Second))
+		next := e.at
 		for !now.Before(next) {
 			next = next.Add(interval)
 		}
-		r.next[key], r.inflight[key] = next, true
-		check := t.Check
+		r.next[e.key], r.inflight[e.key] = next, true
+		heap.Push(&r.due, dueEntry{next, e.key})
+		check, key := t.Check, e.key
 		go func() {
 			r.results <- result{key, r.Probe(ctx, addrOf(key), &check)}
 		}()
 	}
+	for _, e := range busy {
+		heap.Push(&r.due, e)
+	}
+}
+
+// plan gives each target without a due time its first one, spreading each target's probes over its interval by a
+// fixed offset (a hash of its key), so that a thousand checks every 2 s do not all fire at once.
+func (r *Runner) plan() {
+	now := r.Now()
+	for key, t := range r.cfg.Targets {
+		if _, ok := r.next[key]; ok {
+			continue
+		}
+		interval := time.Duration(t.Check.IntervalSeconds * float64(time.Second))
+		h := fnv.New64a()
+		fmt.Fprint(h, key)
+		at := now.Add(time.Duration(h.Sum64() % uint64(interval)))
+		r.next[key] = at
+		heap.Push(&r.due, dueEntry{at, key})
+	}
+}
+
+type dueEntry struct {
+	at  time.Time
+	key Key
+}
+
+// dueHeap is a min-heap of due times (container/heap).
+type dueHeap []dueEntry
+
+func (h dueHeap) Len() int           { return len(h) }
+func (h dueHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h dueHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *dueHeap) Push(x any)        { *h = append(*h, x.(dueEntry)) }
+func (h *dueHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return e
 }
 
 // pass takes the ledger lock, re-reads the configuration when reload (keeping the state of real servers still
@@ -142,7 +192,7 @@ func (r *Runner) pass(reload bool) {
 	}
 	defer l.Close()
 	r.led = l
-	if reload {
+	if stacks := l.Stacks(); reload && (r.cfg.Targets == nil || !slices.Equal(stacks, r.stacks)) {
 		cfg := ConfigOf(l)
 		for k, t := range r.cfg.Targets {
 			if _, ok := cfg.Targets[k]; !ok && l.UnreadableStack(t.Owner) {
@@ -153,6 +203,9 @@ func (r *Runner) pass(reload bool) {
 			}
 		}
 		r.setConfig(cfg)
+		r.stacks = stacks
+	}
+	if reload {
 		r.loaded = r.Now()
 	}
 	changed := false
@@ -258,6 +311,7 @@ func (r *Runner) setConfig(cfg Config) {
 	}
 	r.cfg = cfg
 	r.st.Forget(cfg)
+	r.plan()
 }
 
 // services are the services to reconcile: those with checked real servers, and those holding a sorry server the
