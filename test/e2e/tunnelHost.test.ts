@@ -1,5 +1,5 @@
-// RealServerHost with tunnel forwarding (ipip) through the real pulumi CLI against a lab director: the VIP bound on
-// the director (bindAddress), real servers reached by IP-in-IP. Real HTTP through the VIP fails while the real
+// examples/tunnel, RealServerHost with tunnel forwarding (ipip), through the real pulumi CLI against a lab director: the
+// VIP bound on the director (bindAddress), real servers reached by IP-in-IP. Real HTTP through the VIP fails while the real
 // server hosts are not prepared and works once RealServerHost loads ipip, brings tunl0 up with the VIP and relaxes
 // rp_filter there; destroy puts each host back (no tunl0 address, sysctls as found, the ipip module unloaded again).
 import path from "node:path";
@@ -45,12 +45,18 @@ for f in /proc/sys/net/ipv4/conf/*/rp_filter; do echo 0 > $f; done
 ${servers.map((s) => `${IP} netns exec ${s.name} sh -c 'echo 1 > /proc/sys/net/ipv4/conf/all/rp_filter'`).join("\n")}`);
     for (const s of servers) before.set(s.name, await view(s));
     stack = await E2EStack.create({
-      program: path.join(repoRoot, "test/e2e/fixtures/tunnel-host"),
+      program: path.join(repoRoot, "examples/tunnel"),
       config: {
-        ...labDirectorConfig(d),
+        director: `${d.host}:${d.port}`,
+        user: d.user,
+        privateKey: labDirectorConfig(d).privateKey,
+        hostKey: d.hostKey,
+        // The real servers' sshd runs in their namespaces of the director VM, with the VM's host key.
+        realServerHostKey: d.hostKey,
+        viaDirector: "true",
         vip: VIP,
         backends: JSON.stringify(servers.map((s) => s.address)),
-        prepare: "false",
+        prepareRealServers: "false",
       },
     });
   });
@@ -65,7 +71,7 @@ ${servers.map((s) => `${IP} netns exec ${s.name} sh -c 'echo 1 > /proc/sys/net/i
     expect(await ipvsadmSave(d)).toContain(`-a -t ${VIP}:80 -r ${servers[0]!.address}:80 -i`);
     expect(await httpRequests(d, VIP, 80, 2, { allowFailures: true, timeoutSeconds: 2 })).toEqual(["", ""]);
 
-    await stack.setConfig("prepare", "true");
+    await stack.setConfig("prepareRealServers", "true");
     await stack.up();
     for (const s of servers) expect(await view(s)).toBe(`${VIP}/32 UP 1 2 2 0 ipip`);
     expect((await httpRequests(d, VIP, 80, 4)).sort()).toEqual(["rs1", "rs1", "rs2", "rs2"]);
