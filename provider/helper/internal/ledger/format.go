@@ -14,6 +14,11 @@ import (
 // The stack file format: one JSON object holding the stack's records one per line, then its change lines
 // (changelines.go). What a file holds, its versions, and how it is encoded and decoded are here; reading and
 // writing the files is disk.go's.
+//
+// The ledger's word for what it keeps is "record" (ServiceRecord, DestRecord, SettingsRecord; HostRecord in
+// hosts.go). A record holds its entry's identity and settings in the protocol's read-back shape (ServiceSpecOut,
+// DestSpecOut, as PROTOCOL.md's file format says) on purpose: boot replays each record as the ensure op that made
+// it, so one shape serves both and cannot drift from the other.
 
 // FileVersion is the stack file format's version: 2 added change lines after the records (changelines.go); 3 added
 // record fields an older reader does not know (a service's bindAddress and health, a real server's health, the
@@ -24,14 +29,15 @@ const FileVersion = 3
 
 // file is one stack's record on disk.
 type file struct {
-	V        int          `json:"v"`
-	Owner    string       `json:"owner"`
-	Services []serviceRec `json:"services"`
-	Dests    []DestRecord `json:"dests"`
-	Settings *Settings    `json:"settings"`
+	V        int             `json:"v"`
+	Owner    string          `json:"owner"`
+	Services []ServiceRecord `json:"services"`
+	Dests    []DestRecord    `json:"dests"`
+	Settings *SettingsRecord `json:"settings"`
 }
 
-type serviceRec struct {
+// ServiceRecord is a recorded service: its identity and settings, and its health settings.
+type ServiceRecord struct {
 	Service protocol.ServiceSpecOut `json:"service"`
 	// Health is the service's minHealthy and sorry server (issue 27), absent when it has neither.
 	Health *protocol.ServiceHealth `json:"health,omitempty"`
@@ -48,18 +54,18 @@ type DestRecord struct {
 	HealthCheck *protocol.HealthCheck `json:"healthCheck,omitempty"`
 }
 
-// Settings is a stack's director settings: what it applied, and the values found before it first set each item.
-// Both are protocol Settings objects, kept as JSON: the engine decodes them.
-type Settings struct {
+// SettingsRecord is a stack's recorded director settings: what it applied, and the values found before it first set
+// each item. Both are protocol Settings objects, kept as JSON: the engine decodes them.
+type SettingsRecord struct {
 	Applied  json.RawMessage `json:"applied"`
 	Original json.RawMessage `json:"original"`
 }
 
 // Record is the stack's record as its file holds it (for `ipvs-helper owners --json`).
 func (s *Stack) Record() any {
-	f := file{V: FileVersion, Owner: s.Owner, Services: []serviceRec{}, Dests: s.DestList(), Settings: s.Settings}
+	f := file{V: FileVersion, Owner: s.Owner, Services: []ServiceRecord{}, Dests: s.DestList(), Settings: s.Settings}
 	for _, ln := range s.svcLines.order {
-		f.Services = append(f.Services, serviceRec{Service: s.Services[ln.key], Health: s.Health[ln.key]})
+		f.Services = append(f.Services, ServiceRecord{Service: s.Services[ln.key], Health: s.Health[ln.key]})
 	}
 	return f
 }

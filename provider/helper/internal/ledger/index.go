@@ -81,7 +81,7 @@ func (l *Ledger) SettingsOwner() string {
 }
 
 // Settings is owner's settings record, nil when it has none.
-func (l *Ledger) Settings(owner string) *Settings {
+func (l *Ledger) Settings(owner string) *SettingsRecord {
 	if s := l.stacks[owner]; s != nil {
 		return s.Settings
 	}
@@ -138,7 +138,7 @@ func (l *Ledger) PutService(owner string, k ipvs.ServiceKey, spec protocol.Servi
 		l.dirty[prev] = true
 	}
 	s := l.stack(owner)
-	line := mustJSON(serviceRec{Service: spec, Health: s.Health[k]})
+	line := mustJSON(ServiceRecord{Service: spec, Health: s.Health[k]})
 	if _, ok := s.Services[k]; ok && bytes.Equal(s.svcLines.get(k), line) {
 		return false
 	}
@@ -209,7 +209,7 @@ func (l *Ledger) DropDest(svc ipvs.ServiceKey, d ipvs.DestKey) (changed bool) {
 }
 
 // SetSettings replaces owner's settings record (nil drops it).
-func (l *Ledger) SetSettings(owner string, set *Settings) (changed bool) {
+func (l *Ledger) SetSettings(owner string, set *SettingsRecord) (changed bool) {
 	s := l.stack(owner)
 	if bytes.Equal(mustJSON(s.Settings), mustJSON(set)) {
 		return false
@@ -259,7 +259,7 @@ func (l *Ledger) SetServiceHealth(owner string, k ipvs.ServiceKey, h *protocol.S
 	} else {
 		s.Health[k] = h
 	}
-	line := mustJSON(serviceRec{Service: s.Services[k], Health: h})
+	line := mustJSON(ServiceRecord{Service: s.Services[k], Health: h})
 	if bytes.Equal(s.svcLines.get(k), line) {
 		return false
 	}

@@ -24,7 +24,7 @@ type Stack struct {
 	// Health holds the services' health settings (only services that have some).
 	Health   map[ipvs.ServiceKey]*protocol.ServiceHealth
 	Dests    map[DestID]DestRecord
-	Settings *Settings
+	Settings *SettingsRecord
 
 	// The records' lines in the file, so that saving a stack re-encodes only what a request changed.
 	svcLines  lines[ipvs.ServiceKey]
@@ -45,7 +45,7 @@ func newStack(owner string) *Stack {
 		Dests: map[DestID]DestRecord{}}
 	s.svcLines = lines[ipvs.ServiceKey]{byKey: map[ipvs.ServiceKey]*line[ipvs.ServiceKey]{}, cmp: cmpKeys,
 		render: func(k ipvs.ServiceKey) []byte {
-			return mustJSON(serviceRec{Service: s.Services[k], Health: s.Health[k]})
+			return mustJSON(ServiceRecord{Service: s.Services[k], Health: s.Health[k]})
 		}}
 	s.destLines = lines[DestID]{byKey: map[DestID]*line[DestID]{}, cmp: cmpDestIDs,
 		render: func(id DestID) []byte { return mustJSON(s.Dests[id]) }}
