@@ -24,7 +24,7 @@ import (
 // record fields an older reader does not know (a service's bindAddress and health, a real server's health, the
 // settings' ftp and healthMetricsDirectory). Versions 1 and 2 are read too, and a file of either is rewritten whole as
 // the current version on its first change, so no newer field is ever written under an older version number. A file
-// of a later version is refused as written by a newer pulumi-ipvs (loadFile), whatever fields it holds.
+// of a later version is refused as written by a newer pulumi-ipvs (decodeFile), whatever fields it holds.
 const FileVersion = 3
 
 // file is one stack's record on disk.
