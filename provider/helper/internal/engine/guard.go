@@ -2,10 +2,12 @@ package engine
 
 import (
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ipvs"
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/managers"
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/netif"
 )
 
 // A request that runs past its deadline is answered by the watchdog while the engine's goroutine is stuck, and the
@@ -13,9 +15,10 @@ import (
 // watchdog saves them first (saveSettled): otherwise boot would not restore them and another stack could adopt them.
 //
 // The guard makes that safe: the engine's goroutine holds it while it runs a request and gives it up only while it
-// waits where it may hang — a kernel call, a modprobe, the scan for other managers. Between two such waits the
-// ledger and the settled results agree, so whoever holds the guard may save the ledger. The watchdog keeps it once
-// taken: the engine's goroutine then stops at its next step and never touches the ledger again.
+// waits where it may hang — a kernel call, a call on the interfaces, a modprobe, the scan for other managers.
+// Between two such waits the ledger and the settled results agree, so whoever holds the guard may save the ledger.
+// The watchdog keeps it once taken: the engine's goroutine then stops at its next step and never touches the ledger
+// again.
 
 // guard is a mutex that can be waited for with a deadline.
 type guard chan struct{}
@@ -105,6 +108,44 @@ func (g guardedKernel) Flush() error { return wait1(g.e, g.k.Flush) }
 func (g guardedKernel) Pipeline(ws []ipvs.Write) []error {
 	return wait1(g.e, func() []error { return g.k.Pipeline(ws) })
 }
+
+// guardedNet gives up the engine's guard for each call on the director's interfaces.
+type guardedNet struct {
+	n netif.Net
+	e *Engine
+}
+
+func (g guardedNet) Addrs(name string) (a []netip.Addr, ok bool, err error) {
+	g.e.waiting(func() { a, ok, err = g.n.Addrs(name) })
+	return a, ok, err
+}
+func (g guardedNet) Holders(a netip.Addr) ([]string, error) {
+	return wait2(g.e, func() ([]string, error) { return g.n.Holders(a) })
+}
+func (g guardedNet) EnsureDummy(name string) error {
+	return wait1(g.e, func() error { return g.n.EnsureDummy(name) })
+}
+func (g guardedNet) IsUp(name string) (up, exists bool, err error) {
+	g.e.waiting(func() { up, exists, err = g.n.IsUp(name) })
+	return up, exists, err
+}
+func (g guardedNet) SetUp(name string, up bool) error {
+	return wait1(g.e, func() error { return g.n.SetUp(name, up) })
+}
+func (g guardedNet) DeleteLink(name string) error {
+	return wait1(g.e, func() error { return g.n.DeleteLink(name) })
+}
+func (g guardedNet) AddAddr(name string, a netip.Addr) error {
+	return wait1(g.e, func() error { return g.n.AddAddr(name, a) })
+}
+func (g guardedNet) DelAddr(name string, a netip.Addr) error {
+	return wait1(g.e, func() error { return g.n.DelAddr(name, a) })
+}
+func (g guardedNet) Announce(name string, a netip.Addr) error {
+	return wait1(g.e, func() error { return g.n.Announce(name, a) })
+}
+
+func (e *Engine) net() netif.Net { return guardedNet{n: e.Net, e: e} }
 
 // guarded installs the guard's wrappers around the kernel and modprobe for one run; the returned function takes
 // them off again.

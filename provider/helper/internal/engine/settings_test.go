@@ -44,14 +44,14 @@ func (k loggedKernel) DelDaemon(state uint32) error {
 }
 
 // ledgerSettings is the settings record of each stack as the ledger on disk holds it.
-func ledgerSettings(t *testing.T, owners ...string) []*ledger.Settings {
+func ledgerSettings(t *testing.T, owners ...string) []*ledger.SettingsRecord {
 	t.Helper()
 	l, err := ledger.Open(time.Now().Add(time.Second), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	out := make([]*ledger.Settings, len(owners))
+	out := make([]*ledger.SettingsRecord, len(owners))
 	for i, o := range owners {
 		out[i] = l.Settings(o)
 	}
@@ -59,7 +59,7 @@ func ledgerSettings(t *testing.T, owners ...string) []*ledger.Settings {
 }
 
 // show is a record as its JSON, "none" when there is none.
-func show(s *ledger.Settings) string {
+func show(s *ledger.SettingsRecord) string {
 	if s == nil {
 		return "none"
 	}

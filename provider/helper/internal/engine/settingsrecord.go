@@ -117,11 +117,11 @@ func (e *Engine) loadSettings(owner string) (settingsRecord, *protocol.Error) {
 
 // storeSettings puts a stack's record in the ledger (an empty one is dropped).
 func (e *Engine) storeSettings(idx int, owner string, rec settingsRecord) {
-	var set *ledger.Settings
+	var set *ledger.SettingsRecord
 	if !rec.empty() {
 		applied, _ := json.Marshal(protocol.SettingsJSON(rec.applied))
 		original, _ := json.Marshal(protocol.SettingsJSON(rec.original))
-		set = &ledger.Settings{Applied: applied, Original: original}
+		set = &ledger.SettingsRecord{Applied: applied, Original: original}
 	}
 	if e.own.led.SetSettings(owner, set) {
 		e.own.ownOps = append(e.own.ownOps, idx)

@@ -11,7 +11,6 @@ import (
 
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ipvs"
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ledger"
-	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/netif"
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/protocol"
 )
 
@@ -48,44 +47,6 @@ func newVipRun() vipRun {
 func (e *Engine) warn(format string, a ...any) {
 	fmt.Fprintf(os.Stderr, "ipvs-helper: "+format+"\n", a...)
 }
-
-// guardedNet gives up the engine's guard for each call on the director's interfaces (guard.go).
-type guardedNet struct {
-	n netif.Net
-	e *Engine
-}
-
-func (g guardedNet) Addrs(name string) (a []netip.Addr, ok bool, err error) {
-	g.e.waiting(func() { a, ok, err = g.n.Addrs(name) })
-	return a, ok, err
-}
-func (g guardedNet) Holders(a netip.Addr) ([]string, error) {
-	return wait2(g.e, func() ([]string, error) { return g.n.Holders(a) })
-}
-func (g guardedNet) EnsureDummy(name string) error {
-	return wait1(g.e, func() error { return g.n.EnsureDummy(name) })
-}
-func (g guardedNet) IsUp(name string) (up, exists bool, err error) {
-	g.e.waiting(func() { up, exists, err = g.n.IsUp(name) })
-	return up, exists, err
-}
-func (g guardedNet) SetUp(name string, up bool) error {
-	return wait1(g.e, func() error { return g.n.SetUp(name, up) })
-}
-func (g guardedNet) DeleteLink(name string) error {
-	return wait1(g.e, func() error { return g.n.DeleteLink(name) })
-}
-func (g guardedNet) AddAddr(name string, a netip.Addr) error {
-	return wait1(g.e, func() error { return g.n.AddAddr(name, a) })
-}
-func (g guardedNet) DelAddr(name string, a netip.Addr) error {
-	return wait1(g.e, func() error { return g.n.DelAddr(name, a) })
-}
-func (g guardedNet) Announce(name string, a netip.Addr) error {
-	return wait1(g.e, func() error { return g.n.Announce(name, a) })
-}
-
-func (e *Engine) net() netif.Net { return guardedNet{n: e.Net, e: e} }
 
 // bindError is a failed call on the director's interfaces, with the codes kernel calls get for the same causes.
 func bindError(doing string, err error) *protocol.Error {

@@ -187,9 +187,9 @@ func TestCachedLedgerMatchesFreshLoad(t *testing.T) {
 			case 7, 8:
 				l.DropDest(svc, d)
 			default:
-				var set *ledger.Settings
+				var set *ledger.SettingsRecord
 				if v := rng.IntN(3); v > 0 {
-					set = &ledger.Settings{Applied: json.RawMessage(fmt.Sprintf(`{"timeouts":{"udp":%d}}`, v)), Original: json.RawMessage(`{"timeouts":{"udp":300}}`)}
+					set = &ledger.SettingsRecord{Applied: json.RawMessage(fmt.Sprintf(`{"timeouts":{"udp":%d}}`, v)), Original: json.RawMessage(`{"timeouts":{"udp":300}}`)}
 				}
 				l.SetSettings(o, set)
 			}

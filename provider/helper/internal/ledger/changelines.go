@@ -62,16 +62,17 @@ type changeLine struct {
 	// HealthCheck (with a real server) and Health (with a service): issue 27's settings, as the records hold them.
 	HealthCheck *protocol.HealthCheck   `json:"healthCheck,omitempty"`
 	Health      *protocol.ServiceHealth `json:"health,omitempty"`
-	Drop        *dropRec                `json:"drop"`
+	Drop        *dropKey                `json:"drop"`
 	Settings    json.RawMessage         `json:"settings"` // nil: absent; "null": the settings record is gone
 }
 
-type dropRec struct {
+// dropKey names the record a drop line removes.
+type dropKey struct {
 	Service protocol.ServiceKeyOut `json:"service"`
-	Dest    *destKeyRec            `json:"dest,omitempty"`
+	Dest    *destKeyJSON           `json:"dest,omitempty"`
 }
 
-type destKeyRec struct {
+type destKeyJSON struct {
 	Address string `json:"address"`
 	Port    uint16 `json:"port"`
 }
@@ -79,10 +80,10 @@ type destKeyRec struct {
 // appendChanges renders s's change lines: services, then real servers, then settings, each in ipvsadm's order.
 func (s *Stack) appendChanges(b []byte) []byte {
 	b = s.svcLines.appendChanged(b, s.changed.svcs, func(k ipvs.ServiceKey) any {
-		return dropRec{Service: protocol.ServiceKeyJSON(k)}
+		return dropKey{Service: protocol.ServiceKeyJSON(k)}
 	})
 	b = s.destLines.appendChanged(b, s.changed.dests, func(id DestID) any {
-		return dropRec{Service: protocol.ServiceKeyJSON(id.Svc), Dest: &destKeyRec{Address: id.Dest.Addr.String(), Port: id.Dest.Port}}
+		return dropKey{Service: protocol.ServiceKeyJSON(id.Svc), Dest: &destKeyJSON{Address: id.Dest.Addr.String(), Port: id.Dest.Port}}
 	})
 	if s.changed.settings {
 		b = append(append(append(b, `{"settings":`...), mustJSON(s.Settings)...), "}\n"...)
@@ -138,7 +139,7 @@ func (s *Stack) replay(d *json.Decoder, svcKeys map[svcIdentity]ipvs.ServiceKey,
 		}
 		switch kind {
 		case "settings":
-			var set *Settings
+			var set *SettingsRecord
 			if err := json.Unmarshal(ent.Settings, &set); err != nil {
 				return bad("change line %d: %v", n, err)
 			}

@@ -4,6 +4,8 @@
 package ledger
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -106,4 +108,24 @@ func judgeDirs(dir string, create bool, perm os.FileMode) error {
 		}
 	}
 	return nil
+}
+
+// FileName is the stack file of an owner: the first 32 hex digits of sha256(owner).
+func FileName(owner string) string {
+	h := sha256.Sum256([]byte(owner))
+	return hex.EncodeToString(h[:])[:32] + ".json"
+}
+
+// isStackFileName tells whether name is one FileName makes: 32 lower-case hex digits and ".json".
+func isStackFileName(name string) bool {
+	hexPart, ok := strings.CutSuffix(name, ".json")
+	if !ok || len(hexPart) != 32 {
+		return false
+	}
+	for _, c := range hexPart {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }

@@ -114,7 +114,7 @@ type TunnelOut struct {
 	Checksum string `json:"checksum"`
 }
 
-// DestSpecOut is a real server's identity and settings: what the ownership ledger records.
+// DestSpecOut is a real server's identity and settings as read back (no counters); a ledger DestRecord holds one.
 type DestSpecOut struct {
 	Address        string     `json:"address"`
 	Port           uint16     `json:"port"`

@@ -117,7 +117,7 @@ type ServiceKeyOut struct {
 	FWMark   uint32  `json:"fwmark,omitempty"`
 }
 
-// ServiceSpecOut is a service's identity and settings: what the ownership ledger records.
+// ServiceSpecOut is a service's identity and settings as read back (no counters); a ledger ServiceRecord holds one.
 type ServiceSpecOut struct {
 	ServiceKeyOut
 	Scheduler         string          `json:"scheduler"`
