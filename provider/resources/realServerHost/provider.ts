@@ -3,7 +3,8 @@
 // per resource what it changed and the values it found, counted across resources and stacks on that host.
 //
 // - create / update send ensureHost with the complete VIP list: what the resource stopped listing is put back.
-//   dr puts the VIPs on lo; tunnel (ipip) on tunl0, with its module, the device up and rp_filter relaxed there.
+//   dr puts the VIPs on lo; tunnel on the type's device (ipip: tunl0, gre: gre0), with its module, the device up and
+//   rp_filter relaxed there.
 // - read reports the VIPs still on lo and the sysctls' current values, so refresh shows a removed VIP or a reset
 //   sysctl as drift, which the next `up` heals; no record on the host = gone.
 // - a change of the host (host:port) replaces, deleting first (the old host gets its values back); anything else,
@@ -16,7 +17,7 @@ import { directorOps } from "../../helperClient";
 import { HelperError, type HostSpec } from "../../protocol";
 import { isUnknown } from "../../schema";
 import { reachedNothing } from "../../session";
-import { checkRealServerHost, parseRealServerHost, REAL_SERVER_HOST_KEYS, type RealServerHostModel } from "./schema";
+import { checkRealServerHost, parseRealServerHost, REAL_SERVER_HOST_KEYS, type HostTunnelType, type RealServerHostModel } from "./schema";
 
 type Props = Record<string, unknown>;
 
@@ -50,7 +51,8 @@ function failure(host: Director, what: string, e: unknown): string {
 const changedNothing = (e: unknown) => reachedNothing(e) || (e instanceof HelperError && e.code === "BAD_REQUEST");
 
 async function ensure(opsFor: OpsFor, h: RealServerHostModel): Promise<void> {
-  const host: HostSpec = h.forwarding === "tunnel" ? { forwarding: "tunnel", tunnel: { type: "ipip" }, vips: h.vips } : { forwarding: "dr", vips: h.vips };
+  const host: HostSpec =
+    h.forwarding === "tunnel" ? { forwarding: "tunnel", tunnel: { type: h.tunnel!.type as HostTunnelType }, vips: h.vips } : { forwarding: "dr", vips: h.vips };
   await opsFor(h.host).run({ op: "ensureHost", owner: h.owner, holder: h.resourceUrn, host });
 }
 
