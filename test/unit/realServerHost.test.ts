@@ -59,11 +59,15 @@ describe("RealServerHost inputs", () => {
     expectOk(check({ vips: undefined, services: [{ address: U }] }));
     expect(() => parseRealServerHost(args({ services: [{ address: U }] }))).toThrow("is not known yet");
   });
-  it("replaces on a host change only", () => {
+  it("replaces on a change of host or of the VIPs' device (forwarding, tunnel type) only", () => {
     const a = expectOk(check());
     expect(diffRealServerHost("id", a, expectOk(check({ vips: ["192.0.2.11"] })))).toMatchObject({ changes: true, replaces: [] });
     expect(diffRealServerHost("id", a, expectOk(check({ host: director({ host: "10.0.0.12" }) })))).toMatchObject({ changes: true, replaces: ["host"] });
     expect(diffRealServerHost("id", a, a)).toMatchObject({ changes: false });
+    const ipip = expectOk(check({ forwarding: "tunnel", tunnel: { type: "ipip" } }));
+    const gre = expectOk(check({ forwarding: "tunnel", tunnel: { type: "gre" } }));
+    expect(diffRealServerHost("id", a, ipip)).toMatchObject({ changes: true, replaces: ["forwarding", "tunnel"], deleteBeforeReplace: true });
+    expect(diffRealServerHost("id", ipip, gre)).toMatchObject({ changes: true, replaces: ["tunnel"], deleteBeforeReplace: true });
   });
 });
 
