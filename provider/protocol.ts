@@ -264,7 +264,7 @@ export type Op =
   | { op: "getHost"; owner: string; holder: string };
 
 /** What ensureHost prepares. */
-export type HostSpec = { forwarding: "dr"; vips: string[] } | { forwarding: "tunnel"; tunnel: { type: "ipip" }; vips: string[] };
+export type HostSpec = { forwarding: "dr"; vips: string[] } | { forwarding: "tunnel"; tunnel: { type: "ipip" | "gre" }; vips: string[] };
 
 /** A host's prepared items as they are now: `present` = the VIP is on lo; the managed sysctls' values. */
 export interface HostState {

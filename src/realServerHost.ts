@@ -1,4 +1,4 @@
-// The RealServerHost resource: the machine behind DR real servers. All behaviour lives in provider/ (loaded by the shim).
+// The RealServerHost resource: the machine behind DR or tunnel real servers. All behaviour lives in provider/ (loaded by the shim).
 import * as pulumi from "@pulumi/pulumi";
 import type { DirectorArgs, DirectorState } from "./director";
 import { stackOwner } from "./owner";
@@ -13,24 +13,31 @@ export interface RealServerHostArgs {
   host: pulumi.Input<DirectorArgs>;
   /** Services whose VIPs the host must accept (address services; a fwmark service's addresses go in vips). */
   services?: VirtualService[];
-  /** More VIPs the host must accept (IPv4 or IPv6). With services, each VIP is prepared once. */
+  /** More VIPs the host must accept (IPv4 or IPv6; IPv4 only with tunnel forwarding). With services, each VIP is prepared once. */
   vips?: pulumi.Input<pulumi.Input<string>[]>;
   /**
-   * How the directors forward to this host. "dr": VIPs on lo, ARP for them suppressed. "tunnel" (ipip): the ipip
-   * module, tunl0 up with the VIPs, rp_filter relaxed on tunl0 (and all loosened from strict), ARP suppressed.
+   * How the directors forward to this host. "dr": VIPs on lo, ARP for them suppressed. "tunnel": the tunnel type's
+   * module and fallback device (ipip: tunl0; gre: ip_gre's gre0) up with the VIPs, rp_filter relaxed on that device
+   * (and all loosened from strict), ARP suppressed. The outer headers cost 20 bytes of MTU (ipip) or 24 (gre; 28 with
+   * its checksum) between directors and this host: see the README's "Tunnel MTU".
+   * Changing it (or tunnel.type) replaces the resource: the old preparation is put back first.
    */
   forwarding: pulumi.Input<"dr" | "tunnel">;
-  /** Tunnel options, required with forwarding "tunnel" and only there: the encapsulation ("ipip"; gue and gre are refused at preview for now). */
+  /**
+   * Tunnel options, required with forwarding "tunnel" and only there: the encapsulation, the same as the real servers'
+   * tunnel.type ("ipip" or "gre"; gue is refused at preview for now).
+   */
   tunnel?: pulumi.Input<{ type: pulumi.Input<TunnelType>; port?: pulumi.Input<number> }>;
 }
 
 /**
- * The host of DR real servers, prepared so the traffic a director forwards to it arrives: each VIP on `lo` (IPv4 /32,
- * IPv6 /128) and, with an IPv4 VIP, `net.ipv4.conf.all.arp_ignore=1` and `arp_announce=2` so the host never answers
- * or announces the VIP on its LAN. The host's ledger records what was changed and the values found: destroy puts back
- * only that (a VIP already on lo stays; an address or sysctl another resource or stack also needs stays until the
- * last one goes). Refresh reports a removed VIP or a reset sysctl as drift, which `up` heals. A VIP that is one of
- * the host's own addresses (such as its SSH address) is refused.
+ * The host of DR or tunnel real servers, prepared so the traffic a director forwards to it arrives: each VIP on `lo`
+ * (IPv4 /32, IPv6 /128; with tunnel forwarding on tunl0 or gre0 instead, see `forwarding`) and, with an IPv4 VIP,
+ * `net.ipv4.conf.all.arp_ignore=1` and `arp_announce=2` so the host never answers or announces the VIP on its LAN.
+ * The host's ledger records what was changed and the values found: destroy puts back only that (a VIP already on lo
+ * stays; an address or sysctl another resource or stack also needs stays until the last one goes). Refresh reports a
+ * removed VIP or a reset sysctl as drift, which `up` heals. A VIP that is one of the host's own addresses (such as its
+ * SSH address) is refused.
  */
 export class RealServerHost extends pulumi.CustomResource {
   /** The host, credentials included: a secret output. */

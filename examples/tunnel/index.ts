@@ -1,16 +1,18 @@
-// Tunnel: one TCP virtual service whose real servers are reached by IP-in-IP (ipip), so they may sit on other
-// networks than the director, and their hosts prepared for it.
+// Tunnel: one TCP virtual service whose real servers are reached through a tunnel, IP-in-IP (ipip) or GRE, so they
+// may sit on other networks than the director, and their hosts prepared for it.
 //
 // What it declares: the service (VIP:80, round robin) on one director, which holds the VIP itself (`bindAddress`:
 // on a dummy interface, for a director that receives the VIP's traffic by routing or BGP), and the real servers with
-// forwarding "tunnel". The director wraps each client packet in an outer IPv4 header addressed to the real server;
-// the real server unwraps it on tunl0 and answers the client directly, not back through the director. So:
+// forwarding "tunnel". The director wraps each client packet in an outer IPv4 header addressed to the real server
+// (ipip), or in a GRE header and an outer IPv4 header (gre); the real server unwraps it on tunl0 (ipip) or gre0 (gre)
+// and answers the client directly, not back through the director. So:
 //   - the real server port must equal the service port (leave `port` out);
 //   - every real server must accept the VIP on its decapsulation device without answering ARP for it, and must not
 //     drop the unwrapped packets by reverse-path filtering: a RealServerHost per real server does that over SSH
-//     (ipip loaded, tunl0 up with the VIP, rp_filter relaxed on tunl0, arp_ignore/arp_announce), and destroy puts
-//     the host back;
-//   - the outer header costs 20 bytes of MTU between director and real servers: see the README's "Tunnel MTU".
+//     (ipip or ip_gre loaded, tunl0 or gre0 up with the VIP, rp_filter relaxed there, arp_ignore/arp_announce),
+//     and destroy puts the host back;
+//   - the outer headers cost 20 bytes (ipip) or 24 (gre; 28 with its checksum) of MTU between director and real
+//     servers: see the README's "Tunnel MTU".
 //
 // Config (pulumi config set …):
 //   director               host or "host:port" of the director                       (required)
@@ -20,6 +22,7 @@
 //   knownHosts             known_hosts content or path, instead of the pins
 //   vip                    the virtual IP (default 192.0.2.30)
 //   backends               JSON list of real server IPs (default ["10.10.0.11","10.10.0.12"])
+//   tunnelType             "ipip" (default) or "gre"
 //   realServerHostKey      the real servers' host key line (else knownHosts)
 //   viaDirector            "true": reach the real servers over SSH through the director as jump host
 //   prepareRealServers     "false" leaves the real servers' hosts alone (prepared some other way)
@@ -40,6 +43,9 @@ const director: ipvs.DirectorArgs = {
   knownHosts: hostKey ? undefined : cfg.get("knownHosts"),
 };
 const backends = cfg.getObject<string[]>("backends") ?? ["10.10.0.11", "10.10.0.12"];
+// The director's encapsulation and what each real server host is prepared to unwrap: always the same type (another
+// value is refused at preview naming the field).
+const tunnel = { type: (cfg.get("tunnelType") ?? "ipip") as ipvs.TunnelType };
 
 const web = new ipvs.VirtualService("web", {
   directors: [director],
@@ -51,7 +57,7 @@ const web = new ipvs.VirtualService("web", {
 });
 
 backends.forEach(
-  (address, i) => new ipvs.RealServer(`web-${i + 1}`, { service: web, address, forwarding: "tunnel", tunnel: { type: "ipip" } }),
+  (address, i) => new ipvs.RealServer(`web-${i + 1}`, { service: web, address, forwarding: "tunnel", tunnel }),
 );
 
 const realServerHostKey = cfg.get("realServerHostKey");
@@ -72,10 +78,10 @@ const prepared =
             },
             services: [web],
             forwarding: "tunnel",
-            tunnel: { type: "ipip" },
+            tunnel,
           }),
       );
 
 export const vip = web.address;
-/** The sysctls each real server host holds, as read back (the ARP settings and tunl0's rp_filter). */
+/** The sysctls each real server host holds, as read back (the ARP settings and tunl0's or gre0's rp_filter). */
 export const realServerSysctls = prepared.map((h) => h.sysctls);

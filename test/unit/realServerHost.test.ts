@@ -28,6 +28,11 @@ describe("RealServerHost inputs", () => {
     expect(v.sysctls).toEqual({ ...ARP, "net.ipv4.conf.tunl0.rp_filter": 0 });
     expect(v.tunnel).toEqual({ type: "ipip" });
   });
+  it("tunnel (gre) adds gre0's rp_filter to what is set", () => {
+    const v = expectOk(check({ forwarding: "tunnel", tunnel: { type: "gre" } }));
+    expect(v.sysctls).toEqual({ ...ARP, "net.ipv4.conf.gre0.rp_filter": 0 });
+    expect(v.tunnel).toEqual({ type: "gre" });
+  });
   it("refuses bad input naming the field and the rule", () => {
     expectFailure(check({ vips: ["vip.example"] }), "vips[0]", /must be an IPv4 or IPv6 address/);
     expectFailure(check({ vips: ["224.0.0.5"] }), "vips[0]", /multicast/);
@@ -37,9 +42,11 @@ describe("RealServerHost inputs", () => {
     expectFailure(check({ forwarding: "nat" }), "forwarding", /forwarding/);
     expectFailure(check({ tunnel: { type: "ipip" } }), "tunnel", /tunnel options need forwarding "tunnel", not "dr"/);
     expectFailure(check({ forwarding: "tunnel" }), "tunnel", /tunnel is required with forwarding "tunnel"/);
-    expectFailure(check({ forwarding: "tunnel", tunnel: { type: "gre" } }), "tunnel.type", /tunnel.type "gre" is not prepared by RealServerHost yet \(only "ipip"\)/);
+    expectFailure(check({ forwarding: "tunnel", tunnel: { type: "gue", port: 5555 } }), "tunnel.type", /tunnel.type "gue" is not prepared by RealServerHost yet \(only "ipip" and "gre"\)/);
+    expectFailure(check({ forwarding: "tunnel", tunnel: { type: "gre", port: 5555 } }), "tunnel.port", /only for tunnel.type "gue", not "gre"/);
     expectFailure(check({ forwarding: "tunnel", tunnel: { type: "ipip", port: 5555 } }), "tunnel.port", /only for tunnel.type "gue", not "ipip"/);
-    expectFailure(check({ forwarding: "tunnel", tunnel: { type: "ipip" }, vips: ["2001:db8::10"] }), "vips[0]", /IPv6, and an ipip tunnel carries IPv4 only/);
+    expectFailure(check({ forwarding: "tunnel", tunnel: { type: "ipip" }, vips: ["2001:db8::10"] }), "vips[0]", /IPv6, and RealServerHost prepares ipip tunnels for IPv4 only \(on tunl0\)/);
+    expectFailure(check({ forwarding: "tunnel", tunnel: { type: "gre" }, vips: ["192.0.2.10", "2001:db8::10"] }), "vips[1]", /IPv6, and RealServerHost prepares gre tunnels for IPv4 only \(on gre0\)/);
     expectFailure(check({ forwarding: "tunnel", tunnel: { type: "vxlan" } }), "tunnel.type", /tunnel.type/);
     expectFailure(check({ vips: ["10.0.0.11"] }), "vips[0]", /10.0.0.11 is the host's own SSH address \(host.host\)/);
     expectFailure(check({ vips: undefined, services: [{ address: "10.0.0.11" }] }), "services", /own SSH address/);
@@ -52,11 +59,15 @@ describe("RealServerHost inputs", () => {
     expectOk(check({ vips: undefined, services: [{ address: U }] }));
     expect(() => parseRealServerHost(args({ services: [{ address: U }] }))).toThrow("is not known yet");
   });
-  it("replaces on a host change only", () => {
+  it("replaces on a change of host or of the VIPs' device (forwarding, tunnel type) only", () => {
     const a = expectOk(check());
     expect(diffRealServerHost("id", a, expectOk(check({ vips: ["192.0.2.11"] })))).toMatchObject({ changes: true, replaces: [] });
     expect(diffRealServerHost("id", a, expectOk(check({ host: director({ host: "10.0.0.12" }) })))).toMatchObject({ changes: true, replaces: ["host"] });
     expect(diffRealServerHost("id", a, a)).toMatchObject({ changes: false });
+    const ipip = expectOk(check({ forwarding: "tunnel", tunnel: { type: "ipip" } }));
+    const gre = expectOk(check({ forwarding: "tunnel", tunnel: { type: "gre" } }));
+    expect(diffRealServerHost("id", a, ipip)).toMatchObject({ changes: true, replaces: ["forwarding", "tunnel"], deleteBeforeReplace: true });
+    expect(diffRealServerHost("id", ipip, gre)).toMatchObject({ changes: true, replaces: ["tunnel"], deleteBeforeReplace: true });
   });
 });
 
@@ -105,6 +116,8 @@ describe("RealServerHost provider", () => {
     const p = makeRealServerHostProvider(h.opsFor);
     await p.create!(expectOk(check({ forwarding: "tunnel", tunnel: { type: "ipip" } })) as Record<string, unknown>);
     expect(h.sent[0]).toEqual({ op: "ensureHost", owner: OWNER, holder: URN, host: { forwarding: "tunnel", tunnel: { type: "ipip" }, vips: ["192.0.2.10"] } });
+    await p.create!(expectOk(check({ forwarding: "tunnel", tunnel: { type: "gre" } })) as Record<string, unknown>);
+    expect(h.sent[1]).toEqual({ op: "ensureHost", owner: OWNER, holder: URN, host: { forwarding: "tunnel", tunnel: { type: "gre" }, vips: ["192.0.2.10"] } });
   });
   it("reports the resource gone when the host has no record of it", async () => {
     const h = fakeHost();

@@ -3,11 +3,12 @@
 // per resource what it changed and the values it found, counted across resources and stacks on that host.
 //
 // - create / update send ensureHost with the complete VIP list: what the resource stopped listing is put back.
-//   dr puts the VIPs on lo; tunnel (ipip) on tunl0, with its module, the device up and rp_filter relaxed there.
+//   dr puts the VIPs on lo; tunnel on the type's device (ipip: tunl0, gre: gre0), with its module, the device up and
+//   rp_filter relaxed there.
 // - read reports the VIPs still on lo and the sysctls' current values, so refresh shows a removed VIP or a reset
 //   sysctl as drift, which the next `up` heals; no record on the host = gone.
-// - a change of the host (host:port) replaces, deleting first (the old host gets its values back); anything else,
-//   credentials included, updates in place.
+// - a change of the host (host:port), or of the device the VIPs go on (forwarding, tunnel type), replaces, deleting
+//   first (the old host or device gets its values back); anything else, credentials included, updates in place.
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { canonical, normalise } from "../../diff";
 import { directorKey, endpointLabel, type Director } from "../../director";
@@ -16,7 +17,7 @@ import { directorOps } from "../../helperClient";
 import { HelperError, type HostSpec } from "../../protocol";
 import { isUnknown } from "../../schema";
 import { reachedNothing } from "../../session";
-import { checkRealServerHost, parseRealServerHost, REAL_SERVER_HOST_KEYS, type RealServerHostModel } from "./schema";
+import { checkRealServerHost, parseRealServerHost, REAL_SERVER_HOST_KEYS, type HostTunnelType, type RealServerHostModel } from "./schema";
 
 type Props = Record<string, unknown>;
 
@@ -33,13 +34,22 @@ function keyOf(d: unknown): string | undefined {
   return typeof host === "string" && typeof port === "number" && !isUnknown(host) ? directorKey({ host, port }) : undefined;
 }
 
-/** Replace when the host (host:port) changes or is not known yet; anything else changes in place. */
+/** The device a preparation puts its VIPs on: lo for dr, the tunnel type's device for tunnel. */
+const deviceOf = (p: Props) => canonical([p.forwarding, (p.tunnel as Props | undefined)?.type]);
+
+/**
+ * Replace when the host (host:port) changes or is not known yet, or when the VIPs move to another device (dr ↔
+ * tunnel, ipip ↔ gre): the helper refuses a VIP held by another interface, so the old preparation goes first.
+ * Anything else changes in place.
+ */
 export function diffRealServerHost(_id: string, olds: unknown, news: unknown): dynamic.DiffResult {
   const o = normalised(olds);
   const n = normalised(news);
   const moved = keyOf(n.host) === undefined || keyOf(o.host) !== keyOf(n.host);
+  const redevice = deviceOf(o) !== deviceOf(n);
   const changed = REAL_SERVER_HOST_KEYS.some((k) => canonical(o[k]) !== canonical(n[k]));
-  return { changes: moved || changed, replaces: moved ? ["host"] : [], deleteBeforeReplace: true };
+  const replaces = [...(moved ? ["host"] : []), ...(redevice ? ["forwarding", "tunnel"].filter((k) => canonical(o[k]) !== canonical(n[k])) : [])];
+  return { changes: moved || changed, replaces, deleteBeforeReplace: true };
 }
 
 function failure(host: Director, what: string, e: unknown): string {
@@ -50,7 +60,8 @@ function failure(host: Director, what: string, e: unknown): string {
 const changedNothing = (e: unknown) => reachedNothing(e) || (e instanceof HelperError && e.code === "BAD_REQUEST");
 
 async function ensure(opsFor: OpsFor, h: RealServerHostModel): Promise<void> {
-  const host: HostSpec = h.forwarding === "tunnel" ? { forwarding: "tunnel", tunnel: { type: "ipip" }, vips: h.vips } : { forwarding: "dr", vips: h.vips };
+  const host: HostSpec =
+    h.forwarding === "tunnel" ? { forwarding: "tunnel", tunnel: { type: h.tunnel!.type as HostTunnelType }, vips: h.vips } : { forwarding: "dr", vips: h.vips };
   await opsFor(h.host).run({ op: "ensureHost", owner: h.owner, holder: h.resourceUrn, host });
 }
 

@@ -14,17 +14,21 @@ export type HostForwarding = (typeof HOST_FORWARDING)[number];
 /** What the helper sets for dr with an IPv4 VIP (its value on conf/all: the kernel applies the larger of all and the interface's). */
 export const DR_SYSCTLS: Readonly<Record<string, number>> = { "net.ipv4.conf.all.arp_announce": 2, "net.ipv4.conf.all.arp_ignore": 1 };
 
+/** The tunnel types RealServerHost prepares, each with the fallback device its module creates, where the VIPs go. */
+export const TUNNEL_DEVICES = { ipip: "tunl0", gre: "gre0" } as const;
+export type HostTunnelType = keyof typeof TUNNEL_DEVICES;
+
 /**
- * What the helper sets for an ipip tunnel besides: tunl0's rp_filter off (decapsulated packets arrive there from
- * the client, whose route leaves by another interface). `all` is loosened (2) only where it was strict: not derived.
+ * What the helper sets for a tunnel besides: the device's rp_filter off (decapsulated packets arrive there from the
+ * client, whose route leaves by another interface). `all` is loosened (2) only where it was strict: not derived.
  */
-export const TUNNEL_SYSCTLS: Readonly<Record<string, number>> = { "net.ipv4.conf.tunl0.rp_filter": 0 };
+export const tunnelSysctls = (type: HostTunnelType): Record<string, number> => ({ [`net.ipv4.conf.${TUNNEL_DEVICES[type]}.rp_filter`]: 0 });
 
 export interface RealServerHostModel {
   /** How to reach the host: a director's SSH settings (a jumpHost through the director works). */
   host: Director;
   forwarding: HostForwarding;
-  /** With forwarding "tunnel": the encapsulation (ipip). */
+  /** With forwarding "tunnel": the encapsulation (ipip or gre; gue is refused at check). */
   tunnel?: { type: "ipip" | "gue" | "gre"; port?: number };
   /** Every VIP to prepare: vips, then the services' addresses, each once. */
   vips: string[];
@@ -81,10 +85,10 @@ export const realServerHostSchema = z
     const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: "custom", path, message });
     if (s.tunnel !== undefined && s.forwarding !== "tunnel" && !isUnknown(s.forwarding))
       issue(["tunnel"], `tunnel options need forwarding "tunnel", not "${s.forwarding}"`);
-    if (s.forwarding === "tunnel" && s.tunnel === undefined) issue(["tunnel"], 'tunnel is required with forwarding "tunnel": { type: "ipip" }');
+    if (s.forwarding === "tunnel" && s.tunnel === undefined) issue(["tunnel"], 'tunnel is required with forwarding "tunnel": { type: "ipip" | "gre" }');
     const tunnelType = s.tunnel && !isUnknown(s.tunnel) ? s.tunnel.type : undefined;
-    if (s.forwarding === "tunnel" && (tunnelType === "gue" || tunnelType === "gre"))
-      issue(["tunnel", "type"], `tunnel.type "${tunnelType}" is not prepared by RealServerHost yet (only "ipip"): prepare ${tunnelType} real servers by hand`);
+    if (s.forwarding === "tunnel" && tunnelType === "gue")
+      issue(["tunnel", "type"], `tunnel.type "gue" is not prepared by RealServerHost yet (only "ipip" and "gre"): prepare gue real servers by hand`);
     if (s.tunnel && !isUnknown(s.tunnel) && s.tunnel.port !== undefined && s.tunnel.type !== "gue" && !isUnknown(s.tunnel.type))
       issue(["tunnel", "port"], `tunnel.port is the gue UDP port: only for tunnel.type "gue", not "${s.tunnel.type}"`);
     // Each VIP once: vips in order, then the services' addresses (a service's VIP also in vips is not a mistake).
@@ -110,9 +114,10 @@ export const realServerHostSchema = z
       for (const v of [...given, ...fromServices]) if (v !== undefined && (isUnknown(v) || !vips.includes(v))) vips.push(v);
       const sshHost = isUnknown(s.host) ? undefined : s.host.host;
       vips.forEach((v) => {
-        if (s.forwarding === "tunnel" && tunnelType === "ipip" && !isUnknown(v) && v.includes(":")) {
+        // ip6gre's ip6gre0 and ipip6 are other devices: not prepared (yet), so refused rather than half done.
+        if (s.forwarding === "tunnel" && (tunnelType === "ipip" || tunnelType === "gre") && !isUnknown(v) && v.includes(":")) {
           const i = given.indexOf(v);
-          issue(i >= 0 ? ["vips", i] : ["services"], `${v} is IPv6, and an ipip tunnel carries IPv4 only`);
+          issue(i >= 0 ? ["vips", i] : ["services"], `${v} is IPv6, and RealServerHost prepares ${tunnelType} tunnels for IPv4 only (on ${TUNNEL_DEVICES[tunnelType]})`);
         }
         if (v === sshHost && !isUnknown(v)) {
           const i = given.indexOf(v);
@@ -125,7 +130,7 @@ export const realServerHostSchema = z
       ? UNKNOWN
       : {
           ...((vips as string[]).some((v) => !v.includes(":")) ? DR_SYSCTLS : {}),
-          ...(s.forwarding === "tunnel" ? TUNNEL_SYSCTLS : {}),
+          ...(s.forwarding === "tunnel" && (tunnelType === "ipip" || tunnelType === "gre") ? tunnelSysctls(tunnelType) : {}),
         };
     const sysctls = s.sysctls ?? derived;
     return {

@@ -26,29 +26,47 @@ import (
 // left alone. IPv6 needs no counterpart: Linux answers neighbour solicitations only for addresses of the interface
 // they arrive on.
 //
-// tunnel (ipip): the ipip module (loaded when its tunl0 is missing), tunl0 up, the VIPs on tunl0, the ARP settings
-// as for dr, and reverse-path filtering relaxed exactly where decapsulated packets need it: they arrive on tunl0 with
-// the client's source, whose route leaves by another interface, which strict filtering (1) drops. The kernel applies
-// the larger of all and the interface's value, so tunl0 gets 0 and all, only when it is strict (1), loose (2): every
-// other interface keeps a reverse-path check.
+// tunnel (ipip, gre): the module whose fallback device receives the type's packets (loaded when the device is
+// missing), the device up, the VIPs on it, the ARP settings as for dr, and reverse-path filtering relaxed exactly
+// where decapsulated packets need it: they arrive on the device with the client's source, whose route leaves by
+// another interface, which strict filtering (1) drops. The kernel applies the larger of all and the interface's
+// value, so the device gets 0 and all, only when it is strict (1), loose (2): every other interface keeps a
+// reverse-path check. ipip's device is tunl0; gre's is gre0, which receives GRE without key from any peer, the
+// packets IPVS sends (a 4-byte GRE header, 8 with checksum, and the IPv4 header).
 //
 // Counting across records (several resources and stacks may prepare one host): an address or sysctl that another
 // record still lists stays; the last record to drop it puts back what was found (an address found there stays).
 
-// loopback is where dr VIPs go; ipipDevice where ipip tunnel VIPs go (the module's fallback device).
+// loopback is where dr VIPs go.
 const (
-	loopback   = "lo"
-	ipipDevice = "tunl0"
-	ipipModule = "ipip"
-	allRPF     = "net.ipv4.conf.all.rp_filter"
+	loopback = "lo"
+	allRPF   = "net.ipv4.conf.all.rp_filter"
 )
 
-// vipDevice is where a spec's VIPs go.
-func vipDevice(h *protocol.HostSpec) string {
-	if h.Tunnel == "ipip" {
-		return ipipDevice
+// tunnelDevice is a tunnel type's fallback device, where its VIPs go, and the module that creates it.
+type tunnelDevice struct{ name, module string }
+
+var tunnelDevices = map[string]tunnelDevice{
+	"ipip": {"tunl0", "ipip"},
+	"gre":  {"gre0", "ip_gre"},
+}
+
+// vipDevice is where a spec's VIPs go; tunnel is nil for dr.
+func vipDevice(h *protocol.HostSpec) (string, *tunnelDevice) {
+	if t, ok := tunnelDevices[h.Tunnel]; ok {
+		return t.name, &t
 	}
-	return loopback
+	return loopback, nil
+}
+
+// tunnelOf is the tunnel type of a recorded device ("" for none): what boot asks for again.
+func tunnelOf(d *ledger.HostDevice) string {
+	for typ, t := range tunnelDevices {
+		if d != nil && d.Name == t.name {
+			return typ
+		}
+	}
+	return ""
 }
 
 // hostSysctls are the sysctls a host spec needs and their values.
@@ -58,8 +76,8 @@ func hostSysctls(h *protocol.HostSpec) map[string]json.RawMessage {
 		out["net.ipv4.conf.all.arp_ignore"] = json.RawMessage("1")
 		out["net.ipv4.conf.all.arp_announce"] = json.RawMessage("2")
 	}
-	if h.Tunnel == "ipip" {
-		out["net.ipv4.conf.tunl0.rp_filter"] = json.RawMessage("0")
+	if t, ok := tunnelDevices[h.Tunnel]; ok {
+		out["net.ipv4.conf."+t.name+".rp_filter"] = json.RawMessage("0")
 	}
 	return out
 }
@@ -99,11 +117,11 @@ func (e *Engine) ensureHost(op *protocol.Op) (protocol.Result, *protocol.Error) 
 		return nil, perr
 	}
 	doing := "preparing this host for " + op.Holder
-	dev := vipDevice(op.Host)
+	dev, tun := vipDevice(op.Host)
 	onDev := map[netip.Addr]bool{}
 	for _, a := range op.Host.VIPs {
-		if dev == ipipDevice && !a.Is4() {
-			return nil, &protocol.Error{Code: protocol.CodeBadRequest, Message: fmt.Sprintf("%s refused: vips: %s is IPv6, and ipip carries IPv4 only.", doing, a)}
+		if tun != nil && !a.Is4() {
+			return nil, &protocol.Error{Code: protocol.CodeBadRequest, Message: fmt.Sprintf("%s refused: vips: %s is IPv6, and %s carries IPv4 only here (IPv6 in %s needs another device).", doing, a, tun.module, op.Host.Tunnel)}
 		}
 		holders, err := e.net().Holders(a)
 		if err != nil {
@@ -134,15 +152,15 @@ func (e *Engine) ensureHost(op *protocol.Op) (protocol.Result, *protocol.Error) 
 		}
 		return nil, perr
 	}
-	if dev == ipipDevice {
-		d, c, perr := e.ensureTunnel(doing, prev, others)
+	if tun != nil {
+		d, c, perr := e.ensureTunnel(doing, *tun, prev, others)
 		if perr != nil {
 			return fail(perr)
 		}
 		next.Device, changed = d, changed || c
 	}
 	want := hostSysctls(op.Host)
-	if dev == ipipDevice {
+	if tun != nil {
 		// all: loosened only from strict, or kept where a record loosened it.
 		cur, perr := e.readSysctls([]string{allRPF})
 		if perr != nil {
@@ -279,7 +297,7 @@ func (e *Engine) releaseHost(prev *ledger.HostRecord, keep []ledger.HostRecord) 
 		}
 		cur, perr := e.readSysctls([]string{name})
 		if perr != nil && perr.Code == protocol.CodeUnsupported {
-			continue // its interface is gone (tunl0 with its module): nothing left to put back
+			continue // its interface is gone (a tunnel device with its module): nothing left to put back
 		}
 		if perr != nil {
 			return changed, perr
@@ -301,42 +319,42 @@ func (e *Engine) releaseHost(prev *ledger.HostRecord, keep []ledger.HostRecord) 
 	return changed, nil
 }
 
-// ensureTunnel makes ipip's tunl0 exist (loading the module) and be up; what it found is inherited from a record
+// ensureTunnel makes a tunnel's fallback device exist (loading its module) and be up; what it found is inherited from a record
 // that uses the device already, so the last one puts back what was there before any.
-func (e *Engine) ensureTunnel(doing string, prev *ledger.HostRecord, others []ledger.HostRecord) (*ledger.HostDevice, bool, *protocol.Error) {
+func (e *Engine) ensureTunnel(doing string, t tunnelDevice, prev *ledger.HostRecord, others []ledger.HostRecord) (*ledger.HostDevice, bool, *protocol.Error) {
 	var d *ledger.HostDevice
 	for _, r := range withPrev(prev, others) {
-		if r.Device != nil && r.Device.Name == ipipDevice {
+		if r.Device != nil && r.Device.Name == t.name {
 			x := *r.Device
 			d = &x
 			break
 		}
 	}
-	up, exists, err := e.net().IsUp(ipipDevice)
+	up, exists, err := e.net().IsUp(t.name)
 	if err != nil {
-		return nil, false, bindError(doing+": reading "+ipipDevice, err)
+		return nil, false, bindError(doing+": reading "+t.name, err)
 	}
 	changed := false
 	if !exists {
 		if e.modprobe == nil {
-			return nil, false, &protocol.Error{Code: protocol.CodeUnsupported, Message: doing + ": module " + ipipModule + " is needed for tunnel forwarding, and modprobe is not installed."}
+			return nil, false, &protocol.Error{Code: protocol.CodeUnsupported, Message: doing + ": module " + t.module + " is needed for tunnel forwarding, and modprobe is not installed."}
 		}
-		if err := e.modprobe(ipipModule); err != nil {
-			return nil, false, &protocol.Error{Code: protocol.CodeUnsupported, Message: fmt.Sprintf("%s: loading module %s failed: %v.", doing, ipipModule, err)}
+		if err := e.modprobe(t.module); err != nil {
+			return nil, false, &protocol.Error{Code: protocol.CodeUnsupported, Message: fmt.Sprintf("%s: loading module %s failed: %v.", doing, t.module, err)}
 		}
-		if up, exists, err = e.net().IsUp(ipipDevice); err != nil || !exists {
-			return nil, false, &protocol.Error{Code: protocol.CodeUnsupported, Message: fmt.Sprintf("%s: module %s is loaded, but there is no %s in this network namespace (net.core.fb_tunnels_only_for_init_net?) (%v).", doing, ipipModule, ipipDevice, err)}
+		if up, exists, err = e.net().IsUp(t.name); err != nil || !exists {
+			return nil, false, &protocol.Error{Code: protocol.CodeUnsupported, Message: fmt.Sprintf("%s: module %s is loaded, but there is no %s in this network namespace (net.core.fb_tunnels_only_for_init_net?) (%v).", doing, t.module, t.name, err)}
 		}
 		changed = true
 		if d == nil || d.Module == "" {
-			d = &ledger.HostDevice{Name: ipipDevice, Module: ipipModule, WasDown: true}
+			d = &ledger.HostDevice{Name: t.name, Module: t.module, WasDown: true}
 		}
 	}
 	if d == nil {
-		d = &ledger.HostDevice{Name: ipipDevice, WasDown: !up}
+		d = &ledger.HostDevice{Name: t.name, WasDown: !up}
 	}
 	if !up {
-		if err := e.net().SetUp(ipipDevice, true); err != nil {
+		if err := e.net().SetUp(t.name, true); err != nil {
 			return d, changed, bindError(doing, err)
 		}
 		changed = true
@@ -422,8 +440,8 @@ func (e *Engine) BootHosts(deadline time.Time) (lines, failures []string) {
 			vips[i] = v.Address
 		}
 		host := map[string]any{"forwarding": r.Forwarding, "vips": vips}
-		if r.Device != nil && r.Device.Name == ipipDevice {
-			host["tunnel"] = map[string]string{"type": "ipip"}
+		if typ := tunnelOf(r.Device); typ != "" {
+			host["tunnel"] = map[string]string{"type": typ}
 		}
 		b, _ := json.Marshal(map[string]any{"op": "ensureHost", "owner": r.Owner, "holder": r.Holder, "host": host})
 		req.Ops = append(req.Ops, b)

@@ -124,9 +124,10 @@ func TestRealServerHostRequestRules(t *testing.T) {
 	for name, c := range map[string][2]string{
 		"nat":       {op(`{"forwarding":"nat","vips":["192.0.2.1"]}`), `host.forwarding must be "dr" or "tunnel", not "nat"`},
 		"no type":   {op(`{"forwarding":"tunnel","vips":["192.0.2.1"]}`), `host.tunnel.type must be "ipip"`},
-		"gre":       {op(`{"forwarding":"tunnel","tunnel":{"type":"gre"},"vips":["192.0.2.1"]}`), `not "gre"`},
+		"gue":       {op(`{"forwarding":"tunnel","tunnel":{"type":"gue"},"vips":["192.0.2.1"]}`), `must be "ipip" or "gre" (gue real servers are not prepared by this helper), not "gue"`},
 		"dr tunnel": {op(`{"forwarding":"dr","tunnel":{"type":"ipip"},"vips":["192.0.2.1"]}`), `host.tunnel is only for forwarding "tunnel"`},
 		"ipip v6":   {op(`{"forwarding":"tunnel","tunnel":{"type":"ipip"},"vips":["2001:db8::1"]}`), "ipip carries IPv4 only"},
+		"gre v6":    {op(`{"forwarding":"tunnel","tunnel":{"type":"gre"},"vips":["2001:db8::1"]}`), "ip_gre carries IPv4 only"},
 		"no vips":   {op(`{"forwarding":"dr","vips":[]}`), "host.vips must list at least one address"},
 		"loopback":  {op(`{"forwarding":"dr","vips":["127.0.0.2"]}`), "host.vips: 127.0.0.2 is not a unicast address"},
 		"twice":     {op(`{"forwarding":"dr","vips":["192.0.2.1","192.0.2.1"]}`), "listed twice"},
@@ -162,31 +163,49 @@ func TestRealServerHostIsPreparedAgainAtBoot(t *testing.T) {
 	}
 }
 
-// ipipKernel is the ipip module as the kernel holds it: loading it creates tunl0 (down, with rp_filter from default).
-type ipipKernel struct {
+// tunnelKernel is a tunnel module as the kernel holds it: loading it creates its fallback device (down, with
+// rp_filter from default: strict here), unloading removes it.
+type tunnelKernel struct {
 	n      *fakeNet
 	sys    string
+	device string
 	loaded bool
 	log    []string
 }
 
-func (k *ipipKernel) Param(string, string) (string, bool, error) { return "", k.loaded, nil }
-func (k *ipipKernel) Refs(string) (int, error)                   { return 0, nil }
-func (k *ipipKernel) Unload(module string) error {
+func (k *tunnelKernel) Param(string, string) (string, bool, error) { return "", k.loaded, nil }
+func (k *tunnelKernel) Refs(string) (int, error)                   { return 0, nil }
+func (k *tunnelKernel) Unload(module string) error {
 	k.log = append(k.log, "unload "+module)
 	k.loaded = false
-	delete(k.n.ifs, "tunl0")
-	return os.RemoveAll(filepath.Join(k.sys, "net", "ipv4", "conf", "tunl0"))
+	delete(k.n.ifs, k.device)
+	return os.RemoveAll(filepath.Join(k.sys, "net", "ipv4", "conf", k.device))
 }
-func (k *ipipKernel) load(module string, _ ...string) error {
+func (k *tunnelKernel) load(module string, _ ...string) error {
 	k.log = append(k.log, "load "+module)
 	k.loaded = true
-	k.n.ifs["tunl0"] = []netip.Addr{}
-	dir := filepath.Join(k.sys, "net", "ipv4", "conf", "tunl0")
+	k.n.ifs[k.device] = []netip.Addr{}
+	dir := filepath.Join(k.sys, "net", "ipv4", "conf", k.device)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, "rp_filter"), []byte("1\n"), 0o644)
+}
+
+// newTunnelEngine is newHostEngine with a strict all.rp_filter and the tunnel module that creates device.
+func newTunnelEngine(t *testing.T, device string) (*fakeNet, *Engine, string, string, *tunnelKernel) {
+	n, e, dir := newHostEngine(t)
+	sys := filepath.Dir(filepath.Dir(filepath.Dir(filepath.Dir(dir)))) // dir is sys/net/ipv4/conf/all
+	if err := os.WriteFile(filepath.Join(dir, "rp_filter"), []byte("1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	k := &tunnelKernel{n: n, sys: sys, device: device}
+	e.Modules, e.modprobe = k, k.load
+	return n, e, dir, sys, k
+}
+
+func ensureTunnelHost(typ, owner, holder, vip string) string {
+	return fmt.Sprintf(`{"op":"ensureHost","owner":%q,"holder":%q,"host":{"forwarding":"tunnel","tunnel":{"type":%q},"vips":[%q]}}`, owner, holder, typ, vip)
 }
 
 func rpf(t *testing.T, sys, iface string) string {
@@ -201,28 +220,81 @@ func rpf(t *testing.T, sys, iface string) string {
 // Tunnel (ipip): the module loaded for tunl0, tunl0 up with the VIP, rp_filter off on tunl0 and strict all loosened;
 // delete puts all of it back, the module unloaded again.
 func TestRealServerHostTunnelIsPreparedAndPutBack(t *testing.T) {
-	n, e, dir := newHostEngine(t)
-	sys := filepath.Dir(filepath.Dir(filepath.Dir(filepath.Dir(dir)))) // dir is sys/net/ipv4/conf/all
-	if err := os.WriteFile(filepath.Join(dir, "rp_filter"), []byte("1\n"), 0o644); err != nil {
+	for _, c := range []struct{ typ, device, module string }{{"ipip", "tunl0", "ipip"}, {"gre", "gre0", "ip_gre"}} {
+		t.Run(c.typ, func(t *testing.T) {
+			n, e, dir, sys, k := newTunnelEngine(t, c.device)
+			tunnel := ensureTunnelHost(c.typ, stackA, hostA, "192.0.2.10")
+			r := run(t, e, tunnel)[0]
+			wantCode(t, "ensure", r, "ok")
+			if !has(n, c.device, "192.0.2.10") || !n.up[c.device] || rpf(t, sys, c.device) != "0" || rpf(t, sys, "all") != "2" || arp(t, dir) != "1/2" {
+				t.Fatalf("after ensure: ifs %v up %v, rp_filter %s %s all %s, arp %s", n.ifs, n.up, c.device, rpf(t, sys, c.device), rpf(t, sys, "all"), arp(t, dir))
+			}
+			got := r["host"].(protocol.HostOut)
+			if len(got.VIPs) != 1 || !got.VIPs[0].Present || string(got.Sysctls["net.ipv4.conf."+c.device+".rp_filter"]) != "0" {
+				t.Fatalf("read-back: %+v", got)
+			}
+			if again := run(t, e, tunnel)[0]; again["changed"] != false {
+				t.Fatalf("a second ensure changed something: %v", again)
+			}
+			wantCode(t, "delete", run(t, e, hostOp("deleteHost", stackA, hostA))[0], "ok")
+			if _, ok := n.ifs[c.device]; ok || rpf(t, sys, "all") != "1" || arp(t, dir) != "0/0" || strings.Join(k.log, ",") != "load "+c.module+",unload "+c.module {
+				t.Fatalf("after delete: ifs %v, rp_filter all %s, arp %s, modules %v", n.ifs, rpf(t, sys, "all"), arp(t, dir), k.log)
+			}
+		})
+	}
+}
+
+// gre0 already there (ip_gre loaded by someone else) but down: it is brought up and put down again, the module left
+// loaded; its rp_filter gets its value back. An ipip record on the same host keeps what it shares (all.rp_filter,
+// the ARP settings) until it goes too.
+func TestRealServerHostGREDeviceFoundIsPutBackAsFound(t *testing.T) {
+	n, e, dir, sys, k := newTunnelEngine(t, "gre0")
+	if err := k.load("ip_gre"); err != nil {
 		t.Fatal(err)
 	}
-	k := &ipipKernel{n: n, sys: sys}
-	e.Modules, e.modprobe = k, k.load
-	tunnel := fmt.Sprintf(`{"op":"ensureHost","owner":%q,"holder":%q,"host":{"forwarding":"tunnel","tunnel":{"type":"ipip"},"vips":["192.0.2.10"]}}`, stackA, hostA)
-	r := run(t, e, tunnel)[0]
-	wantCode(t, "ensure", r, "ok")
-	if !has(n, "tunl0", "192.0.2.10") || !n.up["tunl0"] || rpf(t, sys, "tunl0") != "0" || rpf(t, sys, "all") != "2" || arp(t, dir) != "1/2" {
-		t.Fatalf("after ensure: ifs %v up %v, rp_filter tunl0 %s all %s, arp %s", n.ifs, n.up, rpf(t, sys, "tunl0"), rpf(t, sys, "all"), arp(t, dir))
+	k.log = nil
+	ipip := &tunnelKernel{n: n, sys: sys, device: "tunl0"}
+	wantCode(t, "ensure gre", run(t, e, ensureTunnelHost("gre", stackA, hostA, "192.0.2.10"))[0], "ok")
+	if len(k.log) != 0 || !n.up["gre0"] || !has(n, "gre0", "192.0.2.10") || rpf(t, sys, "gre0") != "0" {
+		t.Fatalf("after ensure gre: modules %v, up %v, gre0 %v, rp_filter gre0 %s", k.log, n.up, n.ifs["gre0"], rpf(t, sys, "gre0"))
 	}
-	got := r["host"].(protocol.HostOut)
-	if len(got.VIPs) != 1 || !got.VIPs[0].Present || string(got.Sysctls["net.ipv4.conf.tunl0.rp_filter"]) != "0" {
-		t.Fatalf("read-back: %+v", got)
+	e.Modules, e.modprobe = ipip, ipip.load
+	wantCode(t, "ensure ipip", run(t, e, ensureTunnelHost("ipip", stackB, hostB, "192.0.2.20"))[0], "ok")
+
+	wantCode(t, "delete gre", run(t, e, hostOp("deleteHost", stackA, hostA))[0], "ok")
+	if n.up["gre0"] || has(n, "gre0", "192.0.2.10") || rpf(t, sys, "gre0") != "1" || len(k.log) != 0 {
+		t.Fatalf("after delete gre: up %v, gre0 %v, rp_filter gre0 %s, modules %v", n.up, n.ifs["gre0"], rpf(t, sys, "gre0"), k.log)
 	}
-	if again := run(t, e, tunnel)[0]; again["changed"] != false {
-		t.Fatalf("a second ensure changed something: %v", again)
+	if !has(n, "tunl0", "192.0.2.20") || rpf(t, sys, "all") != "2" || arp(t, dir) != "1/2" {
+		t.Fatalf("deleting the gre record put back what the ipip record still needs: tunl0 %v, rp_filter all %s, arp %s", n.ifs["tunl0"], rpf(t, sys, "all"), arp(t, dir))
+	}
+	wantCode(t, "delete ipip", run(t, e, hostOp("deleteHost", stackB, hostB))[0], "ok")
+	if rpf(t, sys, "all") != "1" || arp(t, dir) != "0/0" || strings.Join(ipip.log, ",") != "load ipip,unload ipip" {
+		t.Fatalf("after the last delete: rp_filter all %s, arp %s, modules %v", rpf(t, sys, "all"), arp(t, dir), ipip.log)
+	}
+}
+
+// After a reboot (ip_gre not loaded, no gre0) boot prepares a gre record again: the module, gre0 up with the VIP; a
+// delete afterwards still unloads the module and puts back the pre-stack values.
+func TestRealServerHostGREIsPreparedAgainAtBoot(t *testing.T) {
+	n, e, dir, sys, k := newTunnelEngine(t, "gre0")
+	wantCode(t, "ensure", run(t, e, ensureTunnelHost("gre", stackA, hostA, "192.0.2.10"))[0], "ok")
+	if err := k.Unload("ip_gre"); err != nil { // the reboot
+		t.Fatal(err)
+	}
+	for f, v := range map[string]string{"rp_filter": "1", "arp_ignore": "0", "arp_announce": "0"} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(v+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if lines, failures := e.BootHosts(time.Now().Add(5 * time.Second)); len(failures) != 0 || len(lines) != 1 {
+		t.Fatalf("boot: lines %q, failures %q", lines, failures)
+	}
+	if !has(n, "gre0", "192.0.2.10") || !n.up["gre0"] || rpf(t, sys, "gre0") != "0" || rpf(t, sys, "all") != "2" || arp(t, dir) != "1/2" {
+		t.Fatalf("after boot: gre0 %v up %v, rp_filter gre0 %s all %s, arp %s", n.ifs["gre0"], n.up, rpf(t, sys, "gre0"), rpf(t, sys, "all"), arp(t, dir))
 	}
 	wantCode(t, "delete", run(t, e, hostOp("deleteHost", stackA, hostA))[0], "ok")
-	if _, ok := n.ifs["tunl0"]; ok || rpf(t, sys, "all") != "1" || arp(t, dir) != "0/0" || strings.Join(k.log, ",") != "load ipip,unload ipip" {
+	if _, ok := n.ifs["gre0"]; ok || rpf(t, sys, "all") != "1" || arp(t, dir) != "0/0" || !strings.HasSuffix(strings.Join(k.log, ","), "load ip_gre,unload ip_gre") {
 		t.Fatalf("after delete: ifs %v, rp_filter all %s, arp %s, modules %v", n.ifs, rpf(t, sys, "all"), arp(t, dir), k.log)
 	}
 }

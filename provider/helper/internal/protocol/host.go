@@ -10,7 +10,7 @@ import (
 // and the virtual addresses the host must accept as its own without answering ARP for them.
 type HostSpec struct {
 	Forwarding string
-	// Tunnel is the encapsulation of forwarding "tunnel" ("ipip"); "" for dr.
+	// Tunnel is the encapsulation of forwarding "tunnel" ("ipip" or "gre"); "" for dr.
 	Tunnel string
 	VIPs   []netip.Addr
 }
@@ -23,7 +23,7 @@ type wireHost struct {
 	VIPs *[]string `json:"vips"`
 }
 
-// decodeHost reads ensureHost's host: {"forwarding":"dr","vips":[…]} or {"forwarding":"tunnel","tunnel":{"type":"ipip"},"vips":[…]}.
+// decodeHost reads ensureHost's host: {"forwarding":"dr","vips":[…]} or {"forwarding":"tunnel","tunnel":{"type":"ipip"|"gre"},"vips":[…]}.
 func decodeHost(w *wireOp, op *Op) *Error {
 	if w.Host == nil || string(w.Host) == "null" {
 		return nil
@@ -43,12 +43,12 @@ func decodeHost(w *wireOp, op *Op) *Error {
 	switch {
 	case *h.Forwarding == "dr" && h.Tunnel != nil:
 		return bad("host.tunnel is only for forwarding \"tunnel\"")
-	case *h.Forwarding == "tunnel" && (h.Tunnel == nil || h.Tunnel.Type != "ipip"):
+	case *h.Forwarding == "tunnel" && (h.Tunnel == nil || (h.Tunnel.Type != "ipip" && h.Tunnel.Type != "gre")):
 		got := "absent"
 		if h.Tunnel != nil {
 			got = "\"" + h.Tunnel.Type + "\""
 		}
-		return bad("host.tunnel.type must be \"ipip\" (gue and gre real servers are not prepared by this helper), not %s", got)
+		return bad("host.tunnel.type must be \"ipip\" or \"gre\" (gue real servers are not prepared by this helper), not %s", got)
 	case *h.Forwarding == "tunnel":
 		spec.Tunnel = h.Tunnel.Type
 	}
