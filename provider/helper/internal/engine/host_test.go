@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ipvs"
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ledger"
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ledger/ledgertest"
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/protocol"
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/sysctl"
@@ -285,3 +286,30 @@ func TestRealServerHostFoundModuleStaysLoadedAcrossReboots(t *testing.T) {
 	}
 }
 
+// One machine can be a director and a real server's host at once (a sorry server on the director): the boot unit
+// stays while anything at all is to be restored — a service with its bound address after the last host record goes,
+// a host record after the last service goes — and goes with the last of them.
+func TestBootUnitStaysWhileDirectorOrHostNeedsIt(t *testing.T) {
+	n, e := newVipEngine(t)
+	useArpSysctls(t, e)
+	os.MkdirAll(ledger.SystemdRun, 0o755)
+	e.Exe = "/usr/local/bin/ipvs-helper"
+	unit := filepath.Join(ledger.UnitDir, ledger.UnitName)
+	installed := func() bool { _, err := os.Lstat(unit); return err == nil }
+
+	wantCode(t, "bind", run(t, e, bindSvc("192.0.2.10", 80, "true", stackA))[0], "ok")
+	wantCode(t, "host", run(t, e, ensureHost(stackB, hostB, "192.0.2.20"))[0], "ok")
+	wantCode(t, "delete host", run(t, e, hostOp("deleteHost", stackB, hostB))[0], "ok")
+	if !installed() || !has(n, "ipvs0", "192.0.2.10") {
+		t.Fatalf("the last host record went and took the boot unit (%v) that the bound service still needs", installed())
+	}
+	wantCode(t, "host again", run(t, e, ensureHost(stackB, hostB, "192.0.2.20"))[0], "ok")
+	wantCode(t, "delete service", run(t, e, delSvc("192.0.2.10", 80, stackA))[0], "ok")
+	if !installed() {
+		t.Fatal("the last service went and took the boot unit the host record still needs")
+	}
+	wantCode(t, "delete host again", run(t, e, hostOp("deleteHost", stackB, hostB))[0], "ok")
+	if installed() {
+		t.Fatal("the boot unit stayed with nothing left to restore")
+	}
+}
