@@ -406,7 +406,8 @@ func bootWanted(l *ledger.Ledger) bool {
 }
 
 // BootHosts prepares every recorded host again after a reboot (the boot unit runs it through "boot"): the VIPs back
-// on lo, the sysctls set, each record keeping the originals it found before the reboot. It needs no IPVS.
+// on lo or tunl0 (ipip loaded), the sysctls set, each record keeping the originals (and what it found there) from
+// before the reboot. It needs no IPVS.
 func (e *Engine) BootHosts(deadline time.Time) (lines, failures []string) {
 	l, err := ledger.Open(deadline, nil)
 	if err != nil {
@@ -436,7 +437,7 @@ func (e *Engine) BootHosts(deadline time.Time) (lines, failures []string) {
 		case res["ok"] != true:
 			failures = append(failures, fmt.Sprintf("preparing this host again for %s (stack %s): %s", recs[i].Holder, recs[i].Owner, res["error"].(*protocol.Error).Message))
 		case res["changed"] == true:
-			lines = append(lines, fmt.Sprintf("prepared this host again for %s (stack %s): VIPs on lo, ARP settings", recs[i].Holder, recs[i].Owner))
+			lines = append(lines, fmt.Sprintf("prepared this host again for %s (stack %s): its %s VIPs and sysctls", recs[i].Holder, recs[i].Owner, recs[i].Forwarding))
 		}
 	}
 	return lines, failures
