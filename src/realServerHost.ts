@@ -1,4 +1,4 @@
-// The RealServerHost resource: the machine behind DR or tunnel real servers. All behaviour lives in provider/ (loaded by the shim).
+// The RealServerHost resource: the machine behind DR and tunnel real servers. All behaviour lives in provider/ (loaded by the shim).
 import * as pulumi from "@pulumi/pulumi";
 import type { DirectorArgs, DirectorState } from "./director";
 import { stackOwner } from "./owner";
@@ -31,13 +31,15 @@ export interface RealServerHostArgs {
 }
 
 /**
- * The host of DR or tunnel real servers, prepared so the traffic a director forwards to it arrives: each VIP on `lo`
- * (IPv4 /32, IPv6 /128; with tunnel forwarding on tunl0 or gre0 instead, see `forwarding`) and, with an IPv4 VIP,
+ * The host of DR and tunnel real servers, prepared so the traffic a director forwards to it arrives. dr: each VIP on
+ * `lo` (IPv4 /32, IPv6 /128). tunnel: the module (ipip or ip_gre), its device (`tunl0` or `gre0`) up with the VIPs
+ * (IPv4), reverse-path filtering relaxed on that device (and `all` loosened from strict). Both, with an IPv4 VIP:
  * `net.ipv4.conf.all.arp_ignore=1` and `arp_announce=2` so the host never answers or announces the VIP on its LAN.
- * The host's ledger records what was changed and the values found: destroy puts back only that (a VIP already on lo
- * stays; an address or sysctl another resource or stack also needs stays until the last one goes). Refresh reports a
- * removed VIP or a reset sysctl as drift, which `up` heals. A VIP that is one of the host's own addresses (such as its
- * SSH address) is refused.
+ * The host's ledger records what was changed and the values found: destroy puts back only that (a VIP already there
+ * stays, also after boot put it back following a reboot; an address or sysctl another resource or stack also needs
+ * stays until the last one goes). The boot unit prepares the host again after a reboot. Refresh reports a removed VIP
+ * or a reset sysctl as drift, which `up` heals. A VIP that is one of the host's own addresses (such as its SSH
+ * address) is refused.
  */
 export class RealServerHost extends pulumi.CustomResource {
   /** The host, credentials included: a secret output. */

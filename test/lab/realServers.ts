@@ -95,15 +95,17 @@ done`
 
 /**
  * Makes each real server namespace an SSH host: sshd in the namespace, in a mount namespace of its own whose
- * /var/lib/pulumi-ipvs (the helper's ledger) is a private tmpfs, so every real server keeps its own ledger, as separate
- * machines would. The helper binary and the lock under /run stay shared with the director (one binary, one lock).
+ * /var/lib/pulumi-ipvs (the helper's ledger) and /etc/systemd/system (where the helper keeps its boot unit, on a
+ * director with a persistent disk) are private tmpfs, so every real server keeps its own ledger and boot unit, as
+ * separate machines would: a real server's last record going must not remove the director's boot unit. The helper
+ * binary and the lock under /run stay shared with the director (one binary, one lock).
  */
 export async function serveSsh(d: LabDirector, servers: LabRealServer[]): Promise<void> {
   await d.exec(`set -e
 mkdir -p /var/lib/pulumi-ipvs
 ${servers
   .map(
-    (s) => `setsid ${IP} netns exec ${s.name} unshare -m sh -c 'mount -t tmpfs -o mode=0755 tmpfs /var/lib/pulumi-ipvs && exec /usr/sbin/sshd -E /var/log/sshd-${s.name}.log -o PidFile=/run/sshd-${s.name}.pid' </dev/null >/dev/null 2>&1 &
+    (s) => `setsid ${IP} netns exec ${s.name} unshare -m sh -c 'mount -t tmpfs -o mode=0755 tmpfs /var/lib/pulumi-ipvs && { [ ! -d /etc/systemd/system ] || mount -t tmpfs -o mode=0755 tmpfs /etc/systemd/system; } && exec /usr/sbin/sshd -E /var/log/sshd-${s.name}.log -o PidFile=/run/sshd-${s.name}.pid' </dev/null >/dev/null 2>&1 &
 i=0; until ${IP} netns exec ${s.name} netstat -ltn | grep -q ':22 '; do i=$((i+1)); [ $i -lt 100 ] || { echo "sshd in ${s.name} did not listen" >&2; exit 1; }; sleep 0.1; done`,
   )
   .join("\n")}`);

@@ -194,14 +194,15 @@ func (e *Engine) ensureHost(op *protocol.Op) (protocol.Result, *protocol.Error) 
 	}
 	// The VIPs last: by then the host neither answers nor announces them on its LAN.
 	for _, a := range op.Host.VIPs {
-		added := false
-		if onDev[a] {
-			added = addedBefore(prev, others, a)
-		} else {
+		added, known := recordedAdded(prev, others, a)
+		if !known {
+			added = !onDev[a]
+		}
+		if !onDev[a] {
 			if err := e.net().AddAddr(dev, a); err != nil {
 				return fail(bindError(fmt.Sprintf("%s: adding %s to %s", doing, a, dev), err))
 			}
-			added, changed = true, true
+			changed = true
 		}
 		next.VIPs = append(next.VIPs, ledger.HostVIP{Address: a.String(), Interface: dev, Added: added})
 	}
@@ -319,8 +320,9 @@ func (e *Engine) releaseHost(prev *ledger.HostRecord, keep []ledger.HostRecord) 
 	return changed, nil
 }
 
-// ensureTunnel makes a tunnel's fallback device exist (loading its module) and be up; what it found is inherited from a record
-// that uses the device already, so the last one puts back what was there before any.
+// ensureTunnel makes a tunnel's fallback device exist (loading its module) and be up; what it found is inherited from a
+// record that uses the device already, so the last one puts back what was there before any, also when boot loads the
+// module again after a reboot.
 func (e *Engine) ensureTunnel(doing string, t tunnelDevice, prev *ledger.HostRecord, others []ledger.HostRecord) (*ledger.HostDevice, bool, *protocol.Error) {
 	var d *ledger.HostDevice
 	for _, r := range withPrev(prev, others) {
@@ -346,7 +348,7 @@ func (e *Engine) ensureTunnel(doing string, t tunnelDevice, prev *ledger.HostRec
 			return nil, false, &protocol.Error{Code: protocol.CodeUnsupported, Message: fmt.Sprintf("%s: module %s is loaded, but there is no %s in this network namespace (net.core.fb_tunnels_only_for_init_net?) (%v).", doing, t.module, t.name, err)}
 		}
 		changed = true
-		if d == nil || d.Module == "" {
+		if d == nil { // a record that found the module loaded keeps that (as with a found VIP): never ours to unload
 			d = &ledger.HostDevice{Name: t.name, Module: t.module, WasDown: true}
 		}
 	}
@@ -422,7 +424,8 @@ func bootWanted(l *ledger.Ledger) bool {
 }
 
 // BootHosts prepares every recorded host again after a reboot (the boot unit runs it through "boot"): the VIPs back
-// on lo, the sysctls set, each record keeping the originals it found before the reboot. It needs no IPVS.
+// on lo or tunl0 (ipip loaded), the sysctls set, each record keeping the originals (and what it found there) from
+// before the reboot. It needs no IPVS.
 func (e *Engine) BootHosts(deadline time.Time) (lines, failures []string) {
 	l, err := ledger.Open(deadline, nil)
 	if err != nil {
@@ -452,22 +455,28 @@ func (e *Engine) BootHosts(deadline time.Time) (lines, failures []string) {
 		case res["ok"] != true:
 			failures = append(failures, fmt.Sprintf("preparing this host again for %s (stack %s): %s", recs[i].Holder, recs[i].Owner, res["error"].(*protocol.Error).Message))
 		case res["changed"] == true:
-			lines = append(lines, fmt.Sprintf("prepared this host again for %s (stack %s): VIPs on lo, ARP settings", recs[i].Holder, recs[i].Owner))
+			lines = append(lines, fmt.Sprintf("prepared this host again for %s (stack %s): its %s VIPs and sysctls", recs[i].Holder, recs[i].Owner, recs[i].Forwarding))
 		}
 	}
 	return lines, failures
 }
 
-// addedBefore: a record (this resource's previous one or another's) says pulumi-ipvs added address a.
-func addedBefore(prev *ledger.HostRecord, others []ledger.HostRecord, a netip.Addr) bool {
+// recordedAdded is whether pulumi-ipvs added address a, as the records (this resource's previous one or another's)
+// know it; known is false when no record lists a. A record that found a already there keeps that for good: the
+// address is the user's even after pulumi-ipvs put it back (boot after a reboot, an ensure after it was removed by
+// hand), so no delete removes it. Records that disagree (none written by this helper do) count as found.
+func recordedAdded(prev *ledger.HostRecord, others []ledger.HostRecord, a netip.Addr) (added, known bool) {
 	for _, r := range withPrev(prev, others) {
 		for _, v := range r.VIPs {
-			if v.Address == a.String() && v.Added {
-				return true
+			if v.Address == a.String() {
+				if !v.Added {
+					return false, true
+				}
+				added, known = true, true
 			}
 		}
 	}
-	return false
+	return added, known
 }
 
 // originalBefore is the value a sysctl had before any record set it, nil when no record manages it.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ipvs"
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ledger"
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ledger/ledgertest"
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/protocol"
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/sysctl"
@@ -24,8 +25,14 @@ func newHostEngine(t *testing.T) (*fakeNet, *Engine, string) {
 	e := New(nil, ipvs.KernelVersion{}, nil)
 	n := &fakeNet{ifs: map[string][]netip.Addr{"eth0": {netip.MustParseAddr("10.0.2.15")}, "lo": {netip.MustParseAddr("127.0.0.1")}}}
 	e.Net = n
+	return n, e, useArpSysctls(t, e)
+}
+
+// useArpSysctls gives e a /proc/sys tree of plain files with the ARP sysctls at the kernel's defaults; dir is its
+// net/ipv4/conf/all.
+func useArpSysctls(t *testing.T, e *Engine) (dir string) {
 	sys := t.TempDir()
-	dir := filepath.Join(sys, "net", "ipv4", "conf", "all")
+	dir = filepath.Join(sys, "net", "ipv4", "conf", "all")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +42,7 @@ func newHostEngine(t *testing.T) (*fakeNet, *Engine, string) {
 		}
 	}
 	e.Sysctl = sysctl.Proc(sys)
-	return n, e, dir
+	return dir
 }
 
 func ensureHost(owner, holder string, vips ...string) string {
@@ -296,5 +303,85 @@ func TestRealServerHostGREIsPreparedAgainAtBoot(t *testing.T) {
 	wantCode(t, "delete", run(t, e, hostOp("deleteHost", stackA, hostA))[0], "ok")
 	if _, ok := n.ifs["gre0"]; ok || rpf(t, sys, "all") != "1" || arp(t, dir) != "0/0" || !strings.HasSuffix(strings.Join(k.log, ","), "load ip_gre,unload ip_gre") {
 		t.Fatalf("after delete: ifs %v, rp_filter all %s, arp %s, modules %v", n.ifs, rpf(t, sys, "all"), arp(t, dir), k.log)
+	}
+}
+
+// A VIP found on lo is the user's for good: after a reboot boot puts it back (the real server needs it), and so
+// does an ensure after it was removed by hand, yet the records still say found, so no delete removes it; another
+// stack listing it later inherits that. An address pulumi-ipvs added goes with the last record, reboot or not.
+func TestRealServerHostFoundVIPStaysTheUsersAcrossReboots(t *testing.T) {
+	n, e, _ := newHostEngine(t)
+	n.ifs["lo"] = append(n.ifs["lo"], netip.MustParseAddr("192.0.2.99"))
+	wantCode(t, "ensure A", run(t, e, ensureHost(stackA, hostA, "192.0.2.99", "192.0.2.10"))[0], "ok")
+	n.ifs["lo"] = []netip.Addr{netip.MustParseAddr("127.0.0.1")} // the reboot: lo as the kernel makes it
+	if lines, failures := e.BootHosts(time.Now().Add(5 * time.Second)); len(failures) != 0 || len(lines) != 1 {
+		t.Fatalf("boot: lines %q, failures %q", lines, failures)
+	}
+	if !has(n, "lo", "192.0.2.99") || !has(n, "lo", "192.0.2.10") {
+		t.Fatalf("boot did not put both VIPs back: %v", n.ifs["lo"])
+	}
+	got := run(t, e, hostOp("getHost", stackA, hostA))[0]["host"].(protocol.HostOut)
+	if len(got.VIPs) != 2 || got.VIPs[0].Added || !got.VIPs[1].Added {
+		t.Fatalf("after boot the record lost what was found: %+v", got.VIPs)
+	}
+	n.DelAddr("lo", netip.MustParseAddr("192.0.2.99"))
+	wantCode(t, "heal A", run(t, e, ensureHost(stackA, hostA, "192.0.2.99", "192.0.2.10"))[0], "ok")
+	wantCode(t, "ensure B", run(t, e, ensureHost(stackB, hostB, "192.0.2.99"))[0], "ok")
+	wantCode(t, "delete A", run(t, e, hostOp("deleteHost", stackA, hostA))[0], "ok")
+	wantCode(t, "delete B", run(t, e, hostOp("deleteHost", stackB, hostB))[0], "ok")
+	if !has(n, "lo", "192.0.2.99") || has(n, "lo", "192.0.2.10") {
+		t.Fatalf("after the last delete the found VIP must stay and the added one go: %v", n.ifs["lo"])
+	}
+}
+
+// The ipip module found loaded is the user's too: after a reboot boot loads it again, and delete leaves it loaded.
+func TestRealServerHostFoundModuleStaysLoadedAcrossReboots(t *testing.T) {
+	n, e, dir := newHostEngine(t)
+	sys := filepath.Dir(filepath.Dir(filepath.Dir(filepath.Dir(dir))))
+	os.WriteFile(filepath.Join(dir, "rp_filter"), []byte("0\n"), 0o644)
+	k := &ipipKernel{n: n, sys: sys}
+	e.Modules, e.modprobe = k, k.load
+	k.load(ipipModule) // loaded by the user before any stack
+	tunnel := fmt.Sprintf(`{"op":"ensureHost","owner":%q,"holder":%q,"host":{"forwarding":"tunnel","tunnel":{"type":"ipip"},"vips":["192.0.2.10"]}}`, stackA, hostA)
+	wantCode(t, "ensure", run(t, e, tunnel)[0], "ok")
+	k.Unload(ipipModule) // the reboot, before anything loaded it
+	k.log = nil
+	if lines, failures := e.BootHosts(time.Now().Add(5 * time.Second)); len(failures) != 0 || len(lines) != 1 {
+		t.Fatalf("boot: lines %q, failures %q", lines, failures)
+	}
+	if !has(n, "tunl0", "192.0.2.10") || !n.up["tunl0"] || rpf(t, sys, "tunl0") != "0" {
+		t.Fatalf("after boot: ifs %v up %v rp_filter tunl0 %s", n.ifs, n.up, rpf(t, sys, "tunl0"))
+	}
+	wantCode(t, "delete", run(t, e, hostOp("deleteHost", stackA, hostA))[0], "ok")
+	if strings.Join(k.log, ",") != "load ipip" || has(n, "tunl0", "192.0.2.10") {
+		t.Fatalf("after delete: modules %v, tunl0 %v (the module was the user's: it stays loaded)", k.log, n.ifs["tunl0"])
+	}
+}
+
+// One machine can be a director and a real server's host at once (a sorry server on the director): the boot unit
+// stays while anything at all is to be restored — a service with its bound address after the last host record goes,
+// a host record after the last service goes — and goes with the last of them.
+func TestBootUnitStaysWhileDirectorOrHostNeedsIt(t *testing.T) {
+	n, e := newVipEngine(t)
+	useArpSysctls(t, e)
+	os.MkdirAll(ledger.SystemdRun, 0o755)
+	e.Exe = "/usr/local/bin/ipvs-helper"
+	unit := filepath.Join(ledger.UnitDir, ledger.UnitName)
+	installed := func() bool { _, err := os.Lstat(unit); return err == nil }
+
+	wantCode(t, "bind", run(t, e, bindSvc("192.0.2.10", 80, "true", stackA))[0], "ok")
+	wantCode(t, "host", run(t, e, ensureHost(stackB, hostB, "192.0.2.20"))[0], "ok")
+	wantCode(t, "delete host", run(t, e, hostOp("deleteHost", stackB, hostB))[0], "ok")
+	if !installed() || !has(n, "ipvs0", "192.0.2.10") {
+		t.Fatalf("the last host record went and took the boot unit (%v) that the bound service still needs", installed())
+	}
+	wantCode(t, "host again", run(t, e, ensureHost(stackB, hostB, "192.0.2.20"))[0], "ok")
+	wantCode(t, "delete service", run(t, e, delSvc("192.0.2.10", 80, stackA))[0], "ok")
+	if !installed() {
+		t.Fatal("the last service went and took the boot unit the host record still needs")
+	}
+	wantCode(t, "delete host again", run(t, e, hostOp("deleteHost", stackB, hostB))[0], "ok")
+	if installed() {
+		t.Fatal("the boot unit stayed with nothing left to restore")
 	}
 }
