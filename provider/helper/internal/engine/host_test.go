@@ -336,15 +336,11 @@ func TestRealServerHostFoundVIPStaysTheUsersAcrossReboots(t *testing.T) {
 
 // The ipip module found loaded is the user's too: after a reboot boot loads it again, and delete leaves it loaded.
 func TestRealServerHostFoundModuleStaysLoadedAcrossReboots(t *testing.T) {
-	n, e, dir := newHostEngine(t)
-	sys := filepath.Dir(filepath.Dir(filepath.Dir(filepath.Dir(dir))))
-	os.WriteFile(filepath.Join(dir, "rp_filter"), []byte("0\n"), 0o644)
-	k := &ipipKernel{n: n, sys: sys}
-	e.Modules, e.modprobe = k, k.load
-	k.load(ipipModule) // loaded by the user before any stack
-	tunnel := fmt.Sprintf(`{"op":"ensureHost","owner":%q,"holder":%q,"host":{"forwarding":"tunnel","tunnel":{"type":"ipip"},"vips":["192.0.2.10"]}}`, stackA, hostA)
+	n, e, _, sys, k := newTunnelEngine(t, "tunl0")
+	k.load("ipip") // loaded by the user before any stack
+	tunnel := ensureTunnelHost("ipip", stackA, hostA, "192.0.2.10")
 	wantCode(t, "ensure", run(t, e, tunnel)[0], "ok")
-	k.Unload(ipipModule) // the reboot, before anything loaded it
+	k.Unload("ipip") // the reboot, before anything loaded it
 	k.log = nil
 	if lines, failures := e.BootHosts(time.Now().Add(5 * time.Second)); len(failures) != 0 || len(lines) != 1 {
 		t.Fatalf("boot: lines %q, failures %q", lines, failures)
