@@ -38,7 +38,7 @@ type Engine struct {
 	progress *Progress
 	queue    []queued
 	inQueue  map[entry]bool
-	// The running request's ledger (ownership.go); ownsLock: it was opened for this request.
+	// The running request's ledger (ledgersession.go); ownsLock: it was opened for this request.
 	own      ownedRun
 	ownsLock bool
 	// kept is the ledger the last request opened, reopened by the next one so that a serving helper re-reads only

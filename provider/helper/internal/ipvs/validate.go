@@ -158,7 +158,7 @@ func ValidateDest(svc ServiceKey, d Dest, k KernelVersion) error {
 			return err
 		}
 		if d.TunPort == 0 {
-			return rule("%s: a gue tunnel needs a port 1..65535", name)
+			return rule("%s: a gue tunnel needs a port 1..%d", name, TunnelPortRange.Max) // 0 is no port
 		}
 	case TunGRE:
 		if err := k.require(KernelVersion{5, 3}, "GRE tunnels"); err != nil {

@@ -408,9 +408,14 @@ func checkHolder(s, field string) *Error {
 
 func decodeOwnership(w *wireOp, op *Op) *Error {
 	if w.Owner == nil {
-		for k, there := range map[string]bool{"formerOwner": w.FormerOwner != nil, "holder": w.Holder != nil, "formerHolder": w.FormerHolder != nil, "takeover": w.Takeover != nil, "withForeignDests": w.WithForeignDests != nil, "dryRun": w.DryRun != nil} {
-			if there {
-				return bad("operation %s takes field %q only together with \"owner\"", w.Op, k)
+		// In the order wireOp declares them, so that with several present the refusal always names the same one.
+		for _, f := range []struct {
+			name  string
+			there bool
+		}{{"formerOwner", w.FormerOwner != nil}, {"holder", w.Holder != nil}, {"formerHolder", w.FormerHolder != nil},
+			{"takeover", w.Takeover != nil}, {"withForeignDests", w.WithForeignDests != nil}, {"dryRun", w.DryRun != nil}} {
+			if f.there {
+				return bad("operation %s takes field %q only together with \"owner\"", w.Op, f.name)
 			}
 		}
 		return nil

@@ -154,6 +154,23 @@ func TestDecodeHolder(t *testing.T) {
 	}
 }
 
+// With several owner-only fields and no owner, the refusal names the first in wireOp's order, every time.
+func TestDecodeOwnerOnlyFieldsNamedInOrder(t *testing.T) {
+	for what, c := range map[string]struct{ raw, want string }{
+		"formerOwner and takeover": {`{"op":"ensureService","service":{"family":"ipv4","fwmark":1},"takeover":true,"formerOwner":"acme/lb/old"}`,
+			`operation ensureService takes field "formerOwner" only together with "owner"`},
+		"holder and formerHolder": {`{"op":"deleteDest","service":{"family":"ipv4","fwmark":1},"dest":{"address":"10.0.0.1"},"formerHolder":"y","holder":"x"}`,
+			`operation deleteDest takes field "holder" only together with "owner"`},
+	} {
+		for i := 0; i < 50; i++ { // a map's order would name either field, differing between runs
+			_, e := DecodeOp(json.RawMessage(c.raw))
+			if e == nil || e.Code != CodeBadRequest || e.Message != c.want {
+				t.Fatalf("%s (try %d): %v, want BAD_REQUEST %q", what, i, e, c.want)
+			}
+		}
+	}
+}
+
 func TestDecodeFormerOwnerOfSettings(t *testing.T) {
 	ensure := `{"op":"ensureSettings","settings":{"sysctls":{"net.ipv4.vs.conntrack":1}}%s}`
 	op, e := DecodeOp(json.RawMessage(fmt.Sprintf(ensure, `,"owner":"acme/lb/production","formerOwner":"acme/lb/prod"`)))

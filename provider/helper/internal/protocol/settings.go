@@ -65,8 +65,9 @@ func ftpPortsOf(w *wireFTP, stored bool) ([]uint16, *Error) {
 	}
 	out := make([]uint16, 0, len(w.Ports))
 	for i, p := range w.Ports {
-		if p < 1 || p > 65535 {
-			return nil, bad("ftp.ports[%d] must be a TCP port 1..65535, not %d", i, p)
+		// ip_vs_ftp binds to services by their port, and skips a port 0 (no port): a service port other than 0.
+		if p < 1 || p > ipvs.ServicePortRange.Max {
+			return nil, bad("ftp.ports[%d] must be a TCP port 1..%d, not %d", i, ipvs.ServicePortRange.Max, p)
 		}
 		if slices.Contains(out, uint16(p)) {
 			return nil, bad("ftp.ports[%d]: port %d is listed twice", i, p)

@@ -153,7 +153,7 @@ func parseLine(tok []string) (*line, error) {
 	}{{"t", ipvs.ProtoTCP}, {"u", ipvs.ProtoUDP}, {"sctp", ipvs.ProtoSCTP}} {
 		if v, ok := l.opts[p.opt]; ok {
 			selectors++
-			a, port, _, err := splitHostPort(v)
+			a, port, _, err := splitHostPort(v, ipvs.ServicePortRange)
 			if err != nil {
 				return nil, fmt.Errorf("service %s: %w", v, err)
 			}
@@ -196,8 +196,9 @@ func afOf(a netip.Addr) uint16 {
 	return ipvs.AFInet6
 }
 
-// splitHostPort reads "1.2.3.4:80", "[2001:db8::1]:80" or (optional port) "1.2.3.4", "[2001:db8::1]". Numeric only.
-func splitHostPort(s string) (netip.Addr, uint16, bool, error) {
+// splitHostPort reads "1.2.3.4:80", "[2001:db8::1]:80" or (optional port) "1.2.3.4", "[2001:db8::1]". Numeric only;
+// the port within r (ipvs/fields.go).
+func splitHostPort(s string, r ipvs.Range) (netip.Addr, uint16, bool, error) {
 	host, port := s, ""
 	if strings.HasPrefix(s, "[") {
 		end := strings.Index(s, "]")
@@ -218,9 +219,9 @@ func splitHostPort(s string) (netip.Addr, uint16, bool, error) {
 	if port == "" {
 		return a, 0, false, nil
 	}
-	p, err := strconv.ParseUint(port, 10, 16)
-	if err != nil {
-		return netip.Addr{}, 0, false, fmt.Errorf("port %q must be 0..65535", port)
+	p, err := strconv.ParseUint(port, 10, 32)
+	if err != nil || !r.In(int64(p)) {
+		return netip.Addr{}, 0, false, fmt.Errorf("port %q must be %d..%d", port, r.Min, r.Max)
 	}
 	return a, uint16(p), true, nil
 }
@@ -277,7 +278,7 @@ func (l *line) dest(svc ipvs.ServiceKey) (DestRule, error) {
 	if !ok {
 		return dr, fmt.Errorf("an -a line needs -r ADDRESS[:PORT]")
 	}
-	a, port, hasPort, err := splitHostPort(v)
+	a, port, hasPort, err := splitHostPort(v, ipvs.DestPortRange)
 	if err != nil {
 		return dr, fmt.Errorf("real server %s: %w", v, err)
 	}

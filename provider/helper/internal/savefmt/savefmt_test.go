@@ -118,6 +118,8 @@ func TestParseErrorsNameTheLine(t *testing.T) {
 		"-A -t host.example:80\n":                                              "not a numeric IP address",
 		"-A -t 10.0.0.1:0\n":                                                   "port 0 is only allowed for persistent",
 		"-A -t 10.0.0.1:80\n-a -t 10.0.0.1:80 -r 10.1.1.1 -m -w 70000\n":       "weight \"70000\" must be 0..65535",
+		"-A -t 10.0.0.1:65536\n":                                               "service 10.0.0.1:65536: port \"65536\" must be 0..65535",
+		"-A -t 10.0.0.1:80\n-a -t 10.0.0.1:80 -r 10.1.1.1:70000 -m\n":          "real server 10.1.1.1:70000: port \"70000\" must be 0..65535",
 		"-A -t 10.0.0.1:80\n-a -t 10.0.0.1:80 -r 10.1.1.1 -m --tun-type gue\n": "tunnel options need tunnel forwarding",
 	} {
 		_, err := Parse(strings.NewReader(in), k6)
