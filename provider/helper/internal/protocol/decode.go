@@ -203,23 +203,25 @@ func readOp(raw json.RawMessage) (*wireOp, *Error) {
 	}
 	present := presentFields(&w)
 	allowed := " " + spec.allowed + " "
-	for k, there := range present {
-		if there && !strings.Contains(allowed, " "+k+" ") {
+	given := map[string]bool{}
+	for _, k := range present {
+		if !strings.Contains(allowed, " "+k+" ") {
 			return nil, bad("operation %s does not take field %q", w.Op, k)
 		}
+		given[k] = true
 	}
 	for _, k := range strings.Fields(spec.required) {
-		if !present[k] {
+		if !given[k] {
 			return nil, bad("operation %s needs field %q", w.Op, k)
 		}
 	}
 	return &w, nil
 }
 
-// presentFields names the fields of w that were given and not null, by their JSON names: wireOp is the one list of
-// an op's fields.
-func presentFields(w *wireOp) map[string]bool {
-	present := map[string]bool{}
+// presentFields names the fields of w that were given and not null, by their JSON names, in wireOp's order (so a
+// refusal names the same field every time): wireOp is the one list of an op's fields.
+func presentFields(w *wireOp) []string {
+	var present []string
 	v := reflect.ValueOf(w).Elem()
 	for i := 0; i < v.NumField(); i++ {
 		f := v.Field(i)
@@ -227,7 +229,9 @@ func presentFields(w *wireOp) map[string]bool {
 			continue // "op" itself
 		}
 		raw, isRaw := f.Interface().(json.RawMessage)
-		present[v.Type().Field(i).Tag.Get("json")] = !f.IsNil() && !(isRaw && string(raw) == "null")
+		if !f.IsNil() && !(isRaw && string(raw) == "null") {
+			present = append(present, v.Type().Field(i).Tag.Get("json"))
+		}
 	}
 	return present
 }

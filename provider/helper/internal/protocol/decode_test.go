@@ -171,6 +171,17 @@ func TestDecodeOwnerOnlyFieldsNamedInOrder(t *testing.T) {
 	}
 }
 
+// Several fields an op does not take: the refusal names the first in wireOp's order, the same on every run.
+func TestDecodeMisplacedFieldsNamedInOrder(t *testing.T) {
+	raw := `{"op":"getService","service":{"family":"ipv4","fwmark":1},"sysctls":[],"dryRun":true,"tcp":5,"host":{}}`
+	want := `operation getService does not take field "tcp"`
+	for i := 0; i < 50; i++ { // a map's order would name any of the four, differing between runs
+		if _, e := DecodeOp(json.RawMessage(raw)); e == nil || e.Code != CodeBadRequest || e.Message != want {
+			t.Fatalf("try %d: %v, want BAD_REQUEST %q", i, e, want)
+		}
+	}
+}
+
 func TestDecodeFormerOwnerOfSettings(t *testing.T) {
 	ensure := `{"op":"ensureSettings","settings":{"sysctls":{"net.ipv4.vs.conntrack":1}}%s}`
 	op, e := DecodeOp(json.RawMessage(fmt.Sprintf(ensure, `,"owner":"acme/lb/production","formerOwner":"acme/lb/prod"`)))
