@@ -1,7 +1,8 @@
-// The create / read / update / delete logic of a resource that is one kernel entry kept on a set of directors: the
-// VirtualService and the RealServer run on it, and the RealServerPool runs each member through the RealServer's
-// effects (its own apply batches a whole pool per director); the pool and DirectorSettings share its echo,
-// initFailure, errorText and withoutUndefined (the pool its hint too).
+// The create / read / update / delete framework every resource runs on: an entry kept on a set of directors. The
+// VirtualService and the RealServer use it as it is; DirectorSettings and RealServerHost are an entry on one director
+// (onDirector: their own message, and a failed ensure that may have changed something still holds it); the
+// RealServerPool overrides how an entry is applied (its apply batches a whole pool per director, members through the
+// RealServer's effects) and reuses the rules below: settle, moves, readViews.
 //
 // State is honest about where the entry exists: the `directors` recorded in outputs are the directors that hold it.
 // - create on N directors where some fail records the resource (an init failure) with only the directors that
@@ -42,6 +43,8 @@ export interface EntryKind<T> {
   diff(id: string, olds: unknown, news: unknown): dynamic.DiffResult;
   /** Props completed from the id where `get(name, id, state)` gave only how to reach the directors. */
   fromId(id: string, props: Props): Props;
+  /** The message of a failed create, read, update or delete; default: a line a director (`failureMessage`). */
+  failureMessage?(entry: T, what: string, failures: DirectorFailure[], total: number): string;
 }
 
 /** What a resource does to its entry on one director, through that director's operations. */
@@ -54,6 +57,16 @@ export interface EntryEffects<T> {
   remove(ops: DirectorOps, entry: T, formerHolder?: string): Promise<void>;
   /** The entry's settings as the kernel has them, in props form, or null when absent. */
   read(ops: DirectorOps, entry: T): Promise<Props | null>;
+  /**
+   * Whether a failed op left its director as it was; default: it never reached it (`reachedNothing`). An update that
+   * failed so on every director is a plain error: state keeps what it had.
+   */
+  changedNothing?(error: unknown): boolean;
+  /**
+   * A director whose ensure failed after it may have changed something still holds the entry (its ledger recorded the
+   * values found before, which a delete puts back). Default: a director holds only what an op there did.
+   */
+  keepsPartial?: boolean;
 }
 
 /** How to reach a director's operations: the pooled helper in production, an in-memory table in unit tests. */
@@ -66,7 +79,7 @@ interface Entries<T> {
   opsFor: OpsFor;
 }
 
-interface DirectorFailure {
+export interface DirectorFailure {
   director: Director;
   error: unknown;
   /** The entry was being removed from this director (an update that drops it, or a delete). */
@@ -103,6 +116,7 @@ export function hint({ error, removing }: Pick<DirectorFailure, "error" | "remov
 }
 
 function failureMessage<T>(kind: EntryKind<T>, entry: T, what: string, failures: DirectorFailure[], total: number): string {
+  if (kind.failureMessage) return kind.failureMessage(entry, what, failures, total);
   const lines = failures.map((f) => `  - ${endpointLabel(f.director)}: ${errorText(f.error)}${hint(f)}`);
   return `${kind.resource} ${kind.describe(entry)}: ${what} failed on ${failures.length} of ${total} director(s):\n${lines.join("\n")}`;
 }
@@ -111,6 +125,8 @@ const keyOf = (d: Director) => directorKey(d);
 /** An existing entry may be taken over: adopt, or takeover (which takes one another stack owns, so implies adopt). */
 const adopts = (props: Props) => props.adopt === true || props.takeover === true;
 const without = (ds: Director[], gone: Director[]) => ds.filter((d) => !gone.some((g) => keyOf(g) === keyOf(d)));
+/** A director whose ensure failed but may have changed something, for effects that keep such a part (keepsPartial). */
+const partlyHeld = <T>(effects: EntryEffects<T>, f: DirectorFailure) => effects.keepsPartial === true && !(effects.changedNothing ?? reachedNothing)(f.error);
 
 /** The checked inputs as outputs: everything echoed (defaults filled), nothing the engine adds. */
 export function echo(inputs: Props): Props {
@@ -126,6 +142,32 @@ export function initFailure(message: string, id: string, props: Props, provider:
   return Object.assign(new Error(message), { id, properties: withoutUndefined({ ...props, __provider: provider }), reasons: [message] });
 }
 
+/**
+ * A create or update that failed somewhere, as the engine takes it: a plain error where there is nothing to record (no
+ * director holds the entry, or nothing changed and state keeps what it had), else an init failure recording `props`.
+ */
+export function failed(message: string, recordNothing: boolean, id: string, props: Props, provider: unknown): Error {
+  return recordNothing ? new Error(message) : initFailure(message, id, props, provider);
+}
+
+/** Every one of `total` ops failed without changing anything (host key, authentication, sudo, unreachable). */
+export function changedNothing(failures: { error: unknown }[], total: number, nothing: (e: unknown) => boolean = reachedNothing): boolean {
+  return failures.length === total && failures.every((f) => nothing(f.error));
+}
+
+/**
+ * What an update moves the entry from, as state recorded it: the owner (a renamed stack or project; state from before
+ * the ledger has none) and the holder, the resource's URN (renamed with aliases), which the directors' ledgers record.
+ */
+export function moves(olds: { owner?: unknown; resourceUrn?: unknown }, news: { owner?: unknown; resourceUrn?: unknown }) {
+  const ownerChanged = olds.owner !== news.owner;
+  return {
+    ownerChanged,
+    formerOwner: ownerChanged ? (olds.owner as string | undefined) : undefined,
+    formerHolder: olds.resourceUrn !== undefined && olds.resourceUrn !== news.resourceUrn ? (olds.resourceUrn as string) : undefined,
+  };
+}
+
 async function createEntry<T>({ kind, effects, opsFor }: Entries<T>, inputs: Props): Promise<dynamic.CreateResult> {
   const entry = kind.parse(inputs);
   const directors = kind.directors(entry);
@@ -133,19 +175,10 @@ async function createEntry<T>({ kind, effects, opsFor }: Entries<T>, inputs: Pro
   const failures = await onEach(directors, (d) => effects.ensure(opsFor(d), entry, onExisting));
   const outs = echo(inputs);
   const id = kind.id(entry);
-  if (failures.length === directors.length) {
-    throw new Error(failureMessage(kind, entry, "create", failures, directors.length));
-  }
-  if (failures.length > 0) {
-    const held = without(directors, failures.map((f) => f.director));
-    throw initFailure(
-      failureMessage(kind, entry, "create", failures, directors.length),
-      id,
-      kind.withDirectors(outs, held),
-      inputs.__provider,
-    );
-  }
-  return { id, outs };
+  if (failures.length === 0) return { id, outs };
+  const held = without(directors, failures.filter((f) => !partlyHeld(effects, f)).map((f) => f.director));
+  const message = failureMessage(kind, entry, "create", failures, directors.length);
+  throw failed(message, held.length === 0, id, kind.withDirectors(outs, held), inputs.__provider);
 }
 
 async function updateEntry<T>({ kind, effects, opsFor }: Entries<T>, id: string, olds: Props, news: Props): Promise<dynamic.UpdateResult> {
@@ -156,13 +189,10 @@ async function updateEntry<T>({ kind, effects, opsFor }: Entries<T>, id: string,
   const kept = without(after, added);
   const removed = without(before, after);
   const adopt = adopts(news);
-  const ownerChanged = olds.owner !== news.owner;
-  const formerOwner = ownerChanged ? (olds.owner as string | undefined) : undefined;
-  // Renamed with aliases: the same resource under a new URN, which the directors' ledgers record as the holder.
-  const formerHolder = olds.resourceUrn !== undefined && olds.resourceUrn !== news.resourceUrn ? (olds.resourceUrn as string) : undefined;
+  const { ownerChanged, formerOwner, formerHolder } = moves(olds, news);
   // The directors it leaves have it under the old owner (none: state from before the ledger): removed as that one,
   // with the new settings (drain, deleteForeignRealServers).
-  const leaving = ownerChanged ? kind.parse({ ...news, owner: olds.owner }) : entry;
+  const leaving = ownerChanged && removed.length > 0 ? kind.parse({ ...news, owner: olds.owner }) : entry;
 
   const ensureFailures = await onEach([...added, ...kept], (d) =>
     effects.ensure(opsFor(d), entry, added.includes(d) && !adopt ? "fail" : "update", formerOwner, formerHolder),
@@ -171,19 +201,20 @@ async function updateEntry<T>({ kind, effects, opsFor }: Entries<T>, id: string,
   const outs = echo(news);
   if (ensureFailures.length === 0 && removeFailures.length === 0) return { outs };
 
-  // Where the entry exists now: kept directors (whatever happened), added ones that worked, removed ones that did not.
-  const addedFailed = ensureFailures.map((f) => f.director).filter((d) => added.includes(d));
+  // Where the entry exists now: kept directors (whatever happened), added ones that worked (or kept part of it), removed
+  // ones that did not.
+  const addedFailed = ensureFailures.filter((f) => !partlyHeld(effects, f)).map((f) => f.director).filter((d) => added.includes(d));
   const held = [...without(after, addedFailed), ...removeFailures.map((f) => f.director)];
   const failures = [...ensureFailures, ...removeFailures];
-  const message = failureMessage(kind, entry, "update", failures, after.length + removed.length);
-  // Every director failed before an op reached it (host key, authentication, sudo, unreachable): nothing changed, so
-  // state keeps what it had and the engine records no failed update.
-  if (failures.length === after.length + removed.length && failures.every((f) => reachedNothing(f.error))) throw new Error(message);
+  const total = after.length + removed.length;
+  const message = failureMessage(kind, entry, "update", failures, total);
+  // Every director failed before anything changed: state keeps what it had and the engine records no failed update.
+  const nothing = changedNothing(failures, total, effects.changedNothing);
   // Settings: new ones only if every director that holds the entry got them; otherwise the old, so the next diff retries.
   // The owner and holder likewise: a director it failed to leave still has it under the old ones (removed as those next
   // time, the new holder passing the old one as formerHolder).
   const base = ensureFailures.length === 0 ? { ...outs, owner: olds.owner, ...(formerHolder ? { resourceUrn: formerHolder } : {}) } : { ...echo(olds) };
-  throw initFailure(message, id, kind.withDirectors(base, held), news.__provider);
+  throw failed(message, nothing, id, kind.withDirectors(base, held), news.__provider);
 }
 
 async function deleteEntry<T>({ kind, effects, opsFor }: Entries<T>, props: Props): Promise<void> {
@@ -229,6 +260,22 @@ export function withoutUndefined<V>(v: V): V {
     ) as V;
   }
   return v;
+}
+
+/**
+ * The facts every entry on one director share (DirectorSettings on its `director`, RealServerHost on its `host`): that
+ * director is its list, get() gives the whole state, and a failure is one line naming the director and what to do.
+ */
+export function onDirector<T>(resource: string, field: string, of: (entry: T) => Director, hintFor: (e: unknown) => string = () => "") {
+  return {
+    resource,
+    describe: (entry: T) => endpointLabel(of(entry)),
+    directors: (entry: T) => [of(entry)],
+    withDirectors: (props: Props, directors: Director[]) => ({ ...props, [field]: directors[0] ?? props[field] }),
+    fromId: (_id: string, props: Props) => props,
+    failureMessage: (entry: T, what: string, failures: DirectorFailure[]) =>
+      failures.map((f) => `${resource} on ${endpointLabel(f.director)}: ${what} failed: ${errorText(f.error)}${hintFor(f.error)}`).join("\n"),
+  } satisfies Partial<EntryKind<T>>;
 }
 
 /**
