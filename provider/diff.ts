@@ -28,7 +28,7 @@
 // - Unknown at preview: an unknown identity field counts as a replacement (conservative), an unknown setting as a change.
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { directorKey } from "./director";
-import { isUnknown, upgradeState, type CheckResult } from "./schema";
+import { isUnknown, SERVICE_IDENTITY, upgradeState, type CheckResult } from "./schema";
 
 type Props = Record<string, unknown>;
 
@@ -69,6 +69,18 @@ export function sameDirectors(a: unknown, b: unknown): boolean {
 /** An identity field changed, or is not known yet (then it may change: report it as replacing). */
 export function identityChanged(o: unknown, n: unknown): boolean {
   return isUnknown(n) || !same(o, n);
+}
+
+/**
+ * A `service` reference (a RealServer's, a pool's), normalised: replaced when the service's kernel identity changes or
+ * is not known yet; its directors follow the VirtualService's in place.
+ */
+export function serviceChange(o: Props, n: Props): { replaced: boolean; directorsChanged: boolean } {
+  const os = (o.service ?? {}) as Props;
+  const ns = n.service as Props | string | undefined;
+  const replaced = isUnknown(ns) || !ns || typeof ns !== "object" || SERVICE_IDENTITY.some((k) => identityChanged(os[k], ns[k]));
+  const directorsChanged = typeof ns === "object" && ns !== null && !sameDirectors(os.directors, ns.directors);
+  return { replaced, directorsChanged };
 }
 
 /** Renamed with aliases (or moved under another parent): state's URN differs from the one the program gives now. */

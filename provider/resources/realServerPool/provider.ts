@@ -17,7 +17,7 @@
 // - It runs on provider/entries.ts with its own Reach (this batching per director instead of one entry per director):
 //   what state records on a failure, the owner and holder moves and the drift shown are the framework's.
 import type * as dynamic from "@pulumi/pulumi/dynamic";
-import { canonical, identityChanged, normalise, renamed, sameDirectors } from "../../diff";
+import { canonical, normalise, renamed, result, same, serviceChange } from "../../diff";
 import { directorKey, endpointLabel, hostPort, type Director } from "../../director";
 import { drainDests } from "../../drain";
 import { echo, errorText, hint, moves, onEach, reachProvider, shownView, withoutUndefined, type Applied, type OpsFor, type Reach } from "../../entries";
@@ -28,11 +28,9 @@ import { DEST_SETTING_NAMES } from "../realServer/fields";
 import { quiescingAs, realServerEffects } from "../realServer/provider";
 import {
   checkRealServerPool,
-  isUnknown,
   parseRealServerPool,
   REAL_SERVER_POOL_KEYS,
   REAL_SERVER_POOL_SETTINGS,
-  SERVICE_IDENTITY,
   type PoolMemberModel,
   type RealServerPoolModel,
   type RealServerModel,
@@ -205,13 +203,9 @@ async function removeMembers(ops: DirectorOps, old: RealServerPoolModel, keys: s
 export function diffRealServerPool(_id: string, olds: unknown, news: unknown): dynamic.DiffResult {
   const o = normalise(checkRealServerPool, REAL_SERVER_POOL_KEYS, olds);
   const n = normalise(checkRealServerPool, REAL_SERVER_POOL_KEYS, news);
-  const os = (o.service ?? {}) as Props;
-  const ns = n.service as Props | string | undefined;
-  const replaces =
-    isUnknown(ns) || !ns || typeof ns !== "object" || SERVICE_IDENTITY.some((k) => identityChanged(os[k], ns[k])) ? ["service"] : [];
-  const directorsChanged = typeof ns === "object" && ns !== null && !sameDirectors(os.directors, ns.directors);
-  const changed = directorsChanged || renamed(o, n) || REAL_SERVER_POOL_SETTINGS.some((k) => canonical(o[k]) !== canonical(n[k]));
-  return { changes: replaces.length > 0 || changed, replaces, deleteBeforeReplace: false };
+  const service = serviceChange(o, n);
+  const changed = service.directorsChanged || renamed(o, n) || REAL_SERVER_POOL_SETTINGS.some((k) => !same(o[k], n[k]));
+  return result(service.replaced ? ["service"] : [], changed);
 }
 
 /** The members as the kernel has them (each director's table); a director without the service holds none. */
