@@ -8,7 +8,8 @@
 // State is honest about where the entry exists: the `directors` recorded in outputs are the directors that hold it.
 // - create on N directors where some fail records the resource (an init failure) with only the directors that
 //   succeeded; the next `up` sees the others as added directors and creates there, untouched where it is already right.
-//   Where every director failed, nothing is recorded (a plain error); likewise an update that reached no director.
+//   Where every director failed, nothing is recorded (a plain error), unless a failure may have changed something
+//   that must be put back (keepsPartial); likewise an update that changed nothing anywhere (changedNothing).
 // - update creates on added directors (same "fail unless adopt" rule as create), SETs on kept ones (the helper only
 //   SETs when something differs), deletes from removed ones. If any of that fails, state keeps the OLD settings (so the
 //   next diff sees the difference again and retries) with the directors that really hold the entry.
