@@ -12,7 +12,8 @@
 //   directors and deletes it from removed ones; the entry on directors kept in both is untouched. Replacing instead would
 //   create the same identity on the kept directors before deleting it (EEXIST) and would need delete-before-replace,
 //   i.e. an outage on every director for a change that concerns one.
-// - Hence deleteBeforeReplace is never needed: a replacement always has a different kernel identity than the entry it
+// - Hence deleteBeforeReplace is never needed (for an entry on a set of directors; one on a single machine replaces
+//   when that machine changes, deleting first: diffOnDirector): a replacement always has a different kernel identity than the entry it
 //   replaces, so old and new never collide on any director and create-before-delete is safe (zero downtime). With an
 //   unknown identity at preview the same holds: if it resolves equal there is no replacement at all.
 // - Credential-only changes (keys, passwords, agent, host key policy, jump hosts, sudo, timeouts) are in-place changes
@@ -27,7 +28,7 @@
 // - Unknown at preview: an unknown identity field counts as a replacement (conservative), an unknown setting as a change.
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { directorKey } from "./director";
-import { isUnknown, upgradeState, type CheckResult } from "./schema";
+import { isUnknown, SERVICE_IDENTITY, upgradeState, type CheckResult } from "./schema";
 
 type Props = Record<string, unknown>;
 
@@ -70,9 +71,43 @@ export function identityChanged(o: unknown, n: unknown): boolean {
   return isUnknown(n) || !same(o, n);
 }
 
+/**
+ * A `service` reference (a RealServer's, a pool's), normalised: replaced when the service's kernel identity changes or
+ * is not known yet; its directors follow the VirtualService's in place.
+ */
+export function serviceChange(o: Props, n: Props): { replaced: boolean; directorsChanged: boolean } {
+  const os = (o.service ?? {}) as Props;
+  const ns = n.service as Props | string | undefined;
+  const replaced = isUnknown(ns) || !ns || typeof ns !== "object" || SERVICE_IDENTITY.some((k) => identityChanged(os[k], ns[k]));
+  const directorsChanged = typeof ns === "object" && ns !== null && !sameDirectors(os.directors, ns.directors);
+  return { replaced, directorsChanged };
+}
+
 /** Renamed with aliases (or moved under another parent): state's URN differs from the one the program gives now. */
 export function renamed(o: Props, n: Props): boolean {
   return o.resourceUrn !== undefined && !same(o.resourceUrn, n.resourceUrn);
+}
+
+/** host:port, or undefined while not known (preview) or not there. */
+function placeKey(d: unknown): string | undefined {
+  if (!d || typeof d !== "object") return undefined;
+  const { host, port } = d as Props;
+  return typeof host === "string" && typeof port === "number" && !isUnknown(host) ? directorKey({ host, port }) : undefined;
+}
+
+/**
+ * The diff of a resource on one machine, `field` (DirectorSettings' director, RealServerHost's host): replace when its
+ * host:port changes or is not known yet, deleting first (the old machine gets its values back, and a move between two
+ * names of one machine records the right originals); anything else, credentials included, changes in place.
+ */
+export function diffOnDirector(check: (o: unknown, n: unknown) => CheckResult<unknown>, keys: readonly string[], field: string) {
+  return (_id: string, olds: unknown, news: unknown): dynamic.DiffResult => {
+    const o = normalise(check, keys, olds);
+    const n = normalise(check, keys, news);
+    const moved = placeKey(n[field]) === undefined || placeKey(o[field]) !== placeKey(n[field]);
+    const changed = keys.some((k) => !same(o[k], n[k]));
+    return { changes: moved || changed, replaces: moved ? [field] : [], deleteBeforeReplace: true };
+  };
 }
 
 /** Changes and replacements as the engine takes them; never delete-before-replace (see the top). */

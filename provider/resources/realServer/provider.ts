@@ -3,13 +3,13 @@
 // the shared framework, provider/entries.ts. Its fields are fields.ts's table.
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { hostPort } from "../../director";
-import { identityChanged, normalise, renamed, result, same, sameDirectors } from "../../diff";
+import { identityChanged, normalise, renamed, result, same, serviceChange } from "../../diff";
 import { drainDests } from "../../drain";
 import { entryProvider, type EntryEffects, type EntryKind } from "../../entries";
 import type { DirectorOps } from "../../helperClient";
 import { parseRealServerId, realServerId, serviceIdPart } from "../../identity";
 import type { DeleteDestOwnership } from "../../protocol";
-import { checkRealServer, isUnknown, parseRealServer, REAL_SERVER_KEYS, REAL_SERVER_SETTINGS, SERVICE_IDENTITY, UNKNOWN, type RealServerModel } from "../../schema";
+import { checkRealServer, parseRealServer, REAL_SERVER_KEYS, REAL_SERVER_SETTINGS, UNKNOWN, type RealServerModel } from "../../schema";
 import { declaredView, destKey, destProps, destSettings, healthCheckOf } from "./wire";
 import { serviceKey } from "../virtualService/wire";
 
@@ -20,17 +20,12 @@ const describe = (rs: RealServerModel) => `${hostPort(rs.address, rs.port)} of $
 export function diffRealServer(_id: string, olds: unknown, news: unknown): dynamic.DiffResult {
   const o = normalise(checkRealServer, REAL_SERVER_KEYS, olds);
   const n = normalise(checkRealServer, REAL_SERVER_KEYS, news);
-  const os = (o.service ?? {}) as Props;
-  const ns = n.service as Props | string | undefined;
-  const replaces: string[] = [];
-  // The service's kernel identity; its directors follow the VirtualService in place like the service's own.
-  if (isUnknown(ns) || !ns || typeof ns !== "object" || SERVICE_IDENTITY.some((k) => identityChanged(os[k], ns[k])))
-    replaces.push("service");
+  const service = serviceChange(o, n);
+  const replaces: string[] = service.replaced ? ["service"] : [];
   if (identityChanged(o.address, n.address)) replaces.push("address");
   // A checked port is absent only while the service port it defaults to is unknown: then it is unknown too.
   if (identityChanged(o.port, n.port === undefined ? UNKNOWN : n.port)) replaces.push("port");
-  const directorsChanged = typeof ns === "object" && ns !== null && !sameDirectors(os.directors, ns.directors);
-  const changed = directorsChanged || renamed(o, n) || REAL_SERVER_SETTINGS.some((k) => !same(o[k], n[k]));
+  const changed = service.directorsChanged || renamed(o, n) || REAL_SERVER_SETTINGS.some((k) => !same(o[k], n[k]));
   return result(replaces, changed);
 }
 

@@ -7,32 +7,24 @@
 //   rp_filter relaxed there.
 // - read reports the VIPs still on lo and the sysctls' current values, so refresh shows a removed VIP or a reset
 //   sysctl as drift, which the next `up` heals; no record on the host = gone.
+// - create / update / read / delete run on provider/entries.ts as an entry on one machine (onDirector).
 // - a change of the host (host:port), or of the device the VIPs go on (forwarding, tunnel type), replaces, deleting
 //   first (the old host or device gets its values back); anything else, credentials included, updates in place.
 import type * as dynamic from "@pulumi/pulumi/dynamic";
-import { canonical, normalise } from "../../diff";
-import { directorKey, endpointLabel, type Director } from "../../director";
-import { echo, errorText, initFailure, withoutUndefined, type OpsFor } from "../../entries";
+import { canonical, diffOnDirector, normalise } from "../../diff";
+import { directorKey, type Director } from "../../director";
+import { entryProvider, onDirector, type EntryEffects, type EntryKind, type OpsFor } from "../../entries";
 import { directorOps } from "../../helperClient";
 import { HelperError, type HostSpec } from "../../protocol";
-import { isUnknown } from "../../schema";
 import { reachedNothing } from "../../session";
 import { checkRealServerHost, parseRealServerHost, REAL_SERVER_HOST_KEYS, type HostTunnelType, type RealServerHostModel } from "./schema";
 
 type Props = Record<string, unknown>;
 
-const RESOURCE = "RealServerHost";
-
 /** "realserverhost@203.0.113.11:22". */
 export const realServerHostId = (d: Pick<Director, "host" | "port">) => `realserverhost@${directorKey(d)}`;
 
-const normalised = (state: unknown) => normalise(checkRealServerHost, REAL_SERVER_HOST_KEYS, state);
-
-function keyOf(d: unknown): string | undefined {
-  if (!d || typeof d !== "object") return undefined;
-  const { host, port } = d as Props;
-  return typeof host === "string" && typeof port === "number" && !isUnknown(host) ? directorKey({ host, port }) : undefined;
-}
+const diffOnHost = diffOnDirector(checkRealServerHost, REAL_SERVER_HOST_KEYS, "host");
 
 /** The device a preparation puts its VIPs on: lo for dr, the tunnel type's device for tunnel. */
 const deviceOf = (p: Props) => canonical([p.forwarding, (p.tunnel as Props | undefined)?.type]);
@@ -42,27 +34,12 @@ const deviceOf = (p: Props) => canonical([p.forwarding, (p.tunnel as Props | und
  * tunnel, ipip ↔ gre): the helper refuses a VIP held by another interface, so the old preparation goes first.
  * Anything else changes in place.
  */
-export function diffRealServerHost(_id: string, olds: unknown, news: unknown): dynamic.DiffResult {
-  const o = normalised(olds);
-  const n = normalised(news);
-  const moved = keyOf(n.host) === undefined || keyOf(o.host) !== keyOf(n.host);
-  const redevice = deviceOf(o) !== deviceOf(n);
-  const changed = REAL_SERVER_HOST_KEYS.some((k) => canonical(o[k]) !== canonical(n[k]));
-  const replaces = [...(moved ? ["host"] : []), ...(redevice ? ["forwarding", "tunnel"].filter((k) => canonical(o[k]) !== canonical(n[k])) : [])];
-  return { changes: moved || changed, replaces, deleteBeforeReplace: true };
-}
-
-function failure(host: Director, what: string, e: unknown): string {
-  return `${RESOURCE} on ${endpointLabel(host)}: ${what} failed: ${errorText(e)}`;
-}
-
-/** A failure that changed nothing on the host: a refusal, or one before the op reached it. */
-const changedNothing = (e: unknown) => reachedNothing(e) || (e instanceof HelperError && e.code === "BAD_REQUEST");
-
-async function ensure(opsFor: OpsFor, h: RealServerHostModel): Promise<void> {
-  const host: HostSpec =
-    h.forwarding === "tunnel" ? { forwarding: "tunnel", tunnel: { type: h.tunnel!.type as HostTunnelType }, vips: h.vips } : { forwarding: "dr", vips: h.vips };
-  await opsFor(h.host).run({ op: "ensureHost", owner: h.owner, holder: h.resourceUrn, host });
+export function diffRealServerHost(id: string, olds: unknown, news: unknown): dynamic.DiffResult {
+  const d = diffOnHost(id, olds, news);
+  const o = normalise(checkRealServerHost, REAL_SERVER_HOST_KEYS, olds);
+  const n = normalise(checkRealServerHost, REAL_SERVER_HOST_KEYS, news);
+  if (deviceOf(o) === deviceOf(n)) return d;
+  return { ...d, replaces: [...(d.replaces ?? []), ...["forwarding", "tunnel"].filter((k) => canonical(o[k]) !== canonical(n[k]))] };
 }
 
 /** The prepared items as the host has them, in props form: the VIPs still on lo (in declared order), the sysctls. */
@@ -71,56 +48,35 @@ export function hostProps(h: RealServerHostModel, real: { vips: { address: strin
   return { vips: h.vips.filter((v) => present.has(v)), sysctls: Object.fromEntries(Object.keys(h.sysctls).map((k) => [k, real.sysctls[k]])) };
 }
 
+export const realServerHostKind: EntryKind<RealServerHostModel> = {
+  ...onDirector("RealServerHost", "host", (h: RealServerHostModel) => h.host),
+  parse: parseRealServerHost,
+  id: (h) => realServerHostId(h.host),
+  check: checkRealServerHost,
+  diff: diffRealServerHost,
+};
+
+export const realServerHostEffects: EntryEffects<RealServerHostModel> = {
+  ensure: (ops, h) => {
+    const host: HostSpec =
+      h.forwarding === "tunnel" ? { forwarding: "tunnel", tunnel: { type: h.tunnel!.type as HostTunnelType }, vips: h.vips } : { forwarding: "dr", vips: h.vips };
+    return ops.run({ op: "ensureHost", owner: h.owner, holder: h.resourceUrn, host });
+  },
+  remove: async (ops, h) => {
+    await ops.run({ op: "deleteHost", owner: h.owner, holder: h.resourceUrn });
+  },
+  // No record on the host: gone.
+  read: async (ops, h) => {
+    const real = (await ops.run({ op: "getHost", owner: h.owner, holder: h.resourceUrn })).host;
+    return real ? hostProps(h, real) : null;
+  },
+  // A refusal, or a failure before the op reached the host.
+  changedNothing: (e) => reachedNothing(e) || (e instanceof HelperError && e.code === "BAD_REQUEST"),
+  // Maybe partly applied and recorded on the host: kept so the next up converges and destroy puts back.
+  keepsPartial: true,
+};
+
 /** The RealServerHost provider; `opsFor` reaches a host's operations (unit tests pass in-memory hosts). */
-export function makeRealServerHostProvider(opsFor: OpsFor = directorOps): dynamic.ResourceProvider {
-  return {
-    check: async (_olds, news) => {
-      const r = checkRealServerHost(undefined, news);
-      return { inputs: withoutUndefined(r.inputs), failures: r.failures };
-    },
-    diff: async (id, olds, news) => diffRealServerHost(id, olds, news),
-    create: async (inputs) => {
-      const h = parseRealServerHost(inputs);
-      const id = realServerHostId(h.host);
-      try {
-        await ensure(opsFor, h);
-      } catch (e) {
-        if (changedNothing(e)) throw new Error(failure(h.host, "create", e));
-        // Maybe partly applied and recorded on the host: keep the resource so the next up converges and destroy puts back.
-        throw initFailure(failure(h.host, "create", e), id, echo(inputs), inputs.__provider);
-      }
-      return { id, outs: withoutUndefined(echo(inputs)) };
-    },
-    update: async (id, olds, news) => {
-      const h = parseRealServerHost(news);
-      try {
-        await ensure(opsFor, h);
-      } catch (e) {
-        if (changedNothing(e)) throw new Error(failure(h.host, "update", e));
-        throw initFailure(failure(h.host, "update", e), id, { ...echo(olds), host: news.host }, news.__provider);
-      }
-      return { outs: withoutUndefined(echo(news)) };
-    },
-    read: async (id, props) => {
-      const h = parseRealServerHost(props);
-      let real;
-      try {
-        real = (await opsFor(h.host).run({ op: "getHost", owner: h.owner, holder: h.resourceUrn })).host;
-      } catch (e) {
-        throw new Error(failure(h.host, "read", e));
-      }
-      if (!real) return { id: "" };
-      return { id, props: withoutUndefined({ ...echo(normalised(props)), ...hostProps(h, real) }) };
-    },
-    delete: async (_id, props) => {
-      const h = parseRealServerHost(props);
-      try {
-        await opsFor(h.host).run({ op: "deleteHost", owner: h.owner, holder: h.resourceUrn });
-      } catch (e) {
-        throw new Error(failure(h.host, "delete", e));
-      }
-    },
-  };
-}
+export const makeRealServerHostProvider = (opsFor: OpsFor = directorOps) => entryProvider(realServerHostKind, realServerHostEffects, opsFor);
 
 export const realServerHostProvider = makeRealServerHostProvider();

@@ -14,24 +14,23 @@
 //   the old URN as formerHolder, so the ledgers move them to the new one; state keeps the old URN until every op got it.
 // - read (refresh): each director's table (its memoized dump, shared with every other resource's read: one dump per
 //   director for a whole refresh); members gone from every director leave the outputs.
+// - It runs on provider/entries.ts with its own Reach (this batching per director instead of one entry per director):
+//   what state records on a failure, the owner and holder moves and the drift shown are the framework's.
 import type * as dynamic from "@pulumi/pulumi/dynamic";
-import { canonical, identityChanged, normalise, renamed, sameDirectors } from "../../diff";
+import { canonical, normalise, renamed, result, same, serviceChange } from "../../diff";
 import { directorKey, endpointLabel, hostPort, type Director } from "../../director";
 import { drainDests } from "../../drain";
-import { echo, errorText, hint, initFailure, withoutUndefined, type OpsFor } from "../../entries";
+import { echo, errorText, hint, moves, onEach, reachProvider, shownView, withoutUndefined, type Applied, type OpsFor, type Reach } from "../../entries";
 import { directorOps, type DirectorOps } from "../../helperClient";
 import { serviceIdPart, virtualServiceId } from "../../identity";
 import type { DeleteDestOwnership, Dest, Service } from "../../protocol";
 import { DEST_SETTING_NAMES } from "../realServer/fields";
-import { reachedNothing } from "../../session";
 import { quiescingAs, realServerEffects } from "../realServer/provider";
 import {
   checkRealServerPool,
-  isUnknown,
   parseRealServerPool,
   REAL_SERVER_POOL_KEYS,
   REAL_SERVER_POOL_SETTINGS,
-  SERVICE_IDENTITY,
   type PoolMemberModel,
   type RealServerPoolModel,
   type RealServerModel,
@@ -96,27 +95,17 @@ function failureMessage(p: RealServerPoolModel, what: string, failures: Failure[
   return `RealServerPool ${describe(p)}: ${what} failed for ${failures.length} of ${total} member operation(s):\n${shown.join("\n")}`;
 }
 
-interface Outcome {
-  props: Props;
-  failures: Failure[];
-  total: number;
-  /** No director holds anything: nothing to record. */
-  empty: boolean;
-}
-
 /**
  * Brings the kernel from `old` (state; undefined for a create) to `want`, and says what state must record. `want`'s
- * directors empty = delete everywhere.
+ * directors empty = delete everywhere; `what` names the operation in the message.
  */
-async function apply(opsFor: OpsFor, old: RealServerPoolModel | undefined, want: RealServerPoolModel, outs: Props): Promise<Outcome> {
+async function apply(opsFor: OpsFor, old: RealServerPoolModel | undefined, want: RealServerPoolModel, outs: Props, what: string): Promise<Applied> {
   const before = holdersOf(old);
   const oldDirs = old?.service.directors ?? [];
   const wantKeys = new Set(want.service.directors.map(directorKey));
   // Kept directors are reached with the new settings (credentials may have changed); removed ones with the old.
   const directors = [...want.service.directors, ...oldDirs.filter((d) => !wantKeys.has(directorKey(d)))];
-  const ownerChanged = old !== undefined && old.owner !== want.owner;
-  const formerOwner = ownerChanged ? old.owner : undefined;
-  const formerHolder = old?.resourceUrn !== undefined && old.resourceUrn !== want.resourceUrn ? old.resourceUrn : undefined;
+  const { ownerChanged, formerOwner, formerHolder } = moves(old ?? want, want);
   const adopt = want.adopt || want.takeover;
   const after = new Map([...before].map(([k, s]) => [k, new Set(s)]));
   const failures: Failure[] = [];
@@ -181,10 +170,11 @@ async function apply(opsFor: OpsFor, old: RealServerPoolModel | undefined, want:
     members[k] = { ...m, ...(held.length !== stateKeys.length ? { onlyOn: held } : {}) };
   }
   // The owner moves in state once every op got it (a member left behind is still the old owner's there).
-  const owner = ownerChanged && failures.length > 0 ? old.owner : want.owner;
+  const owner = ownerChanged && failures.length > 0 ? formerOwner : want.owner;
   const resourceUrn = formerHolder && failures.length > 0 ? formerHolder : want.resourceUrn;
   const props = { ...outs, service: { ...(outs.service as Props), directors: stateDirs }, members, owner, resourceUrn };
-  return { props: withoutUndefined(props), failures, total, empty: stateDirs.length === 0 };
+  const message = failures.length > 0 ? failureMessage(want, what, failures, total) : "";
+  return { props: withoutUndefined(props), failures, total, message, holds: stateDirs.length > 0 };
 }
 
 /**
@@ -213,13 +203,9 @@ async function removeMembers(ops: DirectorOps, old: RealServerPoolModel, keys: s
 export function diffRealServerPool(_id: string, olds: unknown, news: unknown): dynamic.DiffResult {
   const o = normalise(checkRealServerPool, REAL_SERVER_POOL_KEYS, olds);
   const n = normalise(checkRealServerPool, REAL_SERVER_POOL_KEYS, news);
-  const os = (o.service ?? {}) as Props;
-  const ns = n.service as Props | string | undefined;
-  const replaces =
-    isUnknown(ns) || !ns || typeof ns !== "object" || SERVICE_IDENTITY.some((k) => identityChanged(os[k], ns[k])) ? ["service"] : [];
-  const directorsChanged = typeof ns === "object" && ns !== null && !sameDirectors(os.directors, ns.directors);
-  const changed = directorsChanged || renamed(o, n) || REAL_SERVER_POOL_SETTINGS.some((k) => canonical(o[k]) !== canonical(n[k]));
-  return { changes: replaces.length > 0 || changed, replaces, deleteBeforeReplace: false };
+  const service = serviceChange(o, n);
+  const changed = service.directorsChanged || renamed(o, n) || REAL_SERVER_POOL_SETTINGS.some((k) => !same(o[k], n[k]));
+  return result(service.replaced ? ["service"] : [], changed);
 }
 
 /** The members as the kernel has them (each director's table); a director without the service holds none. */
@@ -227,12 +213,15 @@ async function readPool(opsFor: OpsFor, id: string, props: Props): Promise<dynam
   const p = parseRealServerPool(props);
   const key = serviceKey(p.service);
   const directors = p.service.directors;
-  const read = await Promise.allSettled(directors.map(async (d) => (await opsFor(d).table()).service(key)));
-  const failed = read.flatMap((r, i) => (r.status === "rejected" ? [{ member: "the service", director: directorKey(directors[i]!), where: endpointLabel(directors[i]!), error: r.reason, removing: false }] : []));
-  if (failed.length > 0) throw new Error(failureMessage(p, "read", failed, directors.length));
-  const views = read.flatMap((r, i) => {
-    const s = (r as PromiseFulfilledResult<Service | null>).value;
-    return s ? [{ director: directors[i]!, dests: new Map((s.dests ?? []).map((d) => [hostPort(d.address, d.port), d])) }] : [];
+  const services = new Map<Director, Service | null>();
+  const failed = await onEach(directors, async (d) => services.set(d, (await opsFor(d).table()).service(key)));
+  if (failed.length > 0) {
+    const failures = failed.map((f) => ({ member: "the service", director: directorKey(f.director), where: endpointLabel(f.director), error: f.error, removing: false }));
+    throw new Error(failureMessage(p, "read", failures, directors.length));
+  }
+  const views = directors.flatMap((d) => {
+    const s = services.get(d);
+    return s ? [{ director: d, dests: new Map((s.dests ?? []).map((x) => [hostPort(x.address, x.port), x])) }] : [];
   });
   if (views.length === 0) return { id: "" };
   const members: Record<string, Props> = {};
@@ -240,52 +229,36 @@ async function readPool(opsFor: OpsFor, id: string, props: Props): Promise<dynam
     const found = views.flatMap((v) => (v.dests.has(k) ? [{ director: directorKey(v.director), dest: v.dests.get(k)! }] : []));
     if (found.length === 0) continue;
     const { onlyOn: _o, ...own } = m;
-    // Directors can disagree after out-of-band edits: show one that differs from state, so the next up heals it. A
-    // member the health checker depooled reads at its declared weight (health, not drift).
+    // The view that differs from state where directors disagree (shownView). A member the health checker depooled
+    // reads at its declared weight (health, not drift).
     const kernel = found.map((f) => destProps(declaredView(f.dest), { forwarding: m.forwarding }));
-    const drifted = kernel.find((v) => Object.entries(v).some(([f, x]) => canonical(x) !== canonical((own as Props)[f])));
-    members[k] = { ...own, ...(drifted ?? kernel[0]), ...(found.length !== views.length ? { onlyOn: found.map((f) => f.director).sort() } : {}) };
+    members[k] = { ...own, ...shownView(kernel, own), ...(found.length !== views.length ? { onlyOn: found.map((f) => f.director).sort() } : {}) };
   }
   const current = echo(props);
   return { id, props: withoutUndefined({ ...current, service: { ...(current.service as Props), directors: views.map((v) => v.director) }, members }) };
 }
 
-/** The dynamic provider (`opsFor`: the pooled helpers by default; unit tests pass an in-memory table). */
-export function realServerPoolProviderWith(opsFor: OpsFor = directorOps): dynamic.ResourceProvider {
+/** The pool's Reach: a whole pool per director in one batch (`apply`), its own read (members per director). */
+function poolReach(opsFor: OpsFor): Reach {
   const poolOf = (props: Props) => parseRealServerPool(props);
   return {
-    check: async (_olds, news) => {
-      const r = checkRealServerPool(undefined, news);
-      return { inputs: withoutUndefined(r.inputs), failures: r.failures };
-    },
-    diff: async (id, olds, news) => diffRealServerPool(id, olds, news),
-    create: async (inputs: Props) => {
+    create: async (inputs) => {
       const want = poolOf(inputs);
-      const id = poolId(want);
-      const r = await apply(opsFor, undefined, want, echo(inputs));
-      if (r.failures.length === 0) return { id, outs: r.props };
-      const message = failureMessage(want, "create", r.failures, r.total);
-      if (r.empty) throw new Error(message);
-      throw initFailure(message, id, r.props, inputs.__provider);
+      return { id: poolId(want), ...(await apply(opsFor, undefined, want, echo(inputs), "create")) };
     },
-    read: async (id, props: Props) => readPool(opsFor, id, props),
-    update: async (id, olds: Props, news: Props) => {
-      const old = poolOf(olds);
-      const want = poolOf(news);
-      const r = await apply(opsFor, old, want, echo(news));
-      if (r.failures.length === 0) return { outs: r.props };
-      const message = failureMessage(want, "update", r.failures, r.total);
-      // No op reached any director (host key, authentication, sudo, unreachable): nothing changed, state keeps what it had.
-      if (r.failures.length === r.total && r.failures.every((f) => reachedNothing(f.error))) throw new Error(message);
-      throw initFailure(message, id, r.props, news.__provider);
-    },
-    delete: async (_id, props: Props) => {
+    update: async (olds, news) => apply(opsFor, poolOf(olds), poolOf(news), echo(news), "update"),
+    delete: async (props) => {
       const old = poolOf(props);
       const none = { ...old, members: {}, service: { ...old.service, directors: [] as Director[] } };
-      const r = await apply(opsFor, old, none, echo(props));
-      if (r.failures.length > 0) throw new Error(failureMessage(old, "delete", r.failures, r.total));
+      return apply(opsFor, old, none, echo(props), "delete");
     },
+    read: (id, props) => readPool(opsFor, id, props),
   };
+}
+
+/** The dynamic provider (`opsFor`: the pooled helpers by default; unit tests pass an in-memory table). */
+export function realServerPoolProviderWith(opsFor: OpsFor = directorOps): dynamic.ResourceProvider {
+  return reachProvider({ check: checkRealServerPool, diff: diffRealServerPool }, poolReach(opsFor));
 }
 
 export const realServerPoolProvider = realServerPoolProviderWith();
