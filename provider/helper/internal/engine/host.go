@@ -379,7 +379,7 @@ func (e *Engine) hostNow(rec *ledger.HostRecord) (protocol.HostOut, *protocol.Er
 			on[v.Interface] = addrs
 		}
 		a, _ := netip.ParseAddr(v.Address)
-		out.VIPs = append(out.VIPs, protocol.HostVIPOut{Address: v.Address, Present: slices.Contains(on[v.Interface], a), Added: v.Added})
+		out.VIPs = append(out.VIPs, protocol.HostVIPOut{Address: v.Address, Interface: v.Interface, Present: slices.Contains(on[v.Interface], a), Added: v.Added})
 	}
 	for _, n := range sortedKeys(rec.Sysctls) {
 		cur, perr := e.readSysctls([]string{n})
