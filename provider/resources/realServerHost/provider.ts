@@ -13,7 +13,7 @@ import { canonical, normalise } from "../../diff";
 import { directorKey, endpointLabel, type Director } from "../../director";
 import { echo, errorText, initFailure, withoutUndefined, type OpsFor } from "../../entries";
 import { directorOps } from "../../helperClient";
-import { HelperError, type HostSpec } from "../../protocol";
+import { HelperError, type HostSpec, type HostState } from "../../protocol";
 import { isUnknown } from "../../schema";
 import { reachedNothing } from "../../session";
 import { checkRealServerHost, parseRealServerHost, REAL_SERVER_HOST_KEYS, type RealServerHostModel } from "./schema";
@@ -55,9 +55,21 @@ async function ensure(opsFor: OpsFor, h: RealServerHostModel): Promise<void> {
 }
 
 /** The prepared items as the host has them, in props form: the VIPs still on lo (in declared order), the sysctls. */
-export function hostProps(h: RealServerHostModel, real: { vips: { address: string; present: boolean }[]; sysctls: Record<string, number> }): Props {
+export function hostProps(h: RealServerHostModel, real: Pick<HostState, "vips" | "sysctls">): Props {
   const present = new Set(real.vips.filter((v) => v.present).map((v) => v.address));
   return { vips: h.vips.filter((v) => present.has(v)), sysctls: Object.fromEntries(Object.keys(h.sysctls).map((k) => [k, real.sysctls[k]])) };
+}
+
+/**
+ * The host's prepared items as they are now (getHost), or null when the host has no record of this resource: the one
+ * read of a host, for refresh and for `pulumi-ipvs status`. Throws naming the host when it cannot be read.
+ */
+export async function readHost(opsFor: OpsFor, h: RealServerHostModel): Promise<HostState | null> {
+  try {
+    return (await opsFor(h.host).run({ op: "getHost", owner: h.owner, holder: h.resourceUrn })).host;
+  } catch (e) {
+    throw new Error(failure(h.host, "read", e));
+  }
 }
 
 /** The RealServerHost provider; `opsFor` reaches a host's operations (unit tests pass in-memory hosts). */
@@ -92,12 +104,7 @@ export function makeRealServerHostProvider(opsFor: OpsFor = directorOps): dynami
     },
     read: async (id, props) => {
       const h = parseRealServerHost(props);
-      let real;
-      try {
-        real = (await opsFor(h.host).run({ op: "getHost", owner: h.owner, holder: h.resourceUrn })).host;
-      } catch (e) {
-        throw new Error(failure(h.host, "read", e));
-      }
+      const real = await readHost(opsFor, h);
       if (!real) return { id: "" };
       return { id, props: withoutUndefined({ ...echo(normalised(props)), ...hostProps(h, real) }) };
     },
