@@ -144,7 +144,8 @@ export function hint({ error, removing }: Pick<DirectorFailure, "error" | "remov
   }
 }
 
-function failureMessage<T>(kind: EntryKind<T>, entry: T, what: string, failures: DirectorFailure[], total: number): string {
+/** The message of a failed create, read, update or delete of an entry, as the provider words it (also for status). */
+export function failureMessage<T>(kind: EntryKind<T>, entry: T, what: string, failures: DirectorFailure[], total: number): string {
   if (kind.failureMessage) return kind.failureMessage(entry, what, failures, total);
   const lines = failures.map((f) => `  - ${endpointLabel(f.director)}: ${errorText(f.error)}${hint(f)}`);
   return `${kind.resource} ${kind.describe(entry)}: ${what} failed on ${failures.length} of ${total} director(s):\n${lines.join("\n")}`;

@@ -266,10 +266,13 @@ export type Op =
 /** What ensureHost prepares. */
 export type HostSpec = { forwarding: "dr"; vips: string[] } | { forwarding: "tunnel"; tunnel: { type: "ipip" | "gre" }; vips: string[] };
 
-/** A host's prepared items as they are now: `present` = the VIP is on lo; the managed sysctls' values. */
+/**
+ * A host's prepared items as they are now: each VIP's `interface` (lo for dr, tunl0 for ipip, gre0 for gre) and whether it is
+ * `present` there; the managed sysctls' values.
+ */
 export interface HostState {
   forwarding: "dr" | "tunnel";
-  vips: { address: string; present: boolean; added: boolean }[];
+  vips: { address: string; interface: string; present: boolean; added: boolean }[];
   sysctls: Record<string, number>;
 }
 

@@ -14,7 +14,9 @@
 // service whose directors are secret inputs is listed under "directors not known before up".
 //
 // A RealServerPool is reported per member, named as `pulumi-ipvs status` names it (`web-pool[10.0.0.11:8080]`); a
-// DirectorSettings per setting, by its input path (`timeouts.tcp 900 → 600`, `sysctls.expireNodestConn`).
+// DirectorSettings per setting, by its input path (`timeouts.tcp 900 → 600`, `sysctls.expireNodestConn`). drift also
+// reads every RealServerHost (a real server's machine): a VIP gone from it or a sysctl reset there is drift too
+// (`RealServerHost web-host-1 (10.10.0.11:22): vip 192.0.2.20 missing`); preview does not list hosts' changes.
 //
 // drift also reports the real servers' health apart from drift (a server the health checker depooled is not drift:
 // the refresh reads it at its declared weight), from `pulumi-ipvs status --json`: unhealthy real servers, the sorry
@@ -26,7 +28,7 @@ import path from "node:path";
 import { LocalWorkspace, type EngineEvent } from "@pulumi/pulumi/automation";
 
 type Mode = "preview" | "up" | "drift";
-type Kind = "VirtualService" | "RealServer" | "RealServerPool" | "DirectorSettings";
+type Kind = "VirtualService" | "RealServer" | "RealServerPool" | "DirectorSettings" | "RealServerHost";
 type Props = Record<string, unknown>;
 
 /** The settings that are kernel state, per entry (the rest — drain, adopt, credentials — never touch it). */
@@ -52,7 +54,10 @@ interface Change {
   /** The resource's name, or a pool member's poolMemberName. */
   name: string;
   op: "create" | "update" | "replace" | "delete";
-  /** "tcp/192.0.2.10:80", "10.0.0.11:8080 of tcp/192.0.2.10:80"; "" for a DirectorSettings (its director is the entry). */
+  /**
+   * "tcp/192.0.2.10:80", "10.0.0.11:8080 of tcp/192.0.2.10:80"; "" for a DirectorSettings (its director is the entry);
+   * a RealServerHost's host:port.
+   */
   entry: string;
   /** host:port of each director, or undefined when only the secret inputs know them. */
   directors?: string[];
@@ -77,7 +82,7 @@ function parseArgs(argv: string[]): { mode: Mode; stack?: string; cwd: string } 
   return opts;
 }
 
-const KINDS: readonly Kind[] = ["VirtualService", "RealServer", "RealServerPool", "DirectorSettings"];
+const KINDS: readonly Kind[] = ["VirtualService", "RealServer", "RealServerPool", "DirectorSettings", "RealServerHost"];
 const kindOf = (type: string): Kind | undefined => KINDS.find((k) => type.endsWith(`:dynamic/ipvs:${k}`));
 const nameOf = (urn: string) => urn.slice(urn.lastIndexOf("::") + 2);
 const isPlain = (v: unknown): v is Props => !!v && typeof v === "object" && !Array.isArray(v) && !("4dabf18193072939515e22adb298388d" in v);
@@ -241,8 +246,9 @@ function plannedChanges(events: EngineEvent[]): Change[] {
     const op = OPS[md.op];
     const existing = kind === "VirtualService" ? fromId(kind, md.old?.id) : undefined;
     if (existing) services.set(existing.entry, existing.directors);
-    // A replacement comes as create-replacement, replace, delete-replaced: the first says it all.
-    if (!kind || !op || replaced.has(md.urn)) continue;
+    // A replacement comes as create-replacement, replace, delete-replaced: the first says it all. A RealServerHost
+    // changes a real server's machine, not a director's kernel: not listed here.
+    if (!kind || kind === "RealServerHost" || !op || replaced.has(md.urn)) continue;
     if (op === "replace") replaced.add(md.urn);
     const before = (md.old?.outputs ?? {}) as Props;
     const after = (md.new?.inputs ?? {}) as Props;
@@ -289,26 +295,49 @@ function poolDrift(base: Omit<Change, "name" | "entry" | "fields">, pool: string
   });
 }
 
+/**
+ * A real server host's drift as a refresh reads it back: each VIP no longer on its device ("vip 192.0.2.20 missing"),
+ * each sysctl the host has otherwise ("net.ipv4.conf.all.arp_ignore 1 → 0"; "absent" when the host has none now).
+ */
+function hostDrift(before: Props, after: Props): string[] {
+  const list = (v: unknown) => (Array.isArray(v) ? v.map(String) : []);
+  const sysctls = (p: Props) => (isPlain(p.sysctls) ? p.sysctls : {});
+  const [was, now] = [sysctls(before), sysctls(after)];
+  return [
+    ...list(before.vips).filter((v) => !list(after.vips).includes(v)).map((v) => `vip ${v} missing`),
+    ...Object.keys(was).filter((k) => canonical(was[k]) !== canonical(now[k])).map((k) => `${k} ${show(was[k])} → ${now[k] === undefined ? "absent" : show(now[k])}`),
+  ];
+}
+
 /** What a refresh would write into state: entries whose kernel settings differ from state, or that are gone. */
 function driftedEntries(events: EngineEvent[]): Change[] {
   const out: Change[] = [];
   for (const md of events.flatMap((e) => (e.resOutputsEvent ? [e.resOutputsEvent.metadata] : []))) {
     const kind = kindOf(md.type);
     if (!kind || (md.op !== "update" && md.op !== "delete")) continue;
-    const known = fromId(kind, md.old?.id);
+    // A real server host is on no director: its id names the host ("realserverhost@10.10.0.11:22").
+    const known: { entry: string; directors?: string[] } | undefined =
+      kind === "RealServerHost" ? { entry: String(md.old?.id ?? "?").replace(/^realserverhost@/, "") } : fromId(kind, md.old?.id);
     const before = (md.old?.outputs ?? {}) as Props;
     const after = (md.new?.outputs ?? {}) as Props;
     const base = { kind, name: nameOf(md.urn), op: md.op, entry: known?.entry ?? "?", directors: known?.directors };
     let fields: string[];
     if (md.op === "delete") {
       const n = Object.keys(membersOf(before) ?? {}).length;
-      fields = [kind === "RealServerPool" ? `service missing in the kernel, and with it all ${n} member(s)` : "missing in the kernel"];
+      fields = [
+        kind === "RealServerPool"
+          ? `service missing in the kernel, and with it all ${n} member(s)`
+          : kind === "RealServerHost"
+            ? "not prepared: the host has no record of it"
+            : "missing in the kernel",
+      ];
     } else if (kind === "RealServerPool") {
       const members = poolDrift(base, base.name, base.entry, before, after);
       out.push(...members);
       if (members.length) continue;
       fields = [];
     } else if (kind === "DirectorSettings") fields = settingChanges(before, after, "not running");
+    else if (kind === "RealServerHost") fields = hostDrift(before, after);
     else fields = fieldChanges(KERNEL_FIELDS[kind], before, after);
     // A refresh can also update state for a change outside the kernel fields (e.g. a director that no longer holds
     // the entry): still drift, said as such.
@@ -360,7 +389,7 @@ function previewReport(changes: Change[]): string {
 }
 
 function driftReport(drift: Change[]): string {
-  if (drift.length === 0) return "No drift: every director's kernel matches the stack.\n";
+  if (drift.length === 0) return "No drift: every director's kernel matches the stack, and every real server host.\n";
   return ["Drift (the kernel differs from the stack; `up` puts the declared settings back):", ...drift.map((c) => `  ${describe(c, true)}: ${c.fields.join(", ")}`)].join("\n") + "\n";
 }
 

@@ -3,8 +3,9 @@
 // pulumi CLI: reads the stack's state through the Automation API (the `pulumi` on PATH or given, its usual environment:
 // backend, passphrase or secrets provider), dumps each director's table once over SSH (and reads the declared settings
 // of a director with DirectorSettings), and prints declared (the state's inputs: what the program last declared; with
-// --refreshed the outputs: what the last up or refresh recorded) vs kernel with the kernel's counters, and apart from
-// that the health of checked real servers and whether each director's health checker runs.
+// --refreshed the outputs: what the last up or refresh recorded) vs kernel with the kernel's counters, each
+// RealServerHost against its host (read as refresh reads it), and apart from that the health of checked real servers
+// and whether each director's health checker runs.
 // Exit 0 everything matches, 1 drift, 2 error. The decrypted state stays in memory; every printed text is redacted.
 import { accessSync, constants, statSync } from "node:fs";
 import path from "node:path";
@@ -12,7 +13,8 @@ import { LocalWorkspace } from "@pulumi/pulumi/automation";
 import { directorOps } from "../helperClient";
 import { closeAllSessions } from "../session";
 import { managedSysctls } from "../resources/directorSettings/wire";
-import { compareStack, exitCode, type KernelSettings, type KernelView } from "./compare";
+import { readHost } from "../resources/realServerHost/provider";
+import { compareStack, exitCode, type HostView, type KernelSettings, type KernelView } from "./compare";
 import { render } from "./render";
 import { stackEntries, type ExportedResource } from "./state";
 
@@ -23,7 +25,8 @@ const USAGE = `usage: pulumi-ipvs status [--stack <name>] [--json] [--refreshed]
 
 Run in a Pulumi project directory. Compares every VirtualService, RealServer and RealServerPool member
 (pool[address:port]) of the stack (default: the selected stack) with the kernel of each director, and each
-DirectorSettings with the director's timeouts, sync daemons, sysctls and ip_vs_ftp's ports; shows the real servers' connections and rates,
+DirectorSettings with the director's timeouts, sync daemons, sysctls and ip_vs_ftp's ports, and each RealServerHost
+with its host (reachable or not, each VIP on lo, tunl0 or gre0, the ARP and rp_filter sysctls); shows the real servers' connections and rates,
 and their health where a check is declared (healthy / unhealthy / not probed yet, since when, the last result; depooled,
 kept pooled by minHealthy, the sorry server) and whether each director's health checker runs. A real server the
 checker depooled is health, not drift.
@@ -115,7 +118,7 @@ async function status(args: Args): Promise<{ text: string; code: number }> {
   // DirectorSettings; each is bounded by the director's connect and operation deadlines.
   const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
   const kernel = new Map<string, KernelView>();
-  await Promise.all(
+  const directorsRead = Promise.all(
     [...entries.directors].map(async ([key, director]) => {
       const ops = directorOps(director);
       const declared = entries.settings.find((s) => s.director === key);
@@ -134,8 +137,22 @@ async function status(args: Args): Promise<{ text: string; code: number }> {
       kernel.set(key, "error" in dumped ? dumped : { ...dumped, ...(read ? { settings: read } : {}) });
     }),
   );
+  // Beside them, one getHost per RealServerHost (hosts sharing SSH settings share one session, as directors do).
+  const hosts = new Map<string, HostView>();
+  const hostsRead = Promise.all(
+    entries.hosts.map(async (h) =>
+      hosts.set(
+        h.resource.urn,
+        await readHost(directorOps, h.entry).then(
+          (host): HostView => ({ host }),
+          (e: unknown) => ({ error: message(e) }),
+        ),
+      ),
+    ),
+  );
+  await Promise.all([directorsRead, hostsRead]);
   closeAllSessions();
-  const report = compareStack(stackName, entries, kernel);
+  const report = compareStack(stackName, entries, kernel, hosts);
   const text = render(report, { json: args.json, credentials: entries.secrets });
   return { text, code: exitCode(report) };
 }

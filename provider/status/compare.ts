@@ -3,7 +3,8 @@
 // by field, and the kernel's counters; and the director's DirectorSettings against its getSettings answer.
 // A real server's health (issue 27) is reported apart from drift: one the checker holds out of the pool is compared
 // at its declared weight (health.declaredWeight), as refresh reads it, so it is health, not drift.
-// Pure: the dumps and settings are passed in.
+// Each RealServerHost against its host (hosts.ts): its drift is an entry's, an unreadable host an error.
+// Pure: the dumps, settings and host reads are passed in.
 import { canonical } from "../diff";
 import { directorKey, hostPort } from "../director";
 import { serviceIdPart } from "../identity";
@@ -12,6 +13,7 @@ import type { SyncDaemonModel, VirtualServiceModel } from "../schema";
 import { declaredView, destProps, destSettings } from "../resources/realServer/wire";
 import { boundProps, serviceProps, serviceSettings } from "../resources/virtualService/wire";
 import { settingsProps, type KernelSettings } from "../resources/directorSettings/wire";
+import { hostDrifted, hostReport, type HostReport, type HostView } from "./hosts";
 import type { DeclaredDest, DeclaredService, DeclaredSettings, DestDeclaration, StackEntries } from "./state";
 
 type Props = Record<string, unknown>;
@@ -108,9 +110,14 @@ export interface DirectorReport {
 
 export interface StatusReport {
   stack: string;
-  /** error: a director could not be read or a resource's state not parsed; drift: some entry differs or is missing. */
+  /**
+   * error: a director or real server host could not be read, or a resource's state not parsed; drift: some entry,
+   * settings or host differs or is missing.
+   */
   status: "ok" | "drift" | "error";
   directors: DirectorReport[];
+  /** Every RealServerHost of the stack, in resource name order. */
+  hosts: HostReport[];
   /** Resources whose state could not be read. */
   problems: string[];
   /**
@@ -120,7 +127,7 @@ export interface StatusReport {
   health: string[];
 }
 
-export type { KernelSettings };
+export type { HostReport, HostView, KernelSettings };
 
 /**
  * A director's dump (and, for a director with DirectorSettings, its settings or why they could not be read), or why
@@ -318,14 +325,37 @@ function healthSentences(directors: DirectorReport[]): string[] {
 
 const drifted = (e: EntryReport) => e.resource !== undefined && (e.status === "differs" || e.status === "missing");
 
-/** The whole report: one section per director, in host:port order. `kernel` has a view for every director of `entries`. */
-export function compareStack(stack: string, entries: StackEntries, kernel: ReadonlyMap<string, KernelView>): StatusReport {
+/**
+ * The whole report: one section per director, in host:port order, then one per real server host. `kernel` has a view
+ * for every director of `entries`, `hosts` one for every RealServerHost, by its URN.
+ */
+export function compareStack(
+  stack: string,
+  entries: StackEntries,
+  kernel: ReadonlyMap<string, KernelView>,
+  hosts: ReadonlyMap<string, HostView> = new Map(),
+): StatusReport {
   const directors = [...entries.directors.entries()]
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([key, d]) => directorReport(key, d.user, entries, kernel.get(key) ?? { error: "not read" }));
-  const anyDrift = directors.some((d) => d.settings?.status === "differs" || d.services.some((s) => drifted(s) || s.realServers.some(drifted)));
-  const anyError = entries.problems.length > 0 || directors.some((d) => d.error !== undefined || d.settings?.error !== undefined);
-  return { stack, status: anyError ? "error" : anyDrift ? "drift" : "ok", directors, problems: entries.problems, health: healthSentences(directors) };
+  const hostReports = [...entries.hosts]
+    .sort((a, b) => byAddress(a.resource.name, b.resource.name))
+    .map((h) => hostReport(h, hosts.get(h.resource.urn) ?? { error: "not read" }));
+  const anyDrift =
+    directors.some((d) => d.settings?.status === "differs" || d.services.some((s) => drifted(s) || s.realServers.some(drifted))) ||
+    hostReports.some(hostDrifted);
+  const anyError =
+    entries.problems.length > 0 ||
+    directors.some((d) => d.error !== undefined || d.settings?.error !== undefined) ||
+    hostReports.some((h) => h.status === "unknown");
+  return {
+    stack,
+    status: anyError ? "error" : anyDrift ? "drift" : "ok",
+    directors,
+    hosts: hostReports,
+    problems: entries.problems,
+    health: healthSentences(directors),
+  };
 }
 
 /** The process exit code for a report: 0 everything matches, 1 drift, 2 error. */

@@ -1,7 +1,8 @@
 // The status report as text (per director: a table like `ipvsadm -Ln --stats --rate` with declared-vs-kernel verdicts
-// and a table of its DirectorSettings, then one sentence per drifted entry or settings, then the real servers' health
-// apart from drift) or as one JSON document. Pure.
+// and a table of its DirectorSettings; per real server host, its VIPs and sysctls; then one sentence per drifted entry,
+// settings or host, then the real servers' health apart from drift) or as one JSON document. Pure.
 import { printable, redact } from "../session/errors";
+import { hostDrifted, type HostReport } from "./hosts";
 import { healthText, type DirectorReport, type FieldDifference, type RealServerReport, type ServiceReport, type SettingReport, type SettingsReport, type StatusReport } from "./compare";
 
 /** A setting's value as a person reads it: "rr", "none", "timeout=300 netmask=255.255.255.0", "sh-port,sh-fallback". */
@@ -32,6 +33,21 @@ function verdict(e: ServiceReport | RealServerReport): string {
   }
 }
 
+/** "root@10.10.0.11:22 via ops@203.0.113.5:22". */
+const hostLabel = (h: HostReport) => [`${h.user}@${h.host}`, ...(h.via?.length ? [`via ${h.via.join(" via ")}`] : [])].join(" ");
+
+/** A VIP's place: "on lo", or "" when the host's record does not list it. */
+const onDevice = (v: HostReport["vips"][number]) => (v.device !== null ? ` on ${v.device}` : "");
+
+/** What differs on a drifted host: "vip 192.0.2.20 missing on lo; net.ipv4.conf.all.arp_ignore: declared 1, kernel 0". */
+function hostDifferences(h: HostReport): string {
+  if (h.status === "missing") return "not prepared: the host has no record of it (up prepares it)";
+  return [
+    ...h.vips.filter((v) => v.status === "missing").map((v) => `vip ${v.address} missing${onDevice(v)}`),
+    ...h.sysctls.filter((x) => x.status === "differs").map((x) => formatDifference({ field: x.name, declared: x.declared, kernel: x.kernel })),
+  ].join("; ");
+}
+
 /** One line per drifted entry, naming the resource, the entry, the director and what differs. */
 export function driftLines(report: StatusReport): string[] {
   const lines: string[] = [];
@@ -48,6 +64,7 @@ export function driftLines(report: StatusReport): string[] {
     if (st?.status === "differs")
       lines.push(`DirectorSettings ${st.resource} (on ${d.director}): ${st.fields.filter((f) => f.status === "differs").map(formatDifference).join("; ")}`);
   }
+  for (const h of report.hosts) if (hostDrifted(h)) lines.push(`RealServerHost ${h.resource} (${hostLabel(h)}): ${hostDifferences(h)}`);
   return lines;
 }
 
@@ -129,12 +146,30 @@ function directorSection(d: DirectorReport): string[] {
   return lines;
 }
 
+const HOST_COLUMNS = ["Prepared", "Declared", "Host", "Status"];
+
+/** "Real server host <name> (user@host:port via …, dr): <verdict>", then each VIP and sysctl, declared and as read. */
+function hostSection(h: HostReport): string[] {
+  const verdicts = { ok: "ok", differs: "drift", missing: "drift: not prepared (the host has no record of it)", unknown: `cannot read it: ${h.error ?? "not read"}` };
+  const read = (present: string) => (h.status === "unknown" ? "" : h.status === "missing" ? "not recorded" : present);
+  const status = (s: "ok" | "missing" | "differs" | "unknown", missing: string) =>
+    s === "unknown" ? "unknown (host not read)" : s === "ok" ? "ok" : missing;
+  const rows = [
+    HOST_COLUMNS,
+    ...h.vips.map((v) => [`vip ${v.address}${onDevice(v)}`, "present", read(v.status === "ok" ? "present" : "missing"), status(v.status, `missing${onDevice(v)}`)]),
+    ...h.sysctls.map((x) => [x.name, String(x.declared), read(formatValue(x.kernel)), status(x.status, "differs")]),
+  ];
+  return [`Real server host ${h.resource} (${hostLabel(h)}, ${h.forwarding}): ${verdicts[h.status]}`, ...table(rows, new Set()).map((l) => `  ${l}`)];
+}
+
 /** The human-readable report; counters are the kernel's (rates: per second over its last 2 s estimate). */
 export function renderText(report: StatusReport): string {
   const services = report.directors.reduce((k, d) => k + d.services.length, 0);
   const verdicts = { ok: "everything matches", drift: "drift", error: "error" };
-  const lines = [`Stack ${report.stack}: ${verdicts[report.status]} (${report.directors.length} director(s), ${services} service(s))`, ""];
+  const hosts = report.hosts.length ? `, ${report.hosts.length} real server host(s)` : "";
+  const lines = [`Stack ${report.stack}: ${verdicts[report.status]} (${report.directors.length} director(s), ${services} service(s)${hosts})`, ""];
   for (const d of report.directors) lines.push(...directorSection(d), "");
+  for (const h of report.hosts) lines.push(...hostSection(h), "");
   if (report.problems.length) lines.push("Errors:", ...report.problems.map((p) => `  ${p}`), "");
   const drift = driftLines(report);
   if (drift.length) lines.push("Drift:", ...drift.map((l) => `  ${l}`), "");

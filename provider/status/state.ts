@@ -1,5 +1,6 @@
 // What a stack declares, read from its exported state (`pulumi stack export --show-secrets`, in memory only): the
-// VirtualService, RealServer and RealServerPool entries it manages, its DirectorSettings, and the directors they are on.
+// VirtualService, RealServer and RealServerPool entries it manages, its DirectorSettings, the directors they are on,
+// and its RealServerHosts (the real servers' machines, each reached over SSH like a director).
 // State keeps each resource twice: its inputs (what the program last declared, which a refresh leaves alone) and its
 // outputs (what the last up or refresh recorded, a refresh writing the kernel's values). Pure: no I/O.
 import { directorKey, type Director } from "../director";
@@ -15,6 +16,7 @@ import {
 } from "../schema";
 import { destKey, type DestFields } from "../resources/realServer/wire";
 import { serviceKey } from "../resources/virtualService/wire";
+import { parseRealServerHost, type RealServerHostModel } from "../resources/realServerHost/schema";
 
 /** The engine's marker of a secret value in an exported deployment. */
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
@@ -37,7 +39,7 @@ export interface ExportedResource {
 export type StateView = "declared" | "refreshed";
 
 export interface ResourceRef {
-  kind: "VirtualService" | "RealServer" | "RealServerPool" | "DirectorSettings";
+  kind: "VirtualService" | "RealServer" | "RealServerPool" | "DirectorSettings" | "RealServerHost";
   /** The resource's name in the program (the URN's last part). */
   name: string;
   urn: string;
@@ -68,6 +70,12 @@ export interface DeclaredSettings {
   entry: DirectorSettingsModel;
 }
 
+export interface DeclaredHost {
+  resource: ResourceRef;
+  /** The VIPs and sysctls as declared (check derives both), how to reach the host, its ledger record's owner and holder. */
+  entry: RealServerHostModel;
+}
+
 export interface StackEntries {
   services: DeclaredService[];
   dests: DeclaredDest[];
@@ -75,6 +83,8 @@ export interface StackEntries {
   settings: DeclaredSettings[];
   /** Every director an entry is recorded on, by host:port; the first resource naming it says how to reach it. */
   directors: Map<string, Director>;
+  /** Every RealServerHost, each read on its own (two may share a host:port behind different jump hosts). */
+  hosts: DeclaredHost[];
   /** Resources whose state could not be read, with why. */
   problems: string[];
   /** Every credential in the state, for redacting messages that might quote one. */
@@ -117,7 +127,7 @@ export function credentials(v: unknown, out: string[] = []): string[] {
 export const poolMemberName = (pool: string, member: string) => `${pool}[${member}]`;
 
 const resourceName = (urn: string) => urn.slice(urn.lastIndexOf("::") + 2);
-const KINDS: readonly ResourceRef["kind"][] = ["VirtualService", "RealServer", "RealServerPool", "DirectorSettings"];
+const KINDS: readonly ResourceRef["kind"][] = ["VirtualService", "RealServer", "RealServerPool", "DirectorSettings", "RealServerHost"];
 const kindOf = (type: string): ResourceRef["kind"] | undefined => KINDS.find((k) => type.endsWith(`:dynamic/ipvs:${k}`));
 
 /**
@@ -127,7 +137,7 @@ const kindOf = (type: string): ResourceRef["kind"] | undefined => KINDS.find((k)
  * the stack does not own them.
  */
 export function stackEntries(resources: readonly ExportedResource[], view: StateView = "declared"): StackEntries {
-  const out: StackEntries = { services: [], dests: [], settings: [], directors: new Map(), problems: [], secrets: [] };
+  const out: StackEntries = { services: [], dests: [], settings: [], directors: new Map(), hosts: [], problems: [], secrets: [] };
   const note = (directors: Director[]) => {
     for (const d of directors) if (!out.directors.has(directorKey(d))) out.directors.set(directorKey(d), d);
   };
@@ -158,6 +168,9 @@ export function stackEntries(resources: readonly ExportedResource[], view: State
           out.dests.push({ resource, name: poolMemberName(resource.name, member), service, key: destKey(entry), entry });
         }
         note(pool.service.directors);
+      } else if (kind === "RealServerHost") {
+        // Not a director: its host is read with getHost, never dumped.
+        out.hosts.push({ resource, entry: parseRealServerHost(props) });
       } else {
         const entry = parseDirectorSettings(props);
         const director = directorKey(entry.director);

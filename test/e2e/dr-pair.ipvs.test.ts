@@ -3,9 +3,13 @@
 // the director as jump host) with a private state directory, so each has its own ledger. Real HTTP through the VIP
 // fails while the hosts are not prepared and works once RealServerHost prepares them; destroy empties both directors
 // and puts every real server host back as it was (no VIP on lo, the ARP sysctls at their former values).
+// `pulumi-ipvs status` lists every real server host in sync after up, and a VIP removed from one by hand as that
+// host's drift (exit 1) until up heals it.
+import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { StatusReport } from "../../provider/status/compare";
 import { startDirector, type LabDirector } from "../lab/director";
 import { ipvsadmSave } from "../lab/ipvsadm";
 import { addRealServers, addVip, httpRequests, serveSsh, type LabRealServer } from "../lab/realServers";
@@ -26,6 +30,36 @@ async function hostView(d: LabDirector, s: LabRealServer): Promise<{ lo: string[
 
 /** A real server host as RealServerHost leaves it: its former addresses and the VIP on lo, ARP suppressed. */
 const prepared = (was: { lo: string[] }) => ({ lo: [...was.lo, `${VIP}/32`].sort(), arp: "1 2" });
+
+const STATUS_CLI = path.join(repoRoot, "dist", "provider", "status", "cli.js");
+
+/** `pulumi-ipvs status` (the built bin) in the stack's project directory, as an operator runs it. */
+function status(stack: E2EStack, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, [STATUS_CLI, "status", ...args], { cwd: stack.projectDir, env: stack.pulumiEnv(), timeout: 180_000 }, (_e, stdout, stderr) =>
+      resolve({ code: child.exitCode ?? -1, stdout, stderr }),
+    );
+  });
+}
+
+/** examples/gitops's scheduled drift job (`tsx gitops.ts drift`) on the stack, as CI runs it (no step summary file). */
+function gitopsDrift(stack: E2EStack): Promise<{ code: number; stdout: string; stderr: string }> {
+  const { GITHUB_STEP_SUMMARY: _summary, ...env } = stack.pulumiEnv();
+  return new Promise((resolve) => {
+    const child = execFile(
+      path.join(repoRoot, "node_modules", ".bin", "tsx"),
+      [path.join(repoRoot, "examples", "gitops", "gitops.ts"), "drift", "--stack", stack.stackName, "--cwd", stack.projectDir],
+      { env, timeout: 300_000, maxBuffer: 64 * 1024 * 1024 },
+      (_e, stdout, stderr) => resolve({ code: child.exitCode ?? -1, stdout, stderr }),
+    );
+  });
+}
+
+/** The ARP sysctls every dr host's report lists, as declared and as read. */
+const ARP_OK = [
+  { name: "net.ipv4.conf.all.arp_announce", status: "ok", declared: 2, kernel: 2 },
+  { name: "net.ipv4.conf.all.arp_ignore", status: "ok", declared: 1, kernel: 1 },
+];
 
 describe("examples/dr-pair: one DR service on two lab directors, real servers prepared by RealServerHost", () => {
   let a: LabDirector;
@@ -97,6 +131,19 @@ for f in /proc/sys/net/ipv4/conf/*/rp_filter; do echo 0 > $f; done`);
       expect(answers.every((x) => x === answers[0])).toBe(true);
       expect(["rs1", "rs2"]).toContain(answers[0]);
     }
+    // status: both directors and all four hosts read, each host's VIP on lo and its ARP sysctls as declared.
+    const run = await status(stack, "--json");
+    expect(run.code, run.stderr).toBe(0);
+    const report = JSON.parse(run.stdout) as StatusReport;
+    expect(report.status).toBe("ok");
+    const jump = (d: LabDirector) => `${d.user}@${d.host}:${d.port}`;
+    expect(report.hosts).toEqual(
+      [a, a, b, b].map((d, i) => ({
+        resource: `web-host-${i + 1}`, host: `10.10.0.1${(i % 2) + 1}:22`, user: a.user, via: [jump(d)], forwarding: "dr", status: "ok",
+        vips: [{ address: VIP, device: "lo", status: "ok" }], sysctls: ARP_OK,
+      })),
+    );
+    expect(run.stdout).not.toContain(readFileSync(a.privateKeyPath, "utf8").split("\n")[1]!);
     const outs = await stack.outputs();
     expect(outs.service).toBe(`tcp/${VIP}:80@${[a, b].map((d) => `${d.host}:${d.port}`).sort().join(",")}`);
     expect(outs.preparedVips).toEqual([[VIP], [VIP], [VIP], [VIP]]);
@@ -105,11 +152,27 @@ for f in /proc/sys/net/ipv4/conf/*/rp_filter; do echo 0 > $f; done`);
   it("a VIP removed from a real server by hand is drift: refresh shows it, up puts it back", async () => {
     const [rs1] = servers.get(a)!;
     await a.exec(`${IP} -n ${rs1!.name} addr del ${VIP}/32 dev lo`);
+    // status sees it before any refresh: that host's drift, exit 1; the other hosts and the directors are in sync.
+    const text = await status(stack);
+    expect(text.code, text.stderr).toBe(1);
+    expect(text.stdout).toContain(`Real server host web-host-1 (${a.user}@10.10.0.11:22 via ${a.user}@${a.host}:${a.port}, dr): drift`);
+    // The drift section, the report's last, names that host alone.
+    expect(text.stdout.slice(text.stdout.indexOf("Drift:"))).toBe(`Drift:\n  RealServerHost web-host-1 (${a.user}@10.10.0.11:22 via ${a.user}@${a.host}:${a.port}): vip ${VIP} missing on lo\n`);
+    const report = JSON.parse((await status(stack, "--json")).stdout) as StatusReport;
+    expect(report.status).toBe("drift");
+    expect(report.hosts.map((h) => h.status)).toEqual(["differs", "ok", "ok", "ok"]);
+    expect(report.hosts[0]).toMatchObject({ vips: [{ address: VIP, device: "lo", status: "missing" }], sysctls: ARP_OK });
+    expect(report.directors.every((d) => d.services.every((s) => s.status === "ok" && s.realServers.every((r) => r.status === "ok")))).toBe(true);
+    // The GitOps drift job counts it as drift too: exit 1, that host alone named.
+    const job = await gitopsDrift(stack);
+    expect(job.code, job.stdout + job.stderr).toBe(1);
+    expect(job.stdout.split("\n").filter((l) => l.startsWith("  "))).toEqual([`  RealServerHost web-host-1 (10.10.0.11:22): vip ${VIP} missing`]);
     await stack.refresh();
     const host1 = (await stack.exportState()).deployment.resources?.find((r) => r.urn.endsWith("::web-host-1"));
     expect(host1?.outputs?.vips).toEqual([]);
     await stack.up();
     expect(await hostView(a, rs1!)).toEqual(prepared(before.get(`${a.name}/${rs1!.name}`)!));
+    expect((await status(stack)).code).toBe(0);
   });
 
   it("destroy empties both directors and puts every real server host back as it was", async () => {

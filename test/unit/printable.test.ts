@@ -62,6 +62,7 @@ describe("where director text becomes a message", () => {
       stack: "prod",
       status: "error",
       directors: [{ director: "192.0.2.5:22", user: "ops", error: HOSTILE, services: [], otherServices: [`tcp/192.0.2.9:80${HOSTILE}`] }],
+      hosts: [{ resource: "rs-1", host: "10.0.0.11:22", user: "root", forwarding: "dr", status: "unknown", error: HOSTILE, vips: [], sysctls: [] }],
       problems: [],
       health: [],
     } as unknown as StatusReport;
@@ -71,5 +72,6 @@ describe("where director text becomes a message", () => {
       expect(out).toContain("no such service\\");
     }
     expect(JSON.parse(render(report, { json: true, credentials: [] })).directors[0].error).toBe(HOSTILE);
+    expect(JSON.parse(render(report, { json: true, credentials: [] })).hosts[0].error).toBe(HOSTILE);
   });
 });

@@ -85,7 +85,7 @@ function fakeHost() {
       }
       if (op.op === "deleteHost") return { changed: state.recorded };
       if (op.op === "getHost")
-        return { host: state.recorded ? { forwarding: "dr", vips: [...state.vips].map(([address, present]) => ({ address, present, added: true })), sysctls: state.sysctls } : null };
+        return { host: state.recorded ? { forwarding: "dr", vips: [...state.vips].map(([address, present]) => ({ address, interface: "lo", present, added: true })), sysctls: state.sysctls } : null };
       throw new Error(`unexpected op ${op.op}`);
     },
   } as unknown as DirectorOps;

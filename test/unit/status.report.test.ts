@@ -626,3 +626,136 @@ describe("health", () => {
     expect(renderText(r)).not.toMatch(/[Hh]ealth/);
   });
 });
+
+// A RealServerHost's state holds the VIPs and sysctls check derived; getHost answers each recorded VIP with its
+// interface and whether it is there now, and the recorded sysctls' values (provider/helper/PROTOCOL.md "Real server hosts").
+describe("real server hosts", () => {
+  const ARP = { "net.ipv4.conf.all.arp_announce": 2, "net.ipv4.conf.all.arp_ignore": 1 };
+  const JUMP = director({ host: "203.0.113.5", port: 22 });
+  const HOST_PASSWORD = "rs-secret-pw";
+  function hostResource(name: string, address: string, over: Record<string, unknown> = {}): ExportedResource {
+    const props = {
+      host: secret(director({ host: address, port: 22, user: "root", privateKey: undefined, password: HOST_PASSWORD, jumpHost: JUMP })),
+      forwarding: "dr", vips: ["192.0.2.20", "192.0.2.21"], sysctls: ARP,
+      owner: "acme/lb/prod", resourceUrn: urn("RealServerHost", name),
+      ...over,
+    };
+    return { urn: urn("RealServerHost", name), type: "pulumi-nodejs:dynamic/ipvs:RealServerHost", id: `realserverhost@${address}:22`, inputs: { ...props, __provider: "exports.handler = …" }, outputs: props };
+  }
+  const hostState = (device: string, present: Record<string, boolean>, sysctls: Record<string, number> = ARP): KernelHost => ({
+    host: { forwarding: device === "lo" ? "dr" : "tunnel", vips: Object.entries(present).map(([address, p]) => ({ address, interface: device, present: p, added: true })), sysctls },
+  });
+  type KernelHost = { host: { forwarding: "dr" | "tunnel"; vips: { address: string; interface: string; present: boolean; added: boolean }[]; sysctls: Record<string, number> } | null };
+  const both = { "192.0.2.20": true, "192.0.2.21": true };
+  const STACK = [...QUICKSTART, hostResource("web-host-2", "10.10.0.12"), hostResource("web-host-1", "10.10.0.11")];
+  const dirs = () => views([A, { services: [inSync()] }]);
+  const hostViews = (one: KernelHost | { error: string }, two: KernelHost | { error: string } = hostState("lo", both)) =>
+    new Map([[urn("RealServerHost", "web-host-1"), one], [urn("RealServerHost", "web-host-2"), two]]);
+
+  it("stackEntries: a RealServerHost is a host to read, not a director; its credentials are kept for redaction", () => {
+    const e = stackEntries(STACK);
+    expect(e.problems).toEqual([]);
+    expect([...e.directors.keys()]).toEqual([A]);
+    expect(e.hosts.map((h) => [h.resource.name, h.entry.host.host, h.entry.vips, h.entry.sysctls])).toEqual([
+      ["web-host-2", "10.10.0.12", ["192.0.2.20", "192.0.2.21"], ARP],
+      ["web-host-1", "10.10.0.11", ["192.0.2.20", "192.0.2.21"], ARP],
+    ]);
+    expect(e.secrets).toContain(HOST_PASSWORD);
+    expect(stackEntries([hostResource("bad", "10.10.0.11", { forwarding: "nat" })]).problems[0]).toMatch(/^RealServerHost bad: cannot read its state: .*forwarding/);
+  });
+
+  it("every VIP on its device and every sysctl as declared: ok, exit 0, each host listed in name order with its route", () => {
+    const report = compareStack("prod", stackEntries(STACK), dirs(), hostViews(hostState("lo", both)));
+    expect(report.status).toBe("ok");
+    expect(exitCode(report)).toBe(0);
+    expect(report.hosts.map((h) => [h.resource, h.status])).toEqual([["web-host-1", "ok"], ["web-host-2", "ok"]]);
+    expect(report.hosts[0]).toEqual({
+      resource: "web-host-1", host: "10.10.0.11:22", user: "root", via: ["ops@203.0.113.5:22"], forwarding: "dr", status: "ok",
+      vips: [{ address: "192.0.2.20", device: "lo", status: "ok" }, { address: "192.0.2.21", device: "lo", status: "ok" }],
+      sysctls: [
+        { name: "net.ipv4.conf.all.arp_announce", status: "ok", declared: 2, kernel: 2 },
+        { name: "net.ipv4.conf.all.arp_ignore", status: "ok", declared: 1, kernel: 1 },
+      ],
+    });
+    const text = renderText(report);
+    expect(text.split("\n")[0]).toBe("Stack prod: everything matches (1 director(s), 1 service(s), 2 real server host(s))");
+    expect(text).toContain(
+      [
+        "Real server host web-host-1 (root@10.10.0.11:22 via ops@203.0.113.5:22, dr): ok",
+        "  Prepared                        Declared  Host     Status",
+        "  vip 192.0.2.20 on lo            present   present  ok",
+        "  vip 192.0.2.21 on lo            present   present  ok",
+        "  net.ipv4.conf.all.arp_announce  2         2        ok",
+        "  net.ipv4.conf.all.arp_ignore    1         1        ok",
+      ].join("\n"),
+    );
+    expect(text).not.toContain("Drift:");
+  });
+
+  it("a VIP removed by hand and a reset sysctl are drift, exit 1, named per host in the drift section and in JSON", () => {
+    const report = compareStack("prod", stackEntries(STACK), dirs(), hostViews(hostState("lo", { "192.0.2.20": false, "192.0.2.21": true }, { ...ARP, "net.ipv4.conf.all.arp_ignore": 0 })));
+    expect(report.status).toBe("drift");
+    expect(exitCode(report)).toBe(1);
+    expect(report.hosts[1]!.status).toBe("ok");
+    const text = renderText(report);
+    expect(text).toContain("Real server host web-host-1 (root@10.10.0.11:22 via ops@203.0.113.5:22, dr): drift");
+    expect(text).toMatch(/ {2}vip 192\.0\.2\.20 on lo +present +missing +missing on lo\n/);
+    expect(text).toMatch(/ {2}net\.ipv4\.conf\.all\.arp_ignore +1 +0 +differs\n/);
+    expect(driftLines(report)).toEqual([
+      "RealServerHost web-host-1 (root@10.10.0.11:22 via ops@203.0.113.5:22): vip 192.0.2.20 missing on lo; net.ipv4.conf.all.arp_ignore: declared 1, kernel 0",
+    ]);
+    const doc = JSON.parse(renderJson(report)) as typeof report;
+    expect(doc.hosts[0]).toMatchObject({
+      status: "differs",
+      vips: [{ address: "192.0.2.20", device: "lo", status: "missing" }, { address: "192.0.2.21", device: "lo", status: "ok" }],
+      sysctls: [{ name: "net.ipv4.conf.all.arp_announce", status: "ok" }, { name: "net.ipv4.conf.all.arp_ignore", status: "differs", declared: 1, kernel: 0 }],
+    });
+  });
+
+  it("tunnel: the VIP on tunl0 and its rp_filter; a sysctl the host no longer has (tunl0 gone with its module) is none", () => {
+    const tunnel = hostResource("tun-1", "10.10.0.31", { forwarding: "tunnel", tunnel: { type: "ipip" }, vips: ["192.0.2.30"], sysctls: { ...ARP, "net.ipv4.conf.tunl0.rp_filter": 0 } });
+    const entries = stackEntries([tunnel]);
+    const gone = compareStack("prod", entries, new Map(), new Map([[tunnel.urn, hostState("tunl0", { "192.0.2.30": false }, ARP)]]));
+    expect(gone.hosts[0]).toMatchObject({
+      forwarding: "tunnel", status: "differs",
+      vips: [{ address: "192.0.2.30", device: "tunl0", status: "missing" }],
+      sysctls: [{ status: "ok" }, { status: "ok" }, { name: "net.ipv4.conf.tunl0.rp_filter", status: "differs", declared: 0, kernel: null }],
+    });
+    expect(driftLines(gone)).toEqual([
+      "RealServerHost tun-1 (root@10.10.0.31:22 via ops@203.0.113.5:22): vip 192.0.2.30 missing on tunl0; net.ipv4.conf.tunl0.rp_filter: declared 0, kernel none",
+    ]);
+    const ok = compareStack("prod", entries, new Map(), new Map([[tunnel.urn, hostState("tunl0", { "192.0.2.30": true }, { ...ARP, "net.ipv4.conf.tunl0.rp_filter": 0 })]]));
+    expect(ok.status).toBe("ok");
+    expect(renderText(ok)).toContain("  vip 192.0.2.30 on tunl0  ");
+  });
+
+  it("a host with no record of the resource is drift (not prepared); an unreachable one is an error, exit 2, its message shown and redacted", () => {
+    const none = compareStack("prod", stackEntries(STACK), dirs(), hostViews({ host: null }));
+    expect(none.status).toBe("drift");
+    expect(none.hosts[0]).toMatchObject({ status: "missing", vips: [{ device: null, status: "missing" }, { device: null, status: "missing" }], sysctls: [{ status: "differs", kernel: null }, { status: "differs", kernel: null }] });
+    expect(driftLines(none)).toEqual(["RealServerHost web-host-1 (root@10.10.0.11:22 via ops@203.0.113.5:22): not prepared: the host has no record of it (up prepares it)"]);
+    expect(renderText(none)).toMatch(/ {2}vip 192\.0\.2\.20 +present +not recorded +missing\n/);
+
+    const e = stackEntries(STACK);
+    const down = compareStack("prod", e, dirs(), hostViews({ error: `RealServerHost on root@10.10.0.11:22: read failed: ssh: password ${HOST_PASSWORD} refused` }));
+    expect(down.status).toBe("error");
+    expect(exitCode(down)).toBe(2);
+    expect(down.hosts[0]).toMatchObject({ status: "unknown", vips: [{ status: "unknown", device: null }, { status: "unknown" }], sysctls: [{ status: "unknown" }, { status: "unknown" }] });
+    expect(down.hosts[0]!.sysctls[0]).not.toHaveProperty("kernel");
+    expect(driftLines(down)).toEqual([]);
+    for (const json of [false, true]) {
+      const out = render(down, { json, credentials: e.secrets });
+      expect(out).not.toContain(HOST_PASSWORD);
+      expect(out).toContain("password [redacted] refused");
+    }
+    expect(render(down, { json: false, credentials: e.secrets })).toContain(
+      "Real server host web-host-1 (root@10.10.0.11:22 via ops@203.0.113.5:22, dr): cannot read it: RealServerHost on root@10.10.0.11:22: read failed: ssh: password [redacted] refused",
+    );
+  });
+
+  it("a stack without RealServerHosts reports an empty hosts list and no host count", () => {
+    const report = compareStack("prod", stackEntries(QUICKSTART), dirs());
+    expect(report.hosts).toEqual([]);
+    expect(renderText(report).split("\n")[0]).toBe("Stack prod: everything matches (1 director(s), 1 service(s))");
+  });
+});

@@ -13,9 +13,9 @@
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { canonical, diffOnDirector, normalise } from "../../diff";
 import { directorKey, type Director } from "../../director";
-import { entryProvider, onDirector, type EntryEffects, type EntryKind, type OpsFor } from "../../entries";
-import { directorOps } from "../../helperClient";
-import { HelperError, type HostSpec } from "../../protocol";
+import { entryProvider, failureMessage, onDirector, type EntryEffects, type EntryKind, type OpsFor } from "../../entries";
+import { directorOps, type DirectorOps } from "../../helperClient";
+import { HelperError, type HostSpec, type HostState } from "../../protocol";
 import { reachedNothing } from "../../session";
 import { checkRealServerHost, parseRealServerHost, REAL_SERVER_HOST_KEYS, type HostTunnelType, type RealServerHostModel } from "./schema";
 
@@ -48,6 +48,10 @@ export function hostProps(h: RealServerHostModel, real: { vips: { address: strin
   return { vips: h.vips.filter((v) => present.has(v)), sysctls: Object.fromEntries(Object.keys(h.sysctls).map((k) => [k, real.sysctls[k]])) };
 }
 
+/** getHost: the host's prepared items as they are now, or null when it has no record of this resource. */
+const getHost = async (ops: DirectorOps, h: RealServerHostModel): Promise<HostState | null> =>
+  (await ops.run({ op: "getHost", owner: h.owner, holder: h.resourceUrn })).host;
+
 export const realServerHostKind: EntryKind<RealServerHostModel> = {
   ...onDirector("RealServerHost", "host", (h: RealServerHostModel) => h.host),
   parse: parseRealServerHost,
@@ -67,7 +71,7 @@ export const realServerHostEffects: EntryEffects<RealServerHostModel> = {
   },
   // No record on the host: gone.
   read: async (ops, h) => {
-    const real = (await ops.run({ op: "getHost", owner: h.owner, holder: h.resourceUrn })).host;
+    const real = await getHost(ops, h);
     return real ? hostProps(h, real) : null;
   },
   // A refusal, or a failure before the op reached the host.
@@ -75,6 +79,18 @@ export const realServerHostEffects: EntryEffects<RealServerHostModel> = {
   // Maybe partly applied and recorded on the host: kept so the next up converges and destroy puts back.
   keepsPartial: true,
 };
+
+/**
+ * The one read of a host outside refresh (`pulumi-ipvs status`): getHost, its failure worded as refresh words it
+ * ("RealServerHost on user@host:port: read failed: …").
+ */
+export async function readHost(opsFor: OpsFor, h: RealServerHostModel): Promise<HostState | null> {
+  try {
+    return await getHost(opsFor(h.host), h);
+  } catch (error) {
+    throw new Error(failureMessage(realServerHostKind, h, "read", [{ director: h.host, error }], 1));
+  }
+}
 
 /** The RealServerHost provider; `opsFor` reaches a host's operations (unit tests pass in-memory hosts). */
 export const makeRealServerHostProvider = (opsFor: OpsFor = directorOps) => entryProvider(realServerHostKind, realServerHostEffects, opsFor);

@@ -399,7 +399,7 @@ func (e *Engine) hostNow(rec *ledger.HostRecord) (protocol.HostOut, *protocol.Er
 			on[v.Interface] = addrs
 		}
 		a, _ := netip.ParseAddr(v.Address)
-		out.VIPs = append(out.VIPs, protocol.HostVIPOut{Address: v.Address, Present: slices.Contains(on[v.Interface], a), Added: v.Added})
+		out.VIPs = append(out.VIPs, protocol.HostVIPOut{Address: v.Address, Interface: v.Interface, Present: slices.Contains(on[v.Interface], a), Added: v.Added})
 	}
 	for _, n := range sortedKeys(rec.Sysctls) {
 		cur, perr := e.readSysctls([]string{n})
@@ -424,7 +424,7 @@ func bootWanted(l *ledger.Ledger) bool {
 }
 
 // BootHosts prepares every recorded host again after a reboot (the boot unit runs it through "boot"): the VIPs back
-// on lo or tunl0 (ipip loaded), the sysctls set, each record keeping the originals (and what it found there) from
+// on lo or the tunnel device (its module loaded), the sysctls set, each record keeping the originals (and what it found there) from
 // before the reboot. It needs no IPVS.
 func (e *Engine) BootHosts(deadline time.Time) (lines, failures []string) {
 	l, err := ledger.Open(deadline, nil)

@@ -85,7 +85,7 @@ func TestRealServerHostIsCountedAndPutBack(t *testing.T) {
 
 	n.DelAddr("lo", netip.MustParseAddr("192.0.2.10"))
 	got := run(t, e, hostOp("getHost", stackB, hostB))[0]["host"].(protocol.HostOut)
-	if len(got.VIPs) != 1 || got.VIPs[0].Present || string(got.Sysctls["net.ipv4.conf.all.arp_ignore"]) != "1" {
+	if len(got.VIPs) != 1 || got.VIPs[0].Present || got.VIPs[0].Interface != "lo" || string(got.Sysctls["net.ipv4.conf.all.arp_ignore"]) != "1" {
 		t.Fatalf("read-back after the VIP was removed by hand: %+v", got)
 	}
 	wantCode(t, "heal B", run(t, e, ensureHost(stackB, hostB, "192.0.2.10"))[0], "ok")
@@ -237,7 +237,7 @@ func TestRealServerHostTunnelIsPreparedAndPutBack(t *testing.T) {
 				t.Fatalf("after ensure: ifs %v up %v, rp_filter %s %s all %s, arp %s", n.ifs, n.up, c.device, rpf(t, sys, c.device), rpf(t, sys, "all"), arp(t, dir))
 			}
 			got := r["host"].(protocol.HostOut)
-			if len(got.VIPs) != 1 || !got.VIPs[0].Present || string(got.Sysctls["net.ipv4.conf."+c.device+".rp_filter"]) != "0" {
+			if len(got.VIPs) != 1 || !got.VIPs[0].Present || got.VIPs[0].Interface != c.device || string(got.Sysctls["net.ipv4.conf."+c.device+".rp_filter"]) != "0" {
 				t.Fatalf("read-back: %+v", got)
 			}
 			if again := run(t, e, tunnel)[0]; again["changed"] != false {

@@ -72,10 +72,13 @@ func decodeHost(w *wireOp, op *Op) *Error {
 	return nil
 }
 
-// HostVIPOut is a prepared virtual address as ensureHost and getHost answer it: present is whether it is on lo now.
+// HostVIPOut is a prepared virtual address as ensureHost and getHost answer it: present is whether it is on its
+// interface now (the one the record names: lo for dr, tunl0 for ipip), which the answer names so a reader need not
+// know the helper's choice.
 type HostVIPOut struct {
-	Address string `json:"address"`
-	Present bool   `json:"present"`
+	Address   string `json:"address"`
+	Interface string `json:"interface"`
+	Present   bool   `json:"present"`
 	// Added: pulumi-ipvs put it there (else it was found there and is left there on delete).
 	Added bool `json:"added"`
 }
