@@ -3,7 +3,7 @@
 // server's fields are not written here: their doc and plain type sit next to their rule in the resource's field table
 // (provider/resources/virtualService/schema.ts, provider/resources/realServer/fields.ts) and are mapped below.
 import type * as pulumi from "@pulumi/pulumi";
-import type { Family, Scheduler, SchedulerFlag, TransportProtocol } from "../provider/schema";
+import type { Family, SchedulerFlag, TransportProtocol } from "../provider/schema";
 import type { SyncDaemonModel, SysctlField, SysctlsModel } from "../provider/schema";
 import type { OneOf } from "../provider/schema/fields";
 import type { DestInputs, DestModel, TunnelInputs } from "../provider/resources/realServer/fields";
