@@ -11,6 +11,9 @@ import (
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/savefmt"
 )
 
+// What the boot unit runs after a reboot (Boot: every stack's entries and settings; BootHosts: the prepared real
+// server hosts), whether the unit is wanted at all, and the ledger as an operator reads it (`ipvs-helper owners`).
+
 // bootOps are the ops that restore the ledger: every stack's settings, then services, then real servers, each an
 // ensure with onExisting "update" under its owner (never a delete: nothing unowned is touched).
 func bootOps(stacks []*ledger.Stack) []json.RawMessage {
@@ -162,4 +165,51 @@ func boundText(b *protocol.Binding) string {
 		return ""
 	}
 	return " (address bound on " + b.Interface + ")"
+}
+
+// bootWanted: the boot unit is installed while the ledger records anything to restore, stack entries or hosts.
+func bootWanted(l *ledger.Ledger) bool {
+	if len(l.Stacks()) > 0 {
+		return true
+	}
+	recs, err := ledger.LoadHosts()
+	return err != nil || len(recs) > 0 // an unreadable hosts file may hold records: keep the unit
+}
+
+// BootHosts prepares every recorded host again after a reboot (the boot unit runs it through "boot"): the VIPs back
+// on lo or the tunnel device (its module loaded), the sysctls set, each record keeping the originals (and what it
+// found there) from before the reboot. It needs no IPVS.
+func (e *Engine) BootHosts(deadline time.Time) (lines, failures []string) {
+	l, err := ledger.Open(deadline, nil)
+	if err != nil {
+		return nil, []string{err.Error()}
+	}
+	defer l.Close()
+	recs, err := ledger.LoadHosts()
+	if err != nil {
+		return nil, []string{err.Error()}
+	}
+	req := protocol.Request{V: protocol.Version}
+	for _, r := range recs {
+		vips := make([]string, len(r.VIPs))
+		for i, v := range r.VIPs {
+			vips[i] = v.Address
+		}
+		host := map[string]any{"forwarding": r.Forwarding, "vips": vips}
+		if typ := tunnelOf(r.Device); typ != "" {
+			host["tunnel"] = map[string]string{"type": typ}
+		}
+		b, _ := json.Marshal(map[string]any{"op": "ensureHost", "owner": r.Owner, "holder": r.Holder, "host": host})
+		req.Ops = append(req.Ops, b)
+	}
+	resp := e.run(req, NewProgress(req), l)
+	for i, res := range resp.Results {
+		switch {
+		case res["ok"] != true:
+			failures = append(failures, fmt.Sprintf("preparing this host again for %s (stack %s): %s", recs[i].Holder, recs[i].Owner, res["error"].(*protocol.Error).Message))
+		case res["changed"] == true:
+			lines = append(lines, fmt.Sprintf("prepared this host again for %s (stack %s): its %s VIPs and sysctls", recs[i].Holder, recs[i].Owner, recs[i].Forwarding))
+		}
+	}
+	return lines, failures
 }

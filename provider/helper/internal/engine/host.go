@@ -8,7 +8,6 @@ import (
 	"os"
 	"slices"
 	"syscall"
-	"time"
 
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ledger"
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/protocol"
@@ -412,53 +411,6 @@ func (e *Engine) hostNow(rec *ledger.HostRecord) (protocol.HostOut, *protocol.Er
 		out.Sysctls[n] = cur[n].JSON()
 	}
 	return out, nil
-}
-
-// bootWanted: the boot unit is installed while the ledger records anything to restore, stack entries or hosts.
-func bootWanted(l *ledger.Ledger) bool {
-	if len(l.Stacks()) > 0 {
-		return true
-	}
-	recs, err := ledger.LoadHosts()
-	return err != nil || len(recs) > 0 // an unreadable hosts file may hold records: keep the unit
-}
-
-// BootHosts prepares every recorded host again after a reboot (the boot unit runs it through "boot"): the VIPs back
-// on lo or the tunnel device (its module loaded), the sysctls set, each record keeping the originals (and what it found there) from
-// before the reboot. It needs no IPVS.
-func (e *Engine) BootHosts(deadline time.Time) (lines, failures []string) {
-	l, err := ledger.Open(deadline, nil)
-	if err != nil {
-		return nil, []string{err.Error()}
-	}
-	defer l.Close()
-	recs, err := ledger.LoadHosts()
-	if err != nil {
-		return nil, []string{err.Error()}
-	}
-	req := protocol.Request{V: protocol.Version}
-	for _, r := range recs {
-		vips := make([]string, len(r.VIPs))
-		for i, v := range r.VIPs {
-			vips[i] = v.Address
-		}
-		host := map[string]any{"forwarding": r.Forwarding, "vips": vips}
-		if typ := tunnelOf(r.Device); typ != "" {
-			host["tunnel"] = map[string]string{"type": typ}
-		}
-		b, _ := json.Marshal(map[string]any{"op": "ensureHost", "owner": r.Owner, "holder": r.Holder, "host": host})
-		req.Ops = append(req.Ops, b)
-	}
-	resp := e.run(req, NewProgress(req), l)
-	for i, res := range resp.Results {
-		switch {
-		case res["ok"] != true:
-			failures = append(failures, fmt.Sprintf("preparing this host again for %s (stack %s): %s", recs[i].Holder, recs[i].Owner, res["error"].(*protocol.Error).Message))
-		case res["changed"] == true:
-			lines = append(lines, fmt.Sprintf("prepared this host again for %s (stack %s): its %s VIPs and sysctls", recs[i].Holder, recs[i].Owner, recs[i].Forwarding))
-		}
-	}
-	return lines, failures
 }
 
 // recordedAdded is whether pulumi-ipvs added address a, as the records (this resource's previous one or another's)
