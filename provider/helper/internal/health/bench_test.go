@@ -2,6 +2,7 @@ package health_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -19,27 +20,28 @@ import (
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/protocol"
 )
 
-// BenchmarkRunner runs the checker with the real prober over 2,000 real servers (127.0.x.y: one listener, in a
-// process of its own, on all of loopback) with the lab benchmark's checks (test/bench/health.ts: tcp every second,
-// http every 2 s), for 3 s per iteration, and reports the CPU time each probe cost the checker (the figure that
-// benchmark compares with keepalived's, here without the VM, for profiling: go test -run - -bench Runner
-// -cpuprofile cpu.out) and the probes that failed (every server answers: each one a false alarm).
+// BenchmarkRunner runs the checker with the real prober over 20, 200 and 2,000 real servers (127.0.x.y: one
+// listener, in a process of its own, on all of loopback) with the lab benchmark's checks (test/bench/health.ts: tcp
+// every second, http every 2 s), for 3 s per iteration, and reports the CPU time each probe cost the checker (the
+// figure that benchmark compares with keepalived's, here without the VM, for profiling: go test -run - -bench
+// Runner -cpuprofile cpu.out) and the probes that failed (every server answers: each one a false alarm).
 func BenchmarkRunner(b *testing.B) {
 	if os.Getenv("HEALTH_BENCH_SERVER") != "" {
 		serve(os.NewFile(3, "listener"))
 		return
 	}
-	b.Run("tcp", func(b *testing.B) {
-		benchmarkRunner(b, protocol.HealthCheck{Type: "tcp", IntervalSeconds: 1, TimeoutSeconds: 0.5, Rise: 1, Fall: 3, OnFailure: "quiesce"})
-	})
-	b.Run("http", func(b *testing.B) {
-		benchmarkRunner(b, protocol.HealthCheck{Type: "http", IntervalSeconds: 2, TimeoutSeconds: 1, Rise: 1, Fall: 3, OnFailure: "quiesce",
-			HTTP: &protocol.HTTPCheck{Path: "/", Method: "GET", ExpectStatus: "200"}})
-	})
+	for _, n := range []int{20, 200, 2000} {
+		b.Run(fmt.Sprintf("tcp/%d", n), func(b *testing.B) {
+			benchmarkRunner(b, n, protocol.HealthCheck{Type: "tcp", IntervalSeconds: 1, TimeoutSeconds: 0.5, Rise: 1, Fall: 3, OnFailure: "quiesce"})
+		})
+		b.Run(fmt.Sprintf("http/%d", n), func(b *testing.B) {
+			benchmarkRunner(b, n, protocol.HealthCheck{Type: "http", IntervalSeconds: 2, TimeoutSeconds: 1, Rise: 1, Fall: 3, OnFailure: "quiesce",
+				HTTP: &protocol.HTTPCheck{Path: "/", Method: "GET", ExpectStatus: "200"}})
+		})
+	}
 }
 
-func benchmarkRunner(b *testing.B, check protocol.HealthCheck) {
-	const n = 2000
+func benchmarkRunner(b *testing.B, n int, check protocol.HealthCheck) {
 	ln, err := net.Listen("tcp", ":0")
 	if err != nil {
 		b.Fatal(err)
@@ -63,10 +65,10 @@ func benchmarkRunner(b *testing.B, check protocol.HealthCheck) {
 	}
 	k := &table{dests: map[ipvs.DestKey]ipvs.Dest{}}
 	check.Port = port
-	for s := 0; s < n/100; s++ {
+	for s := 0; s < (n+99)/100; s++ {
 		sk := ipvs.ServiceKey{AF: ipvs.AFInet, Protocol: ipvs.ProtoTCP, Addr: netip.AddrFrom4([4]byte{192, 0, 2, byte(100 + s)}), Port: 80}
 		l.PutService("a/b/c", sk, protocol.ServiceJSON(ipvs.Service{ServiceKey: sk, ServiceSettings: ipvs.DefaultService(ipvs.AFInet)}, nil).ServiceSpecOut)
-		for i := s * 100; i < (s+1)*100; i++ {
+		for i := s * 100; i < min((s+1)*100, n); i++ {
 			dk := ipvs.DestKey{AF: ipvs.AFInet, Addr: netip.AddrFrom4([4]byte{127, 0, byte(i/250 + 1), byte(i%250 + 1)}), Port: port}
 			d := ipvs.Dest{DestKey: dk, DestSettings: ipvs.DestSettings{Fwd: ipvs.FwdMasq, Weight: 1}}
 			k.dests[dk] = d
@@ -108,6 +110,8 @@ func benchmarkRunner(b *testing.B, check protocol.HealthCheck) {
 	cpu := time.Duration(syscall.TimevalToNsec(after.Utime) + syscall.TimevalToNsec(after.Stime) - syscall.TimevalToNsec(before.Utime) - syscall.TimevalToNsec(before.Stime))
 	b.ReportMetric(float64(cpu.Microseconds())/float64(max(got, 1)), "µs-cpu/probe")
 	b.ReportMetric(float64(got)/(3*float64(b.N)), "probes/s")
+	// At 20 and 200 servers (10 to 200 probes a second) the fixed costs of the loop show: CPU per second of checking.
+	b.ReportMetric(float64(cpu.Microseconds())/1000/(3*float64(b.N)), "ms-cpu/s")
 	b.ReportMetric(float64(failed.Load()), "failed")
 }
 

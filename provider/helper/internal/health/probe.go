@@ -19,6 +19,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -111,7 +112,9 @@ func probeHTTP(target netip.AddrPort, deadline time.Time, c *protocol.HealthChec
 	if _, err := io.WriteString(conn, req); err != nil {
 		return short(err)
 	}
-	r := bufio.NewReaderSize(io.LimitReader(conn, maxHeader+MaxBody), 4096)
+	r := readers.Get().(*bufio.Reader)
+	defer func() { r.Reset(nil); readers.Put(r) }()
+	r.Reset(io.LimitReader(conn, maxHeader+MaxBody))
 	status, err := readStatus(r)
 	if err != nil {
 		return err
@@ -139,6 +142,9 @@ func probeHTTP(target netip.AddrPort, deadline time.Time, c *protocol.HealthChec
 	}
 	return nil
 }
+
+// readers are the HTTP probes' read buffers, reused: one each per probe was most of a probe's garbage.
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
 
 func readStatus(r *bufio.Reader) (int, error) {
 	line, err := readLine(r)

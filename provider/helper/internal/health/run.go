@@ -60,6 +60,9 @@ type Runner struct {
 	// again only after a pass without it, not every second.
 	said    map[ipvs.ServiceKey]map[string]bool
 	results chan result
+	// jobs feed the workers (one per probe in flight at the busiest, never more than MaxProbes).
+	jobs    chan job
+	workers int
 	loaded  time.Time
 	// dirty: a probe's result differs from the last one saved, without a transition (a healthy server's first "ok",
 	// another reason to fail). Read-back reports state.json's "last", so the next pass saves it: at most once per
@@ -72,14 +75,22 @@ type result struct {
 	err error
 }
 
+// tick is the checker's shortest sleep: the probes due within one start together, so that a thousand probes a
+// second wake a small director's CPU twenty times a second, not a thousand.
+const tick = 50 * time.Millisecond
+
 // Run checks until ctx ends. The kernel is left as it is when it returns: fail static.
 func (r *Runner) Run(ctx context.Context) error {
 	r.st = r.loadState()
 	r.next, r.inflight, r.pending, r.said = map[Key]time.Time{}, map[Key]bool{}, map[Key]string{}, map[ipvs.ServiceKey]map[string]bool{}
 	r.results = make(chan result, r.MaxProbes)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
+	r.jobs = make(chan job, r.MaxProbes)
+	r.workers = 0
+	defer close(r.jobs) // the workers end with their last probe
 	r.pass(true)
+	wake := time.NewTimer(tick)
+	defer wake.Stop()
+	wakeAt := r.Now().Add(tick)
 	for {
 		select {
 		case <-ctx.Done():
@@ -87,12 +98,49 @@ func (r *Runner) Run(ctx context.Context) error {
 			return nil
 		case res := <-r.results:
 			r.observe(res)
-		case <-tick.C:
+			// A transition is reconciled and logged within a tick, as it would be at the next probe due.
+			if len(r.pending) > 0 && wakeAt.After(r.Now().Add(tick)) {
+				wake.Reset(tick)
+				wakeAt = r.Now().Add(tick)
+			}
+		case <-wake.C:
 			r.schedule(ctx)
 			if len(r.pending) > 0 || r.Now().Sub(r.loaded) >= r.Reload {
 				r.pass(r.Now().Sub(r.loaded) >= r.Reload)
 			}
+			d := r.sleep()
+			wake.Reset(d)
+			wakeAt = r.Now().Add(d)
 		}
+	}
+}
+
+// sleep is how long the loop may sleep: until the next probe is due, the next reload or, with a transition to log
+// or probes waiting for a free slot, one tick; never less than one tick. A checker with few checks no longer wakes
+// every tick to find nothing due.
+func (r *Runner) sleep() time.Duration {
+	now := r.Now()
+	next := r.loaded.Add(r.Reload)
+	if len(r.pending) > 0 || len(r.inflight) >= r.MaxProbes {
+		next = now
+	}
+	if len(r.due) > 0 && r.due[0].at.Before(next) {
+		next = r.due[0].at
+	}
+	return max(next.Sub(now), tick)
+}
+
+// job is one probe for a worker.
+type job struct {
+	key   Key
+	check protocol.HealthCheck
+}
+
+// worker runs probes until jobs is closed. Workers are started as the probes in flight need them (at most
+// MaxProbes) and then kept: a goroutine per probe cost a start and a stack grown anew each time.
+func (r *Runner) worker(ctx context.Context, jobs <-chan job) {
+	for j := range jobs {
+		r.results <- result{j.key, r.Probe(ctx, addrOf(j.key), &j.check)}
 	}
 }
 
@@ -134,10 +182,11 @@ func (r *Runner) schedule(ctx context.Context) {
 		}
 		r.next[e.key], r.inflight[e.key] = next, true
 		heap.Push(&r.due, dueEntry{next, e.key})
-		check, key := t.Check, e.key
-		go func() {
-			r.results <- result{key, r.Probe(ctx, addrOf(key), &check)}
-		}()
+		if r.workers < len(r.inflight) {
+			r.workers++
+			go r.worker(ctx, r.jobs)
+		}
+		r.jobs <- job{e.key, t.Check}
 	}
 	for _, e := range busy {
 		heap.Push(&r.due, e)

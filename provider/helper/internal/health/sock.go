@@ -1,6 +1,7 @@
 package health
 
 import (
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // sockConn is a probe's TCP connection: a nonblocking socket in Go's poller (an *os.File), opened by connect. It
@@ -26,18 +28,21 @@ type sockConn struct {
 // connect opens a TCP connection to target by deadline. A connection that completed by the time the probe looks,
 // however late, counts: see sockConn.
 func connect(target netip.AddrPort, deadline time.Time) (*sockConn, error) {
-	var sa syscall.Sockaddr
-	family := syscall.AF_INET6
-	if a := target.Addr().Unmap(); a.Is4() {
-		family, sa = syscall.AF_INET, &syscall.SockaddrInet4{Port: int(target.Port()), Addr: a.As4()}
-	} else {
-		sa = &syscall.SockaddrInet6{Port: int(target.Port()), Addr: a.As16()}
-	}
+	family, sa, salen := sockaddrOf(target)
 	fd, err := syscall.Socket(family, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, errors.New("no socket for the probe: " + err.Error()) // EMFILE: more probes than the fd limit
 	}
-	err = syscall.Connect(fd, sa)
+	// A raw system call: connect runs the TCP handshake's first steps in the kernel, long enough on a slow director
+	// (software emulation) that Go's sysmon took the P from the thread in syscall.Connect and woke another thread to
+	// run it, then the first had to wait for a P back: thread switches on every probe. A nonblocking connect does
+	// not block, so nothing needs the P meanwhile.
+	var errno syscall.Errno
+	_, _, errno = syscall.RawSyscall(syscall.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(sa)), salen)
+	err = nil
+	if errno != 0 {
+		err = errno
+	}
 	if err != nil && err != syscall.EINPROGRESS && err != syscall.EINTR {
 		syscall.Close(fd)
 		return nil, short(err) // refused or unreachable at once
@@ -69,6 +74,54 @@ func connect(target netip.AddrPort, deadline time.Time) (*sockConn, error) {
 		return nil, result
 	}
 	return c, nil
+}
+
+// sockaddrOf is target as connect(2) takes it: the family, the raw address and its size.
+func sockaddrOf(target netip.AddrPort) (family int, sa unsafe.Pointer, salen uintptr) {
+	port := target.Port()
+	if a := target.Addr().Unmap(); a.Is4() {
+		raw := &syscall.RawSockaddrInet4{Family: syscall.AF_INET, Addr: a.As4()}
+		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&raw.Port))[:], port)
+		return syscall.AF_INET, unsafe.Pointer(raw), unsafe.Sizeof(*raw)
+	}
+	raw := &syscall.RawSockaddrInet6{Family: syscall.AF_INET6, Addr: target.Addr().As16()}
+	binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&raw.Port))[:], port)
+	return syscall.AF_INET6, unsafe.Pointer(raw), unsafe.Sizeof(*raw)
+}
+
+// Write writes p whole by raw system calls (a probe writes one small request, which the socket's buffer takes at
+// once): as for connect, sending on a slow director's TCP stack took long enough in a Go system call that the
+// runtime switched threads around it.
+func (c *sockConn) Write(p []byte) (int, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	var werr error
+	err = rc.Write(func(fd uintptr) bool {
+		for n < len(p) {
+			m, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[n])), uintptr(len(p)-n))
+			switch e {
+			case 0:
+				n += int(m)
+			case syscall.EINTR:
+			case syscall.EAGAIN:
+				return false // the buffer is full: wait until it is writable
+			default:
+				werr = e
+				return true
+			}
+		}
+		return true
+	})
+	if werr != nil {
+		return n, &os.PathError{Op: "write", Path: "probe", Err: werr}
+	}
+	if err != nil {
+		return n, err
+	}
+	return n, nil
 }
 
 // connected tells whether the nonblocking connect on fd has finished, with its error in *result.
