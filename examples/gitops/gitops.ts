@@ -388,8 +388,9 @@ function previewReport(changes: Change[]): string {
   return lines.join("\n") + "\n";
 }
 
-function driftReport(drift: Change[]): string {
-  if (drift.length === 0) return "No drift: every director's kernel matches the stack, and every real server host.\n";
+/** `hosts`: the stack has RealServerHosts, so "no drift" speaks for them too. */
+function driftReport(drift: Change[], hosts: boolean): string {
+  if (drift.length === 0) return `No drift: every director's kernel matches the stack.${hosts ? " So does every real server host." : ""}\n`;
   return ["Drift (the kernel differs from the stack; `up` puts the declared settings back):", ...drift.map((c) => `  ${describe(c, true)}: ${c.fields.join(", ")}`)].join("\n") + "\n";
 }
 
@@ -452,7 +453,8 @@ async function main(): Promise<number> {
     // refresh --preview-only: reads every director, changes no state (a recorded drift would hide itself next time).
     await stack.previewRefresh({ onEvent });
     const drift = driftedEntries(events);
-    report = driftReport(drift) + (await healthReport(stackName, opts.cwd));
+    const hosts = events.some((e) => e.resOutputsEvent && kindOf(e.resOutputsEvent.metadata.type) === "RealServerHost");
+    report = driftReport(drift, hosts) + (await healthReport(stackName, opts.cwd));
     code = drift.length ? 1 : 0;
   }
   process.stdout.write(report);

@@ -308,7 +308,7 @@ describe("health, not drift: refresh, up and status of checked real servers thro
       );
     });
     expect(gitops.code, gitops.stderr).toBe(0);
-    expect(gitops.stdout).toContain("No drift: every director's kernel matches the stack.");
+    expect(gitops.stdout).toContain("No drift: every director's kernel matches the stack.\n");
     expect(gitops.stdout).toContain("Health (the checker's doing, not drift; `up` does not change it):");
     expect(gitops.stdout).toMatch(new RegExp(`  web-1 \\(${rs[0]!.address}:80 of tcp/${VIP}:80 on .*\\): unhealthy since .*; depooled`));
   }, OP_MS);
