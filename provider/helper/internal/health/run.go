@@ -31,14 +31,21 @@ type Runner struct {
 	// checker never races an `up`; prev is the last one opened, refreshed cheaply.
 	Ledger func(deadline time.Time, prev *ledger.Ledger) (*ledger.Ledger, error)
 	Probe  func(ctx context.Context, addr netip.Addr, c *protocol.HealthCheck) error
-	Now    func() time.Time
-	Log    func(line string)
+	// Watch, when not nil, watches the ledger's stacks directory (ledger.Watch): its channel receives a value after
+	// changes and is closed when the watch is lost or ctx ends. While a watch is alive the ledger is re-read on its
+	// events and every Resync rather than every Reload; without one (nil, or it cannot start yet) every Reload.
+	Watch func(ctx context.Context) (<-chan struct{}, error)
+	Now   func() time.Time
+	Log   func(line string)
 	// StatePath is state.json; MetricsDir, when not "", receives Prometheus textfile metrics (ipvs_health.prom).
 	StatePath  string
 	MetricsDir string
-	// Reload is how often the ledger is re-read and every checked service reconciled (an `up` takes effect within
-	// it); LockWait bounds a wait for the ledger lock (a pass that cannot get it is retried at the next tick).
+	// Reload is how often a service with something to reconcile (busy) is reconciled, and the ledger re-read while
+	// no watch is alive (an `up` takes effect within it; with a watch, within a tick of its event). Resync is how
+	// often a watched ledger is re-read anyway. LockWait bounds a wait for the ledger lock (a pass that cannot get
+	// it is retried at the next tick).
 	Reload   time.Duration
+	Resync   time.Duration
 	LockWait time.Duration
 	// MaxProbes bounds the probes in flight (and so the sockets open).
 	MaxProbes int
@@ -63,7 +70,14 @@ type Runner struct {
 	// jobs feed the workers (one per probe in flight at the busiest, never more than MaxProbes).
 	jobs    chan job
 	workers int
-	loaded  time.Time
+	// changes is the live watch's (nil: none); watchSaid is the last failure to watch logged (logged once).
+	changes   <-chan struct{}
+	watchSaid string
+	// rereadAt is when the ledger is next re-read; passed is when the last pass began; busyLeft: the last pass left a
+	// busy service, to be reconciled again a Reload later.
+	rereadAt time.Time
+	passed   time.Time
+	busyLeft bool
 	// dirty: a probe's result differs from the last one saved, without a transition (a healthy server's first "ok",
 	// another reason to fail). Read-back reports state.json's "last", so the next pass saves it: at most once per
 	// reload, and never in a steady state, where results repeat.
@@ -81,16 +95,26 @@ const tick = 50 * time.Millisecond
 
 // Run checks until ctx ends. The kernel is left as it is when it returns: fail static.
 func (r *Runner) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // ends the watch
 	r.st = r.loadState()
 	r.next, r.inflight, r.pending, r.said = map[Key]time.Time{}, map[Key]bool{}, map[Key]string{}, map[ipvs.ServiceKey]map[string]bool{}
 	r.results = make(chan result, r.MaxProbes)
 	r.jobs = make(chan job, r.MaxProbes)
 	r.workers = 0
 	defer close(r.jobs) // the workers end with their last probe
+	r.changes, r.watchSaid = nil, ""
+	r.watch(ctx)
 	r.pass(true)
 	wake := time.NewTimer(tick)
 	defer wake.Stop()
 	wakeAt := r.Now().Add(tick)
+	sooner := func() { // wakes the loop sooner when it now has something due sooner
+		if d := r.sleep(); wakeAt.After(r.Now().Add(d)) {
+			wake.Reset(d)
+			wakeAt = r.Now().Add(d)
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -98,15 +122,32 @@ func (r *Runner) Run(ctx context.Context) error {
 			return nil
 		case res := <-r.results:
 			r.observe(res)
-			// A transition is reconciled and logged within a tick, as it would be at the next probe due.
-			if len(r.pending) > 0 && wakeAt.After(r.Now().Add(tick)) {
-				wake.Reset(tick)
-				wakeAt = r.Now().Add(tick)
+			sooner() // a transition is reconciled and logged within a tick, as it would be at the next probe due
+		case _, alive := <-r.changes:
+			if !alive {
+				r.changes = nil
+				r.Log("the watch of the ledger was lost; re-reading it every " + r.Reload.String() + " until it is watched again")
 			}
+			// Re-read at the next tick (the rest of a burst comes first), and no sooner than a Reload after the last
+			// pass: the requests of an `up`, each a burst of changes, cost no more passes (nor metrics writes) than
+			// the re-read every Reload did, and still take effect within one.
+			at := r.passed.Add(r.Reload)
+			if now := r.Now(); at.Before(now) {
+				at = now
+			}
+			if at.Before(r.rereadAt) {
+				r.rereadAt = at
+			}
+			sooner()
 		case <-wake.C:
 			r.schedule(ctx)
-			if len(r.pending) > 0 || r.Now().Sub(r.loaded) >= r.Reload {
-				r.pass(r.Now().Sub(r.loaded) >= r.Reload)
+			now := r.Now()
+			reread := !now.Before(r.rereadAt)
+			if reread || len(r.pending) > 0 || (r.busyLeft || r.dirty) && now.Sub(r.passed) >= r.Reload {
+				if reread {
+					r.watch(ctx) // started before the re-read, so that no change falls between them
+				}
+				r.pass(reread)
 			}
 			d := r.sleep()
 			wake.Reset(d)
@@ -115,12 +156,36 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 }
 
-// sleep is how long the loop may sleep: until the next probe is due, the next reload or, with a transition to log
-// or probes waiting for a free slot, one tick; never less than one tick. A checker with few checks no longer wakes
-// every tick to find nothing due.
+// watch starts a watch of the ledger when none is alive. Until one starts (no inotify, no stacks directory yet) the
+// ledger is re-read every Reload and a watch tried again at each of those re-reads; a failure is logged once.
+func (r *Runner) watch(ctx context.Context) {
+	if r.Watch == nil || r.changes != nil {
+		return
+	}
+	ch, err := r.Watch(ctx)
+	if err != nil {
+		if msg := err.Error(); msg != r.watchSaid {
+			r.Log("not watching the ledger (" + msg + "): re-reading it every " + r.Reload.String())
+			r.watchSaid = msg
+		}
+		return
+	}
+	r.changes, r.watchSaid = ch, ""
+	r.Log("watching the ledger: re-reading it on its changes and every " + r.resync().String())
+}
+
+// resync is how often a watched ledger is re-read anyway (never more often than an unwatched one).
+func (r *Runner) resync() time.Duration { return max(r.Resync, r.Reload) }
+
+// sleep is how long the loop may sleep: until the next probe is due, the next re-read, the next pass for a busy
+// service or, with a transition to log or probes waiting for a free slot, one tick; never less than one tick. A
+// checker with few checks no longer wakes every tick to find nothing due.
 func (r *Runner) sleep() time.Duration {
 	now := r.Now()
-	next := r.loaded.Add(r.Reload)
+	next := r.rereadAt
+	if again := r.passed.Add(r.Reload); (r.busyLeft || r.dirty) && again.Before(next) {
+		next = again
+	}
 	if len(r.pending) > 0 || len(r.inflight) >= r.MaxProbes {
 		next = now
 	}
@@ -229,19 +294,22 @@ func (h *dueHeap) Pop() any {
 	return e
 }
 
-// pass takes the ledger lock, re-reads the configuration when reload (keeping the state of real servers still
-// checked), reconciles every checked service with the kernel, logs what changed and persists the state.
-func (r *Runner) pass(reload bool) {
-	l, err := r.Ledger(r.Now().Add(r.LockWait), r.led)
+// pass takes the ledger lock, re-reads the configuration when reread (keeping the state of real servers still
+// checked), reconciles every busy service with the kernel, logs what changed and persists the state.
+func (r *Runner) pass(reread bool) {
+	r.passed = r.Now()
+	l, err := r.Ledger(r.passed.Add(r.LockWait), r.led)
 	if err != nil {
 		r.led = nil
 		r.Log("cannot take the ledger lock, retrying: " + err.Error())
-		r.loaded = r.Now() // retried at the next reload, not at every tick
+		if reread {
+			r.rereadAt = r.Now().Add(r.Reload) // retried at the next reload, not at every tick
+		}
 		return
 	}
 	defer l.Close()
 	r.led = l
-	if stacks := l.Stacks(); reload && (r.cfg.Targets == nil || !slices.Equal(stacks, r.stacks)) {
+	if stacks := l.Stacks(); reread && (r.cfg.Targets == nil || !slices.Equal(stacks, r.stacks)) {
 		cfg := ConfigOf(l)
 		for k, t := range r.cfg.Targets {
 			if _, ok := cfg.Targets[k]; !ok && l.UnreadableStack(t.Owner) {
@@ -254,8 +322,11 @@ func (r *Runner) pass(reload bool) {
 		r.setConfig(cfg)
 		r.stacks = stacks
 	}
-	if reload {
-		r.loaded = r.Now()
+	if reread {
+		r.rereadAt = r.Now().Add(r.Reload)
+		if r.changes != nil {
+			r.rereadAt = r.Now().Add(r.resync())
+		}
 	}
 	changed := false
 	busy := r.busy()
@@ -311,6 +382,7 @@ func (r *Runner) pass(reload bool) {
 		r.saveState()
 		r.dirty = false
 	}
+	r.busyLeft = len(r.busy()) > 0
 	if r.MetricsDir != "" {
 		if err := r.writeMetrics(); err != nil {
 			r.Log("writing metrics: " + err.Error())
@@ -495,7 +567,9 @@ func writeFile(path string, data []byte) error {
 }
 
 // writeMetrics writes node_exporter's textfile-collector format: per checked real server whether it is healthy,
-// depooled and kept by minHealthy, and whether each service's sorry server is in.
+// depooled and kept by minHealthy, and whether each service's sorry server is in. It runs at each pass: a change of
+// these values always comes with one (a transition is logged by a pass within a tick), but with nothing to do the
+// passes, and so the last pass's timestamp, come only every Resync: an alert on a stale checker must allow more.
 func (r *Runner) writeMetrics() error {
 	var b strings.Builder
 	b.WriteString("# HELP ipvs_health_up Whether the checked real server passes its health check (1) or not (0).\n# TYPE ipvs_health_up gauge\n")
@@ -528,6 +602,6 @@ func (r *Runner) writeMetrics() error {
 	}
 	sort.Strings(rows)
 	b.WriteString(strings.Join(rows, ""))
-	fmt.Fprintf(&b, "# HELP ipvs_health_last_pass_timestamp_seconds When the checker last reconciled the kernel.\n# TYPE ipvs_health_last_pass_timestamp_seconds gauge\nipvs_health_last_pass_timestamp_seconds %d\n", r.Now().Unix())
+	fmt.Fprintf(&b, "# HELP ipvs_health_last_pass_timestamp_seconds When the checker last took the ledger lock to re-read it or reconcile the kernel: at least every %s while it runs.\n# TYPE ipvs_health_last_pass_timestamp_seconds gauge\nipvs_health_last_pass_timestamp_seconds %d\n", r.resync(), r.Now().Unix())
 	return writeFile(filepath.Join(r.MetricsDir, "ipvs_health.prom"), []byte(b.String()))
 }

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -157,6 +158,12 @@ func twoDests() *table {
 
 // startOn runs a checker on table k, whose probes of the addresses in failing fail for the reason given there.
 func startOn(t *testing.T, root string, k *table, failing map[netip.Addr]string) (_ *table, down func(netip.Addr, string), logs func() string, stop func()) {
+	return startWith(t, root, k, failing, nil)
+}
+
+// startWith is startOn with tune, when not nil, changing the runner before it runs (its seams: a watch, a ledger
+// that counts its opens).
+func startWith(t *testing.T, root string, k *table, failing map[netip.Addr]string, tune func(*health.Runner)) (_ *table, down func(netip.Addr, string), logs func() string, stop func()) {
 	var mu sync.Mutex
 	var lines []string
 	r := &health.Runner{Kernel: k, Ledger: ledger.Open, Now: time.Now, StatePath: filepath.Join(root, "state.json"),
@@ -170,6 +177,9 @@ func startOn(t *testing.T, root string, k *table, failing map[netip.Addr]string)
 			return nil
 		},
 		Log: func(l string) { mu.Lock(); lines = append(lines, l); mu.Unlock() }}
+	if tune != nil {
+		tune(r)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- r.Run(ctx) }()
@@ -259,5 +269,190 @@ func TestRunnerReadsTheKernelOnlyForServicesWithSomethingToDo(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	if n := k.dumps(); n != before {
 		t.Fatalf("healthy again: %d kernel reads in five reloads, want 0", n-before)
+	}
+}
+
+// fakeWatch is a runner's Watch the test drives: change sends an event, lose ends the live watch; while refused,
+// a watch cannot start (no inotify, no stacks directory yet).
+type fakeWatch struct {
+	mu      sync.Mutex
+	refused bool
+	tries   int
+	ch      chan struct{}
+}
+
+func (f *fakeWatch) watch(context.Context) (<-chan struct{}, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.tries++
+	if f.refused {
+		return nil, errors.New("no inotify here")
+	}
+	f.ch = make(chan struct{}, 1)
+	return f.ch, nil
+}
+
+func (f *fakeWatch) change() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	select {
+	case f.ch <- struct{}{}:
+	default:
+	}
+}
+
+func (f *fakeWatch) lose(refuse bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	close(f.ch)
+	f.ch, f.refused = nil, refuse
+}
+
+func (f *fakeWatch) refuse(refused bool) { f.mu.Lock(); f.refused = refused; f.mu.Unlock() }
+func (f *fakeWatch) started() int        { f.mu.Lock(); defer f.mu.Unlock(); return f.tries }
+
+// seams counts what a watched runner does: its ledger opens (each takes the lock and reads the stacks directory:
+// when, and how many while a watch was alive) and its probes.
+type seams struct {
+	mu      sync.Mutex
+	opened  []time.Time
+	watched int
+	probes  int
+	fw      fakeWatch
+}
+
+func (s *seams) opens() int        { s.mu.Lock(); defer s.mu.Unlock(); return len(s.opened) }
+func (s *seams) probed() int       { s.mu.Lock(); defer s.mu.Unlock(); return s.probes }
+func (s *seams) whileWatched() int { s.mu.Lock(); defer s.mu.Unlock(); return s.watched }
+func (s *seams) times() []time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.opened)
+}
+
+// tune gives the runner the fake watch, a ledger and a prober that count, Reload 100 ms and resync.
+func (s *seams) tune(resync time.Duration) func(*health.Runner) {
+	return func(r *health.Runner) {
+		r.Watch, r.Resync = s.fw.watch, resync
+		r.Ledger = func(deadline time.Time, prev *ledger.Ledger) (*ledger.Ledger, error) {
+			s.fw.mu.Lock()
+			live := s.fw.ch != nil
+			s.fw.mu.Unlock()
+			s.mu.Lock()
+			s.opened = append(s.opened, time.Now())
+			if live {
+				s.watched++
+			}
+			s.mu.Unlock()
+			return ledger.Open(deadline, prev)
+		}
+		probe := r.Probe
+		r.Probe = func(ctx context.Context, a netip.Addr, c *protocol.HealthCheck) error {
+			s.mu.Lock()
+			s.probes++
+			s.mu.Unlock()
+			return probe(ctx, a, c)
+		}
+	}
+}
+
+// settle records A checked and healthy and runs a checker until its state says so, so that the next checker's
+// first probe changes nothing (no state to save: no pass for it).
+func settle(t *testing.T, root string) {
+	t.Helper()
+	record(t, 5, true)
+	_, _, _, stop := startOn(t, root, twoDests(), map[netip.Addr]string{})
+	defer stop()
+	waitFor(t, "A's first ok saved", func() bool {
+		st, err := health.ReadState(filepath.Join(root, "state.json"))
+		ds := st.Dests[health.Key{Svc: svc, Dest: destA}]
+		return err == nil && ds != nil && ds.Last == "ok"
+	})
+}
+
+// A watched ledger is re-read on a change, not at the next resync (an hour away): an `up` that adds a check takes
+// effect at once.
+func TestRunnerRereadsTheLedgerOnAWatchEvent(t *testing.T) {
+	root := ledgertest.Use(t)
+	record(t, 5, false)
+	s := &seams{}
+	k, _, _, stop := startWith(t, root, twoDests(), map[netip.Addr]string{destA.Addr: "connection refused"}, s.tune(time.Hour))
+	defer stop()
+	waitFor(t, "the first pass", func() bool { return s.opens() == 1 })
+	record(t, 5, true)
+	sent := time.Now()
+	s.fw.change()
+	waitFor(t, "A checked and quiesced", func() bool { return k.weight(destA) == 0 })
+	// At the next tick (50 ms), a Reload (100 ms) after the last pass at most; 500 ms allow for a loaded machine, and
+	// are still far from any other cause.
+	if at := s.times()[1]; at.Sub(sent) > 500*time.Millisecond {
+		t.Fatalf("the ledger was re-read %v after the event", at.Sub(sent))
+	}
+}
+
+// While nothing is busy and no event comes, a watched checker takes no lock and reads no ledger but every Resync;
+// its probes run meanwhile.
+func TestRunnerRereadsAWatchedLedgerOnlyEveryResyncWhileNothingIsBusy(t *testing.T) {
+	root := ledgertest.Use(t)
+	settle(t, root)
+	s := &seams{}
+	const resync = 700 * time.Millisecond
+	k, _, _, stop := startWith(t, root, twoDests(), map[netip.Addr]string{}, s.tune(resync))
+	defer stop()
+	waitFor(t, "three resyncs", func() bool { return s.opens() >= 4 })
+	times := s.times()
+	for i := 1; i < len(times); i++ {
+		if gap := times[i].Sub(times[i-1]); gap < resync {
+			t.Fatalf("ledger opens %v apart (Reload is 100 ms, Resync %v): %v", gap, resync, times)
+		}
+	}
+	if s.probed() < 2 || k.dumps() != 0 {
+		t.Fatalf("%d probes, %d kernel reads; want A probed each second and no kernel read", s.probed(), k.dumps())
+	}
+}
+
+// A busy service (A depooled) is still reconciled with the kernel every Reload without any event: an `up` that
+// put A back in the kernel is undone within a Reload, not at the next resync (an hour away).
+func TestRunnerReconcilesBusyServicesEveryReloadWhileWatched(t *testing.T) {
+	root := ledgertest.Use(t)
+	record(t, 5, true)
+	s := &seams{}
+	k, _, _, stop := startWith(t, root, twoDests(), map[netip.Addr]string{destA.Addr: "connection refused"}, s.tune(time.Hour))
+	defer stop()
+	waitFor(t, "A quiesced", func() bool { return k.weight(destA) == 0 })
+	opens, dumps := s.opens(), k.dumps()
+	k.SetDest(svc, ipvs.Dest{DestKey: destA, DestSettings: ipvs.DestSettings{Fwd: ipvs.FwdMasq, Weight: 5}})
+	waitFor(t, "A quiesced again", func() bool { return k.weight(destA) == 0 })
+	waitFor(t, "three more passes, each under the lock", func() bool { return s.opens() >= opens+3 && k.dumps() >= dumps+3 })
+}
+
+// A lost watch brings back the re-read every Reload, and a new watch tried at each (its failure logged once);
+// once a watch starts again, the re-reads stop.
+func TestRunnerFallsBackToRereadsEveryReloadWhenTheWatchIsLost(t *testing.T) {
+	root := ledgertest.Use(t)
+	settle(t, root)
+	s := &seams{}
+	_, _, logs, stop := startWith(t, root, twoDests(), map[netip.Addr]string{}, s.tune(time.Hour))
+	defer stop()
+	waitFor(t, "the first pass", func() bool { return s.opens() == 1 && s.fw.started() == 1 })
+	s.fw.lose(true)
+	waitFor(t, "five re-reads, each trying a watch", func() bool { return s.fw.started() >= 6 && s.opens() >= 6 })
+	s.fw.refuse(false)
+	// The first pass and the re-read that followed the new watch's start; then none.
+	waitFor(t, "watched again", func() bool { return s.whileWatched() == 2 })
+	probes := s.probed()
+	waitFor(t, "a probe interval (ten Reloads)", func() bool { return s.probed() >= probes+2 })
+	if n := s.whileWatched(); n != 2 {
+		t.Fatalf("%d ledger opens while watched again and nothing busy, want 0", n-2)
+	}
+	if strings.Count(logs(), "watching the ledger: ") != 2 {
+		t.Errorf("the log does not say twice that the ledger is watched:\n%s", logs())
+	}
+	text := logs()
+	for want, n := range map[string]int{"the watch of the ledger was lost; re-reading it every 100ms until it is watched again": 1,
+		"not watching the ledger (no inotify here): re-reading it every 100ms": 1} {
+		if strings.Count(text, want) != n {
+			t.Errorf("the log does not hold %q %d time(s):\n%s", want, n, text)
+		}
 	}
 }
