@@ -108,10 +108,18 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // The runner reads its checks from the ledger and follows its changes (a new declared weight is what it restores,
 // a check removed is forgotten) without losing up/down state; it touches only checked real servers; it logs each
 // transition once; its state survives it.
-func TestRunnerFollowsTheLedger(t *testing.T) {
+func TestRunnerFollowsTheLedger(t *testing.T) { followsTheLedger(t, nil) }
+
+// The same through the real inotify watch of the ledger, with no safety re-read for an hour: each change is seen
+// through its events.
+func TestRunnerFollowsTheLedgerThroughItsWatch(t *testing.T) {
+	followsTheLedger(t, func(r *health.Runner) { r.Watch, r.Resync = ledger.Watch, time.Hour })
+}
+
+func followsTheLedger(t *testing.T, tune func(*health.Runner)) {
 	root := ledgertest.Use(t)
 	record(t, 5, true)
-	k, down, logs, stop := start(t, root)
+	k, down, logs, stop := startWith(t, root, twoDests(), map[netip.Addr]string{destA.Addr: "connection refused", destB.Addr: "connection refused"}, tune)
 	defer stop()
 	waitFor(t, "A quiesced", func() bool { return k.weight(destA) == 0 })
 	if k.weight(destB) != 5 {
