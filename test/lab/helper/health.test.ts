@@ -225,6 +225,9 @@ done`);
     await timeUntil(applyAction([destOp(tcp(VIP3, 80), rs2, { owner: OWNER, healthCheck: missing })]),
       [line(VIP3, rs[0]!, 2)], INTERVAL * 1000 + DOWN_BOUND_MS, [`-t ${VIP3}:80 -r ${rs[1]!.address}:80`]);
     expect((await d.exec(`cat ${LOG}`)).stdout).toContain(`tcp/${VIP3}:80 → ${rs[1]!.address}:80 down: status 404, not in 200 (2 of 2 failed); removed (weight was 2)`);
+    // It saw the change through its inotify watch of the ledger (re-read on changes), not a fallback re-read.
+    expect(await log()).toContain("watching the ledger: re-reading it on its changes and every 30s");
+    expect(await log()).not.toContain("not watching the ledger");
     // The up that puts the tcp check back (with rs2's declared settings, as the provider sends them) records them but
     // does not re-add a server the checker holds out: the checker re-adds it after rise successes of the new check.
     await applyOk(d, [destOp(tcp(VIP3, 80), rs2, { owner: OWNER, healthCheck: tcpCheck })]);

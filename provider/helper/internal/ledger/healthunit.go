@@ -21,6 +21,8 @@ const HealthStateDir = "/var/lib/pulumi-ipvs-health"
 // HealthUnitText is the checker's systemd unit with the helper at exe. It starts after the boot restore (which it
 // then adjusts), restarts on failure, and is confined as far as a netlink client allows: root, but only
 // CAP_NET_ADMIN (IPVS netlink) and CAP_NET_RAW; a read-only system except its state directory and the ledger lock.
+// (Its inotify watch of the ledger needs no write access, and @system-service allows inotify_init1 and
+// inotify_add_watch, through @file-system.)
 // When it stops the kernel keeps the weights it left (fail static). metricsDir (a DirectorSettings'
 // healthMetricsDirectory, checked by protocol.CheckMetricsDir: nothing in it needs quoting) is passed as
 // --metrics-dir and made writable; "" for none.
