@@ -29,7 +29,7 @@ type sockConn struct {
 // however late, counts: see sockConn.
 func connect(target netip.AddrPort, deadline time.Time) (*sockConn, error) {
 	family, sa, salen := sockaddrOf(target)
-	fd, err := syscall.Socket(family, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
+	fd, err := probeSocket(family, syscall.SOCK_STREAM)
 	if err != nil {
 		return nil, errors.New("no socket for the probe: " + err.Error()) // EMFILE: more probes than the fd limit
 	}
