@@ -20,7 +20,9 @@
 // The VM is a qemu guest with one vCPU (TCG where there is no KVM), on a host other jobs share: absolute figures are
 // slow and noisy; the ratios between the two checkers, measured minutes apart in the same guest, are what count.
 // Options (after `npm run bench --` or on the command line here): --quick (20 and 200 real servers, short window,
-// 5 samples), --window S (default 30), --samples N (default 20), --keep (leave the VM running as "bench-health"),
+// 5 samples), --window S (default 30), --samples N (default 20), --repeat R (default 1: the CPU windows R times,
+// the two checkers in alternating order, so that a host load that drifts over the run weighs on both alike; the
+// ratios are pooled over the repeats, and each one's is shown), --keep (leave the VM running as "bench-health"),
 // --name N (use the running lab director N, e.g. from `npm run lab -- up --name N --memory 1024`, and leave it).
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -57,6 +59,8 @@ export interface HealthBenchOptions {
   keep?: boolean;
   windowSeconds?: number;
   samples?: number;
+  /** How many times each CPU window is measured, the checkers' order alternating (default 1). */
+  repeats?: number;
   /** The scale at which detection latency and the reload are measured (default 200). */
   detectAt?: number;
   /** A running lab director to use (and leave running) instead of booting one: for iterating on the bench. */
@@ -69,6 +73,8 @@ interface Usage {
   checker: Checker;
   kind: Kind;
   n: number;
+  /** Which repeat (0-based, --repeat) the window was. */
+  repeat: number;
   /** CPU seconds the checker's processes used in the window, and the window's length (guest clock). */
   cpuSeconds: number;
   windowSeconds: number;
@@ -210,7 +216,7 @@ ipvsadm -C; rm -rf /var/lib/pulumi-ipvs /var/lib/pulumi-ipvs-health; ${IP} netns
 }
 
 /** CPU and memory of the checker over `windowSeconds`, the guest's load, and the probes the real servers saw. */
-async function measureUsage(d: LabDirector, who: Checker, kind: Kind, n: number, windowSeconds: number): Promise<Usage> {
+async function measureUsage(d: LabDirector, who: Checker, kind: Kind, n: number, windowSeconds: number): Promise<Omit<Usage, "repeat">> {
   const pids = await checkerPids(d, who);
   if (pids.length === 0) throw new Error(`${who}: no checker process running (log: ${(await d.exec(`tail -n 20 ${DIR}/*.log`)).stdout})`);
   await probeGaps(d); // starts the real servers' count with the window
@@ -343,6 +349,7 @@ export async function healthBench(opts: HealthBenchOptions = {}): Promise<{ text
   const scales = opts.quick ? [20, 200] : [200, 2000];
   const windowSeconds = opts.windowSeconds ?? (opts.quick ? 10 : 30);
   const samples = opts.samples ?? (opts.quick ? 5 : 20);
+  const repeats = opts.repeats ?? 1;
   const largest = Math.max(...scales);
   // Detection and the reload run where the guest keeps up with the probes: a TCG guest's one vCPU cannot run 1,000
   // probes a second (neither checker can), and a saturated guest times probes out by itself.
@@ -362,23 +369,30 @@ export async function healthBench(opts: HealthBenchOptions = {}): Promise<{ text
     const keepaliveVersion = (await d.exec("keepalived --version 2>&1 | head -n1")).stdout.trim();
     for (const kind of ["http", "tcp"] as const) {
       for (const n of scales) {
-        for (const who of ["keepalived", "ours"] as const) {
-          console.error(`bench: health: ${who}, ${n} real servers, ${kind} every ${CHECKS[kind].intervalSeconds} s: warm-up, ${windowSeconds} s window …`);
-          await startChecker(d, who, kind, n);
-          await sleep(Math.max(10, 3 * CHECKS[kind].intervalSeconds) * 1000); // every real server probed a few times
-          const u = await measureUsage(d, who, kind, n, windowSeconds);
-          usage.push(u);
-          if (n === detectAt) {
-            console.error(`bench: health: ${who}: ${samples} detections (kill → weight 0) …`);
-            latencies.push(await latency(d, who, kind, n, samples));
+        for (let repeat = 0; repeat < repeats; repeat++) {
+          const order = repeat % 2 === 0 ? (["keepalived", "ours"] as const) : (["ours", "keepalived"] as const);
+          for (const who of order) {
+            console.error(`bench: health: ${who}, ${n} real servers, ${kind} every ${CHECKS[kind].intervalSeconds} s: warm-up, ${windowSeconds} s window${repeats > 1 ? ` (repeat ${repeat + 1} of ${repeats})` : ""} …`);
+            await startChecker(d, who, kind, n);
+            await sleep(Math.max(10, 3 * CHECKS[kind].intervalSeconds) * 1000); // every real server probed a few times
+            const u = { ...(await measureUsage(d, who, kind, n, windowSeconds)), repeat };
+            usage.push(u);
+            if (repeat > 0) {
+              await stopChecker(d);
+              continue; // detection and the reload once, in the first repeat
+            }
+            if (n === detectAt) {
+              console.error(`bench: health: ${who}: ${samples} detections (kill → weight 0) …`);
+              latencies.push(await latency(d, who, kind, n, samples));
+            }
+            // The reload at the largest scale, as the issue asks (1 check of 2,000): a pause there is what users of
+            // large configurations meet (keepalived #2318).
+            if (n === largest && who === "ours" && kind === "http") {
+              console.error(`bench: health: ours: an up that changes 1 check of ${n} …`);
+              reload = await reloadCheck(d, n, u.maxGapMs);
+            }
+            await stopChecker(d);
           }
-          // The reload at the largest scale, as the issue asks (1 check of 2,000): a pause there is what users of
-          // large configurations meet (keepalived #2318).
-          if (n === largest && who === "ours" && kind === "http") {
-            console.error(`bench: health: ours: an up that changes 1 check of ${n} …`);
-            reload = await reloadCheck(d, n, u.maxGapMs);
-          }
-          await stopChecker(d);
         }
       }
     }
@@ -393,21 +407,46 @@ function report(r: { usage: Usage[]; latencies: Latency[]; reload?: Reload; acce
   const checks: Array<{ ok: boolean; text: string }> = [];
   const mib = (k: number) => `${(k / 1024).toFixed(1)} MiB`;
   const rows: string[] = [];
-  const pairs = r.usage.filter((u) => u.checker === "ours").map((o) => ({ o, k: r.usage.find((u) => u.checker === "keepalived" && u.kind === o.kind && u.n === o.n)! }));
+  // Per kind and scale, each checker's repeats pooled (CPU, window and probes summed; memory the largest), and each
+  // repeat's per-probe ratio beside.
+  const pool = (who: Checker, kind: Kind, n: number): Usage => {
+    const us = r.usage.filter((u) => u.checker === who && u.kind === kind && u.n === n);
+    const sum = (f: (u: Usage) => number) => us.reduce((a, u) => a + f(u), 0);
+    const most = (f: (u: Usage) => number) => Math.max(...us.map(f));
+    return {
+      ...us[0]!,
+      cpuSeconds: sum((u) => u.cpuSeconds),
+      windowSeconds: sum((u) => u.windowSeconds),
+      probes: sum((u) => u.probes),
+      vmBusy: sum((u) => u.vmBusy * u.windowSeconds) / sum((u) => u.windowSeconds),
+      falseDown: sum((u) => u.falseDown),
+      rssKiB: most((u) => u.rssKiB),
+      hwmKiB: most((u) => u.hwmKiB),
+      probed: most((u) => u.probed),
+      maxGapMs: most((u) => u.maxGapMs),
+    };
+  };
+  const perProbe = (u: Usage) => (u.cpuSeconds * 1000) / Math.max(1, u.probes);
+  const repeats = Math.max(...r.usage.map((u) => u.repeat)) + 1;
+  const firsts = r.usage.filter((u) => u.checker === "ours" && u.repeat === 0);
+  const pairs = firsts.map(({ kind, n }) => ({ o: pool("ours", kind, n), k: pool("keepalived", kind, n) }));
   for (const { o, k } of pairs) {
+    const byRepeat = Array.from({ length: repeats }, (_, i) => {
+      const of = (who: Checker) => r.usage.find((u) => u.checker === who && u.kind === o.kind && u.n === o.n && u.repeat === i)!;
+      return `${(perProbe(of("ours")) / perProbe(of("keepalived"))).toFixed(2)}×`;
+    });
     const cpu = (u: Usage) => `${u.cpuSeconds.toFixed(2)} s (${((u.cpuSeconds / u.windowSeconds) * 100).toFixed(1)} %)`;
     const rate = (u: Usage) => `${(u.probes / u.windowSeconds).toFixed(0)}/s, ${u.probed} addr.`;
     const cpuRatio = o.cpuSeconds / k.cpuSeconds;
     // Per probe: where the guest cannot run every probe on time (a saturated vCPU), the checkers do different
     // amounts of work in the window, and the CPU each probe cost is the comparable figure.
-    const perProbe = (u: Usage) => (u.cpuSeconds * 1000) / Math.max(1, u.probes);
     const perProbeRatio = perProbe(o) / perProbe(k);
     const expected = (o.n * o.windowSeconds) / CHECKS[o.kind].intervalSeconds;
     rows.push(
       `| ${o.kind} every ${CHECKS[o.kind].intervalSeconds} s | ${o.n} | ${cpu(o)} | ${cpu(k)} | ${cpuRatio.toFixed(2)}× | ` +
         `${perProbe(o).toFixed(2)} / ${perProbe(k).toFixed(2)} ms (${perProbeRatio.toFixed(2)}×) | ` +
         `${mib(o.rssKiB)} / ${mib(o.hwmKiB)} | ${mib(k.rssKiB)} / ${mib(k.hwmKiB)} (${k.processes} proc.) | ${(o.rssKiB / k.rssKiB).toFixed(2)}× | ` +
-        `${rate(o)} | ${rate(k)} | ${(o.vmBusy * 100).toFixed(0)} % / ${(k.vmBusy * 100).toFixed(0)} % | ${o.falseDown} / ${k.falseDown} |`,
+        `${rate(o)} | ${rate(k)} | ${(o.vmBusy * 100).toFixed(0)} % / ${(k.vmBusy * 100).toFixed(0)} % | ${o.falseDown} / ${k.falseDown} | ${byRepeat.join(", ")} |`,
     );
     checks.push({
       ok: cpuRatio <= 1.0 && perProbeRatio <= 1.0,
@@ -439,11 +478,11 @@ function report(r: { usage: Usage[]; latencies: Latency[]; reload?: Reload; acce
   }
   const text = [
     `pulumi-ipvs health-check bench: ipvs-helper health vs ${r.keepaliveVersion} (keepalived --check), one after the other on one lab director`,
-    `(qemu ${r.accel}, 1 vCPU, 1 GiB; host ${os.cpus().length} CPUs shared with other jobs: compare the ratios). Window ${r.windowSeconds} s after a warm-up; CPU = utime + stime of the`,
+    `(qemu ${r.accel}, 1 vCPU, 1 GiB; host ${os.cpus().length} CPUs shared with other jobs: compare the ratios). Window ${r.windowSeconds} s after a warm-up${repeats > 1 ? `, ${repeats} repeats in alternating order, pooled` : ""}; CPU = utime + stime of the`,
     `checker's processes (keepalived: parent + checker child), in % of one vCPU; RSS = VmRSS at the window's end / VmHWM (summed over processes).`,
     "",
-    "| checks | real servers | ours CPU | keepalived CPU | CPU ours/ka | CPU per probe ours / ka | ours RSS / peak | keepalived RSS / peak | RSS ours/ka | ours probes | keepalived probes | guest busy ours / ka | false weight 0 ours / ka |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| checks | real servers | ours CPU | keepalived CPU | CPU ours/ka | CPU per probe ours / ka | ours RSS / peak | keepalived RSS / peak | RSS ours/ka | ours probes | keepalived probes | guest busy ours / ka | false weight 0 ours / ka | per probe ours/ka, each repeat |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ...rows,
     "",
     "Detection latency: one real server's address stops answering (nft drop) → weight 0 in ipvsadm (polled every 0.1 s in the guest):",
@@ -469,15 +508,17 @@ export async function healthBenchMain(opts: HealthBenchOptions): Promise<void> {
   console.log(`\n(JSON: ${path.relative(process.cwd(), file)})`);
 }
 
-/** The options `npm run bench` and this file take: --quick, --keep, --window S, --samples N, --name DIRECTOR. */
+/** The options `npm run bench` and this file take: --quick, --keep, --window S, --samples N, --repeat R, --name DIRECTOR. */
 export function healthOptions(args: string[]): HealthBenchOptions {
   const num = (name: string) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : undefined);
   const windowSeconds = num("--window");
   const samples = num("--samples");
   if (windowSeconds !== undefined && !(windowSeconds >= 5)) throw new Error("--window takes seconds, at least 5");
   if (samples !== undefined && !(Number.isInteger(samples) && samples >= 1)) throw new Error("--samples takes a count, at least 1");
+  const repeats = num("--repeat");
+  if (repeats !== undefined && !(Number.isInteger(repeats) && repeats >= 1)) throw new Error("--repeat takes a count, at least 1");
   const name = args.includes("--name") ? args[args.indexOf("--name") + 1] : undefined;
-  return { quick: args.includes("--quick"), keep: args.includes("--keep"), windowSeconds, samples, name, detectAt: num("--detect-at") };
+  return { quick: args.includes("--quick"), keep: args.includes("--keep"), windowSeconds, samples, repeats, name, detectAt: num("--detect-at") };
 }
 
 if (require.main === module) {

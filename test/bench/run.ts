@@ -32,7 +32,7 @@
 // Then the health-check benchmark (test/bench/health.ts: ipvs-helper health against keepalived on its own director).
 // Options: --count N (default 200), --curve [N,N,…], --quick (N = 20, no curve: checks the bench itself in minutes),
 // --keep (leave the VMs running, named "bench", "bench-2", "bench-3"), --health-only / --no-health (only / without
-// the health-check benchmark; its own options --window S, --samples N are passed on).
+// the health-check benchmark; its own options --window S, --samples N, --repeat R are passed on).
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
