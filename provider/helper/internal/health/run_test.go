@@ -388,14 +388,10 @@ func TestRunnerRereadsTheLedgerOnAWatchEvent(t *testing.T) {
 	defer stop()
 	waitFor(t, "the first pass", func() bool { return s.opens() == 1 })
 	record(t, 5, true)
-	sent := time.Now()
 	s.fw.change()
+	// Only the event can bring the re-read within waitFor's 5 s: the resync is an hour away, and nothing is busy
+	// (A is unchecked until the re-read). How soon after the event is a timing a loaded machine does not keep.
 	waitFor(t, "A checked and quiesced", func() bool { return k.weight(destA) == 0 })
-	// At the next tick (50 ms), a Reload (100 ms) after the last pass at most; 500 ms allow for a loaded machine, and
-	// are still far from any other cause.
-	if at := s.times()[1]; at.Sub(sent) > 500*time.Millisecond {
-		t.Fatalf("the ledger was re-read %v after the event", at.Sub(sent))
-	}
 }
 
 // While nothing is busy and no event comes, a watched checker takes no lock and reads no ledger but every Resync;
