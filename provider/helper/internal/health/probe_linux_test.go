@@ -1,0 +1,55 @@
+package health
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestProbesLeaveNoSocketBehind: a probe's connection is reset on close, so that a checker probing thousands of
+// real servers a second does not fill the director's TIME_WAIT table: a graceful close by the prober, which closes
+// first, left each probe's socket in FIN_WAIT and then TIME_WAIT for 60 s. A reset socket is gone when close returns.
+func TestProbesLeaveNoSocketBehind(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(io.Discard, c); c.Close() }() // closes after the prober, as a server waiting for a request
+		}
+	}()
+	port := portOf(t, l.Addr().String())
+	for range 5 {
+		wantProbe(t, check("tcp", port), "")
+	}
+	if left := socketsTo(t, port); len(left) != 0 {
+		t.Fatalf("after 5 tcp probes, %d of their sockets are left, in states %v (/proc/net/tcp), want none", len(left), left)
+	}
+}
+
+// socketsTo is the state (/proc/net/tcp's hex code: 04 FIN_WAIT1, 05 FIN_WAIT2, 06 TIME_WAIT…) of each socket
+// whose remote port is port: the connecting ends, not the listener's accepted ones.
+func socketsTo(t *testing.T, port uint16) []string {
+	t.Helper()
+	data, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf(":%04X", port)
+	var states []string
+	for _, line := range strings.Split(string(data), "\n")[1:] {
+		if f := strings.Fields(line); len(f) > 3 && strings.HasSuffix(f[2], want) {
+			states = append(states, f[3])
+		}
+	}
+	return states
+}
