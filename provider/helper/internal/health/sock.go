@@ -33,10 +33,10 @@ func connect(target netip.AddrPort, deadline time.Time) (*sockConn, error) {
 	if err != nil {
 		return nil, errors.New("no socket for the probe: " + err.Error()) // EMFILE: more probes than the fd limit
 	}
-	// Closed with a reset, as keepalived's and HAProxy's checks close: a probe's connection has nothing left to
-	// deliver once judged, and a graceful close left one TIME_WAIT socket per probe on the director for 60 s
-	// (2,000 tcp checks a second: 120,000 of them, past tcp_max_tw_buckets on a small director, whose overflow
-	// the kernel then logs), and cost two more packets each.
+	// Closed with a reset, as HAProxy's checks close: a probe's connection has nothing left to deliver once judged,
+	// and a graceful close (keepalived's) left one TIME_WAIT socket per probe on the director for 60 s (2,000 tcp
+	// checks a second: 120,000 of them; the lab director's table, 4,096, was full with keepalived at 200), and cost
+	// two more packets each.
 	if err := syscall.SetsockoptLinger(fd, syscall.SOL_SOCKET, syscall.SO_LINGER, &syscall.Linger{Onoff: 1}); err != nil {
 		syscall.Close(fd)
 		return nil, errors.New("no socket for the probe: " + err.Error())
