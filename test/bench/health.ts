@@ -77,10 +77,14 @@ interface Usage {
   repeat: number;
   /** CPU seconds the checker's processes used in the window, and the window's length (guest clock). */
   cpuSeconds: number;
+  /** Of cpuSeconds, the kernel's (stime: system calls, and the network stack's work done in them). */
+  sysSeconds: number;
   windowSeconds: number;
   rssKiB: number;
   hwmKiB: number;
   processes: number;
+  /** TCP sockets in TIME_WAIT on the director at the window's end (a prober that closes gracefully leaves one per probe for 60 s). */
+  timeWait: number;
   /** The guest's busy share over the window (all processes and the kernel), 0..1. */
   vmBusy: number;
   /** Probes the real servers saw in the window, and how many addresses were probed. */
@@ -223,7 +227,7 @@ async function measureUsage(d: LabDirector, who: Checker, kind: Kind, n: number,
   // One script in the guest, so the window is the guest's own clock: ticks of the pids (utime + stime, fields 14
   // and 15 after a comm without spaces), the guest's busy and total ticks (/proc/stat), before and after.
   const { stdout } = await d.exec(`set -e
-ticks() { t=0; for p in ${pids.join(" ")}; do set -- $(cut -d' ' -f14,15 /proc/$p/stat); t=$((t + $1 + $2)); done; echo $t; }
+ticks() { u=0; s=0; for p in ${pids.join(" ")}; do set -- $(cut -d' ' -f14,15 /proc/$p/stat); u=$((u + $1)); s=$((s + $2)); done; echo $u $s; }
 cpu() { awk '/^cpu / { print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9 }' /proc/stat; }
 t0=$(ticks); c0=$(cpu); u0=$(cut -d' ' -f1 /proc/uptime)
 sleep ${windowSeconds}
@@ -231,16 +235,17 @@ t1=$(ticks); c1=$(cpu); u1=$(cut -d' ' -f1 /proc/uptime)
 rss=0; hwm=0; for p in ${pids.join(" ")}; do
   rss=$((rss + $(awk '/^VmRSS/ { print $2 }' /proc/$p/status))); hwm=$((hwm + $(awk '/^VmHWM/ { print $2 }' /proc/$p/status)))
 done
-echo "$t0 $t1 $c0 $c1 $u0 $u1 $rss $hwm"`, { timeoutMs: (windowSeconds + 60) * 1000 });
-  const [t0, t1, b0, a0, b1, a1, u0, u1, rss, hwm] = stdout.trim().split(/\s+/).map(Number) as number[];
+echo "$t0 $t1 $c0 $c1 $u0 $u1 $rss $hwm $(ss -Htan state time-wait | wc -l)"`, { timeoutMs: (windowSeconds + 60) * 1000 });
+  const [user0, sys0, user1, sys1, b0, a0, b1, a1, u0, u1, rss, hwm, timeWait] = stdout.trim().split(/\s+/).map(Number) as number[];
   const gaps = await probeGaps(d);
   const save = (await d.exec("ipvsadm -Sn")).stdout.split("\n").filter((l) => l.startsWith("-a "));
   const values = [...gaps.values()];
   return {
     checker: who, kind, n,
-    cpuSeconds: (t1! - t0!) / 100, // USER_HZ
+    cpuSeconds: (user1! + sys1! - user0! - sys0!) / 100, // USER_HZ
+    sysSeconds: (sys1! - sys0!) / 100,
     windowSeconds: u1! - u0!,
-    rssKiB: rss!, hwmKiB: hwm!, processes: pids.length,
+    rssKiB: rss!, hwmKiB: hwm!, processes: pids.length, timeWait: timeWait!,
     vmBusy: (b1! - b0!) / (a1! - a0!),
     probes: values.reduce((s, g) => s + g.probes, 0),
     probed: gaps.size,
@@ -416,17 +421,22 @@ function report(r: { usage: Usage[]; latencies: Latency[]; reload?: Reload; acce
     return {
       ...us[0]!,
       cpuSeconds: sum((u) => u.cpuSeconds),
+      sysSeconds: sum((u) => u.sysSeconds),
       windowSeconds: sum((u) => u.windowSeconds),
       probes: sum((u) => u.probes),
       vmBusy: sum((u) => u.vmBusy * u.windowSeconds) / sum((u) => u.windowSeconds),
       falseDown: sum((u) => u.falseDown),
       rssKiB: most((u) => u.rssKiB),
       hwmKiB: most((u) => u.hwmKiB),
+      timeWait: most((u) => u.timeWait),
       probed: most((u) => u.probed),
       maxGapMs: most((u) => u.maxGapMs),
     };
   };
   const perProbe = (u: Usage) => (u.cpuSeconds * 1000) / Math.max(1, u.probes);
+  // Per probe, user + kernel: the kernel's share (the TCP handshakes, both ends' in one guest) is alike for any
+  // checker that makes the same connections, so a gap in the user share is the checker's own code.
+  const split = (u: Usage) => `${(((u.cpuSeconds - u.sysSeconds) * 1000) / Math.max(1, u.probes)).toFixed(2)} + ${((u.sysSeconds * 1000) / Math.max(1, u.probes)).toFixed(2)}`;
   const repeats = Math.max(...r.usage.map((u) => u.repeat)) + 1;
   const firsts = r.usage.filter((u) => u.checker === "ours" && u.repeat === 0);
   const pairs = firsts.map(({ kind, n }) => ({ o: pool("ours", kind, n), k: pool("keepalived", kind, n) }));
@@ -444,9 +454,9 @@ function report(r: { usage: Usage[]; latencies: Latency[]; reload?: Reload; acce
     const expected = (o.n * o.windowSeconds) / CHECKS[o.kind].intervalSeconds;
     rows.push(
       `| ${o.kind} every ${CHECKS[o.kind].intervalSeconds} s | ${o.n} | ${cpu(o)} | ${cpu(k)} | ${cpuRatio.toFixed(2)}× | ` +
-        `${perProbe(o).toFixed(2)} / ${perProbe(k).toFixed(2)} ms (${perProbeRatio.toFixed(2)}×) | ` +
+        `${perProbe(o).toFixed(2)} / ${perProbe(k).toFixed(2)} ms (${perProbeRatio.toFixed(2)}×) | ${split(o)} / ${split(k)} ms | ` +
         `${mib(o.rssKiB)} / ${mib(o.hwmKiB)} | ${mib(k.rssKiB)} / ${mib(k.hwmKiB)} (${k.processes} proc.) | ${(o.rssKiB / k.rssKiB).toFixed(2)}× | ` +
-        `${rate(o)} | ${rate(k)} | ${(o.vmBusy * 100).toFixed(0)} % / ${(k.vmBusy * 100).toFixed(0)} % | ${o.falseDown} / ${k.falseDown} | ${byRepeat.join(", ")} |`,
+        `${rate(o)} | ${rate(k)} | ${(o.vmBusy * 100).toFixed(0)} % / ${(k.vmBusy * 100).toFixed(0)} % | ${o.falseDown} / ${k.falseDown} | ${o.timeWait} / ${k.timeWait} | ${byRepeat.join(", ")} |`,
     );
     checks.push({
       ok: cpuRatio <= 1.0 && perProbeRatio <= 1.0,
@@ -481,8 +491,8 @@ function report(r: { usage: Usage[]; latencies: Latency[]; reload?: Reload; acce
     `(qemu ${r.accel}, 1 vCPU, 1 GiB; host ${os.cpus().length} CPUs shared with other jobs: compare the ratios). Window ${r.windowSeconds} s after a warm-up${repeats > 1 ? `, ${repeats} repeats in alternating order, pooled` : ""}; CPU = utime + stime of the`,
     `checker's processes (keepalived: parent + checker child), in % of one vCPU; RSS = VmRSS at the window's end / VmHWM (summed over processes).`,
     "",
-    "| checks | real servers | ours CPU | keepalived CPU | CPU ours/ka | CPU per probe ours / ka | ours RSS / peak | keepalived RSS / peak | RSS ours/ka | ours probes | keepalived probes | guest busy ours / ka | false weight 0 ours / ka | per probe ours/ka, each repeat |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| checks | real servers | ours CPU | keepalived CPU | CPU ours/ka | CPU per probe ours / ka | per probe user + kernel, ours / ka | ours RSS / peak | keepalived RSS / peak | RSS ours/ka | ours probes | keepalived probes | guest busy ours / ka | false weight 0 ours / ka | TIME_WAIT sockets after, ours / ka | per probe ours/ka, each repeat |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ...rows,
     "",
     "Detection latency: one real server's address stops answering (nft drop) → weight 0 in ipvsadm (polled every 0.1 s in the guest):",
