@@ -13,21 +13,8 @@ import (
 // real servers a second does not fill the director's TIME_WAIT table: a graceful close by the prober, which closes
 // first, left each probe's socket in FIN_WAIT and then TIME_WAIT for 60 s. A reset socket is gone when close returns.
 func TestProbesLeaveNoSocketBehind(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(io.Discard, c); c.Close() }() // closes after the prober, as a server waiting for a request
-		}
-	}()
-	port := portOf(t, l.Addr().String())
+	// The server closes after the prober, as one waiting for a request.
+	port := listenTCP(t, func(c net.Conn) { io.Copy(io.Discard, c); c.Close() })
 	for range 5 {
 		wantProbe(t, check("tcp", port), "")
 	}

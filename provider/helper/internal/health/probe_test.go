@@ -60,22 +60,28 @@ func wantProbe(t *testing.T, c *protocol.HealthCheck, want string) {
 	}
 }
 
-func TestTCPProbe(t *testing.T) {
+// listenTCP accepts on a loopback port until the test ends, handing each connection to serve; it returns the port.
+func listenTCP(t *testing.T, serve func(net.Conn)) uint16 {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	t.Cleanup(func() { l.Close() })
 	go func() {
 		for {
 			c, err := l.Accept()
 			if err != nil {
 				return
 			}
-			c.Close()
+			go serve(c)
 		}
 	}()
-	wantProbe(t, check("tcp", portOf(t, l.Addr().String())), "")
+	return portOf(t, l.Addr().String())
+}
+
+func TestTCPProbe(t *testing.T) {
+	wantProbe(t, check("tcp", listenTCP(t, func(c net.Conn) { c.Close() })), "")
 	wantProbe(t, check("tcp", freePort(t)), "connection refused")
 }
 
