@@ -83,7 +83,10 @@ interface Usage {
   rssKiB: number;
   hwmKiB: number;
   processes: number;
-  /** TCP sockets in TIME_WAIT on the director at the window's end (a prober that closes gracefully leaves one per probe for 60 s). */
+  /**
+   * TCP sockets that went into TIME_WAIT on the director in the window's last 10 s (50–60 s of their 60 left): this
+   * checker's, not the last one's. A prober that closes gracefully leaves one per probe.
+   */
   timeWait: number;
   /** The guest's busy share over the window (all processes and the kernel), 0..1. */
   vmBusy: number;
@@ -235,7 +238,7 @@ t1=$(ticks); c1=$(cpu); u1=$(cut -d' ' -f1 /proc/uptime)
 rss=0; hwm=0; for p in ${pids.join(" ")}; do
   rss=$((rss + $(awk '/^VmRSS/ { print $2 }' /proc/$p/status))); hwm=$((hwm + $(awk '/^VmHWM/ { print $2 }' /proc/$p/status)))
 done
-echo "$t0 $t1 $c0 $c1 $u0 $u1 $rss $hwm $(ss -Htan state time-wait | wc -l)"`, { timeoutMs: (windowSeconds + 60) * 1000 });
+echo "$t0 $t1 $c0 $c1 $u0 $u1 $rss $hwm $(ss -Htano state time-wait | grep -c 'timewait,5[0-9]sec' || true)"`, { timeoutMs: (windowSeconds + 60) * 1000 });
   const [user0, sys0, user1, sys1, b0, a0, b1, a1, u0, u1, rss, hwm, timeWait] = stdout.trim().split(/\s+/).map(Number) as number[];
   const gaps = await probeGaps(d);
   const save = (await d.exec("ipvsadm -Sn")).stdout.split("\n").filter((l) => l.startsWith("-a "));
@@ -491,7 +494,7 @@ function report(r: { usage: Usage[]; latencies: Latency[]; reload?: Reload; acce
     `(qemu ${r.accel}, 1 vCPU, 1 GiB; host ${os.cpus().length} CPUs shared with other jobs: compare the ratios). Window ${r.windowSeconds} s after a warm-up${repeats > 1 ? `, ${repeats} repeats in alternating order, pooled` : ""}; CPU = utime + stime of the`,
     `checker's processes (keepalived: parent + checker child), in % of one vCPU; RSS = VmRSS at the window's end / VmHWM (summed over processes).`,
     "",
-    "| checks | real servers | ours CPU | keepalived CPU | CPU ours/ka | CPU per probe ours / ka | per probe user + kernel, ours / ka | ours RSS / peak | keepalived RSS / peak | RSS ours/ka | ours probes | keepalived probes | guest busy ours / ka | false weight 0 ours / ka | TIME_WAIT sockets after, ours / ka | per probe ours/ka, each repeat |",
+    "| checks | real servers | ours CPU | keepalived CPU | CPU ours/ka | CPU per probe ours / ka | per probe user + kernel, ours / ka | ours RSS / peak | keepalived RSS / peak | RSS ours/ka | ours probes | keepalived probes | guest busy ours / ka | false weight 0 ours / ka | TIME_WAIT sockets of the last 10 s, ours / ka | per probe ours/ka, each repeat |",
     "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ...rows,
     "",
