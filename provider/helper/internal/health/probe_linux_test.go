@@ -24,17 +24,18 @@ func TestProbesLeaveNoSocketBehind(t *testing.T) {
 }
 
 // socketsTo is the state (/proc/net/tcp's hex code: 04 FIN_WAIT1, 05 FIN_WAIT2, 06 TIME_WAIT…) of each socket
-// whose remote port is port: the connecting ends, not the listener's accepted ones.
+// whose remote end is 127.0.0.1:port (the listener the probes connect to): the connecting ends, not the accepted
+// ones, and no other process's socket (a source port the kernel gives out is never one a listener holds there).
 func socketsTo(t *testing.T, port uint16) []string {
 	t.Helper()
 	data, err := os.ReadFile("/proc/net/tcp")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := fmt.Sprintf(":%04X", port)
+	want := fmt.Sprintf("0100007F:%04X", port) // 127.0.0.1 as /proc/net/tcp writes it (little-endian hex)
 	var states []string
 	for _, line := range strings.Split(string(data), "\n")[1:] {
-		if f := strings.Fields(line); len(f) > 3 && strings.HasSuffix(f[2], want) {
+		if f := strings.Fields(line); len(f) > 3 && f[2] == want {
 			states = append(states, f[3])
 		}
 	}
