@@ -132,8 +132,8 @@ function qemuArgs(image: LabImage, runDir: string, port: number, accel: Accel, m
 }
 
 /**
- * Starts qemu in the background; retries on a lost race for the loopback port. With `fixedPort` (a restart) the port
- * is kept, so a race is waited out instead of moving to another port.
+ * Starts qemu in the background; retries on a lost race for the loopback port (or, on a restart, for the old qemu's
+ * pid file). With `fixedPort` (a restart) the port is kept, so a race is waited out instead of moving to another port.
  */
 async function launch(
   image: LabImage,
@@ -151,7 +151,8 @@ async function launch(
       await execFileP("qemu-system-x86_64", qemuArgs(image, runDir, port, accel, memoryMiB, disk));
     } catch (e) {
       const stderr = String((e as { stderr?: string }).stderr ?? e).trim();
-      if (attempt < 5 && /host forwarding|Address already in use/i.test(stderr)) {
+      // A restart can also find the old qemu's pid file still locked, if its last threads have not ended yet.
+      if (attempt < 5 && /host forwarding|Address already in use|Cannot lock pid file/i.test(stderr)) {
         if (fixedPort) await new Promise((r) => setTimeout(r, 1000));
         continue;
       }
@@ -190,10 +191,20 @@ export function procStat(pid: number): { state: string; started: string } | unde
   }
 }
 
-/** Whether the process that started at `started` (which tells it from a reused pid) still holds its files: alive and not yet a zombie. */
+/**
+ * Whether the process that started at `started` (which tells it from a reused pid) still holds its files: alive, or a
+ * zombie whose other threads are still exiting (a thread group's leader turns zombie first, and its files, the pid
+ * file's lock among them, go with the last thread).
+ */
 function holdsFiles(pid: number, started: string | undefined): boolean {
   const stat = procStat(pid);
-  return stat !== undefined && started !== undefined && stat.started === started && stat.state !== "Z";
+  if (stat === undefined || started === undefined || stat.started !== started) return false;
+  if (stat.state !== "Z") return true;
+  try {
+    return fs.readdirSync(`/proc/${pid}/task`).length > 1;
+  } catch {
+    return false;
+  }
 }
 
 /** Resolves once the process that started at `started` has closed its files (exited, or a zombie). */
