@@ -42,9 +42,9 @@ type Runner struct {
 	MetricsDir string
 	// Reload is how often a service with something to reconcile (busy) is reconciled, and the ledger re-read while
 	// no watch is alive; with a watch, the ledger is re-read at the first tick after its event that is a Reload
-	// past the last pass, so an `up` takes effect within a Reload and a tick either way. Resync is how often a watched ledger
-	// is re-read anyway. LockWait bounds a wait for the ledger lock (a re-read that cannot get it is tried again a
-	// Reload later, a transition to reconcile at the next tick).
+	// past the last pass, so an `up` takes effect within a Reload and a tick either way. Resync is how often a
+	// watched ledger is re-read anyway. LockWait bounds a wait for the ledger lock (a re-read that cannot get it is
+	// tried again a Reload later, a transition to reconcile at the next tick).
 	Reload   time.Duration
 	Resync   time.Duration
 	LockWait time.Duration
