@@ -109,7 +109,9 @@ func probeHTTP(target netip.AddrPort, deadline time.Time, c *protocol.HealthChec
 		conn = tc
 	}
 	req := h.Method + " " + h.Path + " HTTP/1.0\r\nHost: " + host + "\r\nUser-Agent: pulumi-ipvs-health\r\nConnection: close\r\n\r\n"
-	if _, err := io.WriteString(conn, req); err != nil {
+	// Write, not io.WriteString: that would find the WriteString sockConn inherits from its *os.File and bypass
+	// sockConn.Write's raw system call.
+	if _, err := conn.Write([]byte(req)); err != nil {
 		return short(err)
 	}
 	r := readers.Get().(*bufio.Reader)
