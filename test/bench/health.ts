@@ -29,6 +29,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { attachDirector, startDirector, type LabDirector } from "../lab/director";
+import { killAllIn } from "../lab/realServers";
 import { readVm } from "../lab/vm";
 import { applyOk, destOp, HELPER, installHelper, svcOp, tcp } from "../lab/helper/helperLab";
 
@@ -131,7 +132,7 @@ async function setupRealServers(d: LabDirector): Promise<void> {
 mkdir -p ${DIR}
 # Again on a director kept from an earlier run (--name): the old namespace, veth, route and rsd go first.
 if [ -e /run/netns/hbrs ]; then
-  for p in $(${IP} netns pids hbrs); do kill $p; done
+  ${killAllIn("hbrs")}
   ${IP} netns del hbrs; ${IP} link del hbrs0 2>/dev/null || true; ${IP} route del 10.30.0.0/16 2>/dev/null || true
 fi
 ${IP} netns add hbrs

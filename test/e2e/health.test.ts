@@ -19,9 +19,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StatusReport } from "../../provider/status/compare";
 import { startDirector, type LabDirector } from "../lab/director";
 import { ipvsadm } from "../lab/ipvsadm";
-import { addRealServers, addVip, httpRequests, type LabRealServer } from "../lab/realServers";
+import { addRealServers, addVip, httpRequests, startHttpd, stopHttpd, type LabRealServer } from "../lab/realServers";
 import { repoRoot, type E2EStack, type EngineEvent } from "./harness";
-import { CHECK, checkedStack, DOWN_BOUND_MS, has, INTERVAL, killHttpd, LabChecker, lacks, line as vipLine, OP_MS, quiesced, startHttpd, UP_BOUND_MS } from "./healthLab";
+import { CHECK, checkedStack, DOWN_BOUND_MS, has, INTERVAL, LabChecker, lacks, line as vipLine, OP_MS, quiesced, UP_BOUND_MS } from "./healthLab";
 
 const VIP = "192.0.2.10";
 const VIP2 = "192.0.2.11";
@@ -88,7 +88,7 @@ describe("health checks through the pulumi CLI against a lab director", () => {
     expect((await stack.outputs()).healthCheck).toEqual({ ...CHECK, onFailure: "quiesce", http: { ...CHECK.http, method: "GET" } });
     expect((await stack.outputs()).minHealthy).toBe("50%");
     await healed();
-    const took = await checker.timeUntil(killHttpd(rs[0]!), [has(line(rs[0]!, 0))], DOWN_BOUND_MS);
+    const took = await checker.timeUntil(stopHttpd(rs[0]!), [has(line(rs[0]!, 0))], DOWN_BOUND_MS);
     console.log(`health e2e: kill → weight 0 in ${took} ms (bound ${DOWN_BOUND_MS} ms)`);
     expect(took).toBeLessThanOrEqual(DOWN_BOUND_MS);
     const answers = await httpRequests(d, VIP, 80, 30);
@@ -117,7 +117,7 @@ describe("health checks through the pulumi CLI against a lab director", () => {
     expect(ops.filter(([, op]) => op === "update").map(([name]) => name).sort()).toEqual(["web", "web-1", "web-2", "web-3"]);
     expect(await table()).toBe(before);
 
-    const took = await checker.timeUntil(killHttpd(rs[1]!), [lacks(`-r ${rs[1]!.address}:80`), has(line(rs[0]!, 2)), has(line(rs[2]!, 4))], DOWN_BOUND_MS);
+    const took = await checker.timeUntil(stopHttpd(rs[1]!), [lacks(`-r ${rs[1]!.address}:80`), has(line(rs[0]!, 2)), has(line(rs[2]!, 4))], DOWN_BOUND_MS);
     expect(took).toBeLessThanOrEqual(DOWN_BOUND_MS);
     expect(await log()).toContain(`tcp/${VIP}:80 → ${rs[1]!.address}:80 down: connection refused (2 of 2 failed); removed (weight was 3)`);
     const answers = await httpRequests(d, VIP, 80, 30);
@@ -132,7 +132,7 @@ describe("health checks through the pulumi CLI against a lab director", () => {
     await configure({ check: CHECK, minHealthy: 1 });
     await stack.up();
     // Two of three go (which two depends on which probe fails first); one is kept at its declared weight.
-    await checker.timeUntil(members().map(killHttpd).join("\n"), [quiesced(VIP, 2)], DOWN_BOUND_MS);
+    await checker.timeUntil(members().map(stopHttpd).join("\n"), [quiesced(VIP, 2)], DOWN_BOUND_MS);
     await expect.poll(log, { timeout: DOWN_BOUND_MS + 3000, interval: 500 }).toMatch(new RegExp(`tcp/${VIP.replace(/\./g, "\\.")}:80: kept pooled by minHealthy \\(1 of 3 must stay\\): `));
     // It stays kept while it is down: another interval and a half later, still exactly two out.
     await new Promise((r) => setTimeout(r, 1.5 * INTERVAL * 1000));
@@ -146,7 +146,7 @@ describe("health checks through the pulumi CLI against a lab director", () => {
     await configure({ minHealthy: 0, sorryServer: { address: rs[3]!.address } });
     await stack.up();
     const sorry = line(rs[3]!, 1);
-    await checker.timeUntil(members().map(killHttpd).join("\n"), [quiesced(VIP, 3), has(sorry)], DOWN_BOUND_MS);
+    await checker.timeUntil(members().map(stopHttpd).join("\n"), [quiesced(VIP, 3), has(sorry)], DOWN_BOUND_MS);
     expect(await log()).toContain(`tcp/${VIP}:80: no real server is healthy; sorry server ${rs[3]!.address}:80 added (weight 1)`);
     const answers = await httpRequests(d, VIP, 80, 30);
     expect(new Set(answers)).toEqual(new Set(["rs4"]));
@@ -269,7 +269,7 @@ describe("health, not drift: refresh, up and status of checked real servers thro
   it("a depooled real server is health, not drift: refresh changes nothing, status exits 0 and shows its health", async () => {
     await healed();
     // rs1 is web-1 and pool[rs1]: both entries quiesced by the checker.
-    await until(killHttpd(rs[0]!), [line(VIP, rs[0]!, 0), line(VIP2, rs[0]!, 0)], DOWN_BOUND_MS);
+    await until(stopHttpd(rs[0]!), [line(VIP, rs[0]!, 0), line(VIP2, rs[0]!, 0)], DOWN_BOUND_MS);
 
     const refresh = await stack.refresh();
     expect(refreshed(refresh.events)).toEqual([]);
@@ -314,7 +314,7 @@ describe("health, not drift: refresh, up and status of checked real servers thro
   }, OP_MS);
 
   it("an up that changes a depooled server's weight is recorded, refresh reads it, and the checker applies it on recovery", async () => {
-    await until(killHttpd(rs[0]!), [line(VIP, rs[0]!, 0), line(VIP2, rs[0]!, 0)], DOWN_BOUND_MS);
+    await until(stopHttpd(rs[0]!), [line(VIP, rs[0]!, 0), line(VIP2, rs[0]!, 0)], DOWN_BOUND_MS);
     await configureWeights([7, webWeights[1]!], [8, ...poolWeights.slice(1)]);
     const up = await stack.up();
     expect(up.code).toBe(0);
@@ -350,7 +350,7 @@ describe("health, not drift: refresh, up and status of checked real servers thro
 
   it("status says when the checker is not running; the weights stay as they are (fail static)", async () => {
     await healed();
-    await until(killHttpd(rs[2]!), [line(VIP2, rs[2]!, 0)], DOWN_BOUND_MS);
+    await until(stopHttpd(rs[2]!), [line(VIP2, rs[2]!, 0)], DOWN_BOUND_MS);
     const before = (await d.exec("ipvsadm -Sn")).stdout;
     await checker.stop();
     // Stopping changes nothing: rs3 stays quiesced.

@@ -1,6 +1,6 @@
 // What the health check e2e tests (health.test.ts) share on their lab director: the check they declare and the bounds
 // derived from it, the checker started by hand (as the README says for a director without systemd: the lab has none),
-// the httpds they kill and start, and the poll of ipvsadm on the director that every wait goes through.
+// and the poll of ipvsadm on the director that every wait goes through.
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import type { LabDirector } from "../lab/director";
@@ -21,9 +21,6 @@ const TABLE = "/tmp/health-table";
 
 /** A NAT real server's line in `ipvsadm -Sn`. */
 export const line = (vip: string, s: LabRealServer, w: number) => `-a -t ${vip}:80 -r ${s.address}:80 -m -w ${w}`;
-export const killHttpd = (s: LabRealServer) => `for p in $(/sbin/ip netns pids ${s.name}); do kill $p; done`;
-export const startHttpd = (s: LabRealServer) =>
-  `[ -n "$(/sbin/ip netns pids ${s.name})" ] || /sbin/ip netns exec ${s.name} busybox httpd -p 80 -h /run/lab/${s.name}`;
 /** Shell tests on the table a poll read: the line is there; nothing containing text is. */
 export const has = (l: string) => `grep -qxF -- '${l}' ${TABLE}`;
 export const lacks = (text: string) => `! grep -qF -- '${text}' ${TABLE}`;

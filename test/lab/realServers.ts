@@ -94,6 +94,23 @@ done`
 }
 
 /**
+ * Shell: kills every process in namespace ns. One that ended between the listing and its kill is no failure: busybox
+ * httpd forks a child per connection, and a health probe's child often ends in that gap.
+ */
+export const killAllIn = (ns: string) => `for p in $(${IP} netns pids ${ns}); do kill $p 2>/dev/null || [ ! -e /proc/$p ]; done`;
+
+/** Shell: waits (10 s at most) until something in s's namespace listens, or (listening false) nothing does, on TCP port. */
+export const awaitListener = (s: LabRealServer, port: number, listening = true) =>
+  `i=0; until ${listening ? "" : "! "}${IP} netns exec ${s.name} netstat -ltn | grep -q ':${port} '; do i=$((i+1)); [ $i -lt 100 ] || { echo "${s.name}: ${listening ? "nothing listens" : "something still listens"} on ${port} after 10 s" >&2; exit 1; }; sleep 0.1; done`;
+
+/** Shell: stops s's httpd (and everything else in its namespace), returning once nothing listens on its port. */
+export const stopHttpd = (s: LabRealServer) => `${killAllIn(s.name)}\n${awaitListener(s, s.port, false)}`;
+
+/** Shell: starts s's httpd unless something listens on its port already (a child serving a connection does not count). */
+export const startHttpd = (s: LabRealServer) =>
+  `${IP} netns exec ${s.name} netstat -ltn | grep -q ':${s.port} ' || ${IP} netns exec ${s.name} busybox httpd -p ${s.port} -h /run/lab/${s.name}`;
+
+/**
  * Makes each real server namespace an SSH host: sshd in the namespace, in a mount namespace of its own whose
  * /var/lib/pulumi-ipvs (the helper's ledger) and /etc/systemd/system (where the helper keeps its boot unit, on a
  * director with a persistent disk) are private tmpfs, so every real server keeps its own ledger and boot unit, as

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDirector, type LabDirector } from "../director";
 import { ipvsadm } from "../ipvsadm";
-import { addRealServers, addVip, httpRequests, realServersScript, type LabRealServer } from "../realServers";
+import { addRealServers, addVip, awaitListener, httpRequests, realServersScript, startHttpd, stopHttpd, type LabRealServer } from "../realServers";
 import { applyOk, destOp, HELPER, installHelper, svcOp, tcp, udp } from "./helperLab";
 
 const VIP = "192.0.2.10";
@@ -45,11 +45,9 @@ describe("ipvs-helper health", () => {
   const stopChecker = () =>
     d.exec(`[ -e ${PID} ] || exit 0; p=$(cat ${PID}); kill $p 2>/dev/null || true; i=0
 while [ -e /proc/$p ]; do i=$((i+1)); [ $i -lt 100 ] || { echo "checker $p did not stop" >&2; exit 1; }; sleep 0.1; done; rm -f ${PID}`);
-  const killHttpd = (s: LabRealServer) => `for p in $(/sbin/ip netns pids ${s.name}); do kill $p; done`;
-  const startHttpd = (s: LabRealServer) => `/sbin/ip netns exec ${s.name} busybox httpd -p 80 -h /run/lab/${s.name}`;
   /** Starts the httpd of every real server whose namespace runs none (a failed test may have left one dead). */
   const healAll = () =>
-    d.exec(rs.map((s) => `[ -n "$(/sbin/ip netns pids ${s.name})" ] || ${startHttpd(s)}`).join("\n"));
+    d.exec(rs.map(startHttpd).join("\n"));
   /** Waits until VIP and VIP2 hold their declared weights again. */
   const healed = () => timeUntil("", [...rs.slice(0, 3).map((s, i) => line(VIP, s, 3 + i)), ...rs.slice(0, 3).map((s) => line(VIP2, s, 1))], UP_BOUND_MS,
     [`-t ${VIP2}:80 -r ${rs[3]!.address}:80`]);
@@ -58,16 +56,13 @@ while [ -e /proc/$p ]; do i=$((i+1)); [ $i -lt 100 ] || { echo "checker $p did n
   const entry = (proto: "t" | "u", svc: string, port: number, s: LabRealServer, w: number) => `-a -${proto} ${svc}:${port} -r ${s.address}:${port} -m -w ${w}`;
   /** Kills the processes called comm in s's namespace (its httpd stays). */
   const killIn = (s: LabRealServer, comm: string) => `for p in $(${IP} netns pids ${s.name}); do [ "$(cat /proc/$p/comm)" != ${comm} ] || kill $p; done`;
-  /** Waits (10 s at most) until something in s's namespace listens on TCP port. */
-  const listening = (s: LabRealServer, port: number) =>
-    `i=0; until ${IP} netns exec ${s.name} netstat -ltn | grep -q ':${port} '; do i=$((i+1)); [ $i -lt 100 ] || { echo "${s.name}: nothing listens on ${port}" >&2; exit 1; }; sleep 0.1; done`;
   /**
    * Ends an action of timeUntil that starts servers: waits until each listens on port, then restarts the clock, so
    * that recovery is measured from when the server can answer (a probe that came while it was still starting fails,
    * and rightly counts against rise).
    */
   const thenListening = (servers: LabRealServer[], port: number) =>
-    `${servers.map((s) => listening(s, port)).join("\n")}\nstart=$(cut -d' ' -f1 /proc/uptime | tr -d .)`;
+    `${servers.map((s) => awaitListener(s, port)).join("\n")}\nstart=$(cut -d' ' -f1 /proc/uptime | tr -d .)`;
   const serveHttp = (servers: LabRealServer[]) => `${servers.map(startHttpd).join("\n")}\n${thenListening(servers, 80)}`;
   /** A shell action that sends one request to the helper and fails unless every op succeeded. */
   const applyAction = (ops: object[]) =>
@@ -132,7 +127,7 @@ done`);
   });
 
   it("quiesces a real server whose httpd dies within fall × interval + timeout (+1 interval), and the VIP answers all", async () => {
-    const took = await timeUntil(killHttpd(rs[0]!), [line(VIP, rs[0]!, 0)], DOWN_BOUND_MS);
+    const took = await timeUntil(stopHttpd(rs[0]!), [line(VIP, rs[0]!, 0)], DOWN_BOUND_MS);
     console.log(`health: kill → weight 0 in ${took} ms (bound ${DOWN_BOUND_MS} ms)`);
     expect(took).toBeLessThanOrEqual(DOWN_BOUND_MS);
     const answers = await httpRequests(d, VIP, 80, 30);
@@ -164,7 +159,7 @@ done`);
     await healAll();
     await healed();
     // Both services' entries: each is probed on its own phase of the interval, so one goes down before the other.
-    await timeUntil(killHttpd(rs[1]!), [line(VIP, rs[1]!, 0), line(VIP2, rs[1]!, 0)], DOWN_BOUND_MS);
+    await timeUntil(stopHttpd(rs[1]!), [line(VIP, rs[1]!, 0), line(VIP2, rs[1]!, 0)], DOWN_BOUND_MS);
     await stopChecker();
     const state = JSON.parse((await d.exec(`cat ${STATE}`)).stdout) as { dests: Array<{ address: string; healthy: boolean; depooled: boolean }> };
     expect(state.dests.filter((x) => x.address === rs[1]!.address).map((x) => [x.healthy, x.depooled])).toEqual([[false, true], [false, true]]);
@@ -185,7 +180,7 @@ done`);
     const sorry = `-a -t ${VIP2}:80 -r ${rs[3]!.address}:80 -m -w 1`;
     // VIP (no minHealthy): all three at 0. VIP2 (minHealthy 2 of 3): the first to fail goes, two stay, and the
     // sorry server comes in; which one goes depends on which probe fails first, so only counts are waited for.
-    await timeUntil(all.map(killHttpd).join("\n"), [...all.map((s) => line(VIP, s, 0)), sorry], DOWN_BOUND_MS);
+    await timeUntil(all.map(stopHttpd).join("\n"), [...all.map((s) => line(VIP, s, 0)), sorry], DOWN_BOUND_MS);
     const log = (await d.exec(`cat ${LOG}`)).stdout;
     const table = await ipvsadm(d, "-Sn");
     const vip2 = all.filter((s) => table.includes(line(VIP2, s, 1)));
@@ -209,7 +204,7 @@ done`);
       svcOp(tcp(VIP3, 80), { scheduler: "rr" }, { owner: OWNER }),
       ...rs.slice(0, 2).map((s) => destOp(tcp(VIP3, 80), { address: s.address, port: 80, forwarding: "nat", weight: 2 }, { owner: OWNER, healthCheck: tcpCheck })),
     ]);
-    await timeUntil(killHttpd(rs[0]!), [line(VIP3, rs[1]!, 2)], DOWN_BOUND_MS, [`-t ${VIP3}:80 -r ${rs[0]!.address}:80`]);
+    await timeUntil(stopHttpd(rs[0]!), [line(VIP3, rs[1]!, 2)], DOWN_BOUND_MS, [`-t ${VIP3}:80 -r ${rs[0]!.address}:80`]);
     expect((await d.exec(`cat ${LOG}`)).stdout).toContain(`tcp/${VIP3}:80 → ${rs[0]!.address}:80 down: connection refused (2 of 2 failed); removed (weight was 2)`);
     const [g] = await applyOk(d, [{ op: "getService", service: tcp(VIP3, 80), withDests: true }]);
     expect(g!.service.dests.map((x: { address: string; weight: number; health: { removed?: boolean } }) => [x.address, x.weight, x.health.removed ?? false]))
@@ -247,7 +242,7 @@ for n in default sni; do openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve
     // Redirected as a whole: a shell left waiting for the server would hold the SSH session's output open.
     const startTls = `(cd ${dir} && exec setsid ${IP} netns exec ${s!.name} openssl s_server -accept 443 -WWW -cert default.crt -key default.key \
 -servername ${SNI} -servername_fatal -cert2 sni.crt -key2 sni.key) </dev/null >>${dir}.tls.log 2>&1 &
-${listening(s!, 443)}`;
+${awaitListener(s!, 443)}`;
     // A TLS handshake costs the checker and openssl real CPU time, which a TCG guest on a busy host may not get
     // within 0.5 s: this check waits 1.5 s, and its bound grows by the difference.
     const timeout = 1.5;
@@ -286,7 +281,7 @@ ${listening(s!, 443)}`;
     const startDns = `setsid ${IP} netns exec ${s!.name} dnsmasq --keep-in-foreground --port=53 --listen-address=${s!.address} --bind-interfaces \
 --no-resolv --no-hosts --address=/svc.health.lab/192.0.2.99 --user=root --pid-file=/run/lab/${s!.name}.dns.pid --log-facility=- \
 </dev/null >>/run/lab/${s!.name}.dns.log 2>&1 &
-${listening(s!, 53)}`;
+${awaitListener(s!, 53)}`;
     const services = [["u", udp(DNS_VIP, 53), "udp"], ["t", tcp(DNS_VIP, 53), "tcp"]] as const;
     const dnsCheck = (transport: string) => ({ ...CHECK, type: "dns", port: 53, http: undefined, dns: { name: "svc.health.lab", type: "A", transport } });
     await d.exec(startDns);
@@ -320,7 +315,7 @@ ${listening(s!, 53)}`;
       svcOp(svc, { scheduler: "rr" }, { owner: other }),
       destOp(svc, { address: rs[3]!.address, port: 80, forwarding: "nat", weight: 6 }, { owner: other, healthCheck: CHECK }),
     ]);
-    await timeUntil(killHttpd(rs[3]!), [line(OTHER_VIP, rs[3]!, 0)], DOWN_BOUND_MS);
+    await timeUntil(stopHttpd(rs[3]!), [line(OTHER_VIP, rs[3]!, 0)], DOWN_BOUND_MS);
     expect(await log()).toContain(`tcp/${OTHER_VIP}:80 → ${rs[3]!.address}:80 down: connection refused (2 of 2 failed); quiesced, weight 6 → 0`);
     expect((await d.exec("cat /run/lab/metrics/ipvs_health.prom")).stdout).toContain(
       `ipvs_health_depooled{service="tcp/${OTHER_VIP}:80",real_server="${rs[3]!.address}:80",stack="${other}"} 1`);
@@ -329,7 +324,7 @@ ${listening(s!, 53)}`;
     // the checker's unit stays installed and enabled for them.
     await applyOk(d, [{ op: "deleteService", service: svc, owner: other }]);
     await healAll();
-    await timeUntil(killHttpd(rs[0]!), [line(VIP, rs[0]!, 0), line(VIP2, rs[0]!, 0)], DOWN_BOUND_MS);
+    await timeUntil(stopHttpd(rs[0]!), [line(VIP, rs[0]!, 0), line(VIP2, rs[0]!, 0)], DOWN_BOUND_MS);
     await timeUntil(serveHttp([rs[0]!]), [line(VIP, rs[0]!, 3), line(VIP2, rs[0]!, 1)], UP_BOUND_MS);
     await d.exec(`test -f ${HEALTH_UNIT} && test -L /etc/systemd/system/multi-user.target.wants/pulumi-ipvs-health.service`);
   }, 60_000);
@@ -348,7 +343,7 @@ ${listening(s!, 53)}`;
     await d.exec("test -L /etc/systemd/system/multi-user.target.wants/pulumi-ipvs.service");
 
     // rs1 dies before the reboot: depooled, and the state file on the persistent disk says so.
-    await timeUntil(killHttpd(rs[0]!), [line(VIP, rs[0]!, 0)], DOWN_BOUND_MS);
+    await timeUntil(stopHttpd(rs[0]!), [line(VIP, rs[0]!, 0)], DOWN_BOUND_MS);
     type Saved = { dests: Array<{ address: string; since: string; depooled: boolean }> };
     const saved = async (s: LabRealServer) => (JSON.parse((await d.exec(`cat ${STATE}`)).stdout) as Saved).dests.find((x) => x.address === s.address);
     await waitFor("rs1's depool saved", async () => (await saved(rs[0]!))?.depooled === true, 3000);
