@@ -215,3 +215,28 @@ func TestDNSProbe(t *testing.T) {
 	c.DNS = &protocol.DNSCheck{Name: "ok.test", Type: "A", Transport: "tcp"}
 	wantProbe(t, c, "connection refused")
 }
+
+// Answers that are not healthy HTTP fail the probe with what was wrong with them.
+func TestHTTPProbeBadAnswers(t *testing.T) {
+	answering := func(answer string) *protocol.HealthCheck {
+		c := check("http", listenTCP(t, func(c net.Conn) {
+			c.Read(make([]byte, 4096)) // the request
+			io.WriteString(c, answer)
+			c.Close()
+		}))
+		c.HTTP.ExpectBody = "ok"
+		return c
+	}
+	for answer, want := range map[string]string{
+		"HTTP/1.0 200 OK\r\n\r\nall ok":                      "",
+		"SSH-2.0-OpenSSH_9.6\r\n":                            `not an HTTP answer: "SSH-2.0-OpenSSH_9.6"`,
+		"HTTP/1.0 200 OK\r\nX: " + strings.Repeat("y", 5000): "an HTTP header line longer than 4096 bytes",
+		"HTTP/1.0 200 OK\r\nServer: half":                    "connection closed before a whole answer",
+		"HTTP/1.0 200":                                       "connection closed before a whole answer",
+		"":                                                   "connection closed before a whole answer",
+		"HTTP/1.0 200 OK\r\n\r\nnothing here":                `status 200 but the first 12 bytes of the body lack "ok"`,
+		"HTTP/1.0 200 OK\r\n" + strings.Repeat("X: y\r\n", 202) + "\r\nok": "more than 200 HTTP headers",
+	} {
+		wantProbe(t, answering(answer), want)
+	}
+}
