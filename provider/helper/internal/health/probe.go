@@ -53,7 +53,12 @@ func Probe(ctx context.Context, addr netip.Addr, c *protocol.HealthCheck) error 
 	default:
 		err = fmt.Errorf("unknown check type %q", c.Type)
 	}
-	// Past the deadline, whatever failed (a TLS handshake cut short says so in its own words) failed for want of time.
+	return overdue(err, deadline, timeout)
+}
+
+// overdue is a probe's error as it is logged: past the deadline, whatever failed (a TLS handshake cut short says so
+// in its own words) failed for want of time.
+func overdue(err error, deadline time.Time, timeout time.Duration) error {
 	if err != nil && (errors.Is(err, os.ErrDeadlineExceeded) || !time.Now().Before(deadline)) {
 		return fmt.Errorf("no answer within %s", timeout)
 	}
@@ -91,10 +96,6 @@ func probeHTTP(target netip.AddrPort, deadline time.Time, c *protocol.HealthChec
 	}
 	var conn net.Conn = sc
 	defer conn.Close()
-	host := h.Host
-	if host == "" {
-		host = target.String()
-	}
 	if c.Type == "https" {
 		cfg := &tls.Config{InsecureSkipVerify: true} // see above: availability is checked, not identity
 		if h.Host != "" && net.ParseIP(h.Host) == nil {
@@ -106,13 +107,24 @@ func probeHTTP(target netip.AddrPort, deadline time.Time, c *protocol.HealthChec
 		}
 		conn = tc
 	}
-	req := h.Method + " " + h.Path + " HTTP/1.0\r\nHost: " + host + "\r\nUser-Agent: pulumi-ipvs-health\r\nConnection: close\r\n\r\n"
 	// Write, not io.WriteString: that would find the WriteString sockConn inherits from its *os.File and bypass
 	// sockConn.Write's raw system call.
-	if _, err := conn.Write([]byte(req)); err != nil {
+	if _, err := conn.Write(appendRequest(nil, target, h)); err != nil {
 		return short(err)
 	}
 	return readHTTP(conn, h)
+}
+
+// appendRequest appends an HTTP probe's request to b: HTTP/1.0, the server closes after its answer.
+func appendRequest(b []byte, target netip.AddrPort, h *protocol.HTTPCheck) []byte {
+	b = append(append(append(b, h.Method...), ' '), h.Path...)
+	b = append(b, " HTTP/1.0\r\nHost: "...)
+	if h.Host != "" {
+		b = append(b, h.Host...)
+	} else {
+		b = target.AppendTo(b)
+	}
+	return append(b, "\r\nUser-Agent: pulumi-ipvs-health\r\nConnection: close\r\n\r\n"...)
 }
 
 // answers are readHTTP's buffers, reused: one each per probe was most of a probe's garbage.
