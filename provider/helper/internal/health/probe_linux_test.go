@@ -15,11 +15,15 @@ import (
 func TestProbesLeaveNoSocketBehind(t *testing.T) {
 	// The server closes after the prober, as one waiting for a request.
 	port := listenTCP(t, func(c net.Conn) { io.Copy(io.Discard, c); c.Close() })
-	for range 5 {
-		wantProbe(t, check("tcp", port), "")
-	}
-	if left := socketsTo(t, port); len(left) != 0 {
-		t.Fatalf("after 5 tcp probes, %d of their sockets are left, in states %v (/proc/net/tcp), want none", len(left), left)
+	for _, p := range probers(t, "tcp") {
+		for range 5 {
+			if err := p.probe(check("tcp", port)); err != nil {
+				t.Fatalf("%s: %v", p.name, err)
+			}
+		}
+		if left := socketsTo(t, port); len(left) != 0 {
+			t.Fatalf("after 5 tcp probes (%s), %d of their sockets are left, in states %v (/proc/net/tcp), want none", p.name, len(left), left)
+		}
 	}
 }
 
