@@ -77,9 +77,11 @@ type Runner struct {
 	// rx is the open Reactor (nil: none), taken what its last batch was taken into, to be reused.
 	rx    Reactor
 	taken []result
-	// jobs feed the workers (one per probe in flight at the busiest, never more than MaxProbes).
+	// jobs feed the workers (one per probe on them at the busiest, never more than MaxProbes); working is the
+	// probes on them now (the reactor's are not).
 	jobs    chan job
 	workers int
+	working int
 	// changes is the live watch's (nil: none); watchSaid is the last failure to watch logged (logged once).
 	changes   <-chan struct{}
 	watchSaid string
@@ -124,7 +126,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	r.next, r.inflight, r.pending, r.said = map[Key]time.Time{}, map[Key]bool{}, map[Key]string{}, map[ipvs.ServiceKey]map[string]bool{}
 	r.results = make(chan result, r.MaxProbes)
 	r.jobs = make(chan job, r.MaxProbes)
-	r.workers = 0
+	r.workers, r.working = 0, 0
 	defer close(r.jobs) // the workers end with their last probe
 	r.changes, r.watchSaid = nil, ""
 	var ready <-chan struct{} // the reactor's (nil: none)
@@ -155,6 +157,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			r.saveState()
 			return nil
 		case res := <-r.results:
+			r.working--
 			r.observe(res)
 			sooner() // a transition is reconciled and logged within a tick, as it would be at the next probe due
 		case <-ready:
@@ -296,7 +299,7 @@ func (r *Runner) schedule(ctx context.Context) {
 			}
 			continue
 		}
-		if r.workers < len(r.inflight) {
+		if r.working++; r.workers < r.working {
 			r.workers++
 			go r.worker(ctx, r.jobs)
 		}
