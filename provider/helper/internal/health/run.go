@@ -152,6 +152,12 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 	}
 	for {
+		// The reactor's results are taken at the next wake when it comes within a tick: a wake cost a small director
+		// more than the probes it took. Only a loop asleep for longer wakes for them, a tick later.
+		var reacted <-chan struct{}
+		if wakeAt.After(r.Now().Add(tick)) {
+			reacted = ready
+		}
 		select {
 		case <-ctx.Done():
 			r.saveState()
@@ -160,12 +166,11 @@ func (r *Runner) Run(ctx context.Context) error {
 			r.working--
 			r.observe(res)
 			sooner() // a transition is reconciled and logged within a tick, as it would be at the next probe due
-		case <-ready:
-			r.taken = r.rx.Take(r.taken)
-			for _, res := range r.taken {
-				r.observe(res)
+		case <-reacted:
+			if at := r.Now().Add(tick); wakeAt.After(at) {
+				wake.Reset(tick)
+				wakeAt = at
 			}
-			sooner()
 		case _, alive := <-r.changes:
 			if !alive {
 				r.changes = nil
@@ -183,6 +188,16 @@ func (r *Runner) Run(ctx context.Context) error {
 			}
 			sooner()
 		case <-wake.C:
+			if r.rx != nil {
+				select {
+				case <-ready: // taken now
+				default:
+				}
+				r.taken = r.rx.Take(r.taken)
+				for _, res := range r.taken {
+					r.observe(res)
+				}
+			}
 			r.schedule(ctx)
 			now := r.Now()
 			reread := !now.Before(r.rereadAt)
