@@ -115,9 +115,11 @@ func (r *reactor) Start(key Key, c protocol.HealthCheck) error {
 		closeSocket(fd)
 		return errors.New("the checker is stopping")
 	}
-	p := &rprobe{}
+	var p *rprobe
 	if n := len(r.free); n > 0 {
 		p, r.free = r.free[n-1], r.free[:n-1]
+	} else {
+		p = &rprobe{}
 	}
 	r.gen++
 	p.fd, p.gen, p.key, p.http, p.sent, p.connected = fd, r.gen, key, nil, 0, false
