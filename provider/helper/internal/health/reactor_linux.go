@@ -311,6 +311,9 @@ func (r *reactor) finish(p *rprobe, err error) {
 	heap.Remove(&r.byDeadline, p.at)
 	r.ready = append(r.ready, result{p.key, overdue(err, p.deadline, p.timeout)})
 	p.http = nil
+	if cap(p.answer) > 4096 {
+		p.answer = nil // a big answer's buffer is not kept for every probe to come (up to MaxProbes of them)
+	}
 	r.free = append(r.free, p)
 }
 
