@@ -63,6 +63,7 @@ func runHealth(lim limits, metricsDir string) error {
 		Kernel:     k,
 		Ledger:     ledger.Open,
 		Probe:      health.Probe,
+		Reactor:    health.NewReactor,
 		Now:        time.Now,
 		Log:        logger,
 		StatePath:  filepath.Join(health.StateDir, "state.json"),

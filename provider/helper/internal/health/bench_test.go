@@ -84,13 +84,12 @@ func benchmarkRunner(b *testing.B, n int, check protocol.HealthCheck) {
 	var probes, failed atomic.Int64
 	r := &health.Runner{Kernel: k, Ledger: ledger.Open, Now: time.Now, StatePath: filepath.Join(root, "state.json"),
 		Watch: ledger.Watch, Reload: time.Second, Resync: 30 * time.Second, LockWait: time.Second, MaxProbes: 256, Log: func(l string) { b.Log(l) },
-		Probe: func(ctx context.Context, a netip.Addr, c *protocol.HealthCheck) error {
-			err := health.Probe(ctx, a, c)
+		Probe: health.Probe, Reactor: health.NewReactor,
+		Observed: func(_ health.Key, err error) {
 			probes.Add(1)
 			if err != nil {
 				failed.Add(1)
 			}
-			return err
 		}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)

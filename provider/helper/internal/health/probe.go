@@ -5,8 +5,6 @@
 package health
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/binary"
@@ -55,7 +53,12 @@ func Probe(ctx context.Context, addr netip.Addr, c *protocol.HealthCheck) error 
 	default:
 		err = fmt.Errorf("unknown check type %q", c.Type)
 	}
-	// Past the deadline, whatever failed (a TLS handshake cut short says so in its own words) failed for want of time.
+	return overdue(err, deadline, timeout)
+}
+
+// overdue is a probe's error as it is logged: past the deadline, whatever failed (a TLS handshake cut short says so
+// in its own words) failed for want of time.
+func overdue(err error, deadline time.Time, timeout time.Duration) error {
 	if err != nil && (errors.Is(err, os.ErrDeadlineExceeded) || !time.Now().Before(deadline)) {
 		return fmt.Errorf("no answer within %s", timeout)
 	}
@@ -69,7 +72,7 @@ func short(err error) error {
 		return errors.New(se.Error())
 	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return errors.New("connection closed before a whole answer")
+		return errClosedEarly
 	}
 	return err
 }
@@ -93,10 +96,6 @@ func probeHTTP(target netip.AddrPort, deadline time.Time, c *protocol.HealthChec
 	}
 	var conn net.Conn = sc
 	defer conn.Close()
-	host := h.Host
-	if host == "" {
-		host = target.String()
-	}
 	if c.Type == "https" {
 		cfg := &tls.Config{InsecureSkipVerify: true} // see above: availability is checked, not identity
 		if h.Host != "" && net.ParseIP(h.Host) == nil {
@@ -108,88 +107,28 @@ func probeHTTP(target netip.AddrPort, deadline time.Time, c *protocol.HealthChec
 		}
 		conn = tc
 	}
-	req := h.Method + " " + h.Path + " HTTP/1.0\r\nHost: " + host + "\r\nUser-Agent: pulumi-ipvs-health\r\nConnection: close\r\n\r\n"
 	// Write, not io.WriteString: that would find the WriteString sockConn inherits from its *os.File and bypass
 	// sockConn.Write's raw system call.
-	if _, err := conn.Write([]byte(req)); err != nil {
+	if _, err := conn.Write(appendRequest(nil, target, h)); err != nil {
 		return short(err)
 	}
-	r := readers.Get().(*bufio.Reader)
-	defer func() { r.Reset(nil); readers.Put(r) }()
-	r.Reset(io.LimitReader(conn, maxHeader+MaxBody))
-	status, err := readStatus(r)
-	if err != nil {
-		return err
-	}
-	ranges, _ := protocol.ParseStatusRanges(h.ExpectStatus) // validated when recorded
-	ok := false
-	for _, rg := range ranges {
-		ok = ok || status >= rg.Lo && status <= rg.Hi
-	}
-	if !ok {
-		return fmt.Errorf("status %d, not in %s", status, h.ExpectStatus)
-	}
-	if h.ExpectBody == "" {
-		return nil
-	}
-	if err := skipHeaders(r); err != nil {
-		return err
-	}
-	body, err := io.ReadAll(io.LimitReader(r, MaxBody))
-	if err != nil && !bytes.Contains(body, []byte(h.ExpectBody)) {
-		return short(err)
-	}
-	if !bytes.Contains(body, []byte(h.ExpectBody)) {
-		return fmt.Errorf("status %d but the first %d bytes of the body lack %q", status, len(body), h.ExpectBody)
-	}
-	return nil
+	return readHTTP(conn, h)
 }
 
-// readers are the HTTP probes' read buffers, reused: one each per probe was most of a probe's garbage.
-var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
-
-func readStatus(r *bufio.Reader) (int, error) {
-	line, err := readLine(r)
-	if err != nil {
-		return 0, err
+// appendRequest appends an HTTP probe's request to b: HTTP/1.0, the server closes after its answer.
+func appendRequest(b []byte, target netip.AddrPort, h *protocol.HTTPCheck) []byte {
+	b = append(append(append(b, h.Method...), ' '), h.Path...)
+	b = append(b, " HTTP/1.0\r\nHost: "...)
+	if h.Host != "" {
+		b = append(b, h.Host...)
+	} else {
+		b = target.AppendTo(b)
 	}
-	// "HTTP/1.1 200 OK"
-	f := strings.Fields(line)
-	if len(f) < 2 || !strings.HasPrefix(f[0], "HTTP/") {
-		return 0, fmt.Errorf("not an HTTP answer: %.60q", line)
-	}
-	n, err := strconv.Atoi(f[1])
-	if err != nil {
-		return 0, fmt.Errorf("not an HTTP answer: %.60q", line)
-	}
-	return n, nil
+	return append(b, "\r\nUser-Agent: pulumi-ipvs-health\r\nConnection: close\r\n\r\n"...)
 }
 
-func readLine(r *bufio.Reader) (string, error) {
-	line, err := r.ReadSlice('\n')
-	if errors.Is(err, bufio.ErrBufferFull) {
-		return "", fmt.Errorf("an HTTP header line longer than %d bytes", r.Size())
-	}
-	if err != nil {
-		return "", short(err)
-	}
-	return strings.TrimRight(string(line), "\r\n"), nil
-}
-
-func skipHeaders(r *bufio.Reader) error {
-	for n := 0; ; n++ {
-		line, err := readLine(r)
-		if err != nil {
-			return err
-		}
-		if line == "" {
-			return nil
-		}
-		if n > 200 {
-			return errors.New("more than 200 HTTP headers")
-		}
-	}
-}
+// answers are readHTTP's buffers, reused: one each per probe was most of a probe's garbage.
+var answers = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 // probeDNS asks one question; healthy is an answer to it with RCODE NOERROR (an empty answer too: the server works).
 func probeDNS(target netip.AddrPort, deadline time.Time, q *protocol.DNSCheck) error {

@@ -6,7 +6,9 @@ import (
 	"net"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestProbesLeaveNoSocketBehind: a probe's connection is reset on close, so that a checker probing thousands of
@@ -15,11 +17,15 @@ import (
 func TestProbesLeaveNoSocketBehind(t *testing.T) {
 	// The server closes after the prober, as one waiting for a request.
 	port := listenTCP(t, func(c net.Conn) { io.Copy(io.Discard, c); c.Close() })
-	for range 5 {
-		wantProbe(t, check("tcp", port), "")
-	}
-	if left := socketsTo(t, port); len(left) != 0 {
-		t.Fatalf("after 5 tcp probes, %d of their sockets are left, in states %v (/proc/net/tcp), want none", len(left), left)
+	for _, p := range probers(t, "tcp") {
+		for range 5 {
+			if err := p.probe(check("tcp", port)); err != nil {
+				t.Fatalf("%s: %v", p.name, err)
+			}
+		}
+		if left := socketsTo(t, port); len(left) != 0 {
+			t.Fatalf("after 5 tcp probes (%s), %d of their sockets are left, in states %v (/proc/net/tcp), want none", p.name, len(left), left)
+		}
 	}
 }
 
@@ -40,4 +46,37 @@ func socketsTo(t *testing.T, port uint16) []string {
 		}
 	}
 	return states
+}
+
+// A real server that takes no connection (its listener's queue full) fails a tcp probe at the deadline.
+func TestTCPProbeDeadline(t *testing.T) {
+	wantProbe(t, check("tcp", fullListener(t)), "no answer within 500ms")
+}
+
+// fullListener is a loopback port whose listener's accept queue is full (backlog 0, one connection queued, never
+// accepted): the kernel drops a new connection's SYN, so its connect never completes.
+func fullListener(t *testing.T) uint16 {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := uint16(sa.(*syscall.SockaddrInet4).Port)
+	queued, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { queued.Close() })
+	return port
 }

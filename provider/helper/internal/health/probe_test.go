@@ -10,11 +10,13 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"golang.org/x/net/dns/dnsmessage"
 
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/ipvs"
 	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/protocol"
 )
 
@@ -49,15 +51,71 @@ func freePort(t *testing.T) uint16 {
 	return p
 }
 
+// wantProbe runs c's probe every way the checker can run it (probers) and wants the same outcome from each: want
+// "" healthy, else an error containing want.
 func wantProbe(t *testing.T, c *protocol.HealthCheck, want string) {
 	t.Helper()
-	err := Probe(context.Background(), loopback, c)
-	switch {
-	case want == "" && err != nil:
-		t.Fatalf("%s probe failed: %v", c.Type, err)
-	case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
-		t.Fatalf("%s probe: %v, want an error containing %q", c.Type, err, want)
+	for _, p := range probers(t, c.Type) {
+		err := p.probe(c)
+		switch {
+		case want == "" && err != nil:
+			t.Fatalf("%s probe (%s) failed: %v", c.Type, p.name, err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Fatalf("%s probe (%s): %v, want an error containing %q", c.Type, p.name, err, want)
+		}
 	}
+}
+
+// prober is one way to run a probe of loopback.
+type prober struct {
+	name  string
+	probe func(c *protocol.HealthCheck) error
+}
+
+// probers are the ways the checker runs a probe of checkType: Probe (on a worker goroutine), and the reactor
+// (NewReactor) where there is one and it takes the type. The reactor is closed when the test ends.
+func probers(t *testing.T, checkType string) []prober {
+	t.Helper()
+	ps := []prober{{"goroutine", func(c *protocol.HealthCheck) error { return Probe(context.Background(), loopback, c) }}}
+	rx, err := NewReactor()
+	if err != nil {
+		return ps
+	}
+	t.Cleanup(func() { rx.Close() })
+	if rx.Takes(checkType) {
+		ps = append(ps, prober{"reactor", func(c *protocol.HealthCheck) error {
+			k := keyOf(0)
+			if err := rx.Start(k, *c); err != nil {
+				return err
+			}
+			return takeResults(t, rx, 1)[k]
+		}})
+	}
+	return ps
+}
+
+// keyOf is the i-th of distinct keys for probes of loopback (the check says which port).
+func keyOf(i int) Key {
+	return Key{Svc: ipvs.ServiceKey{AF: ipvs.AFInet, Protocol: ipvs.ProtoTCP, Addr: netip.MustParseAddr("192.0.2.1"), Port: uint16(i)},
+		Dest: ipvs.DestKey{AF: ipvs.AFInet, Addr: loopback, Port: 80}}
+}
+
+// takeResults waits for n results from rx, by their keys; the test fails when they do not come within 10 s.
+func takeResults(t *testing.T, rx Reactor, n int) map[Key]error {
+	t.Helper()
+	got := map[Key]error{}
+	timeout := time.After(10 * time.Second)
+	for len(got) < n {
+		select {
+		case <-rx.Ready():
+			for _, res := range rx.Take(nil) {
+				got[res.key] = res.err
+			}
+		case <-timeout:
+			t.Fatalf("%d of %d probes judged in 10 s", len(got), n)
+		}
+	}
+	return got
 }
 
 // listenTCP accepts on a loopback port until the test ends, handing each connection to serve; it returns the port.
@@ -86,13 +144,16 @@ func TestTCPProbe(t *testing.T) {
 }
 
 func TestHTTPProbe(t *testing.T) {
-	status, body := 200, "all good"
+	// The status is read by the server's goroutines, which the probes do not synchronize with (the reactor's raw
+	// reads give the race detector no edge from the server's writes).
+	var status atomic.Int64
+	body := "all good"
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/health" || r.Host != "web.example" {
 			w.WriteHeader(404)
 			return
 		}
-		w.WriteHeader(status)
+		w.WriteHeader(int(status.Load()))
 		io.WriteString(w, strings.Repeat("x", 70<<10)) // expectBody is sought in the first 64 KiB only
 		io.WriteString(w, body)
 	})
@@ -105,9 +166,9 @@ func TestHTTPProbe(t *testing.T) {
 		}
 		c := check(typ, portOf(t, srv.Listener.Addr().String()))
 		c.HTTP.Host = "web.example"
-		status = 200
+		status.Store(200)
 		wantProbe(t, c, "")
-		status = 503
+		status.Store(503)
 		wantProbe(t, c, "status 503, not in 200-299")
 		c.HTTP.ExpectStatus = "200,500-503"
 		wantProbe(t, c, "")
@@ -139,10 +200,15 @@ func TestProbeDeadline(t *testing.T) {
 			held = append(held, c)
 		}
 	}()
-	start := time.Now()
-	wantProbe(t, check("http", portOf(t, l.Addr().String())), "no answer within 500ms")
-	if d := time.Since(start); d > 1500*time.Millisecond {
-		t.Fatalf("the probe took %s, past its 500ms deadline", d)
+	c := check("http", portOf(t, l.Addr().String()))
+	for _, p := range probers(t, c.Type) {
+		start := time.Now()
+		if err := p.probe(c); err == nil || err.Error() != "no answer within 500ms" {
+			t.Fatalf("%s: %v, want no answer within 500ms", p.name, err)
+		}
+		if d := time.Since(start); d > 1500*time.Millisecond {
+			t.Fatalf("%s: the probe took %s, past its 500ms deadline", p.name, d)
+		}
 	}
 }
 
@@ -214,4 +280,29 @@ func TestDNSProbe(t *testing.T) {
 	c := check("dns", freePort(t))
 	c.DNS = &protocol.DNSCheck{Name: "ok.test", Type: "A", Transport: "tcp"}
 	wantProbe(t, c, "connection refused")
+}
+
+// Answers that are not healthy HTTP fail the probe with what was wrong with them.
+func TestHTTPProbeBadAnswers(t *testing.T) {
+	answering := func(answer string) *protocol.HealthCheck {
+		c := check("http", listenTCP(t, func(c net.Conn) {
+			c.Read(make([]byte, 4096)) // the request
+			io.WriteString(c, answer)
+			c.Close()
+		}))
+		c.HTTP.ExpectBody = "ok"
+		return c
+	}
+	for answer, want := range map[string]string{
+		"HTTP/1.0 200 OK\r\n\r\nall ok":                      "",
+		"SSH-2.0-OpenSSH_9.6\r\n":                            `not an HTTP answer: "SSH-2.0-OpenSSH_9.6"`,
+		"HTTP/1.0 200 OK\r\nX: " + strings.Repeat("y", 5000): "an HTTP header line longer than 4096 bytes",
+		"HTTP/1.0 200 OK\r\nServer: half":                    "connection closed before a whole answer",
+		"HTTP/1.0 200":                                       "connection closed before a whole answer",
+		"":                                                   "connection closed before a whole answer",
+		"HTTP/1.0 200 OK\r\n\r\nnothing here":                `status 200 but the first 12 bytes of the body lack "ok"`,
+		"HTTP/1.0 200 OK\r\n" + strings.Repeat("X: y\r\n", 202) + "\r\nok": "more than 200 HTTP headers",
+	} {
+		wantProbe(t, answering(answer), want)
+	}
 }

@@ -28,36 +28,13 @@ type sockConn struct {
 // connect opens a TCP connection to target by deadline. A connection that completed by the time the probe looks,
 // however late, counts: see sockConn.
 func connect(target netip.AddrPort, deadline time.Time) (*sockConn, error) {
-	family, sa, salen := sockaddrOf(target)
-	fd, err := probeSocket(family, syscall.SOCK_STREAM)
+	fd, inProgress, err := openProbe(target)
 	if err != nil {
-		return nil, errors.New("no socket for the probe: " + err.Error()) // EMFILE: more probes than the fd limit
-	}
-	// Closed with a reset, as HAProxy's checks close: a probe's connection has nothing left to deliver once judged,
-	// and a graceful close (keepalived's) left one TIME_WAIT socket per probe on the director for 60 s (2,000 tcp
-	// checks a second: 120,000 of them; the lab director's table, 4,096, was full with keepalived at 200), and cost
-	// two more packets each.
-	if err := syscall.SetsockoptLinger(fd, syscall.SOL_SOCKET, syscall.SO_LINGER, &syscall.Linger{Onoff: 1}); err != nil {
-		syscall.Close(fd)
-		return nil, errors.New("no socket for the probe: " + err.Error())
-	}
-	// A raw system call: connect runs the TCP handshake's first steps in the kernel, long enough on a slow director
-	// (software emulation) that Go's sysmon took the P from the thread in syscall.Connect and woke another thread to
-	// run it, then the first had to wait for a P back: thread switches on every probe. A nonblocking connect does
-	// not block, so nothing needs the P meanwhile.
-	var errno syscall.Errno
-	_, _, errno = syscall.RawSyscall(syscall.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(sa)), salen)
-	err = nil
-	if errno != 0 {
-		err = errno
-	}
-	if err != nil && err != syscall.EINPROGRESS && err != syscall.EINTR {
-		syscall.Close(fd)
-		return nil, short(err) // refused or unreachable at once
+		return nil, err
 	}
 	c := &sockConn{File: os.NewFile(uintptr(fd), "probe"), raddr: net.TCPAddrFromAddrPort(target)}
 	c.SetDeadline(deadline)
-	if err == nil {
+	if !inProgress {
 		return c, nil
 	}
 	rc, err := c.SyscallConn()
@@ -82,6 +59,36 @@ func connect(target netip.AddrPort, deadline time.Time) (*sockConn, error) {
 		return nil, result
 	}
 	return c, nil
+}
+
+// openProbe opens a probe's socket and starts its connection to target: inProgress while the handshake goes on.
+// An error (the socket then closed) when none could be had or the connection failed at once (refused, unreachable).
+func openProbe(target netip.AddrPort) (fd int, inProgress bool, err error) {
+	family, sa, salen := sockaddrOf(target)
+	if fd, err = probeSocket(family, syscall.SOCK_STREAM); err != nil {
+		return -1, false, errors.New("no socket for the probe: " + err.Error()) // EMFILE: more probes than the fd limit
+	}
+	// Closed with a reset, as HAProxy's checks close: a probe's connection has nothing left to deliver once judged,
+	// and a graceful close (keepalived's) left one TIME_WAIT socket per probe on the director for 60 s (2,000 tcp
+	// checks a second: 120,000 of them; the lab director's table, 4,096, was full with keepalived at 200), and cost
+	// two more packets each.
+	if err := syscall.SetsockoptLinger(fd, syscall.SOL_SOCKET, syscall.SO_LINGER, &syscall.Linger{Onoff: 1}); err != nil {
+		syscall.Close(fd)
+		return -1, false, errors.New("no socket for the probe: " + err.Error())
+	}
+	// A raw system call: connect runs the TCP handshake's first steps in the kernel, long enough on a slow director
+	// (software emulation) that Go's sysmon took the P from the thread in syscall.Connect and woke another thread to
+	// run it, then the first had to wait for a P back: thread switches on every probe. A nonblocking connect does
+	// not block, so nothing needs the P meanwhile.
+	_, _, errno := syscall.RawSyscall(syscall.SYS_CONNECT, uintptr(fd), uintptr(sa), salen)
+	switch errno {
+	case 0:
+		return fd, false, nil
+	case syscall.EINPROGRESS, syscall.EINTR:
+		return fd, true, nil
+	}
+	syscall.Close(fd)
+	return -1, false, short(errno) // refused or unreachable at once
 }
 
 // sockaddrOf is target as connect(2) takes it: the family, the raw address and its size.

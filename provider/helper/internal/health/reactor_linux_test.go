@@ -1,0 +1,199 @@
+//go:build linux
+
+package health
+
+import (
+	"io"
+	"net"
+	"os"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pulumi-ipvs/pulumi-ipvs/provider/helper/internal/protocol"
+)
+
+// An answer that came in time is taken although the reactor looks at its probe only at the deadline (a starved
+// loop): the connection of a tcp probe, the answer of an http probe whose request was sent.
+func TestReactorTakesWhatCameBeforeALateLook(t *testing.T) {
+	rx, err := newReactor() // its loop not started: the test turns it by hand
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { go rx.loop(); rx.Close() }()
+	tcp := check("tcp", listenTCP(t, func(c net.Conn) { io.Copy(io.Discard, c); c.Close() }))
+	tcp.TimeoutSeconds = 0.2
+	if err := rx.Start(keyOf(1), *tcp); err != nil {
+		t.Fatal(err)
+	}
+	http := check("http", listenTCP(t, func(c net.Conn) {
+		c.Read(make([]byte, 4096))
+		time.Sleep(50 * time.Millisecond) // sent after the probe's request has been seen through
+		io.WriteString(c, "HTTP/1.0 200 OK\r\n\r\n")
+		io.Copy(io.Discard, c)
+		c.Close()
+	}))
+	http.TimeoutSeconds = 0.3
+	if err := rx.Start(keyOf(2), *http); err != nil {
+		t.Fatal(err)
+	}
+	// Turn the loop until the http probe's request is sent (the tcp probe ends in the same turns: it is started
+	// again, to be looked at late only).
+	events := make([]syscall.EpollEvent, 8)
+	for sent := false; !sent; time.Sleep(time.Millisecond) {
+		rx.serve(events[:epollWait(rx.epfd, events)])
+		rx.mu.Lock()
+		for _, p := range rx.byDeadline {
+			sent = sent || p.http != nil && p.connected && p.sent == len(p.req)
+		}
+		rx.mu.Unlock()
+	}
+	rx.Take(nil)
+	tcp.TimeoutSeconds = 0.3
+	if err := rx.Start(keyOf(1), *tcp); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(400 * time.Millisecond) // past both deadlines, unlooked at
+	rx.serve(nil)                      // the wake at the deadline, its sockets not asked
+	got := rx.Take(nil)
+	if len(got) != 2 {
+		t.Fatalf("%d results at the deadline, want 2", len(got))
+	}
+	for _, res := range got {
+		if res.err != nil {
+			t.Errorf("probe %d looked at late: %v, want healthy", res.key.Svc.Port, res.err)
+		}
+	}
+}
+
+// 500 probes at once (tcp and http) are all judged, healthy.
+func TestReactorJudgesManyProbesAtOnce(t *testing.T) {
+	rx, err := NewReactor()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	port := listenTCP(t, func(c net.Conn) {
+		c.Read(make([]byte, 4096))
+		io.WriteString(c, "HTTP/1.0 200 OK\r\n\r\n")
+		c.Close()
+	})
+	for i := range 500 {
+		c := check([]string{"tcp", "http"}[i%2], port)
+		c.TimeoutSeconds = 5 // a loaded test machine: 500 connections to one accept loop
+		if err := rx.Start(keyOf(i), *c); err != nil {
+			t.Fatalf("probe %d: %v", i, err)
+		}
+	}
+	for k, err := range takeResults(t, rx, 500) {
+		if err != nil {
+			t.Errorf("probe %d: %v", k.Svc.Port, err)
+		}
+	}
+}
+
+// Out of file descriptors, a probe fails with why (the checker carries on), and the probes started carry on to
+// their end.
+func TestReactorWithoutSocketsFailsTheProbe(t *testing.T) {
+	rx, err := NewReactor()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	l, err := net.Listen("tcp", "127.0.0.1:0") // never accepts: connected probes wait for an answer
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	c := check("http", portOf(t, l.Addr().String()))
+	var limit syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &limit); err != nil {
+		t.Fatal(err)
+	}
+	low := limit
+	low.Cur = uint64(highestFd(t) + 4)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+		t.Fatal(err)
+	}
+	started := 0
+	var noSocket error
+	for i := 0; i < int(low.Cur) && noSocket == nil; i++ { // as many as there can be free descriptors under it
+		if noSocket = rx.Start(keyOf(i), *c); noSocket == nil {
+			started++
+		}
+	}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &limit); err != nil {
+		t.Fatal(err)
+	}
+	if noSocket == nil || noSocket.Error() != "no socket for the probe: too many open files" {
+		t.Fatalf("probes with at most %d file descriptors: %v, want no socket for the probe: too many open files", low.Cur, noSocket)
+	}
+	for k, err := range takeResults(t, rx, started) {
+		if err == nil || err.Error() != "no answer within 500ms" {
+			t.Errorf("probe %d: %v, want no answer within 500ms", k.Svc.Port, err)
+		}
+	}
+}
+
+// Closing the reactor (the checker stopping) closes every probe's socket in flight, connecting or waiting for an
+// answer, and its epoll set.
+func TestReactorCloseClosesEverySocket(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0") // never accepts: connected probes wait for an answer
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	waiting, connecting := check("http", portOf(t, l.Addr().String())), check("tcp", fullListener(t))
+	before := openFds(t)
+	rx, err := NewReactor()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 40 {
+		c := []*protocol.HealthCheck{waiting, connecting}[i%2]
+		if err := rx.Start(keyOf(i), *c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(50 * time.Millisecond) // the http probes connected and sent their requests
+	if n := len(openFds(t)); n < len(before)+41 {
+		t.Fatalf("%d file descriptors open with 40 probes in flight, want at least %d", n, len(before)+41)
+	}
+	rx.Close()
+	if after := openFds(t); strings.Join(after, " ") != strings.Join(before, " ") {
+		t.Fatalf("file descriptors open after Close: %v, want those before the reactor: %v", after, before)
+	}
+}
+
+// openFds are this process's open file descriptors (/proc/self/fd), sorted, each with what it is.
+func openFds(t *testing.T) []string {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fds []string
+	for _, e := range entries {
+		if what, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil { // not the directory's own, gone
+			fds = append(fds, e.Name()+"="+what)
+		}
+	}
+	sort.Strings(fds)
+	return fds
+}
+
+// highestFd is the highest file descriptor open in this process.
+func highestFd(t *testing.T) int {
+	t.Helper()
+	high := 0
+	for _, fd := range openFds(t) {
+		n := 0
+		for _, c := range fd[:strings.IndexByte(fd, '=')] {
+			n = n*10 + int(c-'0')
+		}
+		high = max(high, n)
+	}
+	return high
+}
