@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -162,8 +163,9 @@ func TestReactorCloseClosesEverySocket(t *testing.T) {
 		t.Fatalf("%d file descriptors open with 40 probes in flight, want at least %d", n, len(before)+41)
 	}
 	rx.Close()
-	if after := openFds(t); strings.Join(after, " ") != strings.Join(before, " ") {
-		t.Fatalf("file descriptors open after Close: %v, want those before the reactor: %v", after, before)
+	// Only what appeared counts: another test's server may close a connection meanwhile.
+	if left := slices.DeleteFunc(openFds(t), func(fd string) bool { return slices.Contains(before, fd) }); len(left) > 0 {
+		t.Fatalf("file descriptors left open after Close: %v", left)
 	}
 }
 

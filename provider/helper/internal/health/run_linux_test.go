@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -48,8 +49,9 @@ func TestRunnerProbesThroughTheReactor(t *testing.T) {
 		t.Fatalf("the logs do not say why the server was depooled:\n%s", logs())
 	}
 	stop()
-	if after := socketsAndEpolls(t); strings.Join(after, " ") != strings.Join(before, " ") {
-		t.Fatalf("sockets and epoll sets open after Run: %v, want those before it: %v", after, before)
+	// Only what appeared counts: another test's server may close a connection meanwhile.
+	if left := slices.DeleteFunc(socketsAndEpolls(t), func(fd string) bool { return slices.Contains(before, fd) }); len(left) > 0 {
+		t.Fatalf("sockets and epoll sets left open after Run: %v", left)
 	}
 }
 
