@@ -186,6 +186,9 @@ func openFds(t *testing.T) []string {
 	return fds
 }
 
+// OpenFds is openFds for the package's external tests (run_linux_test.go).
+var OpenFds = openFds
+
 // highestFd is the highest file descriptor open in this process.
 func highestFd(t *testing.T) int {
 	t.Helper()
