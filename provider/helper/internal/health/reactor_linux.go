@@ -342,21 +342,6 @@ func epollWait(epfd int, events []syscall.EpollEvent) int {
 	return int(n)
 }
 
-// soError is a socket's pending error (SO_ERROR): how its connect ended.
-func soError(fd int) syscall.Errno {
-	var v int32
-	l := uint32(unsafe.Sizeof(v))
-	_, _, errno := syscall.RawSyscall6(syscall.SYS_GETSOCKOPT, uintptr(fd), syscall.SOL_SOCKET, syscall.SO_ERROR, uintptr(unsafe.Pointer(&v)), uintptr(unsafe.Pointer(&l)), 0)
-	if errno != 0 {
-		return errno
-	}
-	return syscall.Errno(v)
-}
-
-// closeSocket closes a probe's socket, which also takes it out of the epoll set. Raw: with SO_LINGER 0 the close
-// sends a reset and returns at once.
-func closeSocket(fd int) { syscall.RawSyscall(syscall.SYS_CLOSE, uintptr(fd), 0, 0) }
-
 // deadlineHeap is the probes in flight, soonest deadline first (container/heap), each knowing its index.
 type deadlineHeap []*rprobe
 
