@@ -1,7 +1,6 @@
 package health
 
 import (
-	"container/heap"
 	"context"
 	"encoding/json"
 	"errors"
@@ -63,12 +62,13 @@ type Runner struct {
 	stacks []*ledger.Stack
 	st     *State
 	led    *ledger.Ledger
-	// next is when each target's next probe is due, and due the same times in a heap, soonest first, so that a
-	// tick looks only at the probes due rather than at every target. An entry of due whose time is not next's
-	// (its target was removed or rescheduled) is dropped when it comes up.
-	next     map[Key]time.Time
+	// slots are the targets' places in the schedule, and due their next probes' times in a heap, soonest first, so
+	// that a tick looks only at the probes due rather than at every target, and a probe costs no map look-up to
+	// start. An entry of due whose time is not its slot's next (removed or rescheduled since) is dropped when it
+	// comes up. inflight counts the probes running.
+	slots    map[Key]*slot
 	due      dueHeap
-	inflight map[Key]bool
+	inflight int
 	pending  map[Key]string // transitions not yet logged with what was done about them
 	// said is what the last pass logged about each service (minHealthy's kept servers, errors): a line is logged
 	// again only after a pass without it, not every second.
@@ -123,7 +123,8 @@ func (r *Runner) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // ends the watch
 	r.st = r.loadState()
-	r.next, r.inflight, r.pending, r.said = map[Key]time.Time{}, map[Key]bool{}, map[Key]string{}, map[ipvs.ServiceKey]map[string]bool{}
+	r.slots, r.due, r.inflight = map[Key]*slot{}, nil, 0
+	r.pending, r.said = map[Key]string{}, map[ipvs.ServiceKey]map[string]bool{}
 	r.results = make(chan result, r.MaxProbes)
 	r.jobs = make(chan job, r.MaxProbes)
 	r.workers, r.working = 0, 0
@@ -244,7 +245,7 @@ func (r *Runner) sleep() time.Duration {
 	if again := r.passed.Add(r.Reload); (r.busyLeft || r.dirty) && again.Before(next) {
 		next = again
 	}
-	if len(r.pending) > 0 || len(r.inflight) >= r.MaxProbes {
+	if len(r.pending) > 0 || r.inflight >= r.MaxProbes {
 		next = now
 	}
 	if len(r.due) > 0 && r.due[0].at.Before(next) {
@@ -268,22 +269,28 @@ func (r *Runner) worker(ctx context.Context, jobs <-chan job) {
 }
 
 func (r *Runner) observe(res result) {
-	delete(r.inflight, res.key)
+	r.inflight--
 	if r.Observed != nil {
 		r.Observed(res.key, res.err)
 	}
-	t, ok := r.cfg.Targets[res.key]
-	if !ok {
-		return // its check was removed while it ran
+	s := r.slots[res.key]
+	if s == nil {
+		return // not one of this run's probes
 	}
+	s.inflight = false
+	if s.gone {
+		delete(r.slots, res.key) // its check was removed while it ran
+		return
+	}
+	ds := r.st.Dests[res.key]
 	var before string
-	if ds := r.st.Dests[res.key]; ds != nil {
+	if ds != nil {
 		before = ds.Last
 	}
-	if line := r.st.Observe(res.key, &t.Check, res.err, r.Now()); line != "" {
+	if line := r.st.Observe(res.key, &s.check, res.err, r.Now()); line != "" {
 		r.pending[res.key] = line
 	}
-	r.dirty = r.dirty || r.st.Dests[res.key].Last != before
+	r.dirty = r.dirty || ds == nil || ds.Last != before // a first result is always news
 }
 
 // schedule starts the probes that are due (at most MaxProbes in flight; a target whose last probe still runs
@@ -291,26 +298,27 @@ func (r *Runner) observe(res result) {
 func (r *Runner) schedule(ctx context.Context) {
 	now := r.Now()
 	var busy []dueEntry
-	for len(r.due) > 0 && !r.due[0].at.After(now) && len(r.inflight) < r.MaxProbes {
-		e := heap.Pop(&r.due).(dueEntry)
-		if at, ok := r.next[e.key]; !ok || !at.Equal(e.at) {
+	for len(r.due) > 0 && !r.due[0].at.After(now) && r.inflight < r.MaxProbes {
+		e := r.due.pop()
+		s := e.slot
+		if s.gone || !s.next.Equal(e.at) {
 			continue // removed or rescheduled since
 		}
-		if r.inflight[e.key] {
+		if s.inflight {
 			busy = append(busy, e)
 			continue
 		}
-		t := r.cfg.Targets[e.key]
-		interval := time.Duration(t.Check.IntervalSeconds * float64(time.Second))
+		interval := time.Duration(s.check.IntervalSeconds * float64(time.Second))
 		next := e.at
 		for !now.Before(next) {
 			next = next.Add(interval)
 		}
-		r.next[e.key], r.inflight[e.key] = next, true
-		heap.Push(&r.due, dueEntry{next, e.key})
-		if r.rx != nil && r.rx.Takes(t.Check.Type) {
-			if err := r.rx.Start(e.key, t.Check); err != nil {
-				r.observe(result{e.key, err})
+		s.next, s.inflight = next, true
+		r.inflight++
+		r.due.push(dueEntry{next, s})
+		if r.rx != nil && r.rx.Takes(s.check.Type) {
+			if err := r.rx.Start(s.key, s.check); err != nil {
+				r.observe(result{s.key, err})
 			}
 			continue
 		}
@@ -318,47 +326,92 @@ func (r *Runner) schedule(ctx context.Context) {
 			r.workers++
 			go r.worker(ctx, r.jobs)
 		}
-		r.jobs <- job{e.key, t.Check}
+		r.jobs <- job{s.key, s.check}
 	}
 	for _, e := range busy {
-		heap.Push(&r.due, e)
+		r.due.push(e)
 	}
 }
 
-// plan gives each target without a due time its first one, spreading each target's probes over its interval by a
-// fixed offset (a hash of its key), so that a thousand checks every 2 s do not all fire at once.
+// slot is a checked real server's place in the schedule.
+type slot struct {
+	key   Key
+	check protocol.HealthCheck
+	// next is when its next probe is due (zero: to be planned); inflight, that its last probe still runs; gone,
+	// that its check was removed (the slot is kept until that probe's result comes, so that a check added back
+	// meanwhile still waits for it).
+	next     time.Time
+	inflight bool
+	gone     bool
+}
+
+// plan gives each target a slot, with its check as configured, and each slot without a due time its first one,
+// spreading each target's probes over its interval by a fixed offset (a hash of its key), so that a thousand
+// checks every 2 s do not all fire at once.
 func (r *Runner) plan() {
 	now := r.Now()
 	for key, t := range r.cfg.Targets {
-		if _, ok := r.next[key]; ok {
+		s := r.slots[key]
+		if s == nil {
+			s = &slot{key: key}
+			r.slots[key] = s
+		}
+		s.check, s.gone = t.Check, false
+		if !s.next.IsZero() {
 			continue
 		}
 		interval := time.Duration(t.Check.IntervalSeconds * float64(time.Second))
 		h := fnv.New64a()
 		fmt.Fprint(h, key)
-		at := now.Add(time.Duration(h.Sum64() % uint64(interval)))
-		r.next[key] = at
-		heap.Push(&r.due, dueEntry{at, key})
+		s.next = now.Add(time.Duration(h.Sum64() % uint64(interval)))
+		r.due.push(dueEntry{s.next, s})
 	}
 }
 
 type dueEntry struct {
-	at  time.Time
-	key Key
+	at   time.Time
+	slot *slot
 }
 
-// dueHeap is a min-heap of due times (container/heap).
+// dueHeap is a min-heap of due times. Not container/heap's: its interface boxes each entry pushed or popped, two
+// allocations on every probe.
 type dueHeap []dueEntry
 
-func (h dueHeap) Len() int           { return len(h) }
-func (h dueHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
-func (h dueHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *dueHeap) Push(x any)        { *h = append(*h, x.(dueEntry)) }
-func (h *dueHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return e
+func (h *dueHeap) push(e dueEntry) {
+	s := append(*h, e)
+	for i := len(s) - 1; i > 0; {
+		up := (i - 1) / 2
+		if !s[i].at.Before(s[up].at) {
+			break
+		}
+		s[i], s[up] = s[up], s[i]
+		i = up
+	}
+	*h = s
+}
+
+// pop takes the soonest entry (h not empty).
+func (h *dueHeap) pop() dueEntry {
+	s := *h
+	top, n := s[0], len(s)-1
+	s[0] = s[n]
+	s = s[:n]
+	for i := 0; ; {
+		c := 2*i + 1
+		if c >= n {
+			break
+		}
+		if c+1 < n && s[c+1].at.Before(s[c].at) {
+			c++
+		}
+		if !s[c].at.Before(s[i].at) {
+			break
+		}
+		s[i], s[c] = s[c], s[i]
+		i = c
+	}
+	*h = s
+	return top
 }
 
 // pass takes the ledger lock, re-reads the configuration when reread (keeping the state of real servers still
@@ -492,9 +545,16 @@ func (r *Runner) hasTargets(svc ipvs.ServiceKey) bool {
 // interval changed is rescheduled, a real server no longer checked is forgotten (and not restored: its stack took
 // it over again, or deleted it).
 func (r *Runner) setConfig(cfg Config) {
-	for key, t := range r.cfg.Targets {
-		if n, ok := cfg.Targets[key]; !ok || n.Check.IntervalSeconds != t.Check.IntervalSeconds {
-			delete(r.next, key)
+	for key, s := range r.slots {
+		n, ok := cfg.Targets[key]
+		switch {
+		case !ok:
+			s.gone, s.next = true, time.Time{}
+			if !s.inflight {
+				delete(r.slots, key)
+			}
+		case n.Check.IntervalSeconds != s.check.IntervalSeconds:
+			s.next = time.Time{} // planned anew
 		}
 	}
 	r.cfg = cfg

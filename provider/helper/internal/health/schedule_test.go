@@ -2,7 +2,9 @@ package health
 
 import (
 	"context"
+	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -17,7 +19,7 @@ import (
 func TestProbesDueWithinATickStartTogether(t *testing.T) {
 	now := time.Unix(1_000_000, 0)
 	r := &Runner{Now: func() time.Time { return now }, MaxProbes: 256}
-	r.next, r.inflight, r.pending = map[Key]time.Time{}, map[Key]bool{}, map[Key]string{}
+	r.slots, r.pending = map[Key]*slot{}, map[Key]string{}
 	r.jobs = make(chan job, r.MaxProbes)
 	r.workers = r.MaxProbes // no worker goroutines: the test takes the jobs and ends the probes
 	r.cfg = Config{Targets: map[Key]Target{}}
@@ -33,8 +35,8 @@ func TestProbesDueWithinATickStartTogether(t *testing.T) {
 	wakes, probes := map[int]int{}, map[Key]int{}
 	for now.Before(start.Add(5 * time.Second)) {
 		due := map[Key]time.Time{}
-		for k, at := range r.next {
-			due[k] = at
+		for k, s := range r.slots {
+			due[k] = s.next
 		}
 		r.schedule(context.Background())
 		if len(r.jobs) > 0 {
@@ -46,7 +48,7 @@ func TestProbesDueWithinATickStartTogether(t *testing.T) {
 				t.Fatalf("%v started %v after it was due, want within a tick (%v)", j.key.Dest.Addr, late, tick)
 			}
 			probes[j.key]++
-			delete(r.inflight, j.key) // the probe ended at once
+			r.slots[j.key].inflight, r.inflight = false, r.inflight-1 // the probe ended at once
 		}
 		now = now.Add(r.sleep())
 	}
@@ -59,5 +61,109 @@ func TestProbesDueWithinATickStartTogether(t *testing.T) {
 		if probes[k] < 4 || probes[k] > 6 {
 			t.Errorf("%v probed %d times in 5 s, want about 5 (every 1 s)", k.Dest.Addr, probes[k])
 		}
+	}
+}
+
+// TestDueHeapPopsSoonestFirst: the due heap gives its entries back soonest first, equal times included, whatever
+// the order they were pushed in, and pushes between pops keep the order.
+func TestDueHeapPopsSoonestFirst(t *testing.T) {
+	base := time.Unix(1_000_000, 0)
+	rnd := rand.New(rand.NewPCG(1, 2))
+	var h dueHeap
+	var popped []time.Time
+	for round := range 50 {
+		for range rnd.IntN(40) {
+			h.push(dueEntry{at: base.Add(time.Duration(rnd.IntN(100)) * time.Millisecond)})
+		}
+		for range rnd.IntN(len(h) + 1) {
+			popped = append(popped, h.pop().at)
+		}
+		if round%10 == 9 { // a later batch: pushed after pops, all due later
+			base = base.Add(time.Second)
+		}
+		if !slices.IsSortedFunc(popped, time.Time.Compare) {
+			t.Fatalf("round %d: popped out of order: %v", round, popped)
+		}
+		popped = popped[:0]
+	}
+	for len(h) > 0 {
+		popped = append(popped, h.pop().at)
+	}
+	if !slices.IsSortedFunc(popped, time.Time.Compare) {
+		t.Fatalf("the rest popped out of order: %v", popped)
+	}
+}
+
+// TestScheduleFollowsConfigChanges: a check removed is probed no more; one removed while its probe runs and added
+// back meanwhile waits for that probe (never two at once for one real server); a changed interval takes effect
+// from the next probe; MaxProbes counts every probe until its result comes, whatever became of its check.
+func TestScheduleFollowsConfigChanges(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	r := &Runner{Now: func() time.Time { return now }, MaxProbes: 256, st: NewState()}
+	r.slots, r.pending = map[Key]*slot{}, map[Key]string{}
+	r.jobs = make(chan job, r.MaxProbes)
+	r.workers = r.MaxProbes // no worker goroutines: the test takes the jobs
+	svc := ipvs.ServiceKey{AF: ipvs.AFInet, Protocol: ipvs.ProtoTCP, Addr: netip.MustParseAddr("192.0.2.10"), Port: 80}
+	a := Key{Svc: svc, Dest: ipvs.DestKey{AF: ipvs.AFInet, Addr: netip.MustParseAddr("10.0.0.1"), Port: 80}}
+	b := Key{Svc: svc, Dest: ipvs.DestKey{AF: ipvs.AFInet, Addr: netip.MustParseAddr("10.0.0.2"), Port: 80}}
+	every := func(s float64) Target {
+		return Target{Check: protocol.HealthCheck{Type: "tcp", Port: 80, IntervalSeconds: s, TimeoutSeconds: 0.5, Rise: 1, Fall: 1, OnFailure: "quiesce"}}
+	}
+	started := func() (keys []Key) { // runs the loop's schedule for the next 4 s, one tick at a time
+		for end := now.Add(4 * time.Second); now.Before(end); now = now.Add(tick) {
+			r.schedule(context.Background())
+			for len(r.jobs) > 0 {
+				keys = append(keys, (<-r.jobs).key)
+			}
+		}
+		return keys
+	}
+	count := func(keys []Key, k Key) int {
+		return len(slices.DeleteFunc(slices.Clone(keys), func(x Key) bool { return x != k }))
+	}
+
+	r.setConfig(Config{Targets: map[Key]Target{a: every(1), b: every(1)}})
+	if got := started(); count(got, a) != 1 || count(got, b) != 1 || r.inflight != 2 {
+		// each probe runs (no result yet): no second one for either
+		t.Fatalf("first 4 s without results: started %d of A and %d of B, %d in flight; want 1, 1, 2", count(got, a), count(got, b), r.inflight)
+	}
+	// A's check is removed while its probe runs, then added back every 2 s before its result comes.
+	r.setConfig(Config{Targets: map[Key]Target{b: every(1)}})
+	r.setConfig(Config{Targets: map[Key]Target{a: every(2), b: every(1)}})
+	if got := started(); count(got, a) != 0 {
+		t.Fatalf("A probed %d times while its last probe still ran", count(got, a))
+	}
+	r.observe(result{a, nil})
+	r.observe(result{b, nil})
+	if r.inflight != 0 {
+		t.Fatalf("%d probes in flight after both results", r.inflight)
+	}
+	// Each probe now ends at once: A every 2 s, B every 1 s.
+	var got []Key
+	for end := now.Add(8 * time.Second); now.Before(end); now = now.Add(tick) {
+		r.schedule(context.Background())
+		for len(r.jobs) > 0 {
+			k := (<-r.jobs).key
+			got = append(got, k)
+			r.observe(result{k, nil})
+		}
+	}
+	if count(got, a) < 3 || count(got, a) > 5 || count(got, b) < 7 || count(got, b) > 9 {
+		t.Fatalf("in 8 s: A probed %d times (want about 4, every 2 s), B %d (want about 8)", count(got, a), count(got, b))
+	}
+	// A removed for good: never probed again, its slot gone.
+	r.setConfig(Config{Targets: map[Key]Target{b: every(1)}})
+	if got := started(); count(got, a) != 0 || r.slots[a] != nil {
+		t.Fatalf("A probed %d times after its check was removed (slot %v)", count(got, a), r.slots[a])
+	}
+	r.observe(result{b, nil})
+	// B's interval goes to an hour and back to 1 s: its next probe is planned anew, not an hour away.
+	r.setConfig(Config{Targets: map[Key]Target{b: every(3600)}})
+	if count(started(), b) > 0 {
+		r.observe(result{b, nil})
+	}
+	r.setConfig(Config{Targets: map[Key]Target{b: every(1)}})
+	if got := started(); count(got, b) != 1 {
+		t.Fatalf("B probed %d times in the 4 s after its interval went back to 1 s, want 1 (its probe never ends)", count(got, b))
 	}
 }
