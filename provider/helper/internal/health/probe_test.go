@@ -85,7 +85,7 @@ func probers(t *testing.T, checkType string) []prober {
 	if rx.Takes(checkType) {
 		ps = append(ps, prober{"reactor", func(c *protocol.HealthCheck) error {
 			k := keyOf(0)
-			if err := rx.Start(k, *c); err != nil {
+			if err := rx.Start(k, *c, 0); err != nil {
 				return err
 			}
 			return takeResults(t, rx, 1)[k]

@@ -34,10 +34,13 @@ type reactor struct {
 	gen        uint32
 	free       []*rprobe // ended probes, reused with their buffers
 	ready      []result  // results not taken yet
-	closed     bool
+	// urgent: one of them is a result its probe's urgency named.
+	urgent bool
+	closed bool
 
-	notify chan struct{} // a value when ready has results
-	done   chan struct{} // closed when the loop has ended
+	notify  chan struct{} // a value when ready has results
+	urgency chan struct{} // a value when ready has an urgent one
+	done    chan struct{} // closed when the loop has ended
 }
 
 // rprobe is one probe in flight.
@@ -45,6 +48,7 @@ type rprobe struct {
 	fd  int
 	gen uint32 // tells its socket's events from those of an earlier probe's with the same fd
 	key Key
+	u   Urgency
 	// http is nil for a tcp probe; an http probe sends req (sent bytes of it so far), then reads answer.
 	http      *protocol.HTTPCheck
 	req       []byte
@@ -77,7 +81,7 @@ func newReactor() (*reactor, error) {
 		syscall.Close(fd)
 		return nil, fmt.Errorf("no epoll set for the probes: %v", err)
 	}
-	r := &reactor{epfd: fd, ep: os.NewFile(uintptr(fd), "probes"), notify: make(chan struct{}, 1), done: make(chan struct{})}
+	r := &reactor{epfd: fd, ep: os.NewFile(uintptr(fd), "probes"), notify: make(chan struct{}, 1), urgency: make(chan struct{}, 1), done: make(chan struct{})}
 	// A file outside the poller would take no deadline, and probes could then hang: refuse it.
 	if err := r.ep.SetReadDeadline(time.Time{}); err != nil {
 		r.ep.Close()
@@ -94,15 +98,17 @@ func (r *reactor) Takes(checkType string) bool { return checkType == "tcp" || ch
 
 func (r *reactor) Ready() <-chan struct{} { return r.notify }
 
+func (r *reactor) Urgent() <-chan struct{} { return r.urgency }
+
 func (r *reactor) Take(spare []result) []result {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := r.ready
-	r.ready = spare[:0]
+	r.ready, r.urgent = spare[:0], false
 	return out
 }
 
-func (r *reactor) Start(key Key, c protocol.HealthCheck) error {
+func (r *reactor) Start(key Key, c protocol.HealthCheck, u Urgency) error {
 	target := netip.AddrPortFrom(addrOf(key), c.Port)
 	timeout := time.Duration(c.TimeoutSeconds * float64(time.Second))
 	fd, _, err := openProbe(target) // connected at once or not, its socket says so by being writable
@@ -122,7 +128,7 @@ func (r *reactor) Start(key Key, c protocol.HealthCheck) error {
 		p = &rprobe{}
 	}
 	r.gen++
-	p.fd, p.gen, p.key, p.http, p.sent, p.connected = fd, r.gen, key, nil, 0, false
+	p.fd, p.gen, p.key, p.u, p.http, p.sent, p.connected = fd, r.gen, key, u, nil, 0, false
 	p.req, p.answer = p.req[:0], p.answer[:0]
 	p.deadline, p.timeout = time.Now().Add(timeout), timeout
 	if c.Type == "http" {
@@ -201,8 +207,14 @@ func (r *reactor) serve(events []syscall.EpollEvent) bool {
 		r.expire(r.byDeadline[0])
 	}
 	r.arm()
-	ready := len(r.ready) > 0
+	ready, urgent := len(r.ready) > 0, r.urgent
 	r.mu.Unlock()
+	if urgent { // told first: whoever Ready wakes sees it
+		select {
+		case r.urgency <- struct{}{}:
+		default:
+		}
+	}
 	if ready {
 		select {
 		case r.notify <- struct{}{}:
@@ -309,7 +321,9 @@ func (r *reactor) finish(p *rprobe, err error) {
 	closeSocket(p.fd)
 	r.probes[p.fd] = nil
 	heap.Remove(&r.byDeadline, p.at)
-	r.ready = append(r.ready, result{p.key, overdue(err, p.deadline, p.timeout)})
+	res := result{p.key, overdue(err, p.deadline, p.timeout)}
+	r.ready = append(r.ready, res)
+	r.urgent = r.urgent || p.u.Of(res.err)
 	p.http = nil
 	if cap(p.answer) > 4096 {
 		p.answer = nil // a big answer's buffer is not kept for every probe to come (up to MaxProbes of them)

@@ -26,7 +26,7 @@ func TestReactorTakesWhatCameBeforeALateLook(t *testing.T) {
 	defer func() { go rx.loop(); rx.Close() }()
 	tcp := check("tcp", listenTCP(t, func(c net.Conn) { io.Copy(io.Discard, c); c.Close() }))
 	tcp.TimeoutSeconds = 0.2
-	if err := rx.Start(keyOf(1), *tcp); err != nil {
+	if err := rx.Start(keyOf(1), *tcp, 0); err != nil {
 		t.Fatal(err)
 	}
 	http := check("http", listenTCP(t, func(c net.Conn) {
@@ -37,7 +37,7 @@ func TestReactorTakesWhatCameBeforeALateLook(t *testing.T) {
 		c.Close()
 	}))
 	http.TimeoutSeconds = 0.3
-	if err := rx.Start(keyOf(2), *http); err != nil {
+	if err := rx.Start(keyOf(2), *http, 0); err != nil {
 		t.Fatal(err)
 	}
 	// Turn the loop until the http probe's request is sent (the tcp probe ends in the same turns: it is started
@@ -53,7 +53,7 @@ func TestReactorTakesWhatCameBeforeALateLook(t *testing.T) {
 	}
 	rx.Take(nil)
 	tcp.TimeoutSeconds = 0.3
-	if err := rx.Start(keyOf(1), *tcp); err != nil {
+	if err := rx.Start(keyOf(1), *tcp, 0); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(400 * time.Millisecond) // past both deadlines, unlooked at
@@ -84,7 +84,7 @@ func TestReactorJudgesManyProbesAtOnce(t *testing.T) {
 	for i := range 500 {
 		c := check([]string{"tcp", "http"}[i%2], port)
 		c.TimeoutSeconds = 5 // a loaded test machine: 500 connections to one accept loop
-		if err := rx.Start(keyOf(i), *c); err != nil {
+		if err := rx.Start(keyOf(i), *c, 0); err != nil {
 			t.Fatalf("probe %d: %v", i, err)
 		}
 	}
@@ -121,7 +121,7 @@ func TestReactorWithoutSocketsFailsTheProbe(t *testing.T) {
 	started := 0
 	var noSocket error
 	for i := 0; i < int(low.Cur) && noSocket == nil; i++ { // as many as there can be free descriptors under it
-		if noSocket = rx.Start(keyOf(i), *c); noSocket == nil {
+		if noSocket = rx.Start(keyOf(i), *c, 0); noSocket == nil {
 			started++
 		}
 	}
@@ -154,7 +154,7 @@ func TestReactorCloseClosesEverySocket(t *testing.T) {
 	}
 	for i := range 40 {
 		c := []*protocol.HealthCheck{waiting, connecting}[i%2]
-		if err := rx.Start(keyOf(i), *c); err != nil {
+		if err := rx.Start(keyOf(i), *c, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -201,4 +201,48 @@ func highestFd(t *testing.T) int {
 		high = max(high, n)
 	}
 	return high
+}
+
+// Urgent is told of a result its probe's urgency named (one that changes a real server's health), and only then:
+// not of a success where a failure was urgent, nor of a failure where a success was.
+func TestReactorTellsUrgentResults(t *testing.T) {
+	rx, err := NewReactor()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	answer := func(status string) uint16 {
+		return listenTCP(t, func(c net.Conn) {
+			c.Read(make([]byte, 4096))
+			io.WriteString(c, "HTTP/1.0 "+status+"\r\n\r\n")
+			c.Close()
+		})
+	}
+	ok, unavailable := check("http", answer("200 OK")), check("http", answer("503 Service Unavailable"))
+	if err := rx.Start(keyOf(1), *ok, UrgentFailure); err != nil {
+		t.Fatal(err)
+	}
+	if err := rx.Start(keyOf(2), *unavailable, UrgentSuccess); err != nil {
+		t.Fatal(err)
+	}
+	got := takeResults(t, rx, 2) // Urgent is told before Ready
+	if got[keyOf(1)] != nil || got[keyOf(2)] == nil {
+		t.Fatalf("results: %v", got)
+	}
+	select {
+	case <-rx.Urgent():
+		t.Fatal("Urgent told of results their urgency did not name")
+	default:
+	}
+	if err := rx.Start(keyOf(3), *unavailable, UrgentFailure); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-rx.Urgent():
+	case <-time.After(10 * time.Second):
+		t.Fatal("Urgent not told of a failure whose urgency named it within 10 s")
+	}
+	if got := rx.Take(nil); len(got) != 1 || got[0].key != keyOf(3) || got[0].err == nil {
+		t.Fatalf("taken after Urgent: %v, want the failure of probe 3", got)
+	}
 }

@@ -102,12 +102,14 @@ type result struct {
 }
 
 // Reactor runs probes without a goroutine each. Start starts one, or fails it at once (no socket, refused); the
-// results of the others are handed over in batches: Ready receives a value when some are there, Take takes them
-// all (and keeps spare to gather the next ones in). Close ends the probes in flight, with no result.
+// results of the others are handed over in batches: Ready receives a value when some are there, Urgent when one of
+// them is a result its probe's urgency named (it changes a real server's health), and Take takes them all (and
+// keeps spare to gather the next ones in). Close ends the probes in flight, with no result.
 type Reactor interface {
 	Takes(checkType string) bool
-	Start(key Key, c protocol.HealthCheck) error
+	Start(key Key, c protocol.HealthCheck, u Urgency) error
 	Ready() <-chan struct{}
+	Urgent() <-chan struct{}
 	Take(spare []result) []result
 	Close() error
 }
@@ -130,14 +132,14 @@ func (r *Runner) Run(ctx context.Context) error {
 	r.workers, r.working = 0, 0
 	defer close(r.jobs) // the workers end with their last probe
 	r.changes, r.watchSaid = nil, ""
-	var ready <-chan struct{} // the reactor's (nil: none)
+	var ready, urgent <-chan struct{} // the reactor's (nil: none)
 	r.rx = nil
 	if r.Reactor != nil {
 		rx, err := r.Reactor()
 		if err != nil {
 			r.Log("probing every check on a goroutine: " + err.Error())
 		} else {
-			r.rx, ready = rx, rx.Ready()
+			r.rx, ready, urgent = rx, rx.Ready(), rx.Urgent()
 			defer rx.Close() // every probe's socket, and its epoll set
 		}
 	}
@@ -154,7 +156,8 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	for {
 		// The reactor's results are taken at the next wake when it comes within a tick: a wake cost a small director
-		// more than the probes it took. Only a loop asleep for longer wakes for them, a tick later.
+		// more than the probes it took. Only a loop asleep for longer wakes for them, a tick later; and an urgent
+		// one (a transition) is taken at once.
 		var reacted <-chan struct{}
 		if wakeAt.After(r.Now().Add(tick)) {
 			reacted = ready
@@ -166,7 +169,10 @@ func (r *Runner) Run(ctx context.Context) error {
 		case res := <-r.results:
 			r.working--
 			r.observe(res)
-			sooner() // a transition is reconciled and logged within a tick, as it would be at the next probe due
+			sooner() // a transition is reconciled and logged at once (see sleep)
+		case <-urgent:
+			r.take(ready)
+			sooner()
 		case <-reacted:
 			if at := r.Now().Add(tick); wakeAt.After(at) {
 				wake.Reset(tick)
@@ -189,16 +195,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			}
 			sooner()
 		case <-wake.C:
-			if r.rx != nil {
-				select {
-				case <-ready: // taken now
-				default:
-				}
-				r.taken = r.rx.Take(r.taken)
-				for _, res := range r.taken {
-					r.observe(res)
-				}
-			}
+			r.take(ready)
 			r.schedule(ctx)
 			now := r.Now()
 			reread := !now.Before(r.rereadAt)
@@ -237,21 +234,42 @@ func (r *Runner) watch(ctx context.Context) {
 func (r *Runner) resync() time.Duration { return max(r.Resync, r.Reload) }
 
 // sleep is how long the loop may sleep: until the next probe is due, the next re-read, the next pass for a busy
-// service or, with a transition to log or probes waiting for a free slot, one tick; never less than one tick. A
-// checker with few checks no longer wakes every tick to find nothing due.
+// service or, with probes waiting for a free slot, one tick; never less than one tick. A checker with few checks
+// no longer wakes every tick to find nothing due. A transition is acted on at once, but by at most one pass a tick
+// (a pass takes the ledger lock and reads the kernel): when a hundred real servers fail together, their
+// transitions are reconciled together.
 func (r *Runner) sleep() time.Duration {
 	now := r.Now()
 	next := r.rereadAt
 	if again := r.passed.Add(r.Reload); (r.busyLeft || r.dirty) && again.Before(next) {
 		next = again
 	}
-	if len(r.pending) > 0 || r.inflight >= r.MaxProbes {
+	if r.inflight >= r.MaxProbes {
 		next = now
 	}
 	if len(r.due) > 0 && r.due[0].at.Before(next) {
 		next = r.due[0].at
 	}
-	return max(next.Sub(now), tick)
+	d := max(next.Sub(now), tick)
+	if len(r.pending) > 0 {
+		d = min(d, max(r.passed.Add(tick).Sub(now), 0))
+	}
+	return d
+}
+
+// take observes the results the reactor has ready (none: no reactor), ready's value too.
+func (r *Runner) take(ready <-chan struct{}) {
+	if r.rx == nil {
+		return
+	}
+	select {
+	case <-ready: // taken now
+	default:
+	}
+	r.taken = r.rx.Take(r.taken)
+	for _, res := range r.taken {
+		r.observe(res)
+	}
 }
 
 // job is one probe for a worker.
@@ -317,7 +335,7 @@ func (r *Runner) schedule(ctx context.Context) {
 		r.inflight++
 		r.due.push(dueEntry{next, s})
 		if r.rx != nil && r.rx.Takes(s.check.Type) {
-			if err := r.rx.Start(s.key, s.check); err != nil {
+			if err := r.rx.Start(s.key, s.check, r.st.Decisive(s.key, &s.check)); err != nil {
 				r.observe(result{s.key, err})
 			}
 			continue
@@ -695,7 +713,7 @@ func writeFile(path string, data []byte) error {
 
 // writeMetrics writes node_exporter's textfile-collector format: per checked real server whether it is healthy,
 // depooled and kept by minHealthy, and whether each service's sorry server is in. It runs at each pass: a change of
-// these values always comes with one (a transition is logged by a pass within a tick), but with nothing to do the
+// these values always comes with one (a transition is logged by a pass at once, or a tick after the last one), but with nothing to do the
 // passes, and so the last pass's timestamp, come only every Resync: an alert on a stale checker must allow more.
 func (r *Runner) writeMetrics() error {
 	var b strings.Builder

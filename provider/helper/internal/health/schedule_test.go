@@ -167,3 +167,64 @@ func TestScheduleFollowsConfigChanges(t *testing.T) {
 		t.Fatalf("B probed %d times in the 4 s after its interval went back to 1 s, want 1 (its probe never ends)", count(got, b))
 	}
 }
+
+// TestATransitionIsActedOnAtOnceAtMostOnceATick: with a transition pending the loop sleeps not at all when the last
+// pass was a tick ago or more, else until a tick after it; without one, never less than a tick (a probe due sooner
+// waits for it).
+func TestATransitionIsActedOnAtOnceAtMostOnceATick(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	r := &Runner{Now: func() time.Time { return now }, MaxProbes: 256, Reload: time.Second}
+	r.pending = map[Key]string{}
+	r.rereadAt = now.Add(time.Hour)
+	r.passed = now.Add(-time.Second)
+	r.due.push(dueEntry{now.Add(10 * time.Millisecond), &slot{}})
+	if d := r.sleep(); d != tick {
+		t.Fatalf("a probe due in 10 ms: sleeps %v, want a tick", d)
+	}
+	r.pending[Key{}] = "down: connection refused (3 of 3 failed)"
+	if d := r.sleep(); d != 0 {
+		t.Fatalf("a transition, the last pass a second ago: sleeps %v, want 0", d)
+	}
+	r.passed = now.Add(-50 * time.Millisecond)
+	if d := r.sleep(); d != tick-50*time.Millisecond {
+		t.Fatalf("a transition, the last pass 50 ms ago: sleeps %v, want %v", d, tick-50*time.Millisecond)
+	}
+}
+
+// startedWith is a Reactor that takes every check and records the urgency each probe was started with.
+type startedWith map[Key]Urgency
+
+func (s startedWith) Takes(string) bool { return true }
+func (s startedWith) Start(k Key, _ protocol.HealthCheck, u Urgency) error {
+	s[k] = u
+	return nil
+}
+func (startedWith) Ready() <-chan struct{}       { return nil }
+func (startedWith) Urgent() <-chan struct{}      { return nil }
+func (startedWith) Take(spare []result) []result { return spare[:0] }
+func (startedWith) Close() error                 { return nil }
+
+// TestProbesStartWithTheirUrgency: the reactor is told which result of each probe would change its real server's
+// health: a failure for one with fall 1, none for one with fall 3 that has not failed yet.
+func TestProbesStartWithTheirUrgency(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	rx := startedWith{}
+	r := &Runner{Now: func() time.Time { return now }, MaxProbes: 256, st: NewState(), rx: rx}
+	r.slots, r.pending = map[Key]*slot{}, map[Key]string{}
+	svc := ipvs.ServiceKey{AF: ipvs.AFInet, Protocol: ipvs.ProtoTCP, Addr: netip.MustParseAddr("192.0.2.10"), Port: 80}
+	a := Key{Svc: svc, Dest: ipvs.DestKey{AF: ipvs.AFInet, Addr: netip.MustParseAddr("10.0.0.1"), Port: 80}}
+	b := Key{Svc: svc, Dest: ipvs.DestKey{AF: ipvs.AFInet, Addr: netip.MustParseAddr("10.0.0.2"), Port: 80}}
+	fall := func(n int) Target {
+		return Target{Check: protocol.HealthCheck{Type: "tcp", Port: 80, IntervalSeconds: 1, TimeoutSeconds: 0.5, Rise: 1, Fall: n, OnFailure: "quiesce"}}
+	}
+	r.setConfig(Config{Targets: map[Key]Target{a: fall(1), b: fall(3)}})
+	for end := now.Add(time.Second + tick); now.Before(end); now = now.Add(tick) { // each probed once
+		r.schedule(context.Background())
+	}
+	if u, ok := rx[a]; !ok || u != UrgentFailure {
+		t.Errorf("fall 1: started %v with urgency %b, want a failure's", ok, u)
+	}
+	if u, ok := rx[b]; !ok || u != 0 {
+		t.Errorf("fall 3, no failure yet: started %v with urgency %b, want none", ok, u)
+	}
+}

@@ -88,6 +88,41 @@ func SvcName(k ipvs.ServiceKey) string {
 	return ipvs.ProtocolName(k.Protocol) + "/" + ipvs.HostPort(k.Addr, k.Port)
 }
 
+// Decisive tells which result of k's next probe would change its health (Observe's rule): a failure (of a healthy
+// real server with fall − 1 failures in a row), a success (of an unhealthy one with rise − 1 successes), or neither.
+func (s *State) Decisive(k Key, c *protocol.HealthCheck) Urgency {
+	if st := s.Dests[k]; st != nil {
+		return st.decisive(c)
+	}
+	return (&DestState{Healthy: true}).decisive(c) // as Observe starts it
+}
+
+func (st *DestState) decisive(c *protocol.HealthCheck) Urgency {
+	switch {
+	case st.Healthy && st.fails+1 >= c.Fall:
+		return UrgentFailure
+	case !st.Healthy && st.oks+1 >= c.Rise:
+		return UrgentSuccess
+	}
+	return 0
+}
+
+// Urgency names the results of a probe that change its real server's health, which the checker acts on at once.
+type Urgency uint8
+
+const (
+	UrgentFailure Urgency = 1 << iota
+	UrgentSuccess
+)
+
+// Of tells whether a probe's result (err) is one u names.
+func (u Urgency) Of(err error) bool {
+	if err != nil {
+		return u&UrgentFailure != 0
+	}
+	return u&UrgentSuccess != 0
+}
+
 // Observe counts one probe's result; it returns the transition line ("down: connection refused (3 of 3 failed)")
 // when the real server changes state, else "". A real server not seen before starts healthy (as keepalived's
 // default): one that is down is depooled after fall failures.
@@ -97,16 +132,17 @@ func (s *State) Observe(k Key, c *protocol.HealthCheck, err error, now time.Time
 		st = &DestState{Healthy: true, Since: now}
 		s.Dests[k] = st
 	}
+	flips := st.decisive(c).Of(err)
 	if err == nil {
 		st.Last, st.oks, st.fails = "ok", st.oks+1, 0
-		if !st.Healthy && st.oks >= c.Rise {
+		if flips {
 			st.Healthy, st.Since = true, now
 			return fmt.Sprintf("up: %s check passed (%d of %d)", c.Type, st.oks, c.Rise)
 		}
 		return ""
 	}
 	st.Last, st.fails, st.oks = err.Error(), st.fails+1, 0
-	if st.Healthy && st.fails >= c.Fall {
+	if flips {
 		st.Healthy, st.Since = false, now
 		return fmt.Sprintf("down: %s (%d of %d failed)", err, st.fails, c.Fall)
 	}

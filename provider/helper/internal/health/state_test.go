@@ -173,3 +173,38 @@ func TestMinHealthyAndSorryServer(t *testing.T) {
 		t.Fatalf("after 3 recovered: %d %d kept %v", weight(k, 3), weight(k, 4), st.Dests[Key{Svc: svcA, Dest: rs(4)}].Kept)
 	}
 }
+
+// Decisive names exactly the results that change a real server's health (the loop acts on those at once), by the
+// rule users are told: fall failures in a row take a healthy one down, rise successes in a row bring it back; and
+// Observe makes those transitions and no others.
+func TestDecisiveNamesTheTransitions(t *testing.T) {
+	key := Key{Svc: svcA, Dest: rs(1)}
+	refused := errors.New("connection refused")
+	for _, rf := range [][2]int{{1, 1}, {2, 3}, {3, 1}} {
+		rise, fall := rf[0], rf[1]
+		c := &protocol.HealthCheck{Type: "tcp", Port: 80, IntervalSeconds: 1, TimeoutSeconds: 0.5, Rise: rise, Fall: fall, OnFailure: "quiesce"}
+		st := NewState()
+		healthy, run := true, 0 // the rule's own count: results in a row against the current state
+		for i, fail := range []bool{false, true, true, false, true, true, true, true, false, false, true, false, false, false, true} {
+			var err error
+			if fail {
+				err = refused
+			}
+			if fail == healthy {
+				run++
+			} else {
+				run = 0
+			}
+			flips := healthy && fail && run >= fall || !healthy && !fail && run >= rise
+			if u := st.Decisive(key, c); u.Of(err) != flips {
+				t.Fatalf("rise %d, fall %d, result %d (failed: %v): urgency %b, want it to name this result: %v", rise, fall, i, fail, u, flips)
+			}
+			if line := st.Observe(key, c, err, time.Now()); (line != "") != flips {
+				t.Fatalf("rise %d, fall %d, result %d (failed: %v): transition %q, want one: %v", rise, fall, i, fail, line, flips)
+			}
+			if flips {
+				healthy, run = !healthy, 0
+			}
+		}
+	}
+}
