@@ -85,10 +85,11 @@ type Runner struct {
 	// changes is the live watch's (nil: none); watchSaid is the last failure to watch logged (logged once).
 	changes   <-chan struct{}
 	watchSaid string
-	// rereadAt is when the ledger is next re-read; passed is when the last pass began; busyLeft: the last pass left a
-	// busy service, to be reconciled again a Reload later.
+	// rereadAt is when the ledger is next re-read; passed is when the last pass began, woke when the last wake did;
+	// busyLeft: the last pass left a busy service, to be reconciled again a Reload later.
 	rereadAt time.Time
 	passed   time.Time
+	woke     time.Time
 	busyLeft bool
 	// dirty: a probe's result differs from the last one saved, without a transition (a healthy server's first "ok",
 	// another reason to fail). Read-back reports state.json's "last", so the next pass saves it: at most once per
@@ -195,8 +196,11 @@ func (r *Runner) Run(ctx context.Context) error {
 			}
 			sooner()
 		case <-wake.C:
+			r.woke = r.Now()
 			r.take(ready)
-			r.schedule(ctx)
+			if r.schedule(ctx) {
+				r.take(ready) // the urgent result schedule stopped for: its transition is reconciled below
+			}
 			now := r.Now()
 			reread := !now.Before(r.rereadAt)
 			if reread || len(r.pending) > 0 || (r.busyLeft || r.dirty) && now.Sub(r.passed) >= r.Reload {
@@ -234,9 +238,11 @@ func (r *Runner) watch(ctx context.Context) {
 func (r *Runner) resync() time.Duration { return max(r.Resync, r.Reload) }
 
 // sleep is how long the loop may sleep: until the next probe is due, the next re-read, the next pass for a busy
-// service or, with probes waiting for a free slot, one tick; never less than one tick. A checker with few checks
-// no longer wakes every tick to find nothing due. A transition is acted on at once, but by at most one pass a tick
-// (a pass takes the ledger lock and reads the kernel): when a hundred real servers fail together, their
+// service or, with probes waiting for a free slot, one tick; never until less than a tick after the last wake
+// began. A checker with few checks no longer wakes every tick to find nothing due; one whose wake took a tick or
+// more (a starved director, starting a second's probes) goes on at once with the probes due meanwhile, rather than
+// sleeping a tick more and starting them later still. A transition is acted on at once, but by at most one pass a
+// tick (a pass takes the ledger lock and reads the kernel): when a hundred real servers fail together, their
 // transitions are reconciled together.
 func (r *Runner) sleep() time.Duration {
 	now := r.Now()
@@ -250,7 +256,7 @@ func (r *Runner) sleep() time.Duration {
 	if len(r.due) > 0 && r.due[0].at.Before(next) {
 		next = r.due[0].at
 	}
-	d := max(next.Sub(now), tick)
+	d := max(next.Sub(now), r.woke.Add(tick).Sub(now), 0)
 	if len(r.pending) > 0 {
 		d = min(d, max(r.passed.Add(tick).Sub(now), 0))
 	}
@@ -312,11 +318,25 @@ func (r *Runner) observe(res result) {
 }
 
 // schedule starts the probes that are due (at most MaxProbes in flight; a target whose last probe still runs
-// waits for it and goes next).
-func (r *Runner) schedule(ctx context.Context) {
+// waits for it and goes next). It stops early, true, when the reactor tells of an urgent result: on a starved
+// director, starting a second's probes took a second (each connect runs the handshake in the kernel), and a
+// transition waited for all of them.
+func (r *Runner) schedule(ctx context.Context) (urgent bool) {
 	now := r.Now()
 	var busy []dueEntry
-	for len(r.due) > 0 && !r.due[0].at.After(now) && r.inflight < r.MaxProbes {
+	defer func() {
+		for _, e := range busy {
+			r.due.push(e)
+		}
+	}()
+	for started := 1; len(r.due) > 0 && !r.due[0].at.After(now) && r.inflight < r.MaxProbes; started++ {
+		if r.rx != nil && started%16 == 0 {
+			select {
+			case <-r.rx.Urgent():
+				return true
+			default:
+			}
+		}
 		e := r.due.pop()
 		s := e.slot
 		if s.gone || !s.next.Equal(e.at) {
@@ -346,9 +366,7 @@ func (r *Runner) schedule(ctx context.Context) {
 		}
 		r.jobs <- job{s.key, s.check}
 	}
-	for _, e := range busy {
-		r.due.push(e)
-	}
+	return false
 }
 
 // slot is a checked real server's place in the schedule.

@@ -38,6 +38,7 @@ func TestProbesDueWithinATickStartTogether(t *testing.T) {
 		for k, s := range r.slots {
 			due[k] = s.next
 		}
+		r.woke = now
 		r.schedule(context.Background())
 		if len(r.jobs) > 0 {
 			wakes[int(now.Sub(start)/time.Second)]++
@@ -176,7 +177,7 @@ func TestATransitionIsActedOnAtOnceAtMostOnceATick(t *testing.T) {
 	r := &Runner{Now: func() time.Time { return now }, MaxProbes: 256, Reload: time.Second}
 	r.pending = map[Key]string{}
 	r.rereadAt = now.Add(time.Hour)
-	r.passed = now.Add(-time.Second)
+	r.passed, r.woke = now.Add(-time.Second), now
 	r.due.push(dueEntry{now.Add(10 * time.Millisecond), &slot{}})
 	if d := r.sleep(); d != tick {
 		t.Fatalf("a probe due in 10 ms: sleeps %v, want a tick", d)
@@ -226,5 +227,55 @@ func TestProbesStartWithTheirUrgency(t *testing.T) {
 	}
 	if u, ok := rx[b]; !ok || u != 0 {
 		t.Errorf("fall 3, no failure yet: started %v with urgency %b, want none", ok, u)
+	}
+}
+
+// TestAWakeThatTookATickGoesOnAtOnce: the loop sleeps until a tick after its last wake began, not a tick after it
+// ended: one that took longer (a starved director) starts the probes due meanwhile at once.
+func TestAWakeThatTookATickGoesOnAtOnce(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	r := &Runner{Now: func() time.Time { return now }, MaxProbes: 256, Reload: time.Second}
+	r.pending = map[Key]string{}
+	r.rereadAt = now.Add(time.Hour)
+	r.woke = now.Add(-50 * time.Millisecond)
+	r.due.push(dueEntry{now.Add(-10 * time.Millisecond), &slot{}})
+	if d := r.sleep(); d != tick-50*time.Millisecond {
+		t.Fatalf("a wake 50 ms ago, a probe due: sleeps %v, want %v", d, tick-50*time.Millisecond)
+	}
+	r.woke = now.Add(-time.Second)
+	if d := r.sleep(); d != 0 {
+		t.Fatalf("a wake that began a second ago, a probe due: sleeps %v, want 0", d)
+	}
+}
+
+// urgentSoon is a Reactor that takes every check and has an urgent result to tell.
+type urgentSoon struct {
+	startedWith
+	urgent chan struct{}
+}
+
+func (u urgentSoon) Urgent() <-chan struct{} { return u.urgent }
+
+// TestScheduleStopsForAnUrgentResult: starting many due probes, schedule stops within 16 of them when the reactor
+// tells of an urgent result (the loop then reconciles its transition), and the next call starts the rest.
+func TestScheduleStopsForAnUrgentResult(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	rx := urgentSoon{startedWith{}, make(chan struct{}, 1)}
+	r := &Runner{Now: func() time.Time { return now }, MaxProbes: 256, st: NewState(), rx: rx}
+	r.slots, r.pending = map[Key]*slot{}, map[Key]string{}
+	svc := ipvs.ServiceKey{AF: ipvs.AFInet, Protocol: ipvs.ProtoTCP, Addr: netip.MustParseAddr("192.0.2.10"), Port: 80}
+	targets := map[Key]Target{}
+	for i := range 100 {
+		k := Key{Svc: svc, Dest: ipvs.DestKey{AF: ipvs.AFInet, Addr: netip.AddrFrom4([4]byte{10, 0, 0, byte(i + 1)}), Port: 80}}
+		targets[k] = Target{Check: protocol.HealthCheck{Type: "tcp", Port: 80, IntervalSeconds: 1, TimeoutSeconds: 0.5, Rise: 1, Fall: 3, OnFailure: "quiesce"}}
+	}
+	r.setConfig(Config{Targets: targets})
+	now = now.Add(time.Second) // every probe due
+	rx.urgent <- struct{}{}
+	if !r.schedule(context.Background()) || len(rx.startedWith) > 16 {
+		t.Fatalf("an urgent result told: schedule went on to start %d probes", len(rx.startedWith))
+	}
+	if r.schedule(context.Background()) || len(rx.startedWith) != 100 {
+		t.Fatalf("nothing urgent: %d of 100 due probes started", len(rx.startedWith))
 	}
 }
