@@ -20,7 +20,8 @@
 // The VM is a qemu guest with one vCPU (TCG where there is no KVM), on a host other jobs share: absolute figures are
 // slow and noisy; the ratios between the two checkers, measured minutes apart in the same guest, are what count.
 // Options (after `npm run bench --` or on the command line here): --quick (20 and 200 real servers, short window,
-// 5 samples), --window S (default 30), --samples N (default 20), --repeat R (default 1: the CPU windows R times,
+// 5 samples), --scales N,N (instead: e.g. --scales 2000 for the memory and the reload at 2,000 alone, without
+// detection), --window S (default 30), --samples N (default 20), --repeat R (default 1: the CPU windows R times,
 // the two checkers in alternating order, so that a host load that drifts over the run weighs on both alike; the
 // ratios are pooled over the repeats, and each one's is shown), --keep (leave the VM running as "bench-health"),
 // --name N (use the running lab director N, e.g. from `npm run lab -- up --name N --memory 1024`, and leave it).
@@ -62,8 +63,10 @@ export interface HealthBenchOptions {
   samples?: number;
   /** How many times each CPU window is measured, the checkers' order alternating (default 1). */
   repeats?: number;
-  /** The scale at which detection latency and the reload are measured (default 200). */
+  /** The scale at which detection latency is measured (default 200, when it is one of the scales). */
   detectAt?: number;
+  /** The scales to measure (default 200 and 2,000; --quick: 20 and 200). */
+  scales?: number[];
   /** A running lab director to use (and leave running) instead of booting one: for iterating on the bench. */
   name?: string;
 }
@@ -355,15 +358,17 @@ async function reloadCheck(d: LabDirector, n: number, baselineMaxGapMs: number):
 }
 
 export async function healthBench(opts: HealthBenchOptions = {}): Promise<{ text: string; json: object }> {
-  const scales = opts.quick ? [20, 200] : [200, 2000];
+  const scales = opts.scales ?? (opts.quick ? [20, 200] : [200, 2000]);
   const windowSeconds = opts.windowSeconds ?? (opts.quick ? 10 : 30);
   const samples = opts.samples ?? (opts.quick ? 5 : 20);
   const repeats = opts.repeats ?? 1;
   const largest = Math.max(...scales);
   // Detection and the reload run where the guest keeps up with the probes: a TCG guest's one vCPU cannot run 1,000
   // probes a second (neither checker can), and a saturated guest times probes out by itself.
+  // With --scales that leave 200 out (--scales 2000: the memory and the reload at 2,000 alone), no detection.
   const detectAt = opts.detectAt ?? Math.min(largest, 200);
-  if (!scales.includes(detectAt)) throw new Error(`--detect-at ${detectAt}: not one of the scales ${scales.join(", ")}`);
+  if (opts.detectAt !== undefined && !scales.includes(detectAt)) throw new Error(`--detect-at ${detectAt}: not one of the scales ${scales.join(", ")}`);
+  if (!scales.includes(detectAt)) console.error(`bench: health: no detection latency: ${detectAt} is not one of the scales ${scales.join(", ")}`);
   const rsd = buildRsd();
   console.error(`bench: health: ${opts.name ? `on the running lab director ${opts.name}` : "booting a lab director (1 GiB)"} for the health-check benchmark …`);
   const d = opts.name ? await attachDirector(opts.name) : await startDirector({ memoryMiB: 1024, ...(opts.keep ? { name: "bench-health" } : {}) });
@@ -522,7 +527,7 @@ export async function healthBenchMain(opts: HealthBenchOptions): Promise<void> {
   console.log(`\n(JSON: ${path.relative(process.cwd(), file)})`);
 }
 
-/** The options `npm run bench` and this file take: --quick, --keep, --window S, --samples N, --repeat R, --name DIRECTOR. */
+/** The options `npm run bench` and this file take: --quick, --keep, --window S, --samples N, --repeat R, --name DIRECTOR, --scales N,N, --detect-at N. */
 export function healthOptions(args: string[]): HealthBenchOptions {
   const num = (name: string) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : undefined);
   const windowSeconds = num("--window");
@@ -532,7 +537,9 @@ export function healthOptions(args: string[]): HealthBenchOptions {
   const repeats = num("--repeat");
   if (repeats !== undefined && !(Number.isInteger(repeats) && repeats >= 1)) throw new Error("--repeat takes a count, at least 1");
   const name = args.includes("--name") ? args[args.indexOf("--name") + 1] : undefined;
-  return { quick: args.includes("--quick"), keep: args.includes("--keep"), windowSeconds, samples, repeats, name, detectAt: num("--detect-at") };
+  const scales = args.includes("--scales") ? (args[args.indexOf("--scales") + 1] ?? "").split(",").map(Number) : undefined;
+  if (scales !== undefined && !scales.every((n) => Number.isInteger(n) && n >= 1 && n <= 2000)) throw new Error("--scales takes real-server counts, 1 to 2,000, separated by commas (e.g. --scales 2000)");
+  return { quick: args.includes("--quick"), keep: args.includes("--keep"), windowSeconds, samples, repeats, name, detectAt: num("--detect-at"), scales };
 }
 
 if (require.main === module) {
